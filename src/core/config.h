@@ -1,0 +1,152 @@
+/* config.h — the daemon's YAML configuration, parsed once into plain structs (libyaml). */
+#ifndef SINKD_CORE_CONFIG_H
+#define SINKD_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/event.h"
+
+/*
+ * Every key has a default (config_defaults), so the smallest useful file is a
+ * log directory and one listener. Unknown keys are errors (a typo must not
+ * silently disable a limit). All strings are owned by the config and freed by
+ * config_free(). The README's "Config reference" documents every key.
+ */
+
+enum config_proto {
+	CONFIG_PROTO_HTTP = 1,
+	CONFIG_PROTO_TLS,
+	CONFIG_PROTO_DNS,
+	CONFIG_PROTO_SMTP,
+	CONFIG_PROTO_RAW,
+};
+
+enum config_fsync {
+	CONFIG_FSYNC_INTERVAL = 0, /* fdatasync every fsync_interval_ms */
+	CONFIG_FSYNC_ANSWERED,     /* answer only after the event is on disk (group commit) */
+	CONFIG_FSYNC_NONE,         /* leave it to the kernel (benchmarks, tests) */
+};
+
+/* An address prefix: 192.0.2.0/24, 2001:db8::/32, or a bare address (/32 or /128). */
+struct config_cidr {
+	uint8_t ipver;
+	uint8_t addr[16];
+	uint8_t prefix_len;
+};
+
+struct config_http_limits {
+	uint32_t max_header_bytes;   /* request line + headers; default 8192 */
+	uint32_t max_headers;        /* header count; default 64 */
+	uint64_t max_body_bytes;     /* bytes read and digested per body; beyond: close, flag; default 16 MiB */
+	uint32_t body_store_bytes;   /* body prefix kept in the event; default 256 */
+	uint32_t header_timeout_ms;  /* from first byte (or accept) to complete headers; default 10000 */
+	uint32_t idle_timeout_ms;    /* keep-alive idle; default 30000 */
+	uint32_t max_requests_per_conn; /* default 1000 */
+};
+
+struct config_listener {
+	char *name;                  /* default "<proto>-<addr>" */
+	enum config_proto proto;
+	char *addr_text;             /* as written: "127.0.0.1:8080", "[::1]:8080" */
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	bool proxy_protocol;         /* expect a PROXY v1/v2 header first; default false */
+	struct config_cidr *trusted_proxies; /* X-Forwarded-For honoured only from these */
+	size_t n_trusted_proxies;
+	uint32_t max_connections;    /* per listener, all workers together; default 100000 */
+	struct config_http_limits http;
+};
+
+/* A condition on a string: exactly one of exact/suffix/prefix/regex/contains is set. */
+struct config_strmatch {
+	char *exact;
+	char *suffix;   /* Host: ".example.com" matches sub-domains; "example.com" also matches itself */
+	char *prefix;
+	char *contains;
+	char *regex;    /* POSIX extended, matched against the whole value unless anchored */
+	bool nocase;    /* default true for host, false otherwise */
+};
+
+struct config_match {
+	int proto;                   /* 0 = any, else enum config_proto */
+	char **listeners;            /* listener names; NULL = any */
+	size_t n_listeners;
+	uint16_t *dst_ports;         /* NULL = any */
+	size_t n_dst_ports;
+	char *method;                /* exact, case-sensitive; NULL = any */
+	struct config_strmatch host;
+	struct config_strmatch path; /* path = request target up to '?' */
+	struct config_strmatch uri;  /* whole request target including the query */
+	struct config_strmatch user_agent;
+	bool has_body_len;
+	uint64_t body_len_min, body_len_max; /* "body_len: 96" or "body_len: [90, 100]" */
+	uint8_t *body_prefix;        /* bytes the body must start with ("hex:0a0b" or text) */
+	size_t body_prefix_len;
+};
+
+struct config_header {
+	char *name;
+	char *value;
+};
+
+struct config_answer {
+	uint16_t status;             /* default 200 */
+	struct config_header *headers;
+	size_t n_headers;
+	uint8_t *body;               /* fixed body, may be empty */
+	size_t body_len;
+};
+
+struct config_family {
+	char *name;                  /* family reported ("rustock") */
+	char *tag;                   /* optional tag ("checkin") */
+	struct config_match match;
+	struct config_answer answer;
+	bool has_answer;             /* false: use the default answer */
+};
+
+struct config {
+	char *path;                  /* the file it came from */
+	char *sensor_id;             /* default: host name */
+	char *log_dir;               /* default "/var/lib/sinkd/log" */
+	enum config_fsync fsync;
+	uint32_t fsync_interval_ms;  /* default 100 */
+	uint64_t segment_bytes;      /* default 64 MiB */
+	uint32_t ring_bytes;         /* per-worker ring; default 8 MiB */
+	char *user;                  /* privilege drop after binding; NULL = stay */
+	char *group;
+	uint32_t workers;            /* default 0 = one per core */
+	char *log_level;             /* daemon's own log: error|warn|info|debug; default info */
+	char *eve_file;              /* continuous EVE JSON output; NULL = off */
+	char *pid_file;              /* NULL = none */
+	uint32_t drain_timeout_ms;   /* SIGTERM: time given to open connections; default 5000 */
+	struct config_listener *listeners;
+	size_t n_listeners;
+	struct config_family *families; /* in order: first match wins */
+	size_t n_families;
+	struct config_answer default_answer; /* for unmatched traffic; default 404 empty */
+};
+
+/*
+ * Parses a file. On error returns ERR_CONFIG (or ERR_SYS) and writes a
+ * message naming the file, line and key into errbuf.
+ */
+int config_load(const char *path, struct config **out, char *errbuf, size_t errlen);
+/* Same from a string in memory (tests, fuzzing); `name` is used in messages. */
+int config_load_string(const char *yaml, size_t len, const char *name, struct config **out,
+		       char *errbuf, size_t errlen);
+void config_free(struct config *c);
+
+/* Parses "ip:port" / "[ipv6]:port" into a sockaddr. */
+int config_parse_sockaddr(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+/* Parses "192.0.2.0/24", "2001:db8::/32" or a bare address. */
+int config_parse_cidr(const char *text, struct config_cidr *out);
+/* True if the address lies inside the prefix (same IP version only). */
+bool config_cidr_contains(const struct config_cidr *c, const struct event_addr *a);
+
+const char *config_proto_name(enum config_proto p); /* "http", "tls", ... */
+
+#endif

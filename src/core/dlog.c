@@ -1,0 +1,1 @@
+/* dlog.c — placeholder until written. */

@@ -1,0 +1,155 @@
+/* event.h — the binary event record: one per observed interaction, versioned, documented in docs/event-format.md. */
+#ifndef SINKD_CORE_EVENT_H
+#define SINKD_CORE_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Layout (format version 1, all integers big-endian):
+ *
+ *   off size field
+ *   0   1    version (EVENT_FORMAT_VERSION)
+ *   1   1    type (enum event_type)
+ *   2   2    flags (enum event_flag)
+ *   4   1    transport (6 = TCP, 17 = UDP)
+ *   5   1    ip version (4 or 6)
+ *   6   2    src port
+ *   8   2    dst port
+ *   10  2    reserved, 0
+ *   12  8    time, microseconds since the Unix epoch, UTC
+ *   20  8    flow id (same for every event of one connection)
+ *   28  16   src address (IPv4: first 4 bytes, rest 0)
+ *   44  16   dst address
+ *   60  ...  fields: u16 tag, u16 length, value; any order, tags may repeat
+ *
+ * Readers skip tags they do not know, so new fields never break old readers;
+ * a change to the fixed header bumps the version.
+ */
+
+#define EVENT_FORMAT_VERSION 1
+#define EVENT_HEADER_LEN 60
+#define EVENT_MAX_LEN 65536 /* hard cap on one encoded record */
+
+enum event_type {
+	EVENT_HTTP = 1,
+	EVENT_TLS = 2,
+	EVENT_DNS = 3,
+	EVENT_SMTP = 4,
+	EVENT_RAW = 5,
+};
+
+enum event_flag {
+	EVENT_F_MALFORMED = 1u << 0,      /* the input violated the protocol */
+	EVENT_F_TRUNCATED = 1u << 1,      /* a field or body was cut at a limit */
+	EVENT_F_VIA_PROXY = 1u << 2,      /* source came from a PROXY protocol header */
+	EVENT_F_FORWARDED = 1u << 3,      /* source came from X-Forwarded-For of a trusted proxy */
+	EVENT_F_TIMEOUT = 1u << 4,        /* the connection timed out before a complete request */
+	EVENT_F_LIMIT = 1u << 5,          /* a configured limit refused the input */
+	EVENT_F_NO_ANSWER = 1u << 6,      /* the connection closed before an answer was sent */
+};
+
+/* Field tags. 0x00xx common, 0x01xx HTTP, 0x02xx TLS, 0x03xx DNS, 0x04xx SMTP, 0x05xx raw. */
+enum event_tag {
+	EVENT_T_FAMILY = 0x0001,       /* string: family from classification ("unknown" if none) */
+	EVENT_T_TAG = 0x0002,          /* string: tag of the matching rule */
+	EVENT_T_LISTENER = 0x0003,     /* string: listener name */
+	EVENT_T_REASON = 0x0004,       /* string: why malformed / limited / timed out */
+	EVENT_T_RAW_PREFIX = 0x0005,   /* bytes: first bytes received, for malformed input */
+	EVENT_T_PEER = 0x0006,         /* addr (19 bytes: ipver, 16 addr, be16 port): real TCP peer when the source was proxied */
+	EVENT_T_FORWARDED_BY = 0x0007, /* addr: the trusted proxy whose X-Forwarded-For gave the source */
+	EVENT_T_TX_ID = 0x0008,        /* u32: index of this request within its connection */
+	EVENT_T_RULE = 0x0009,         /* u32: index of the matching rule (absent if none) */
+
+	EVENT_T_HTTP_METHOD = 0x0100,       /* string */
+	EVENT_T_HTTP_URI = 0x0101,          /* string: request target as sent */
+	EVENT_T_HTTP_HOST = 0x0102,         /* string: Host header */
+	EVENT_T_HTTP_USER_AGENT = 0x0103,   /* string */
+	EVENT_T_HTTP_REFERER = 0x0104,      /* string */
+	EVENT_T_HTTP_PROTOCOL = 0x0105,     /* string: "HTTP/1.1" */
+	EVENT_T_HTTP_STATUS = 0x0106,       /* u16: status answered */
+	EVENT_T_HTTP_CONTENT_TYPE = 0x0107, /* string: request Content-Type */
+	EVENT_T_HTTP_BODY_LEN = 0x0108,     /* u64: request body bytes received (all of them) */
+	EVENT_T_HTTP_BODY_SHA256 = 0x0109,  /* 32 bytes: digest of the whole request body */
+	EVENT_T_HTTP_BODY_PREFIX = 0x010a,  /* bytes: first body bytes, up to the stored limit */
+	EVENT_T_HTTP_XFF = 0x010b,          /* string: X-Forwarded-For header as sent */
+	EVENT_T_HTTP_HEADERS = 0x010c,      /* list: be16 count, then (be16 nlen, name, be16 vlen, value)* in order */
+	EVENT_T_HTTP_RESPONSE_LEN = 0x010d, /* u64: bytes of the answer */
+};
+
+#define EVENT_ADDR_LEN 19
+
+struct event_addr {
+	uint8_t ipver;    /* 4 or 6 */
+	uint8_t addr[16]; /* IPv4 in the first 4 bytes */
+	uint16_t port;
+};
+
+/* The fixed header, decoded. */
+struct event_header {
+	uint8_t version;
+	uint8_t type;
+	uint16_t flags;
+	uint8_t transport;
+	uint64_t ts_us;
+	uint64_t flow_id;
+	struct event_addr src;
+	struct event_addr dst; /* ipver of dst equals that of src */
+};
+
+/*
+ * Builder: encodes into a caller-owned buffer. Writing past the buffer sets
+ * `overflow` instead of failing each call; event_finish() reports it once.
+ * Strings are written without a NUL. A value longer than 65535 bytes is cut
+ * and the record gets EVENT_F_TRUNCATED.
+ */
+struct event_builder {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	bool overflow;
+};
+
+void event_begin(struct event_builder *b, uint8_t *buf, size_t cap, const struct event_header *h);
+void event_put(struct event_builder *b, uint16_t tag, const void *val, size_t len);
+void event_put_str(struct event_builder *b, uint16_t tag, const char *s); /* NUL-terminated */
+void event_put_u16(struct event_builder *b, uint16_t tag, uint16_t v);
+void event_put_u32(struct event_builder *b, uint16_t tag, uint32_t v);
+void event_put_u64(struct event_builder *b, uint16_t tag, uint64_t v);
+void event_put_addr(struct event_builder *b, uint16_t tag, const struct event_addr *a);
+void event_add_flags(struct event_builder *b, uint16_t flags);
+/* Returns the record length, or ERR_NOMEM if it did not fit. */
+int event_finish(struct event_builder *b, size_t *len_out);
+
+/*
+ * Reader: event_decode() checks the header and that the fields exactly tile
+ * the record (ERR_CORRUPT otherwise); then event_field_next() walks them.
+ * Slices point into the record, valid while the record is.
+ */
+struct event_field {
+	uint16_t tag;
+	uint16_t len;
+	const uint8_t *val;
+};
+
+struct event_view {
+	struct event_header h;
+	const uint8_t *fields;
+	size_t fields_len;
+};
+
+int event_decode(const uint8_t *rec, size_t len, struct event_view *v);
+/* Iterates from *pos (start at 0); returns false at the end. */
+bool event_field_next(const struct event_view *v, size_t *pos, struct event_field *f);
+/* First field with this tag, or false. */
+bool event_find(const struct event_view *v, uint16_t tag, struct event_field *f);
+uint64_t event_field_uint(const struct event_field *f); /* u16/u32/u64 by length, else 0 */
+bool event_field_addr(const struct event_field *f, struct event_addr *a);
+
+/* Text form of an address ("192.0.2.1", "2001:db8::1") into buf; returns buf. */
+const char *event_addr_str(const struct event_addr *a, char *buf, size_t cap);
+/* Parses an IPv4 or IPv6 text address (no port). */
+int event_addr_parse(const char *s, struct event_addr *a);
+
+#endif

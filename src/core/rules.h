@@ -1,0 +1,59 @@
+/* rules.h — family classification: compiled, immutable rule sets; first match wins. */
+#ifndef SINKD_CORE_RULES_H
+#define SINKD_CORE_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+
+/*
+ * A rule set is compiled from the config's families and never changes after;
+ * a reload compiles a new one and swaps the pointer (see net/). Classifying is
+ * read-only and thread-safe. The returned family pointer is valid while the
+ * rule set lives.
+ */
+
+struct rules;
+
+/* What a protocol module knows about one request; absent strings have ptr NULL. */
+struct rules_slice {
+	const char *ptr;
+	size_t len;
+};
+
+struct rules_input {
+	enum config_proto proto;
+	const char *listener;        /* NUL-terminated listener name */
+	uint16_t dst_port;
+	struct rules_slice method;
+	struct rules_slice host;     /* Host header, port stripped by the caller */
+	struct rules_slice uri;      /* request target as sent */
+	struct rules_slice path;     /* target up to '?' */
+	struct rules_slice user_agent;
+	uint64_t body_len;
+	const uint8_t *body_prefix;  /* first bytes of the body */
+	size_t body_prefix_len;
+};
+
+struct rules_family {
+	const char *name;            /* "unknown" for the fallback */
+	const char *tag;             /* NULL if none */
+	const struct config_answer *answer; /* the family's answer or the default answer */
+	uint32_t index;              /* rule index; UINT32_MAX for the fallback */
+};
+
+/*
+ * Compiles the families of `cfg` (regexes, lower-cased hosts ...). The rule
+ * set keeps pointers into cfg's answers: cfg must outlive it.
+ * ERR_CONFIG with a message naming the family on a bad regex.
+ */
+int rules_compile(const struct config *cfg, struct rules **out, char *errbuf, size_t errlen);
+void rules_free(struct rules *r);
+
+/* Never NULL: unmatched input gets the "unknown" family and the default answer. */
+const struct rules_family *rules_classify(const struct rules *r, const struct rules_input *in);
+
+size_t rules_count(const struct rules *r);
+
+#endif

@@ -1,0 +1,1 @@
+/* privdrop.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* http_parse.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* eve.c — placeholder until written. */

@@ -1,0 +1,50 @@
+/* sinkd.c — the sinkd binary: dispatches git-style subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/commands.h"
+
+struct subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+	{ "serve", cmd_serve, "run the sinkhole sensor (listeners, event log, EVE output)" },
+	{ "verify", cmd_verify, "check a log's CRCs and hash chain; report the first bad record" },
+	{ "log", cmd_log, "look inside a log: `log cat` (EVE JSON lines), `log stats` (summary)" },
+	{ "loadgen", cmd_loadgen, "send simulated check-ins to a loopback sinkhole (bounded)" },
+	{ "config", cmd_config, "`config check FILE`: parse a config and print what it means" },
+};
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: sinkd <command> [options]   (sinkd <command> --help for each)\n\n"
+		    "sinkd is a botnet sinkhole: it answers infected machines' check-ins harmlessly\n"
+		    "and records each one in an append-only, hash-chained event log.\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+		fprintf(to, "  %-9s %s\n", subcommands[i].name, subcommands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("sinkd %s\n", SINKD_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+		if (!strcmp(argv[1], subcommands[i].name))
+			return subcommands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "sinkd: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

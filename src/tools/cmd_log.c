@@ -1,0 +1,1 @@
+/* cmd_log.c — placeholder until written. */

@@ -1,0 +1,16 @@
+/* commands.h — the entry point of each `sinkd` subcommand, for the dispatcher in sinkd.c. */
+#ifndef SINKD_TOOLS_COMMANDS_H
+#define SINKD_TOOLS_COMMANDS_H
+
+/*
+ * Each takes the arguments after the subcommand name (argv[0] is the
+ * subcommand itself), prints its own --help, and returns the process exit
+ * status: 0 success, 1 failure or a check that found a fault, 2 usage error.
+ */
+int cmd_serve(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_log(int argc, char **argv);     /* log cat | log stats */
+int cmd_loadgen(int argc, char **argv);
+int cmd_config(int argc, char **argv);  /* config check */
+
+#endif

@@ -1,0 +1,1 @@
+/* loadgen.c — placeholder until written. */

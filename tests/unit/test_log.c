@@ -1,0 +1,3 @@
+/* test_log.c — placeholder until written. */
+int main(void);
+int main(void) { return 77; }
