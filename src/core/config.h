@@ -60,13 +60,30 @@ struct config_listener {
 	struct config_http_limits http;
 };
 
-/* A condition on a string: exactly one of exact/suffix/prefix/regex/contains is set. */
+/*
+ * A condition on a string: a list of alternatives, any of which may match;
+ * an empty list matches everything. YAML forms:
+ *   host: "cnc.example"                       (one exact value)
+ *   host: { suffix: [a.example, b.example] }  (any of these suffixes)
+ *   path: { prefix: "/login.php", regex: "^/f[0-9]+\\.php$" }  (either)
+ *   user_agent: { contains: "MSIE 6.0", nocase: true }
+ */
+enum config_strmatch_kind {
+	CONFIG_MATCH_EXACT = 1,
+	CONFIG_MATCH_SUFFIX,   /* for hosts "example.com" matches itself and "*.example.com", not "badexample.com" */
+	CONFIG_MATCH_PREFIX,
+	CONFIG_MATCH_CONTAINS,
+	CONFIG_MATCH_REGEX,    /* POSIX extended, unanchored unless the pattern anchors itself */
+};
+
+struct config_strmatch_alt {
+	enum config_strmatch_kind kind;
+	char *value;
+};
+
 struct config_strmatch {
-	char *exact;
-	char *suffix;   /* Host: ".example.com" matches sub-domains; "example.com" also matches itself */
-	char *prefix;
-	char *contains;
-	char *regex;    /* POSIX extended, matched against the whole value unless anchored */
+	struct config_strmatch_alt *alts;
+	size_t n_alts;
 	bool nocase;    /* default true for host, false otherwise */
 };
 
@@ -121,6 +138,7 @@ struct config {
 	uint32_t workers;            /* default 0 = one per core */
 	char *log_level;             /* daemon's own log: error|warn|info|debug; default info */
 	char *eve_file;              /* continuous EVE JSON output; NULL = off */
+	char *stats_file;            /* counters as JSON, rewritten every second; default <log_dir>/stats.json */
 	char *pid_file;              /* NULL = none */
 	uint32_t drain_timeout_ms;   /* SIGTERM: time given to open connections; default 5000 */
 	struct config_listener *listeners;
@@ -148,5 +166,8 @@ int config_parse_cidr(const char *text, struct config_cidr *out);
 bool config_cidr_contains(const struct config_cidr *c, const struct event_addr *a);
 
 const char *config_proto_name(enum config_proto p); /* "http", "tls", ... */
+
+/* Fills in the documented HTTP limit defaults (what a listener gets without `limits:`). */
+void config_http_limits_default(struct config_http_limits *l);
 
 #endif

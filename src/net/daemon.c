@@ -1,1 +1,511 @@
-/* daemon.c — placeholder until written. */
+/* daemon.c — the sensor process: start-up order, signals, reload, stats file, orderly shutdown. */
+#include "net/daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "core/dlog.h"
+#include "core/dynbuf.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/recorder.h"
+#include "core/timeutil.h"
+#include "net/listener.h"
+#include "net/privdrop.h"
+#include "net/worker.h"
+#include "proto/http/http_conn.h"
+#include "report/eve_writer.h"
+
+struct daemon {
+	struct config *boot_cfg;     /* listeners, log and limits come from here; lives to exit */
+	_Atomic(struct ruleset *) active;
+	_Atomic uint64_t gen;
+	struct ruleset *retired;     /* waiting until no worker can still hold them */
+	struct listener *listeners;
+	unsigned n_listeners;
+	struct worker *workers;
+	unsigned n_workers;
+	struct recorder *rec;
+	struct eve_writer *eve;
+	char *stats_path;
+	uint64_t started_us;
+	uint64_t reloads;
+};
+
+const struct ruleset *daemon_rules(struct daemon *d)
+{
+	return atomic_load_explicit(&d->active, memory_order_acquire);
+}
+
+uint64_t daemon_rules_gen(struct daemon *d)
+{
+	return atomic_load_explicit(&d->gen, memory_order_acquire);
+}
+
+uint32_t daemon_drain_timeout_ms(struct daemon *d)
+{
+	return d->boot_cfg->drain_timeout_ms;
+}
+
+static void ruleset_free(struct ruleset *rs, const struct config *boot)
+{
+	if (!rs)
+		return;
+	rules_free(rs->rules);
+	http_answers_free(rs->http);
+	if (rs->cfg != boot)
+		config_free(rs->cfg);
+	free(rs);
+}
+
+/* Compiles what a rule set needs from cfg; takes ownership of cfg only on success. */
+static int ruleset_build(struct config *cfg, struct ruleset **out, char *errbuf, size_t errlen)
+{
+	struct ruleset *rs = calloc(1, sizeof *rs);
+	if (!rs)
+		return ERR_NOMEM;
+	rs->cfg = cfg;
+	int rc = rules_compile(cfg, &rs->rules, errbuf, errlen);
+	if (rc == 0)
+		rc = http_answers_build(cfg, &rs->http, errbuf, errlen);
+	if (rc) {
+		rules_free(rs->rules);
+		http_answers_free(rs->http);
+		free(rs);
+		return rc;
+	}
+	*out = rs;
+	return 0;
+}
+
+/* Frees retired rule sets that every worker has moved past. */
+static void daemon_reap_rules(struct daemon *d)
+{
+	uint64_t min_seen = UINT64_MAX;
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		uint64_t s = atomic_load_explicit(&d->workers[i].seen_gen, memory_order_acquire);
+		if (s < min_seen)
+			min_seen = s;
+	}
+	struct ruleset **pp = &d->retired;
+	while (*pp) {
+		struct ruleset *rs = *pp;
+		/* rs was replaced by generation rs->gen + 1: safe once everyone saw that. */
+		if (min_seen > rs->gen) {
+			*pp = rs->retired_next;
+			ruleset_free(rs, d->boot_cfg);
+		} else {
+			pp = &rs->retired_next;
+		}
+	}
+}
+
+static bool listeners_same(const struct config *a, const struct config *b)
+{
+	if (a->n_listeners != b->n_listeners)
+		return false;
+	for (size_t i = 0; i < a->n_listeners; i++) {
+		const struct config_listener *x = &a->listeners[i], *y = &b->listeners[i];
+		if (x->proto != y->proto || strcmp(x->addr_text, y->addr_text) != 0 ||
+		    strcmp(x->name, y->name) != 0 || x->proxy_protocol != y->proxy_protocol)
+			return false;
+	}
+	return true;
+}
+
+static void daemon_reload(struct daemon *d)
+{
+	char err[512] = "";
+	struct config *cfg = NULL;
+	int rc = config_load(d->boot_cfg->path, &cfg, err, sizeof err);
+	if (rc) {
+		dlog(DLOG_ERROR, "reload: %s; keeping the running rules", err);
+		return;
+	}
+	struct ruleset *rs;
+	rc = ruleset_build(cfg, &rs, err, sizeof err);
+	if (rc) {
+		dlog(DLOG_ERROR, "reload: %s; keeping the running rules", err);
+		config_free(cfg);
+		return;
+	}
+	if (!listeners_same(d->boot_cfg, cfg))
+		dlog(DLOG_WARN, "reload: listener changes take effect only after a restart");
+	enum dlog_level lvl;
+	if (cfg->log_level && dlog_parse_level(cfg->log_level, &lvl) == 0)
+		dlog_set_level(lvl);
+	struct ruleset *old = atomic_load(&d->active);
+	rs->gen = old->gen + 1;
+	/* Pointer first, then the generation: a worker that saw the new gen holds the new set. */
+	atomic_store_explicit(&d->active, rs, memory_order_release);
+	atomic_store_explicit(&d->gen, rs->gen, memory_order_release);
+	old->retired_next = d->retired;
+	d->retired = old;
+	d->reloads++;
+	for (unsigned i = 0; i < d->n_workers; i++)
+		worker_wake(&d->workers[i]);
+	if (d->eve)
+		eve_writer_reopen(d->eve);
+	dlog(DLOG_INFO, "reload: %zu families active (generation %" PRIu64 ")", cfg->n_families,
+	     rs->gen);
+}
+
+static void stats_u64(struct dynbuf *b, const char *key, uint64_t v, int first)
+{
+	json_key(b, key, first);
+	json_u64(b, v);
+}
+
+static void daemon_write_stats(struct daemon *d)
+{
+	if (!d->stats_path)
+		return;
+	uint64_t accepted = 0, refused = 0, open = 0, timeouts = 0, requests = 0, malformed = 0;
+	uint64_t unrec = 0, bytes_in = 0, bytes_out = 0, events = 0;
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		struct worker_stats *s = &d->workers[i].st;
+		accepted += atomic_load_explicit(&s->accepted, memory_order_relaxed);
+		refused += atomic_load_explicit(&s->refused_limit, memory_order_relaxed);
+		open += atomic_load_explicit(&s->open, memory_order_relaxed);
+		timeouts += atomic_load_explicit(&s->timeouts, memory_order_relaxed);
+		requests += atomic_load_explicit(&s->requests, memory_order_relaxed);
+		malformed += atomic_load_explicit(&s->malformed, memory_order_relaxed);
+		unrec += atomic_load_explicit(&s->refused_unrecorded, memory_order_relaxed);
+		bytes_in += atomic_load_explicit(&s->bytes_in, memory_order_relaxed);
+		bytes_out += atomic_load_explicit(&s->bytes_out, memory_order_relaxed);
+		events += atomic_load_explicit(&s->events, memory_order_relaxed);
+	}
+	struct recorder_stats rs;
+	recorder_stats(d->rec, &rs);
+	char ts[40];
+	struct dynbuf b;
+	dynbuf_init(&b, 1u << 20);
+	dynbuf_adds(&b, "{");
+	json_key(&b, "time", 1);
+	json_cstr(&b, time_iso_us(time_now_us(), ts, sizeof ts));
+	json_key(&b, "sensor", 0);
+	json_cstr(&b, d->boot_cfg->sensor_id);
+	stats_u64(&b, "pid", (uint64_t)getpid(), 0);
+	stats_u64(&b, "uptime_s", (time_now_us() - d->started_us) / 1000000u, 0);
+	stats_u64(&b, "workers", d->n_workers, 0);
+	json_key(&b, "connections", 0);
+	dynbuf_adds(&b, "{");
+	stats_u64(&b, "open", open, 1);
+	stats_u64(&b, "accepted", accepted, 0);
+	stats_u64(&b, "refused_limit", refused, 0);
+	stats_u64(&b, "timeouts", timeouts, 0);
+	stats_u64(&b, "bytes_in", bytes_in, 0);
+	stats_u64(&b, "bytes_out", bytes_out, 0);
+	dynbuf_adds(&b, "}");
+	stats_u64(&b, "requests", requests, 0);
+	stats_u64(&b, "malformed", malformed, 0);
+	json_key(&b, "events", 0);
+	dynbuf_adds(&b, "{");
+	stats_u64(&b, "recorded", events, 1);
+	stats_u64(&b, "written", rs.written, 0);
+	stats_u64(&b, "dropped_ring", rs.dropped_ring, 0);
+	stats_u64(&b, "dropped_disk", rs.dropped_disk, 0);
+	stats_u64(&b, "refused_unrecorded", unrec, 0);
+	stats_u64(&b, "waiting_bytes", rs.ring_used, 0);
+	dynbuf_adds(&b, "}");
+	json_key(&b, "log", 0);
+	dynbuf_adds(&b, "{");
+	stats_u64(&b, "segment", rs.segment, 1);
+	stats_u64(&b, "bytes", rs.bytes, 0);
+	stats_u64(&b, "batches", rs.batches, 0);
+	stats_u64(&b, "syncs", rs.syncs, 0);
+	dynbuf_adds(&b, "}");
+	if (d->eve)
+		stats_u64(&b, "eve_written", eve_writer_written(d->eve), 0);
+	json_key(&b, "rules", 0);
+	dynbuf_adds(&b, "{");
+	stats_u64(&b, "generation", daemon_rules_gen(d), 1);
+	stats_u64(&b, "families", daemon_rules(d)->cfg->n_families, 0);
+	stats_u64(&b, "reloads", d->reloads, 0);
+	dynbuf_adds(&b, "}");
+	json_key(&b, "listeners", 0);
+	dynbuf_adds(&b, "[");
+	for (unsigned i = 0; i < d->n_listeners; i++) {
+		if (i)
+			dynbuf_adds(&b, ",");
+		dynbuf_adds(&b, "{");
+		json_key(&b, "name", 1);
+		json_cstr(&b, d->listeners[i].cfg->name);
+		stats_u64(&b, "open", atomic_load(&d->listeners[i].open), 0);
+		dynbuf_adds(&b, "}");
+	}
+	dynbuf_adds(&b, "]}\n");
+
+	char tmp[4096];
+	int n = snprintf(tmp, sizeof tmp, "%s.tmp", d->stats_path);
+	if (n > 0 && (size_t)n < sizeof tmp && b.data) {
+		FILE *f = fopen(tmp, "w");
+		if (f) {
+			fwrite(b.data, 1, b.len, f);
+			if (fclose(f) == 0)
+				rename(tmp, d->stats_path);
+		}
+	}
+	dynbuf_free(&b);
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return ERR_SYS;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f) == 0 ? 0 : ERR_SYS;
+}
+
+/* Waits for signals and ticks once a second until asked to stop. */
+static void daemon_main_loop(struct daemon *d, int sfd)
+{
+	uint64_t next_tick = time_mono_ms();
+	for (;;) {
+		uint64_t now = time_mono_ms();
+		if (now >= next_tick) {
+			daemon_write_stats(d);
+			daemon_reap_rules(d);
+			next_tick = now + 1000;
+		}
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		int n = poll(&pfd, 1, (int)(next_tick - now));
+		if (n <= 0)
+			continue;
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof si) != (ssize_t)sizeof si)
+			continue;
+		if (si.ssi_signo == SIGHUP) {
+			dlog(DLOG_INFO, "SIGHUP: reloading %s", d->boot_cfg->path);
+			daemon_reload(d);
+		} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			dlog(DLOG_INFO, "%s: draining connections and flushing the log",
+			     si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			return;
+		} else if (si.ssi_signo == SIGUSR1) {
+			daemon_write_stats(d);
+		}
+	}
+}
+
+static const char *fsync_name(enum config_fsync f)
+{
+	return f == CONFIG_FSYNC_ANSWERED ? "answered" : f == CONFIG_FSYNC_NONE ? "none" : "interval";
+}
+
+int daemon_run(const struct daemon_opts *o)
+{
+	struct daemon dd;
+	struct daemon *d = &dd;
+	memset(d, 0, sizeof *d);
+	char err[512] = "";
+	int status = 1;
+	int sfd = -1;
+	unsigned started_workers = 0, inited_workers = 0;
+	d->started_us = time_now_us();
+
+	int rc = config_load(o->config_path, &d->boot_cfg, err, sizeof err);
+	if (rc) {
+		dlog(DLOG_ERROR, "%s", err);
+		return 1;
+	}
+	struct config *cfg = d->boot_cfg;
+	if (o->log_dir) {
+		char *dir = strdup(o->log_dir);
+		if (!dir)
+			goto out;
+		free(cfg->log_dir);
+		cfg->log_dir = dir;
+	}
+	enum dlog_level lvl;
+	if (cfg->log_level && dlog_parse_level(cfg->log_level, &lvl) == 0)
+		dlog_set_level(lvl);
+	d->n_workers = o->workers > 0 ? (unsigned)o->workers : cfg->workers;
+	if (d->n_workers == 0) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		d->n_workers = ncpu > 0 ? (unsigned)ncpu : 1;
+	}
+	if (d->n_workers > 64)
+		d->n_workers = 64;
+
+	struct ruleset *rs;
+	rc = ruleset_build(cfg, &rs, err, sizeof err);
+	if (rc) {
+		dlog(DLOG_ERROR, "%s: %s", cfg->path, err);
+		goto out;
+	}
+	atomic_store(&d->active, rs);
+	atomic_store(&d->gen, 0);
+
+	/* Signals go to the main thread's signalfd; every thread inherits the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		dlog(DLOG_ERROR, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	raise_nofile();
+
+	/* Bind while still root (ports below 1024), then give root up. */
+	d->listeners = calloc(cfg->n_listeners, sizeof *d->listeners);
+	if (!d->listeners)
+		goto out;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct config_listener *lc = &cfg->listeners[i];
+		if (lc->proto != CONFIG_PROTO_HTTP) {
+			dlog(DLOG_ERROR, "listener %s: proto %s is not served by this build", lc->name,
+			     config_proto_name(lc->proto));
+			goto out;
+		}
+		rc = listener_open(&d->listeners[i], lc, (unsigned)i, d->n_workers);
+		if (rc) {
+			dlog(DLOG_ERROR, "listener %s on %s: %s", lc->name, lc->addr_text,
+			     rc == ERR_SYS ? strerror(errno) : err_str(rc));
+			goto out;
+		}
+		d->listeners[i].ops = &http_proto_ops;
+		d->n_listeners = (unsigned)i + 1;
+		char addr[64];
+		dlog(DLOG_INFO, "listening on %s:%u as %s (%s%s)",
+		     event_addr_str(&d->listeners[i].local, addr, sizeof addr),
+		     d->listeners[i].local.port, lc->name, config_proto_name(lc->proto),
+		     lc->proxy_protocol ? ", PROXY protocol" : "");
+	}
+	struct privdrop pd;
+	rc = privdrop_prepare(&pd, cfg->user, cfg->group, err, sizeof err);
+	if (rc) {
+		dlog(DLOG_ERROR, "%s", err);
+		goto out;
+	}
+	if (privdrop_own_dir(&pd, cfg->log_dir) != 0) {
+		dlog(DLOG_ERROR, "log dir %s: %s", cfg->log_dir, strerror(errno));
+		goto out;
+	}
+	if (privdrop_apply(&pd) != 0) {
+		dlog(DLOG_ERROR, "dropping privileges to %s: %s", cfg->user, strerror(errno));
+		goto out;
+	}
+	if (pd.active)
+		dlog(DLOG_INFO, "running as user %s (uid %u, gid %u)", pd.name, (unsigned)pd.uid,
+		     (unsigned)pd.gid);
+
+	struct recorder_opts ro = {
+		.log_dir = cfg->log_dir,
+		.sensor_id = cfg->sensor_id,
+		.segment_bytes = cfg->segment_bytes,
+		.ring_bytes = cfg->ring_bytes,
+		.lanes = d->n_workers,
+		.fsync = cfg->fsync,
+		.fsync_interval_ms = cfg->fsync_interval_ms,
+	};
+	struct log_recovery recov;
+	memset(&recov, 0, sizeof recov);
+	rc = recorder_start(&d->rec, &ro, &recov);
+	if (rc) {
+		dlog(DLOG_ERROR, "event log %s: %s%s%s", cfg->log_dir, err_str(rc),
+		     rc == ERR_SYS ? ": " : "", rc == ERR_SYS ? strerror(errno) : "");
+		goto out;
+	}
+	if (recov.cut_bytes || recov.sealed_records)
+		dlog(DLOG_WARN, "event log recovered after a crash: cut %" PRIu64
+			 " torn bytes, sealed %" PRIu64 " records",
+		     recov.cut_bytes, recov.sealed_records);
+	dlog(DLOG_INFO, "event log %s: %" PRIu64 " records in %" PRIu32 " segment(s), fsync %s",
+	     cfg->log_dir, recov.records, recov.segment, fsync_name(cfg->fsync));
+
+	if (cfg->eve_file) {
+		rc = eve_writer_start(&d->eve, cfg->log_dir, cfg->eve_file);
+		if (rc) {
+			dlog(DLOG_ERROR, "eve file %s: cannot start", cfg->eve_file);
+			goto out;
+		}
+	}
+	d->stats_path = cfg->stats_file;
+	if (cfg->pid_file && write_pid_file(cfg->pid_file) != 0)
+		dlog(DLOG_WARN, "pid file %s: %s", cfg->pid_file, strerror(errno));
+
+	d->workers = calloc(d->n_workers, sizeof *d->workers);
+	if (!d->workers)
+		goto out;
+	for (unsigned i = 0; i < d->n_workers; i++) {
+		rc = worker_init(&d->workers[i], i, d, d->listeners, d->n_listeners,
+				 recorder_lane(d->rec, i), cfg->fsync == CONFIG_FSYNC_ANSWERED);
+		inited_workers++;
+		if (rc == 0)
+			rc = worker_start(&d->workers[i]);
+		if (rc) {
+			dlog(DLOG_ERROR, "worker %u: %s", i, err_str(rc));
+			goto out;
+		}
+		started_workers++;
+	}
+	dlog(DLOG_INFO, "sinkd %s ready: sensor %s, %u workers, %zu families", SINKD_VERSION,
+	     cfg->sensor_id, d->n_workers, cfg->n_families);
+
+	daemon_main_loop(d, sfd);
+	status = 0;
+out:
+	for (unsigned i = 0; i < started_workers; i++)
+		worker_request_stop(&d->workers[i]);
+	for (unsigned i = 0; i < started_workers; i++)
+		worker_join(&d->workers[i]);
+	if (d->rec) {
+		rc = recorder_stop(d->rec);
+		if (rc) {
+			dlog(DLOG_ERROR, "event log closed with an error: %s", err_str(rc));
+			status = 1;
+		}
+		d->rec = NULL;
+	}
+	if (d->eve)
+		eve_writer_stop(d->eve);
+	if (d->workers) {
+		for (unsigned i = 0; i < inited_workers; i++)
+			worker_destroy(&d->workers[i]);
+		free(d->workers);
+	}
+	for (unsigned i = 0; i < d->n_listeners; i++)
+		listener_free(&d->listeners[i]);
+	free(d->listeners);
+	if (cfg->pid_file && status == 0)
+		unlink(cfg->pid_file);
+	struct ruleset *act = atomic_load(&d->active);
+	while (d->retired) {
+		struct ruleset *r = d->retired;
+		d->retired = r->retired_next;
+		ruleset_free(r, d->boot_cfg);
+	}
+	ruleset_free(act, d->boot_cfg);
+	config_free(d->boot_cfg);
+	if (sfd >= 0)
+		close(sfd);
+	if (status == 0)
+		dlog(DLOG_INFO, "stopped");
+	return status;
+}

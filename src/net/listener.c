@@ -1,1 +1,118 @@
-/* listener.c — placeholder until written. */
+/* listener.c — bind the configured endpoints, one SO_REUSEPORT socket per worker. */
+#include "net/listener.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/err.h"
+
+#define LISTENER_BACKLOG 4096
+
+static int listener_socket(const struct sockaddr_storage *addr, socklen_t addr_len)
+{
+	int fam = addr->ss_family;
+	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+		goto fail;
+	if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
+		goto fail;
+	/* Answers are one small write: do not let Nagle hold them back. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0)
+		goto fail;
+	if (listen(fd, LISTENER_BACKLOG) != 0)
+		goto fail;
+	return fd;
+fail:;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+static void listener_fill_local(struct listener *l, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	memset(&l->local, 0, sizeof l->local);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+		l->local.ipver = 4;
+		memcpy(l->local.addr, &sin->sin_addr, 4);
+		l->local.port = ntohs(sin->sin_port);
+		l->wildcard = sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+		l->local.ipver = 6;
+		memcpy(l->local.addr, &sin6->sin6_addr, 16);
+		l->local.port = ntohs(sin6->sin6_port);
+		l->wildcard = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+	}
+}
+
+int listener_open(struct listener *l, const struct config_listener *cfg, unsigned index,
+		  unsigned workers)
+{
+	memset(l, 0, sizeof *l);
+	l->cfg = cfg;
+	l->index = index;
+	l->fds = malloc(sizeof *l->fds * workers);
+	if (!l->fds)
+		return ERR_NOMEM;
+	l->n_fds = workers;
+	for (unsigned i = 0; i < workers; i++)
+		l->fds[i] = -1;
+	atomic_init(&l->open, 0);
+	/* With port 0 the kernel picks one: the other workers must bind that same port. */
+	struct sockaddr_storage addr = cfg->addr;
+	for (unsigned i = 0; i < workers; i++) {
+		l->fds[i] = listener_socket(&addr, cfg->addr_len);
+		if (l->fds[i] < 0) {
+			int saved = errno;
+			listener_free(l);
+			errno = saved;
+			return ERR_SYS;
+		}
+		if (i == 0) {
+			socklen_t len = sizeof addr;
+			if (getsockname(l->fds[0], (struct sockaddr *)&addr, &len) != 0) {
+				int saved = errno;
+				listener_free(l);
+				errno = saved;
+				return ERR_SYS;
+			}
+		}
+	}
+	listener_fill_local(l, l->fds[0]);
+	return 0;
+}
+
+void listener_close_fd(struct listener *l, unsigned worker)
+{
+	if (worker < l->n_fds && l->fds[worker] >= 0) {
+		close(l->fds[worker]);
+		l->fds[worker] = -1;
+	}
+}
+
+void listener_free(struct listener *l)
+{
+	if (!l->fds)
+		return;
+	for (unsigned i = 0; i < l->n_fds; i++)
+		listener_close_fd(l, i);
+	free(l->fds);
+	l->fds = NULL;
+}

@@ -1,1 +1,695 @@
-/* worker.c — placeholder until written. */
+/* worker.c — one worker thread: epoll loop, accept, buffered I/O, timers, durability waits. */
+#include "net/worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/dlog.h"
+#include "core/err.h"
+#include "core/timeutil.h"
+#include "net/daemon.h"
+
+#define WORKER_SCRATCH (64u * 1024)
+#define WORKER_MAX_EVENTS 128
+#define WORKER_ACCEPT_BURST 64
+#define WORKER_READ_BURST 4
+#define WORKER_FREE_MAX 1024
+/* Stop reading from a peer that does not read our answers once this much is queued. */
+#define CONN_OUT_HIGH (64u * 1024)
+#define CONN_OUT_MAX (1u << 20)
+/* Room kept for one PROXY v2 header ahead of the request head. */
+#define CONN_PROXY_ROOM (16u + 2048u)
+
+/* epoll data: 0 is the wake fd, values with the top bit set are listeners, the rest connections. */
+#define EPOLL_TAG_LISTENER (1ull << 63)
+
+static void conn_close(struct conn *c);
+static void conn_service(struct conn *c);
+
+/* --- timers: one FIFO per (listener, kind); every entry has the same timeout, so FIFO order is deadline order. */
+
+static struct conn_list *timer_list(struct worker *w, const struct conn *c, unsigned kind)
+{
+	return &w->timers[c->l->index * CONN_TIMER_KINDS + kind];
+}
+
+static void list_unlink_timer(struct worker *w, struct conn *c)
+{
+	if (!c->timer_on)
+		return;
+	struct conn_list *lst = timer_list(w, c, c->timer_kind);
+	if (c->tprev)
+		c->tprev->tnext = c->tnext;
+	else
+		lst->head = c->tnext;
+	if (c->tnext)
+		c->tnext->tprev = c->tprev;
+	else
+		lst->tail = c->tprev;
+	c->tprev = c->tnext = NULL;
+	c->timer_on = false;
+}
+
+void conn_set_timer(struct conn *c, enum conn_timer kind)
+{
+	struct worker *w = c->w;
+	list_unlink_timer(w, c);
+	const struct config_http_limits *lim = &c->l->cfg->http;
+	uint32_t ms = kind == CONN_TIMER_REQUEST ? lim->header_timeout_ms : lim->idle_timeout_ms;
+	c->deadline_ms = w->now_ms + ms;
+	c->timer_kind = (uint8_t)kind;
+	c->timer_on = true;
+	struct conn_list *lst = timer_list(w, c, kind);
+	c->tprev = lst->tail;
+	c->tnext = NULL;
+	if (lst->tail)
+		lst->tail->tnext = c;
+	else
+		lst->head = c;
+	lst->tail = c;
+}
+
+static void wait_list_add(struct worker *w, struct conn *c)
+{
+	if (c->in_wait_list)
+		return;
+	c->wprev = w->waiting.tail;
+	c->wnext = NULL;
+	if (w->waiting.tail)
+		w->waiting.tail->wnext = c;
+	else
+		w->waiting.head = c;
+	w->waiting.tail = c;
+	c->in_wait_list = true;
+}
+
+static void wait_list_remove(struct worker *w, struct conn *c)
+{
+	if (!c->in_wait_list)
+		return;
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else
+		w->waiting.head = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	else
+		w->waiting.tail = c->wprev;
+	c->wprev = c->wnext = NULL;
+	c->in_wait_list = false;
+}
+
+/* --- events ----------------------------------------------------------------- */
+
+void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf, size_t cap,
+			  uint8_t type, const struct event_addr *src, uint16_t flags)
+{
+	struct event_header h = {
+		.type = type,
+		.flags = (uint16_t)(c->flags | flags),
+		.transport = IPPROTO_TCP,
+		.ts_us = time_now_us(),
+		.flow_id = c->flow_id,
+		.src = src ? *src : c->src,
+		.dst = c->dst,
+	};
+	/* The header carries one IP version: a v4 client proxied to a v6 sinkhole keeps its own. */
+	h.dst.ipver = h.src.ipver;
+	event_begin(b, buf, cap, &h);
+	event_put_str(b, EVENT_T_LISTENER, c->l->cfg->name);
+	event_put_u32(b, EVENT_T_TX_ID, c->tx_count);
+	if (c->flags & EVENT_F_VIA_PROXY)
+		event_put_addr(b, EVENT_T_PEER, &c->peer);
+}
+
+void conn_event_begin(struct conn *c, struct event_builder *b, uint8_t type,
+		      const struct event_addr *src, uint16_t flags)
+{
+	conn_event_begin_buf(c, b, c->w->evbuf, EVENT_MAX_LEN, type, src, flags);
+}
+
+uint64_t conn_event_submit(struct conn *c, struct event_builder *b)
+{
+	struct worker *w = c->w;
+	size_t len;
+	c->tx_count++;
+	if (event_finish(b, &len) != 0) {
+		/* Cannot happen with the limits in force; count it rather than lose it silently. */
+		STAT_INC(w->st.events_dropped);
+		return 0;
+	}
+	uint64_t seq = 0;
+	if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
+		STAT_INC(w->st.events_dropped);
+		return 0;
+	}
+	STAT_INC(w->st.events);
+	c->last_seq = seq;
+	return seq;
+}
+
+/* --- output ------------------------------------------------------------------ */
+
+int conn_write(struct conn *c, const void *data, size_t len)
+{
+	if (c->closed)
+		return 0;
+	size_t used = c->out_len;
+	if (len > CONN_OUT_MAX - used) {
+		/* A peer that pipelines without reading: stop serving it. */
+		c->closed = true;
+		return ERR_NOMEM;
+	}
+	if (used + len > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 256;
+		while (cap < used + len)
+			cap *= 2;
+		uint8_t *p = realloc(c->out, cap);
+		if (!p) {
+			c->closed = true;
+			return ERR_NOMEM;
+		}
+		c->out = p;
+		c->out_cap = (uint32_t)cap;
+	}
+	memcpy(c->out + used, data, len);
+	c->out_len = (uint32_t)(used + len);
+	/* In answered mode this output waits for every event recorded so far on the connection. */
+	if (c->w->answered)
+		c->wait_seq = c->last_seq;
+	return 0;
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+	c->close_after_flush = true;
+}
+
+/* Sends what may be sent now. Returns false if the connection was closed. */
+static bool conn_flush(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->out_off == c->out_len)
+		return true;
+	if (w->answered && c->wait_seq > recorder_durable(w->lane)) {
+		wait_list_add(w, c);
+		return true;
+	}
+	wait_list_remove(w, c);
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			c->out_off += (uint32_t)n;
+			STAT_ADD(w->st.bytes_out, (uint64_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn_set_timer(c, CONN_TIMER_IDLE);
+			return true;
+		}
+		/* Peer reset or gone: nothing more to say to it. */
+		conn_close(c);
+		return false;
+	}
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = c->out_cap = 0;
+	return true;
+}
+
+/* --- connection lifecycle ----------------------------------------------------- */
+
+static struct conn *conn_alloc(struct worker *w)
+{
+	struct conn *c = w->free_conns;
+	if (c) {
+		w->free_conns = c->tnext;
+		w->n_free--;
+	} else {
+		c = malloc(sizeof *c);
+		if (!c)
+			return NULL;
+	}
+	memset(c, 0, sizeof *c);
+	c->w = w;
+	c->fd = -1;
+	return c;
+}
+
+static void conn_recycle(struct worker *w, struct conn *c)
+{
+	if (w->n_free >= WORKER_FREE_MAX) {
+		free(c);
+		return;
+	}
+	c->tnext = w->free_conns;
+	w->free_conns = c;
+	w->n_free++;
+}
+
+static void conn_close(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->l->ops->on_close)
+		c->l->ops->on_close(c);
+	list_unlink_timer(w, c);
+	wait_list_remove(w, c);
+	/* close() also drops the fd from epoll: it is never duplicated. */
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	atomic_fetch_sub_explicit(&c->l->open, 1, memory_order_relaxed);
+	STAT_ADD(w->st.open, (uint64_t)-1);
+	w->n_conns--;
+	conn_recycle(w, c);
+}
+
+static void conn_set_epoll(struct conn *c, uint32_t mask)
+{
+	if (mask == c->epoll_mask)
+		return;
+	struct epoll_event ev = { .events = mask, .data.ptr = c };
+	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->epoll_mask = mask;
+}
+
+/* Input capacity of a connection: one request head (and a PROXY header) at most. */
+static size_t conn_in_limit(const struct conn *c)
+{
+	return (size_t)c->l->cfg->http.max_header_bytes + CONN_PROXY_ROOM;
+}
+
+/* Keeps the unconsumed tail of data in c->in (data may be the scratch buffer or c->in itself). */
+static bool conn_keep_input(struct conn *c, const uint8_t *data, size_t len, size_t consumed)
+{
+	size_t left = len - consumed;
+	if (data == c->in) {
+		if (left && consumed)
+			memmove(c->in, c->in + consumed, left);
+		c->in_len = (uint32_t)left;
+	} else if (left) {
+		size_t cap = conn_in_limit(c);
+		if (cap < left)
+			cap = left;
+		uint8_t *p = malloc(cap);
+		if (!p)
+			return false;
+		memcpy(p, data + consumed, left);
+		c->in = p;
+		c->in_cap = (uint32_t)cap;
+		c->in_len = (uint32_t)left;
+	}
+	if (c->in_len == 0 && c->in) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+	return true;
+}
+
+static bool conn_output_blocked(const struct conn *c)
+{
+	return c->out_len - c->out_off >= CONN_OUT_HIGH;
+}
+
+/* Hands buffered input to the protocol when it can take it. */
+static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct worker *w = c->w;
+	size_t used = c->l->ops->on_input(c, data, len, c->eof);
+	if (used > len)
+		used = len;
+	if (c->closed)
+		used = len; /* nothing more will be read from it */
+	if (!conn_keep_input(c, data, len, used))
+		c->closed = true;
+	(void)w;
+}
+
+static void conn_read(struct conn *c)
+{
+	struct worker *w = c->w;
+	for (int burst = 0; burst < WORKER_READ_BURST && !c->closed && !c->eof; burst++) {
+		if (conn_output_blocked(c))
+			break;
+		uint8_t *dst;
+		size_t room;
+		if (c->in) {
+			dst = c->in + c->in_len;
+			room = c->in_cap - c->in_len;
+			if (room == 0) {
+				/* The protocol could not make progress with a full buffer: a bug guard. */
+				c->closed = true;
+				break;
+			}
+		} else {
+			dst = w->scratch;
+			room = w->scratch_cap;
+		}
+		ssize_t n = recv(c->fd, dst, room, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			/* Reset by peer: treat as end of input so a partial request is still recorded. */
+			c->eof = true;
+			n = 0;
+		}
+		if (n == 0)
+			c->eof = true;
+		c->bytes_in += (uint64_t)n;
+		STAT_ADD(w->st.bytes_in, (uint64_t)n);
+		if (c->in) {
+			c->in_len += (uint32_t)n;
+			conn_feed(c, c->in, c->in_len);
+		} else {
+			conn_feed(c, w->scratch, (size_t)n);
+		}
+		if ((size_t)n < room)
+			break;
+	}
+}
+
+/* After any activity: re-offer parked input, send, pick the epoll interest, or close. */
+static void conn_service(struct conn *c)
+{
+	for (int guard = 0; guard < 2; guard++) {
+		if (!conn_flush(c))
+			return;
+		/* Input parked while output was blocked can go on now. */
+		if (!c->closed && c->in_len && !conn_output_blocked(c) && c->out_len == 0) {
+			uint32_t before = c->in_len;
+			conn_feed(c, c->in, c->in_len);
+			if (c->in_len == before && !c->closed)
+				break;
+			continue;
+		}
+		break;
+	}
+	bool pending_out = c->out_off < c->out_len;
+	if ((c->closed || c->close_after_flush || c->eof) && !pending_out) {
+		conn_close(c);
+		return;
+	}
+	if (c->closed && pending_out && !c->close_after_flush) {
+		/* Output could not be queued: drop the connection. */
+		conn_close(c);
+		return;
+	}
+	uint32_t mask = 0;
+	if (!c->closed && !c->eof && !c->close_after_flush && !conn_output_blocked(c))
+		mask |= EPOLLIN | EPOLLRDHUP;
+	if (pending_out && !c->in_wait_list)
+		mask |= EPOLLOUT;
+	conn_set_epoll(c, mask);
+}
+
+static void conn_fill_addr(struct event_addr *a, const struct sockaddr_storage *ss)
+{
+	memset(a, 0, sizeof *a);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		a->ipver = 4;
+		memcpy(a->addr, &sin->sin_addr, 4);
+		a->port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		/* A v4-mapped peer on a v6 socket is recorded as the IPv4 address it is. */
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			a->ipver = 4;
+			memcpy(a->addr, &sin6->sin6_addr.s6_addr[12], 4);
+		} else {
+			a->ipver = 6;
+			memcpy(a->addr, &sin6->sin6_addr, 16);
+		}
+		a->port = ntohs(sin6->sin6_port);
+	}
+}
+
+static void worker_accept(struct worker *w, struct listener *l)
+{
+	int lfd = l->fds[w->id];
+	for (int k = 0; k < WORKER_ACCEPT_BURST && lfd >= 0; k++) {
+		struct sockaddr_storage ss;
+		socklen_t slen = sizeof ss;
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE)
+				dlog(DLOG_WARN, "listener %s: out of file descriptors", l->cfg->name);
+			return;
+		}
+		uint32_t open = atomic_fetch_add_explicit(&l->open, 1, memory_order_relaxed);
+		struct conn *c = open < l->cfg->max_connections ? conn_alloc(w) : NULL;
+		if (!c) {
+			atomic_fetch_sub_explicit(&l->open, 1, memory_order_relaxed);
+			STAT_INC(w->st.refused_limit);
+			close(fd);
+			continue;
+		}
+		STAT_INC(w->st.accepted);
+		STAT_INC(w->st.open);
+		w->n_conns++;
+		c->fd = fd;
+		c->l = l;
+		conn_fill_addr(&c->peer, &ss);
+		c->src = c->peer;
+		c->dst = l->local;
+		if (l->wildcard) {
+			struct sockaddr_storage ls;
+			socklen_t llen = sizeof ls;
+			if (getsockname(fd, (struct sockaddr *)&ls, &llen) == 0)
+				conn_fill_addr(&c->dst, &ls);
+		}
+		c->flow_id = w->flow_base | (w->flow_next++ & 0x0fffffffu);
+		if (l->ops->on_open)
+			l->ops->on_open(c);
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			conn_close(c);
+			continue;
+		}
+		c->epoll_mask = ev.events;
+		conn_set_timer(c, CONN_TIMER_REQUEST);
+	}
+}
+
+static void worker_expire(struct worker *w)
+{
+	for (unsigned i = 0; i < w->n_listeners * CONN_TIMER_KINDS; i++) {
+		struct conn_list *lst = &w->timers[i];
+		while (lst->head && lst->head->deadline_ms <= w->now_ms) {
+			struct conn *c = lst->head;
+			list_unlink_timer(w, c);
+			STAT_INC(w->st.timeouts);
+			if (c->l->ops->on_timeout)
+				c->l->ops->on_timeout(c);
+			conn_close(c);
+		}
+	}
+}
+
+static int worker_next_timeout(struct worker *w)
+{
+	uint64_t next = UINT64_MAX;
+	for (unsigned i = 0; i < w->n_listeners * CONN_TIMER_KINDS; i++)
+		if (w->timers[i].head && w->timers[i].head->deadline_ms < next)
+			next = w->timers[i].head->deadline_ms;
+	if (w->draining && w->drain_deadline_ms < next)
+		next = w->drain_deadline_ms;
+	if (next == UINT64_MAX)
+		return 1000;
+	if (next <= w->now_ms)
+		return 0;
+	uint64_t ms = next - w->now_ms;
+	return ms > 1000 ? 1000 : (int)ms;
+}
+
+/* Durability advanced: answer every connection whose events are now on disk. */
+static void worker_durable(struct worker *w)
+{
+	uint64_t durable = recorder_durable(w->lane);
+	struct conn *c = w->waiting.head;
+	while (c) {
+		struct conn *next = c->wnext;
+		if (c->wait_seq <= durable) {
+			wait_list_remove(w, c);
+			conn_service(c);
+		}
+		c = next;
+	}
+}
+
+static void worker_begin_drain(struct worker *w)
+{
+	w->draining = true;
+	w->drain_deadline_ms = w->now_ms + daemon_drain_timeout_ms(w->d);
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		listener_close_fd(&w->listeners[i], w->id);
+	/* Idle keep-alive connections have nothing in flight: close them now. */
+	for (unsigned i = 0; i < w->n_listeners; i++) {
+		struct conn_list *lst = &w->timers[i * CONN_TIMER_KINDS + CONN_TIMER_IDLE];
+		struct conn *c = lst->head;
+		while (c) {
+			struct conn *next = c->tnext;
+			if (c->out_off == c->out_len && c->in_len == 0 && !c->p.http.in_request)
+				conn_close(c);
+			c = next;
+		}
+	}
+}
+
+static void worker_force_close_all(struct worker *w)
+{
+	for (unsigned i = 0; i < w->n_listeners * CONN_TIMER_KINDS; i++) {
+		while (w->timers[i].head) {
+			struct conn *c = w->timers[i].head;
+			list_unlink_timer(w, c);
+			if (c->l->ops->on_timeout)
+				c->l->ops->on_timeout(c);
+			conn_close(c);
+		}
+	}
+}
+
+static void worker_handle(struct worker *w, struct epoll_event *ev)
+{
+	uint64_t tag = ev->data.u64;
+	if (tag == 0) {
+		uint64_t v;
+		ssize_t rd = read(w->wake_fd, &v, sizeof v);
+		(void)rd;
+		if (w->answered)
+			worker_durable(w);
+		return;
+	}
+	if (tag & EPOLL_TAG_LISTENER) {
+		unsigned idx = (unsigned)(tag & ~EPOLL_TAG_LISTENER);
+		if (idx < w->n_listeners && !w->draining)
+			worker_accept(w, &w->listeners[idx]);
+		return;
+	}
+	struct conn *c = ev->data.ptr;
+	if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		conn_read(c);
+	conn_service(c);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event events[WORKER_MAX_EVENTS];
+	for (;;) {
+		w->now_ms = time_mono_ms();
+		if (atomic_load_explicit(&w->stop, memory_order_relaxed) && !w->draining)
+			worker_begin_drain(w);
+		if (w->draining && (w->n_conns == 0 || w->now_ms >= w->drain_deadline_ms)) {
+			worker_force_close_all(w);
+			break;
+		}
+		/* Between turns this worker holds no rule set: say so, then block. */
+		atomic_store_explicit(&w->seen_gen, daemon_rules_gen(w->d), memory_order_release);
+		int n = epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, worker_next_timeout(w));
+		w->now_ms = time_mono_ms();
+		w->rules = daemon_rules(w->d);
+		for (int i = 0; i < n; i++)
+			worker_handle(w, &events[i]);
+		worker_expire(w);
+		if (w->answered && w->waiting.head)
+			worker_durable(w);
+	}
+	return NULL;
+}
+
+int worker_init(struct worker *w, unsigned id, struct daemon *d, struct listener *listeners,
+		unsigned n_listeners, struct recorder_lane *lane, bool answered)
+{
+	memset(w, 0, sizeof *w);
+	w->id = id;
+	w->d = d;
+	w->listeners = listeners;
+	w->n_listeners = n_listeners;
+	w->lane = lane;
+	w->answered = answered;
+	w->epfd = -1;
+	w->wake_fd = -1;
+	w->scratch_cap = WORKER_SCRATCH;
+	w->scratch = malloc(w->scratch_cap);
+	w->evbuf = malloc(EVENT_MAX_LEN);
+	w->timers = calloc((size_t)n_listeners * CONN_TIMER_KINDS, sizeof *w->timers);
+	if (!w->scratch || !w->evbuf || !w->timers)
+		return ERR_NOMEM;
+	uint32_t rnd = 0;
+	if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
+		rnd = (uint32_t)time_now_us();
+	/* Flow ids stay below 2^53 so JSON readers keep them exact. */
+	w->flow_base = ((uint64_t)(rnd & 0x1fffff) << 32) | ((uint64_t)(id & 15) << 28);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->epfd < 0 || w->wake_fd < 0)
+		return ERR_SYS;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) != 0)
+		return ERR_SYS;
+	for (unsigned i = 0; i < n_listeners; i++) {
+		struct epoll_event lev = { .events = EPOLLIN, .data.u64 = EPOLL_TAG_LISTENER | i };
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, listeners[i].fds[id], &lev) != 0)
+			return ERR_SYS;
+	}
+	recorder_lane_set_notify_fd(lane, w->wake_fd);
+	w->rules = daemon_rules(d);
+	return 0;
+}
+
+int worker_start(struct worker *w)
+{
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+		return ERR_SYS;
+	return 0;
+}
+
+void worker_wake(struct worker *w)
+{
+	uint64_t one = 1;
+	ssize_t wr = write(w->wake_fd, &one, sizeof one);
+	(void)wr;
+}
+
+void worker_request_stop(struct worker *w)
+{
+	atomic_store(&w->stop, true);
+	worker_wake(w);
+}
+
+void worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+}
+
+void worker_destroy(struct worker *w)
+{
+	while (w->free_conns) {
+		struct conn *c = w->free_conns;
+		w->free_conns = c->tnext;
+		free(c);
+	}
+	free(w->scratch);
+	free(w->evbuf);
+	free(w->timers);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+}

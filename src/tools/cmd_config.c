@@ -1,1 +1,212 @@
-/* cmd_config.c — placeholder until written. */
+/* cmd_config.c — `sinkd config check FILE`: parse a config, compile its rules, say what it means. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/rules.h"
+#include "tools/commands.h"
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: sinkd config check FILE\n\n"
+		    "Parses FILE as a sinkd configuration and compiles its family rules, exactly\n"
+		    "as `sinkd serve` would, then prints a short summary: sensor, log settings,\n"
+		    "listeners and the rules in the order they are tried.\n"
+		    "Exits 0 if the configuration is valid, 1 with the error (file:line: key:\n"
+		    "problem) if not, 2 on a usage error.\n");
+}
+
+/* "64 MiB" when exact, else bytes. */
+static void fmt_size(char *buf, size_t len, uint64_t v)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	int u = -1;
+	while (u < 3 && v && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%" PRIu64 " B", v);
+	else
+		snprintf(buf, len, "%" PRIu64 " %s", v, units[u]);
+}
+
+static const char *fsync_name(enum config_fsync f)
+{
+	switch (f) {
+	case CONFIG_FSYNC_INTERVAL: return "interval";
+	case CONFIG_FSYNC_ANSWERED: return "answered";
+	case CONFIG_FSYNC_NONE: return "none";
+	}
+	return "?";
+}
+
+static const char *kind_name(enum config_strmatch_kind k)
+{
+	switch (k) {
+	case CONFIG_MATCH_EXACT: return "=";
+	case CONFIG_MATCH_SUFFIX: return "suffix";
+	case CONFIG_MATCH_PREFIX: return "prefix";
+	case CONFIG_MATCH_CONTAINS: return "contains";
+	case CONFIG_MATCH_REGEX: return "regex";
+	}
+	return "?";
+}
+
+static void print_strmatch(const char *field, const struct config_strmatch *sm, bool host)
+{
+	if (!sm->n_alts)
+		return;
+	printf("      %-11s", field);
+	for (size_t i = 0; i < sm->n_alts; i++)
+		printf("%s%s \"%s\"", i ? " | " : "", kind_name(sm->alts[i].kind), sm->alts[i].value);
+	if (sm->nocase != host)
+		printf("  (%s)", sm->nocase ? "ignoring case" : "case-sensitive");
+	printf("\n");
+}
+
+static void print_answer(const char *indent, const struct config_answer *a)
+{
+	printf("%sanswer     %u, %zu-byte body", indent, (unsigned)a->status, a->body_len);
+	for (size_t i = 0; i < a->n_headers; i++)
+		printf(", %s: %s", a->headers[i].name, a->headers[i].value);
+	printf("\n");
+}
+
+static void print_family(size_t i, const struct config_family *f)
+{
+	const struct config_match *m = &f->match;
+	printf("  #%zu %s%s%s\n", i, f->name, f->tag ? "/" : "", f->tag ? f->tag : "");
+	bool any = false;
+	if (m->proto) {
+		printf("      %-11s%s\n", "proto", config_proto_name((enum config_proto)m->proto));
+		any = true;
+	}
+	if (m->n_listeners) {
+		printf("      %-11s", "listener");
+		for (size_t j = 0; j < m->n_listeners; j++)
+			printf("%s%s", j ? " | " : "", m->listeners[j]);
+		printf("\n");
+		any = true;
+	}
+	if (m->n_dst_ports) {
+		printf("      %-11s", "dst_port");
+		for (size_t j = 0; j < m->n_dst_ports; j++)
+			printf("%s%u", j ? " | " : "", (unsigned)m->dst_ports[j]);
+		printf("\n");
+		any = true;
+	}
+	if (m->method) {
+		printf("      %-11s%s\n", "method", m->method);
+		any = true;
+	}
+	print_strmatch("host", &m->host, true);
+	print_strmatch("path", &m->path, false);
+	print_strmatch("uri", &m->uri, false);
+	print_strmatch("user_agent", &m->user_agent, false);
+	any = any || m->host.n_alts || m->path.n_alts || m->uri.n_alts || m->user_agent.n_alts;
+	if (m->has_body_len) {
+		if (m->body_len_min == m->body_len_max)
+			printf("      %-11s%" PRIu64 "\n", "body_len", m->body_len_min);
+		else
+			printf("      %-11s%" PRIu64 "..%" PRIu64 "\n", "body_len", m->body_len_min,
+			       m->body_len_max);
+		any = true;
+	}
+	if (m->body_prefix_len) {
+		printf("      %-11shex:", "body_prefix");
+		for (size_t j = 0; j < m->body_prefix_len; j++)
+			printf("%02x", m->body_prefix[j]);
+		printf("\n");
+		any = true;
+	}
+	if (!any)
+		printf("      (no conditions: matches everything)\n");
+	if (f->has_answer)
+		print_answer("      ", &f->answer);
+	else
+		printf("      answer     the default answer\n");
+}
+
+static void print_summary(const struct config *c, const struct rules *r)
+{
+	char a[32], b[32];
+	printf("%s: OK\n", c->path);
+	printf("sensor      %s\n", c->sensor_id);
+	fmt_size(a, sizeof a, c->segment_bytes);
+	fmt_size(b, sizeof b, c->ring_bytes);
+	printf("log         %s  fsync %s", c->log_dir, fsync_name(c->fsync));
+	if (c->fsync == CONFIG_FSYNC_INTERVAL)
+		printf(" every %" PRIu32 " ms", c->fsync_interval_ms);
+	printf(", segments %s, ring %s per worker\n", a, b);
+	printf("stats       %s\n", c->stats_file);
+	printf("eve         %s\n", c->eve_file ? c->eve_file : "(off)");
+	printf("pid file    %s\n", c->pid_file ? c->pid_file : "(none)");
+	printf("run as      %s:%s\n", c->user ? c->user : "(unchanged)",
+	       c->group ? c->group : "(unchanged)");
+	if (c->workers)
+		printf("workers     %" PRIu32 "\n", c->workers);
+	else
+		printf("workers     one per core\n");
+	printf("log level   %s, drain %" PRIu32 " ms\n", c->log_level, c->drain_timeout_ms);
+
+	printf("listeners (%zu):\n", c->n_listeners);
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct config_listener *l = &c->listeners[i];
+		const struct config_http_limits *h = &l->http;
+		fmt_size(a, sizeof a, h->max_body_bytes);
+		printf("  %-14s %s %s%s, max %" PRIu32 " connections\n", l->name,
+		       config_proto_name(l->proto), l->addr_text,
+		       l->proxy_protocol ? ", PROXY protocol" : "", l->max_connections);
+		printf("      headers %" PRIu32 " B / %" PRIu32 ", body %s (keep %" PRIu32
+		       " B), timeouts %" PRIu32 "/%" PRIu32 " ms, %" PRIu32 " requests/conn\n",
+		       h->max_header_bytes, h->max_headers, a, h->body_store_bytes,
+		       h->header_timeout_ms, h->idle_timeout_ms, h->max_requests_per_conn);
+		if (l->n_trusted_proxies)
+			printf("      X-Forwarded-For trusted from %zu prefixes\n",
+			       l->n_trusted_proxies);
+	}
+
+	printf("families (%zu rules, first match wins):\n", rules_count(r));
+	for (size_t i = 0; i < c->n_families; i++)
+		print_family(i, &c->families[i]);
+	printf("  otherwise: family \"unknown\"\n");
+	print_answer("      ", &c->default_answer);
+}
+
+int cmd_config(int argc, char **argv)
+{
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "check") &&
+	    (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc != 3 || strcmp(argv[1], "check")) {
+		usage(stderr);
+		return 2;
+	}
+	char err[512];
+	struct config *c;
+	int rc = config_load(argv[2], &c, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "sinkd: %s\n", err[0] ? err : err_str(rc));
+		return 1;
+	}
+	struct rules *r;
+	rc = rules_compile(c, &r, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "sinkd: %s: %s\n", argv[2], err[0] ? err : err_str(rc));
+		config_free(c);
+		return 1;
+	}
+	print_summary(c, r);
+	rules_free(r);
+	config_free(c);
+	return 0;
+}

@@ -1,0 +1,41 @@
+/* daemon.h — the sensor process: config, listeners, workers, recorder, EVE writer, signals, stats. */
+#ifndef SINKD_NET_DAEMON_H
+#define SINKD_NET_DAEMON_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/rules.h"
+
+struct http_answers;
+
+/*
+ * What a reload may change: the families, the default answer and the log
+ * level. Immutable once published; workers pick up the newest at each turn of
+ * their loop and the daemon frees an old one once every worker has moved on.
+ */
+struct ruleset {
+	struct config *cfg;          /* owned: the config this rule set was compiled from */
+	struct rules *rules;
+	struct http_answers *http;   /* prebuilt HTTP answers, by rule index */
+	uint64_t gen;
+	struct ruleset *retired_next;
+};
+
+struct daemon;
+
+struct daemon_opts {
+	const char *config_path;
+	int workers;                 /* > 0 overrides the config */
+	const char *log_dir;         /* overrides the config */
+};
+
+/* Runs the sensor until SIGTERM/SIGINT. Returns the process exit status. */
+int daemon_run(const struct daemon_opts *o);
+
+/* For workers. */
+const struct ruleset *daemon_rules(struct daemon *d);
+uint64_t daemon_rules_gen(struct daemon *d);
+uint32_t daemon_drain_timeout_ms(struct daemon *d);
+
+#endif

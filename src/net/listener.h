@@ -1,0 +1,35 @@
+/* listener.h — configured listening endpoints: one SO_REUSEPORT socket per worker each. */
+#ifndef SINKD_NET_LISTENER_H
+#define SINKD_NET_LISTENER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/event.h"
+
+struct proto_ops;
+
+struct listener {
+	const struct config_listener *cfg; /* owned by the startup config, which lives as long */
+	unsigned index;
+	const struct proto_ops *ops;
+	int *fds;                   /* one listening socket per worker; -1 once closed */
+	unsigned n_fds;
+	struct event_addr local;    /* the bound address (port filled in) */
+	bool wildcard;              /* bound to 0.0.0.0 / :: : ask the socket for the destination */
+	_Atomic uint32_t open;      /* connections open on all workers together */
+};
+
+/*
+ * Creates and binds `workers` sockets for the listener (SO_REUSEPORT, so the
+ * kernel spreads connections over the workers' own sockets: no shared accept
+ * queue, no lock). Errors: ERR_SYS with errno (port in use, permission).
+ */
+int listener_open(struct listener *l, const struct config_listener *cfg, unsigned index,
+		  unsigned workers);
+void listener_close_fd(struct listener *l, unsigned worker);
+void listener_free(struct listener *l);
+
+#endif

@@ -1,0 +1,180 @@
+/* worker.h — a worker thread: its own epoll loop, its listeners' sockets, its connections, its event lane. */
+#ifndef SINKD_NET_WORKER_H
+#define SINKD_NET_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+#include "core/recorder.h"
+#include "net/listener.h"
+#include "proto/http/http_state.h"
+
+struct daemon;
+struct ruleset;
+struct worker;
+struct conn;
+
+/*
+ * The interface every protocol module gives the worker loop. The worker owns
+ * sockets, buffers, timers and the event lane; the protocol turns bytes into
+ * answers and events. Only on_input is required.
+ */
+struct proto_ops {
+	const char *name;
+	/* A new connection (addresses known, PROXY not yet seen). */
+	void (*on_open)(struct conn *c);
+	/*
+	 * Bytes arrived: buf holds everything unconsumed so far. Returns how many
+	 * bytes were consumed (the rest is kept and offered again with more).
+	 * `eof` is true when the peer closed its side: no more bytes will come.
+	 */
+	size_t (*on_input)(struct conn *c, const uint8_t *buf, size_t len, bool eof);
+	/* The connection's timer expired. The protocol records what it must; the worker then closes. */
+	void (*on_timeout)(struct conn *c);
+	/* The connection is being closed (any reason): free protocol state. */
+	void (*on_close)(struct conn *c);
+};
+
+enum conn_timer {
+	CONN_TIMER_REQUEST = 0, /* waiting for a request to complete: header_timeout_ms */
+	CONN_TIMER_IDLE = 1,    /* between requests, or writing: idle_timeout_ms */
+	CONN_TIMER_KINDS = 2,
+};
+
+struct conn {
+	struct worker *w;
+	struct listener *l;
+	int fd;
+	uint32_t epoll_mask;       /* what epoll watches now */
+	struct event_addr src;     /* the client as recorded (after PROXY / X-Forwarded-For) */
+	struct event_addr dst;     /* the sinkhole address it reached */
+	struct event_addr peer;    /* the TCP peer (differs from src when proxied) */
+	uint16_t flags;            /* EVENT_F_VIA_PROXY ... applied to every event of the connection */
+	uint64_t flow_id;
+	uint32_t tx_count;         /* events recorded on this connection */
+	uint64_t bytes_in;
+
+	/* Input not yet consumed by the protocol (NULL while empty: idle connections hold none). */
+	uint8_t *in;
+	uint32_t in_len, in_cap;
+	/* Output not yet sent, and the event it must wait for in fsync: answered mode. */
+	uint8_t *out;
+	uint32_t out_len, out_off, out_cap;
+	uint64_t wait_seq;         /* 0 = nothing to wait for */
+	uint64_t last_seq;         /* lane sequence of the last event recorded here */
+
+	bool close_after_flush;    /* close once out is sent */
+	bool closed;               /* closing: ignore further input */
+	bool eof;                  /* the peer shut down its side */
+	bool in_wait_list;
+
+	/* Timer list links; the list is chosen by (listener, kind) so it stays sorted. */
+	uint8_t timer_kind;
+	bool timer_on;
+	uint64_t deadline_ms;
+	struct conn *tprev, *tnext;
+	/* Durability wait list links. */
+	struct conn *wprev, *wnext;
+
+	union {
+		struct http_state http;
+	} p;
+};
+
+/* Counters of one worker: written by it alone, read by the stats thread. */
+struct worker_stats {
+	_Atomic uint64_t accepted;
+	_Atomic uint64_t refused_limit;  /* closed at once: max_connections reached */
+	_Atomic uint64_t open;
+	_Atomic uint64_t events;         /* submitted to the lane */
+	_Atomic uint64_t events_dropped; /* lane full */
+	_Atomic uint64_t requests;
+	_Atomic uint64_t malformed;
+	_Atomic uint64_t timeouts;
+	_Atomic uint64_t refused_unrecorded; /* answered mode: closed unanswered because the lane was full */
+	_Atomic uint64_t bytes_in;
+	_Atomic uint64_t bytes_out;
+};
+
+#define STAT_ADD(field, n) \
+	atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
+			      memory_order_relaxed)
+#define STAT_INC(field) STAT_ADD(field, 1)
+
+struct conn_list {
+	struct conn *head, *tail;
+};
+
+struct worker {
+	unsigned id;
+	struct daemon *d;
+	int epfd;
+	int wake_fd;               /* eventfd: durability advanced, stop, reload */
+	pthread_t thread;
+	struct recorder_lane *lane;
+	bool answered;             /* fsync: answered — hold answers until durable */
+
+	struct listener *listeners;
+	unsigned n_listeners;
+	struct conn_list *timers;  /* [n_listeners * CONN_TIMER_KINDS] */
+	struct conn_list waiting;  /* connections with output held for durability */
+	struct conn *free_conns;   /* recycled connection structs */
+	unsigned n_free;
+	uint64_t n_conns;
+
+	uint64_t now_ms;           /* monotonic, refreshed each loop turn */
+	uint64_t flow_base;
+	uint64_t flow_next;
+
+	uint8_t *scratch;          /* read buffer shared by all connections of this worker */
+	size_t scratch_cap;
+	uint8_t *evbuf;            /* EVENT_MAX_LEN bytes to encode one event */
+
+	const struct ruleset *rules; /* the rule set for the connection being processed now */
+	_Atomic uint64_t seen_gen;   /* rule-set generation this worker no longer references older than */
+	_Atomic bool stop;
+	bool draining;
+	uint64_t drain_deadline_ms;
+
+	struct worker_stats st;
+};
+
+int worker_init(struct worker *w, unsigned id, struct daemon *d, struct listener *listeners,
+		unsigned n_listeners, struct recorder_lane *lane, bool answered);
+int worker_start(struct worker *w);
+/* Asks the worker to stop accepting and drain; join with worker_join. */
+void worker_request_stop(struct worker *w);
+void worker_wake(struct worker *w);
+void worker_join(struct worker *w);
+void worker_destroy(struct worker *w);
+
+/* --- for protocol modules ------------------------------------------------- */
+
+/*
+ * Starts an event for this connection in the worker's event buffer: header
+ * from the connection (src replaced by `src` when not NULL), time now, the
+ * connection's flags plus `flags`, the listener name and the transaction id.
+ */
+void conn_event_begin(struct conn *c, struct event_builder *b, uint8_t type,
+		      const struct event_addr *src, uint16_t flags);
+/* The same into a caller buffer (an event that must outlive this turn of the loop). */
+void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf, size_t cap,
+			  uint8_t type, const struct event_addr *src, uint16_t flags);
+/*
+ * Submits the finished event to the worker's lane. Returns the sequence to
+ * wait for in answered mode (0 if the event could not be recorded).
+ */
+uint64_t conn_event_submit(struct conn *c, struct event_builder *b);
+
+/* Queues answer bytes; they go out when the connection's last event is durable (answered mode). */
+int conn_write(struct conn *c, const void *data, size_t len);
+/* Arms the connection's timer of this kind from now. */
+void conn_set_timer(struct conn *c, enum conn_timer kind);
+/* Close after the queued output is sent (or at once if none). */
+void conn_close_after_flush(struct conn *c);
+
+#endif
