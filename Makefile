@@ -1,6 +1,7 @@
 # Makefile — the README's commands; a thin wrapper around Meson.
 BUILD      ?= build
 TESTBUILD  ?= build-test
+TSANBUILD  ?= build-tsan
 FUZZBUILD  ?= build-fuzz
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -27,9 +28,12 @@ run: build
 $(TESTBUILD)/build.ninja:
 	meson setup $(TESTBUILD) --buildtype=debug -Dhardening=false -Db_sanitize=address,undefined -Db_lundef=false
 
-test: setup $(TESTBUILD)/build.ninja
-	ninja -C $(TESTBUILD)
-	@scripts/run-tests $(TESTBUILD)
+$(TSANBUILD)/build.ninja:
+	meson setup $(TSANBUILD) --buildtype=debug -Dhardening=false -Db_sanitize=thread -Db_lundef=false
+
+# meson test builds what it runs; run-tests always ends with "N passed, N failed, N skipped".
+test: setup $(TESTBUILD)/build.ninja $(TSANBUILD)/build.ninja
+	@scripts/run-tests $(TESTBUILD) $(TSANBUILD)
 
 $(FUZZBUILD)/build.ninja:
 	CC=clang-14 meson setup $(FUZZBUILD) --buildtype=debugoptimized -Dhardening=false -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
@@ -41,11 +45,24 @@ fuzz: setup $(FUZZBUILD)/build.ninja
 bench: build
 	@bench/http/run $(BUILD)
 
+# Binary and man page (meson), the systemd unit with its sbin path filled in,
+# the sinkd system user (sysusers.d), and /etc/sinkd/sinkd.yaml only if absent:
+# an existing configuration is never overwritten.
 install: build
 	meson configure $(BUILD) --prefix=$(PREFIX)
 	meson install -C $(BUILD) --destdir "$(DESTDIR)" --no-rebuild
-	install -D -m 0644 dist/sinkd.service "$(DESTDIR)$(PREFIX)/lib/systemd/system/sinkd.service"
+	install -d -m 0755 "$(DESTDIR)$(PREFIX)/lib/systemd/system" "$(DESTDIR)$(PREFIX)/lib/sysusers.d"
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' dist/sinkd.service > "$(DESTDIR)$(PREFIX)/lib/systemd/system/sinkd.service"
+	chmod 0644 "$(DESTDIR)$(PREFIX)/lib/systemd/system/sinkd.service"
+	printf 'u sinkd - "sinkd botnet sinkhole" /var/lib/sinkd\n' > "$(DESTDIR)$(PREFIX)/lib/sysusers.d/sinkd.conf"
 	install -D -m 0644 examples/rustock.yaml "$(DESTDIR)$(PREFIX)/share/doc/sinkd/examples/rustock.yaml"
+	install -D -m 0644 dist/sinkd.yaml "$(DESTDIR)$(PREFIX)/share/doc/sinkd/examples/sinkd.yaml"
+	@if [ -e "$(DESTDIR)/etc/sinkd/sinkd.yaml" ]; then \
+		echo "install: keeping the existing $(DESTDIR)/etc/sinkd/sinkd.yaml"; \
+	else \
+		install -D -m 0644 dist/sinkd.yaml "$(DESTDIR)/etc/sinkd/sinkd.yaml"; \
+	fi
+	@echo "install: done. As root: systemd-sysusers; systemctl daemon-reload; systemctl enable --now sinkd"
 
 clean:
-	rm -rf $(BUILD) $(TESTBUILD) $(FUZZBUILD)
+	rm -rf $(BUILD) $(TESTBUILD) $(TSANBUILD) $(FUZZBUILD)

@@ -27,11 +27,11 @@
  * otherwise turn into exponential work or an endless walk.
  */
 
-#define CONFIG_MAX_FILE (4u << 20)       /* a config is small; refuse anything huge */
-#define CONFIG_MAX_ANSWER_BODY (1u << 20)
-#define CONFIG_MAX_BODY_STORE 32768u     /* the prefix must fit in one event record */
-#define CONFIG_PATH_MAX 256
-#define CONFIG_MAX_ALIAS_VISITS 10000u  /* nodes walked again through *aliases */
+#define CONFIG_MAX_FILE		(4u << 20) /* a config is small; refuse anything huge */
+#define CONFIG_MAX_ANSWER_BODY	(1u << 20)
+#define CONFIG_MAX_BODY_STORE	32768u /* the prefix must fit in one event record */
+#define CONFIG_PATH_MAX		256
+#define CONFIG_MAX_ALIAS_VISITS 10000u /* nodes walked again through *aliases */
 
 struct cfgp {
 	const char *name;
@@ -67,8 +67,8 @@ static size_t node_line(const yaml_node_t *n)
 	return n ? n->start_mark.line + 1 : 1;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int cfg_err(struct cfgp *p, const yaml_node_t *n, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int cfg_err(struct cfgp *p, const yaml_node_t *n,
+							 const char *fmt, ...)
 {
 	if (!p->err || !p->errlen)
 		return ERR_CONFIG;
@@ -93,7 +93,8 @@ static size_t path_push_key(struct cfgp *p, const char *key)
 	size_t old = p->path_len;
 	int w = snprintf(p->path + old, sizeof p->path - old, "%s%s", old ? "." : "", key);
 	if (w > 0)
-		p->path_len = old + (size_t)w < sizeof p->path ? old + (size_t)w : sizeof p->path - 1;
+		p->path_len = old + (size_t)w < sizeof p->path ? old + (size_t)w :
+								 sizeof p->path - 1;
 	return old;
 }
 
@@ -102,7 +103,8 @@ static size_t path_push_index(struct cfgp *p, size_t i)
 	size_t old = p->path_len;
 	int w = snprintf(p->path + old, sizeof p->path - old, "[%zu]", i);
 	if (w > 0)
-		p->path_len = old + (size_t)w < sizeof p->path ? old + (size_t)w : sizeof p->path - 1;
+		p->path_len = old + (size_t)w < sizeof p->path ? old + (size_t)w :
+								 sizeof p->path - 1;
 	return old;
 }
 
@@ -134,10 +136,14 @@ static int enter(struct cfgp *p, int idx, yaml_node_t **out)
 static const char *node_kind(const yaml_node_t *n)
 {
 	switch (n->type) {
-	case YAML_SCALAR_NODE: return "a scalar";
-	case YAML_SEQUENCE_NODE: return "a list";
-	case YAML_MAPPING_NODE: return "a mapping";
-	case YAML_NO_NODE: break;
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_NO_NODE:
+		break;
 	}
 	return "nothing";
 }
@@ -184,8 +190,8 @@ static int get_string(struct cfgp *p, const yaml_node_t *n, char **dst, bool nul
 		*dst = NULL;
 		return 0;
 	}
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, n, &s, &len);
 	if (rc)
 		return rc;
@@ -234,15 +240,14 @@ static int range_err(struct cfgp *p, const yaml_node_t *n, uint64_t min, uint64_
 		       (unsigned long long)max);
 }
 
-static int get_uint(struct cfgp *p, const yaml_node_t *n, uint64_t min, uint64_t max,
-		    uint64_t *out)
+static int get_uint(struct cfgp *p, const yaml_node_t *n, uint64_t min, uint64_t max, uint64_t *out)
 {
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, n, &s, &len);
 	if (rc)
 		return rc;
-	uint64_t v;
+	uint64_t v = 0;
 	if (!parse_u64(s, len, &v))
 		return cfg_err(p, n, "expected a non-negative integer, got \"%.*s\"", (int)len, s);
 	if (v < min || v > max)
@@ -261,7 +266,7 @@ static bool parse_size(const char *s, size_t len, uint64_t *out)
 	size_t d = 0;
 	while (d < len && s[d] >= '0' && s[d] <= '9')
 		d++;
-	uint64_t v;
+	uint64_t v = 0;
 	if (!parse_u64(s, d, &v))
 		return false;
 	const char *suf = s + d;
@@ -275,11 +280,24 @@ static bool parse_size(const char *s, size_t len, uint64_t *out)
 		shift = 0;
 	} else {
 		switch (*suf) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		case 't': case 'T': shift = 40; break;
-		default: return false;
+		case 'k':
+		case 'K':
+			shift = 10;
+			break;
+		case 'm':
+		case 'M':
+			shift = 20;
+			break;
+		case 'g':
+		case 'G':
+			shift = 30;
+			break;
+		case 't':
+		case 'T':
+			shift = 40;
+			break;
+		default:
+			return false;
 		}
 		if (!(sl == 1 || (sl == 2 && suf[1] == 'i') ||
 		      (sl == 3 && suf[1] == 'i' && suf[2] == 'B')))
@@ -291,20 +309,20 @@ static bool parse_size(const char *s, size_t len, uint64_t *out)
 	return true;
 }
 
-static int get_size(struct cfgp *p, const yaml_node_t *n, uint64_t min, uint64_t max,
-		    uint64_t *out)
+static int get_size(struct cfgp *p, const yaml_node_t *n, uint64_t min, uint64_t max, uint64_t *out)
 {
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, n, &s, &len);
 	if (rc)
 		return rc;
-	uint64_t v;
+	uint64_t v = 0;
 	if (!parse_size(s, len, &v))
-		return cfg_err(p, n,
-			       "invalid size \"%.*s\" (an integer, or with a suffix K, KiB, M, MiB, "
-			       "G, GiB, T, TiB; all powers of 1024)",
-			       (int)len, s);
+		return cfg_err(
+			p, n,
+			"invalid size \"%.*s\" (an integer, or with a suffix K, KiB, M, MiB, "
+			"G, GiB, T, TiB; all powers of 1024)",
+			(int)len, s);
 	if (v < min || v > max)
 		return range_err(p, n, min, max);
 	*out = v;
@@ -313,10 +331,12 @@ static int get_size(struct cfgp *p, const yaml_node_t *n, uint64_t min, uint64_t
 
 static int get_bool(struct cfgp *p, const yaml_node_t *n, bool *out)
 {
-	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON" };
-	static const char *const no[] = { "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF" };
-	const char *s;
-	size_t len;
+	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes",
+					   "YES",  "on",   "On",   "ON" };
+	static const char *const no[] = { "false", "False", "FALSE", "no", "No",
+					  "NO",	   "off",   "Off",   "OFF" };
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, n, &s, &len);
 	if (rc)
 		return rc;
@@ -369,13 +389,13 @@ static int decode_hex(struct cfgp *p, const yaml_node_t *n, const char *s, size_
 /* --- table-driven mappings ------------------------------------------------------ */
 
 enum key_kind {
-	K_STR,    /* char *, must be non-empty */
-	K_OSTR,   /* char *, ~ / null unsets it */
-	K_U32,    /* uint32_t */
+	K_STR,	  /* char *, must be non-empty */
+	K_OSTR,	  /* char *, ~ / null unsets it */
+	K_U32,	  /* uint32_t */
 	K_SIZE32, /* uint32_t with size suffixes */
 	K_SIZE64, /* uint64_t with size suffixes */
-	K_BOOL,   /* bool */
-	K_FN,     /* custom handler */
+	K_BOOL,	  /* bool */
+	K_FN,	  /* custom handler */
 };
 
 struct key {
@@ -400,8 +420,8 @@ static int walk_map(struct cfgp *p, yaml_node_t *n, const struct key *keys, size
 		int rc = enter(p, pair->key, &k);
 		if (rc)
 			return rc;
-		const char *ks;
-		size_t kl;
+		const char *ks = NULL;
+		size_t kl = 0;
 		if (k->type != YAML_SCALAR_NODE)
 			return cfg_err(p, k, "expected a key, got %s", node_kind(k));
 		rc = scalar(p, k, &ks, &kl);
@@ -473,9 +493,11 @@ static int for_each_scalar(struct cfgp *p, yaml_node_t *n,
 	size_t i = 0;
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++, i++) {
-		yaml_node_t *item;
+		yaml_node_t *item = NULL;
 		size_t old = path_push_index(p, i);
 		int rc = enter(p, *it, &item);
+		if (!rc && !item)
+			rc = ERR_CONFIG;
 		if (!rc && item->type != YAML_SCALAR_NODE)
 			rc = cfg_err(p, item, "expected a scalar value, got %s", node_kind(item));
 		if (!rc)
@@ -510,8 +532,8 @@ static void *grow(void **arr, size_t *n, size_t elem)
 static int parse_fsync(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config *c = obj;
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, n, &s, &len);
 	if (rc)
 		return rc;
@@ -531,8 +553,8 @@ static int parse_log_level(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config *c = obj;
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, n, &s, &len);
 	if (rc)
 		return rc;
@@ -565,10 +587,13 @@ static const struct key sensor_keys[] = {
 static const struct key log_keys[] = {
 	{ "dir", K_STR, offsetof(struct config, log_dir), 0, 0, NULL },
 	{ "fsync", K_FN, 0, 0, 0, parse_fsync },
-	{ "fsync_interval_ms", K_U32, offsetof(struct config, fsync_interval_ms), 1, UINT32_MAX, NULL },
-	{ "segment_bytes", K_SIZE64, offsetof(struct config, segment_bytes), 4096, UINT64_C(1) << 40, NULL },
+	{ "fsync_interval_ms", K_U32, offsetof(struct config, fsync_interval_ms), 1, UINT32_MAX,
+	  NULL },
+	{ "segment_bytes", K_SIZE64, offsetof(struct config, segment_bytes), 4096,
+	  UINT64_C(1) << 40, NULL },
 	/* One record (up to EVENT_MAX_LEN) must always fit, with room to spare. */
-	{ "ring_bytes", K_SIZE32, offsetof(struct config, ring_bytes), 2 * EVENT_MAX_LEN, UINT32_MAX / 2 + 1, NULL },
+	{ "ring_bytes", K_SIZE32, offsetof(struct config, ring_bytes), 2 * EVENT_MAX_LEN,
+	  UINT32_MAX / 2 + 1, NULL },
 };
 
 static const struct key eve_keys[] = {
@@ -603,17 +628,19 @@ static int proto_from_name(const char *s, size_t len)
 static int parse_listener_proto(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_listener *l = obj;
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, n, &s, &len);
 	if (rc)
 		return rc;
 	int proto = proto_from_name(s, len);
 	if (!proto)
-		return cfg_err(p, n, "unknown proto \"%.*s\" (expected http, tls, dns, smtp or raw)",
+		return cfg_err(p, n,
+			       "unknown proto \"%.*s\" (expected http, tls, dns, smtp or raw)",
 			       (int)len, s);
 	if (proto != CONFIG_PROTO_HTTP)
-		return cfg_err(p, n, "proto %s is not supported by this build yet", proto_names[proto]);
+		return cfg_err(p, n, "proto %s is not supported by this build yet",
+			       proto_names[proto]);
 	l->proto = (enum config_proto)proto;
 	return 0;
 }
@@ -633,12 +660,13 @@ static int parse_listener_addr(struct cfgp *p, yaml_node_t *n, void *obj)
 static int add_cidr(struct cfgp *p, yaml_node_t *item, void *ctx)
 {
 	struct config_listener *l = ctx;
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, item, &s, &len);
 	if (rc)
 		return rc;
-	struct config_cidr *c = grow((void **)&l->trusted_proxies, &l->n_trusted_proxies, sizeof *c);
+	struct config_cidr *c =
+		grow((void **)&l->trusted_proxies, &l->n_trusted_proxies, sizeof *c);
 	if (!c)
 		return cfg_err(p, item, "out of memory");
 	rc = config_parse_cidr(s, c);
@@ -646,8 +674,10 @@ static int add_cidr(struct cfgp *p, yaml_node_t *item, void *ctx)
 		return cfg_err(p, item, "\"%s\" has bits set beyond the /%u prefix", s,
 			       (unsigned)c->prefix_len);
 	if (rc)
-		return cfg_err(p, item, "invalid address prefix \"%s\" (expected 192.0.2.0/24, "
-			       "2001:db8::/32 or an address)", s);
+		return cfg_err(p, item,
+			       "invalid address prefix \"%s\" (expected 192.0.2.0/24, "
+			       "2001:db8::/32 or an address)",
+			       s);
 	return 0;
 }
 
@@ -657,13 +687,19 @@ static int parse_trusted_proxies(struct cfgp *p, yaml_node_t *n, void *obj)
 }
 
 static const struct key limit_keys[] = {
-	{ "max_header_bytes", K_SIZE32, offsetof(struct config_http_limits, max_header_bytes), 1, 1u << 20, NULL },
+	{ "max_header_bytes", K_SIZE32, offsetof(struct config_http_limits, max_header_bytes), 1,
+	  64u << 10, NULL },
 	{ "max_headers", K_U32, offsetof(struct config_http_limits, max_headers), 1, 4096, NULL },
-	{ "max_body_bytes", K_SIZE64, offsetof(struct config_http_limits, max_body_bytes), 1, UINT64_MAX, NULL },
-	{ "body_store_bytes", K_SIZE32, offsetof(struct config_http_limits, body_store_bytes), 0, CONFIG_MAX_BODY_STORE, NULL },
-	{ "header_timeout_ms", K_U32, offsetof(struct config_http_limits, header_timeout_ms), 1, UINT32_MAX, NULL },
-	{ "idle_timeout_ms", K_U32, offsetof(struct config_http_limits, idle_timeout_ms), 1, UINT32_MAX, NULL },
-	{ "max_requests_per_conn", K_U32, offsetof(struct config_http_limits, max_requests_per_conn), 1, UINT32_MAX, NULL },
+	{ "max_body_bytes", K_SIZE64, offsetof(struct config_http_limits, max_body_bytes), 1,
+	  UINT64_MAX, NULL },
+	{ "body_store_bytes", K_SIZE32, offsetof(struct config_http_limits, body_store_bytes), 0,
+	  CONFIG_MAX_BODY_STORE, NULL },
+	{ "header_timeout_ms", K_U32, offsetof(struct config_http_limits, header_timeout_ms), 1,
+	  UINT32_MAX, NULL },
+	{ "idle_timeout_ms", K_U32, offsetof(struct config_http_limits, idle_timeout_ms), 1,
+	  UINT32_MAX, NULL },
+	{ "max_requests_per_conn", K_U32,
+	  offsetof(struct config_http_limits, max_requests_per_conn), 1, UINT32_MAX, NULL },
 };
 
 static int parse_limits(struct cfgp *p, yaml_node_t *n, void *obj)
@@ -678,7 +714,8 @@ static const struct key listener_keys[] = {
 	{ "name", K_STR, offsetof(struct config_listener, name), 0, 0, NULL },
 	{ "proxy_protocol", K_BOOL, offsetof(struct config_listener, proxy_protocol), 0, 0, NULL },
 	{ "trusted_proxies", K_FN, 0, 0, 0, parse_trusted_proxies },
-	{ "max_connections", K_U32, offsetof(struct config_listener, max_connections), 1, UINT32_MAX, NULL },
+	{ "max_connections", K_U32, offsetof(struct config_listener, max_connections), 1,
+	  UINT32_MAX, NULL },
 	{ "limits", K_FN, 0, 0, 0, parse_limits },
 };
 
@@ -717,14 +754,15 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 	c->n_listeners = count;
 	for (size_t i = 0; i < count; i++) {
 		struct config_listener *l = &c->listeners[i];
-		yaml_node_t *item;
+		yaml_node_t *item = NULL;
 		size_t old = path_push_index(p, i);
 		int rc = enter(p, n->data.sequence.items.start[i], &item);
 		if (rc)
 			return rc;
 		l->max_connections = 100000;
 		config_http_limits_default(&l->http);
-		rc = walk_map(p, item, listener_keys, sizeof listener_keys / sizeof listener_keys[0], l);
+		rc = walk_map(p, item, listener_keys,
+			      sizeof listener_keys / sizeof listener_keys[0], l);
 		if (rc)
 			return rc;
 		if (!l->proto)
@@ -732,7 +770,8 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 		if (!l->addr_text)
 			return cfg_err(p, item, "missing key \"addr\"");
 		if (l->http.body_store_bytes > l->http.max_body_bytes)
-			return cfg_err(p, item, "limits.body_store_bytes exceeds limits.max_body_bytes");
+			return cfg_err(p, item,
+				       "limits.body_store_bytes exceeds limits.max_body_bytes");
 		if (!l->name) {
 			size_t nl = strlen(l->addr_text) + 8;
 			l->name = malloc(nl);
@@ -740,17 +779,23 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 				return cfg_err(p, item, "out of memory");
 			snprintf(l->name, nl, "%s-%s", config_proto_name(l->proto), l->addr_text);
 		} else if (!valid_name(l->name)) {
-			return cfg_err(p, item, "name \"%s\" must not contain spaces or control "
-				       "characters", l->name);
+			return cfg_err(p, item,
+				       "name \"%s\" must not contain spaces or control "
+				       "characters",
+				       l->name);
 		}
 		for (size_t j = 0; j < i; j++) {
 			const struct config_listener *o = &c->listeners[j];
 			if (!strcmp(o->name, l->name))
-				return cfg_err(p, item, "duplicate listener name \"%s\" (also "
-					       "listen[%zu])", l->name, j);
+				return cfg_err(p, item,
+					       "duplicate listener name \"%s\" (also "
+					       "listen[%zu])",
+					       l->name, j);
 			if (o->addr_len == l->addr_len && !memcmp(&o->addr, &l->addr, l->addr_len))
-				return cfg_err(p, item, "address %s is already used by listener "
-					       "\"%s\"", l->addr_text, o->name);
+				return cfg_err(p, item,
+					       "address %s is already used by listener "
+					       "\"%s\"",
+					       l->addr_text, o->name);
 		}
 		path_pop(p, old);
 	}
@@ -762,7 +807,7 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 static int parse_status(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_answer *a = obj;
-	uint64_t v;
+	uint64_t v = 0;
 	int rc = get_uint(p, n, 100, 599, &v);
 	if (rc)
 		return rc;
@@ -794,7 +839,8 @@ static bool ascii_ieq(const char *a, const char *b)
 static int parse_headers(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	/* Framing headers are sinkd's: a wrong Content-Length would desync keep-alive. */
-	static const char *const reserved[] = { "content-length", "transfer-encoding", "connection" };
+	static const char *const reserved[] = { "content-length", "transfer-encoding",
+						"connection" };
 	struct config_answer *a = obj;
 	if (n->type != YAML_MAPPING_NODE)
 		return cfg_err(p, n, "expected a mapping of header names to values, got %s",
@@ -818,7 +864,8 @@ static int parse_headers(struct cfgp *p, yaml_node_t *n, void *obj)
 				return cfg_err(p, k, "invalid header name \"%s\"", h->name);
 		for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
 			if (ascii_ieq(h->name, reserved[i]))
-				return cfg_err(p, k, "header \"%s\" is set by sinkd itself", h->name);
+				return cfg_err(p, k, "header \"%s\" is set by sinkd itself",
+					       h->name);
 		for (size_t i = 0; i + 1 < a->n_headers; i++)
 			if (ascii_ieq(a->headers[i].name, h->name))
 				return cfg_err(p, k, "duplicate header \"%s\"", h->name);
@@ -828,16 +875,18 @@ static int parse_headers(struct cfgp *p, yaml_node_t *n, void *obj)
 				return cfg_err(p, v, "out of memory");
 			continue;
 		}
-		const char *s;
-		size_t len;
+		const char *s = NULL;
+		size_t len = 0;
 		rc = scalar(p, v, &s, &len);
 		if (rc)
 			return rc;
 		for (size_t i = 0; i < len; i++) {
 			unsigned char ch = (unsigned char)s[i];
 			if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-				return cfg_err(p, v, "header \"%s\": value contains a control "
-					       "character", h->name);
+				return cfg_err(p, v,
+					       "header \"%s\": value contains a control "
+					       "character",
+					       h->name);
 		}
 		h->value = dup_mem(s, len);
 		if (!h->value)
@@ -912,8 +961,8 @@ static int parse_default_answer(struct cfgp *p, yaml_node_t *n, void *obj)
 static int add_listener_ref(struct cfgp *p, yaml_node_t *item, void *ctx)
 {
 	struct config_match *m = ctx;
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, item, &s, &len);
 	if (rc)
 		return rc;
@@ -940,7 +989,7 @@ static int parse_match_listener(struct cfgp *p, yaml_node_t *n, void *obj)
 static int add_port(struct cfgp *p, yaml_node_t *item, void *ctx)
 {
 	struct config_match *m = ctx;
-	uint64_t v;
+	uint64_t v = 0;
 	int rc = get_uint(p, item, 1, 65535, &v);
 	if (rc)
 		return rc;
@@ -959,14 +1008,15 @@ static int parse_match_port(struct cfgp *p, yaml_node_t *n, void *obj)
 static int parse_match_proto(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_match *m = obj;
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, n, &s, &len);
 	if (rc)
 		return rc;
 	m->proto = proto_from_name(s, len);
 	if (!m->proto)
-		return cfg_err(p, n, "unknown proto \"%.*s\" (expected http, tls, dns, smtp or raw)",
+		return cfg_err(p, n,
+			       "unknown proto \"%.*s\" (expected http, tls, dns, smtp or raw)",
 			       (int)len, s);
 	return 0;
 }
@@ -991,8 +1041,8 @@ struct alt_ctx {
 static int add_alt(struct cfgp *p, yaml_node_t *item, void *ctx)
 {
 	struct alt_ctx *ac = ctx;
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, item, &s, &len);
 	if (rc)
 		return rc;
@@ -1016,7 +1066,7 @@ static int parse_strmatch(struct cfgp *p, yaml_node_t *n, struct config_strmatch
 		const char *name;
 		enum config_strmatch_kind kind;
 	} kinds[] = {
-		{ "exact", CONFIG_MATCH_EXACT }, { "suffix", CONFIG_MATCH_SUFFIX },
+		{ "exact", CONFIG_MATCH_EXACT },   { "suffix", CONFIG_MATCH_SUFFIX },
 		{ "prefix", CONFIG_MATCH_PREFIX }, { "contains", CONFIG_MATCH_CONTAINS },
 		{ "regex", CONFIG_MATCH_REGEX },
 	};
@@ -1032,8 +1082,8 @@ static int parse_strmatch(struct cfgp *p, yaml_node_t *n, struct config_strmatch
 	for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top;
 	     pair++) {
 		yaml_node_t *k, *v;
-		const char *ks;
-		size_t kl;
+		const char *ks = NULL;
+		size_t kl = 0;
 		int rc = enter(p, pair->key, &k);
 		if (!rc)
 			rc = scalar(p, k, &ks, &kl);
@@ -1045,8 +1095,10 @@ static int parse_strmatch(struct cfgp *p, yaml_node_t *n, struct config_strmatch
 				break;
 		bool is_nocase = kl == 6 && !memcmp(ks, "nocase", 6);
 		if (i == sizeof kinds / sizeof kinds[0] && !is_nocase)
-			return cfg_err(p, k, "unknown key \"%.*s\" (expected exact, suffix, prefix, "
-				       "contains, regex or nocase)", (int)kl, ks);
+			return cfg_err(p, k,
+				       "unknown key \"%.*s\" (expected exact, suffix, prefix, "
+				       "contains, regex or nocase)",
+				       (int)kl, ks);
 		if (seen & (1u << i))
 			return cfg_err(p, k, "duplicate key \"%.*s\"", (int)kl, ks);
 		seen |= 1u << i;
@@ -1140,8 +1192,8 @@ static int parse_body_len(struct cfgp *p, yaml_node_t *n, void *obj)
 static int parse_body_prefix(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_match *m = obj;
-	const char *s;
-	size_t len;
+	const char *s = NULL;
+	size_t len = 0;
 	int rc = scalar(p, n, &s, &len);
 	if (rc)
 		return rc;
@@ -1163,7 +1215,8 @@ static int parse_body_prefix(struct cfgp *p, yaml_node_t *n, void *obj)
 		if (p->cfg->listeners[i].http.body_store_bytes > keep)
 			keep = p->cfg->listeners[i].http.body_store_bytes;
 	if (m->body_prefix_len > keep)
-		return cfg_err(p, n, "body_prefix is %zu bytes but listeners keep at most %u body "
+		return cfg_err(p, n,
+			       "body_prefix is %zu bytes but listeners keep at most %u body "
 			       "bytes (limits.body_store_bytes), so it could never match",
 			       m->body_prefix_len, keep);
 	return 0;
@@ -1203,8 +1256,10 @@ static int parse_family_name(struct cfgp *p, yaml_node_t *n, void *obj)
 	if (rc)
 		return rc;
 	if (!valid_name(f->name) || strlen(f->name) > 64)
-		return cfg_err(p, n, "family name \"%s\" must be 1..64 bytes without spaces or "
-			       "control characters", f->name);
+		return cfg_err(p, n,
+			       "family name \"%s\" must be 1..64 bytes without spaces or "
+			       "control characters",
+			       f->name);
 	if (!strcmp(f->name, "unknown"))
 		return cfg_err(p, n, "family name \"unknown\" is reserved for unmatched traffic");
 	return 0;
@@ -1217,8 +1272,10 @@ static int parse_family_tag(struct cfgp *p, yaml_node_t *n, void *obj)
 	if (rc || !f->tag)
 		return rc;
 	if (!valid_name(f->tag) || strlen(f->tag) > 64)
-		return cfg_err(p, n, "tag \"%s\" must be 1..64 bytes without spaces or control "
-			       "characters", f->tag);
+		return cfg_err(p, n,
+			       "tag \"%s\" must be 1..64 bytes without spaces or control "
+			       "characters",
+			       f->tag);
 	return 0;
 }
 
@@ -1244,11 +1301,12 @@ static int parse_families(struct cfgp *p, yaml_node_t *n, struct config *c)
 	c->n_families = count;
 	for (size_t i = 0; i < count; i++) {
 		struct config_family *f = &c->families[i];
-		yaml_node_t *item;
+		yaml_node_t *item = NULL;
 		size_t old = path_push_index(p, i);
 		int rc = enter(p, n->data.sequence.items.start[i], &item);
 		if (!rc)
-			rc = walk_map(p, item, family_keys, sizeof family_keys / sizeof family_keys[0], f);
+			rc = walk_map(p, item, family_keys,
+				      sizeof family_keys / sizeof family_keys[0], f);
 		if (rc)
 			return rc;
 		if (!f->name)
@@ -1276,7 +1334,8 @@ static const struct key top_keys[] = {
 	{ "log_level", K_FN, 0, 0, 0, parse_log_level },
 	{ "pid_file", K_OSTR, offsetof(struct config, pid_file), 0, 0, NULL },
 	{ "stats_file", K_OSTR, offsetof(struct config, stats_file), 0, 0, NULL },
-	{ "drain_timeout_ms", K_U32, offsetof(struct config, drain_timeout_ms), 0, UINT32_MAX, NULL },
+	{ "drain_timeout_ms", K_U32, offsetof(struct config, drain_timeout_ms), 0, UINT32_MAX,
+	  NULL },
 	{ "eve", K_FN, 0, 0, 0, parse_eve },
 	{ "listen", K_FN, 0, 0, 0, parse_listeners },
 	{ "families", K_FN, 0, 0, 0, defer_families },
@@ -1325,7 +1384,8 @@ static int load_document(struct cfgp *p, yaml_document_t *doc)
 			return rc;
 	}
 	if (!c->n_listeners)
-		return cfg_err(p, root, "no listeners: at least one entry under \"listen\" is required");
+		return cfg_err(p, root,
+			       "no listeners: at least one entry under \"listen\" is required");
 	if (p->families) {
 		size_t old = path_push_key(p, "families");
 		int rc = parse_families(p, p->families, c);
@@ -1375,7 +1435,8 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct co
 		cfg_err(&p, NULL, "out of memory");
 		return ERR_NOMEM;
 	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)(yaml ? yaml : ""),
+				     yaml ? len : 0);
 	if (!yaml_parser_load(&parser, &doc)) {
 		/* libyaml frees the partial document itself on failure. */
 		rc = cfg_err(&p, NULL, "%s", "");
@@ -1467,7 +1528,7 @@ int config_load(const char *path, struct config **out, char *errbuf, size_t errl
 	free(buf);
 	return rc;
 
-out_close: {
+out_close : {
 	int e = errno;
 	close(fd);
 	errno = e;
@@ -1543,7 +1604,7 @@ void config_free(struct config *c)
 static int parse_port(const char *s, uint16_t *port)
 {
 	size_t len = strlen(s);
-	uint64_t v;
+	uint64_t v = 0;
 	if (len > 5 || !parse_u64(s, len, &v) || v > 65535)
 		return ERR_MALFORMED;
 	*port = (uint16_t)v;

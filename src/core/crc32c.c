@@ -14,6 +14,7 @@
  * Generated once and kept constant so there is no lazy initialisation (and so
  * no race) at run time.
  */
+/* clang-format off */
 static const uint32_t crc32c_table[8][256] = {
 	{
 		0x00000000, 0xf26b8303, 0xe13b70f7, 0x1350f3f4, 0xc79a971f, 0x35f1141c,
@@ -376,6 +377,7 @@ static const uint32_t crc32c_table[8][256] = {
 		0xc451b7cc, 0x8d6dcaeb, 0x56294d82, 0x1f1530a5,
 	},
 };
+/* clang-format on */
 
 static inline uint64_t load_le64(const uint8_t *p)
 {

@@ -30,7 +30,12 @@
 
 #define EVENT_FORMAT_VERSION 1
 #define EVENT_HEADER_LEN 60
-#define EVENT_MAX_LEN 65536 /* hard cap on one encoded record */
+/*
+ * Hard cap on one encoded record. A request head is at most 64 KiB
+ * (limits.max_header_bytes) and a stored body prefix at most 64 KiB, so every
+ * event the HTTP module builds fits with room to spare.
+ */
+#define EVENT_MAX_LEN (256u * 1024)
 
 enum event_type {
 	EVENT_HTTP = 1,

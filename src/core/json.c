@@ -40,10 +40,22 @@ static size_t utf8_seq_len(const uint8_t *p, size_t left)
 	return n;
 }
 
+/* On failure every function leaves the buffer as it found it: no half-written strings. */
+static int json_rollback(struct dynbuf *b, size_t start, int rc)
+{
+	if (rc) {
+		b->len = start;
+		if (b->data)
+			b->data[start] = '\0';
+	}
+	return rc;
+}
+
 int json_str(struct dynbuf *b, const void *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	const uint8_t *p = s;
+	size_t start = b->len;
 	int rc = dynbuf_addc(b, '"');
 	size_t i = 0;
 	while (rc == 0 && i < len) {
@@ -83,7 +95,7 @@ int json_str(struct dynbuf *b, const void *s, size_t len)
 	}
 	if (rc == 0)
 		rc = dynbuf_addc(b, '"');
-	return rc;
+	return json_rollback(b, start, rc);
 }
 
 int json_cstr(struct dynbuf *b, const char *s)
@@ -96,12 +108,13 @@ int json_cstr(struct dynbuf *b, const char *s)
 
 int json_key(struct dynbuf *b, const char *key, int first)
 {
+	size_t start = b->len;
 	int rc = first ? 0 : dynbuf_addc(b, ',');
 	if (rc == 0)
 		rc = json_cstr(b, key);
 	if (rc == 0)
 		rc = dynbuf_addc(b, ':');
-	return rc;
+	return json_rollback(b, start, rc);
 }
 
 int json_u64(struct dynbuf *b, uint64_t v)
@@ -112,6 +125,7 @@ int json_u64(struct dynbuf *b, uint64_t v)
 int json_hex(struct dynbuf *b, const uint8_t *p, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t start = b->len;
 	int rc = dynbuf_addc(b, '"');
 	for (size_t i = 0; rc == 0 && i < len; i++) {
 		char two[2] = { hex[p[i] >> 4], hex[p[i] & 15] };
@@ -119,5 +133,5 @@ int json_hex(struct dynbuf *b, const uint8_t *p, size_t len)
 	}
 	if (rc == 0)
 		rc = dynbuf_addc(b, '"');
-	return rc;
+	return json_rollback(b, start, rc);
 }

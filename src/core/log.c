@@ -45,25 +45,25 @@
  *   record, 32-byte chain head after the batch.
  */
 
-#define SEG_MAGIC "SINKDLOG"
-#define SEG_VERSION 1
-#define SEG_HDR_LEN 136
+#define SEG_MAGIC	"SINKDLOG"
+#define SEG_VERSION	1
+#define SEG_HDR_LEN	136
 #define SEG_HDR_CRC_OFF 132
-#define SEG_NAME_LEN 20 /* 16 digits + ".seg" */
+#define SEG_NAME_LEN	20 /* 16 digits + ".seg" */
 
-#define FRAME_HDR_LEN 9
-#define FRAME_EVENT 1
-#define FRAME_SEAL 2
-#define SEAL_BODY_LEN (4 + 8 + LOG_HASH_LEN)
+#define FRAME_HDR_LEN  9
+#define FRAME_EVENT    1
+#define FRAME_SEAL     2
+#define SEAL_BODY_LEN  (4 + 8 + LOG_HASH_LEN)
 #define SEAL_FRAME_LEN (FRAME_HDR_LEN + SEAL_BODY_LEN)
-#define FRAME_MAX (FRAME_HDR_LEN + EVENT_MAX_LEN)
+#define FRAME_MAX      (FRAME_HDR_LEN + EVENT_MAX_LEN)
 
-#define LOG_BATCH_MAX ((size_t)64 << 20)         /* hard cap on one batch, seal included */
-#define LOG_BATCH_INITIAL ((size_t)1 << 20)
+#define LOG_BATCH_MAX	    ((size_t)64 << 20) /* hard cap on one batch, seal included */
+#define LOG_BATCH_INITIAL   ((size_t)1 << 20)
 #define LOG_SEGMENT_DEFAULT ((uint64_t)64 << 20)
-#define READ_BLOCK ((size_t)1 << 20)
-#define READER_BUF_MAX (LOG_BATCH_MAX + READ_BLOCK + FRAME_MAX)
-#define TAIL_SCAN_MAX ((uint64_t)256 << 20)
+#define READ_BLOCK	    ((size_t)1 << 20)
+#define READER_BUF_MAX	    (LOG_BATCH_MAX + READ_BLOCK + FRAME_MAX)
+#define TAIL_SCAN_MAX	    ((uint64_t)256 << 20)
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers shared by the writer, the reader and the verifier.          */
@@ -181,7 +181,8 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
+		ssize_t n =
+			pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -270,13 +271,14 @@ static int header_parse(const uint8_t *p, struct seg_header *h, const char **why
 	cursor_skip(&c, 8);
 	h->version = cursor_be16(&c);
 	uint16_t hlen = cursor_be16(&c);
-	if (crc32c(0, p, SEG_HDR_CRC_OFF) != get_be32(p + SEG_HDR_CRC_OFF)) {
-		*why = "segment header CRC mismatch";
-		return ERR_CORRUPT;
-	}
+	/* Version before CRC: a newer format may place its CRC elsewhere. */
 	if (h->version != SEG_VERSION || hlen != SEG_HDR_LEN) {
 		*why = "unsupported segment format version";
 		return ERR_UNSUPPORTED;
+	}
+	if (crc32c(0, p, SEG_HDR_CRC_OFF) != get_be32(p + SEG_HDR_CRC_OFF)) {
+		*why = "segment header CRC mismatch";
+		return ERR_CORRUPT;
 	}
 	h->segment = cursor_be32(&c);
 	h->first_index = cursor_be64(&c);
@@ -338,15 +340,20 @@ struct scan {
 	uint8_t *buf;
 	size_t cap;
 	size_t len;
-	const char *why;    /* after SCAN_TORN / SCAN_BAD */
-	uint64_t resync;    /* after SCAN_BAD: where a later whole frame could start */
+	const char *why; /* after SCAN_TORN / SCAN_BAD */
+	uint64_t resync; /* after SCAN_BAD: where a later whole frame could start */
 };
 
-enum { SCAN_FRAME, SCAN_END, SCAN_TORN, SCAN_BAD };
+enum {
+	SCAN_FRAME,
+	SCAN_END,
+	SCAN_TORN,
+	SCAN_BAD
+};
 
 struct frame {
 	const uint8_t *p; /* the whole frame, header included */
-	size_t size;      /* FRAME_HDR_LEN + body length */
+	size_t size;	  /* FRAME_HDR_LEN + body length */
 	uint64_t off;
 	uint8_t type;
 	const uint8_t *body;
@@ -410,8 +417,8 @@ static int scan_next(struct scan *s, struct frame *f)
 	uint32_t len = get_be32(p);
 	uint8_t type = p[8];
 	if (!frame_plausible(type, len)) {
-		s->why = type == FRAME_EVENT || type == FRAME_SEAL ? "frame length out of range"
-								   : "unknown frame type";
+		s->why = type == FRAME_EVENT || type == FRAME_SEAL ? "frame length out of range" :
+								     "unknown frame type";
 		s->resync = s->off + 1;
 		return SCAN_BAD;
 	}
@@ -494,19 +501,19 @@ static int file_size(int fd, uint64_t *size)
 /* Writer                                                                    */
 
 struct log_writer {
-	int dirfd;               /* held for openat, the directory fsync and the writer lock */
-	int fd;                  /* current segment */
-	int old_fd;              /* previous segment, until the next sync makes its tail durable */
+	int dirfd;  /* held for openat, the directory fsync and the writer lock */
+	int fd;	    /* current segment */
+	int old_fd; /* previous segment, until the next sync makes its tail durable */
 	uint32_t seg;
-	uint64_t seg_len;        /* last good length of the current segment */
+	uint64_t seg_len; /* last good length of the current segment */
 	uint64_t seg_limit;
-	bool dir_dirty;          /* a segment was created since the last directory fsync */
-	bool tail_dirty;         /* an ftruncate after a failed write did not succeed */
+	bool dir_dirty;	 /* a segment was created since the last directory fsync */
+	bool tail_dirty; /* an ftruncate after a failed write did not succeed */
 	char sensor[LOG_SENSOR_MAX];
 	uint8_t head[LOG_HASH_LEN];
-	uint64_t next_index;     /* index the next committed record gets */
-	uint32_t crc_event;      /* CRC32C state after the event type byte */
-	uint8_t *buf;            /* the batch: event frames, then room for the seal */
+	uint64_t next_index; /* index the next committed record gets */
+	uint32_t crc_event;  /* CRC32C state after the event type byte */
+	uint8_t *buf;	     /* the batch: event frames, then room for the seal */
 	size_t len;
 	size_t cap;
 	uint32_t batch_records;
@@ -1063,9 +1070,9 @@ int log_writer_close(struct log_writer *w)
  */
 struct log_reader {
 	int dirfd;
-	int fd;                 /* current segment; -1 until it exists */
+	int fd; /* current segment; -1 until it exists */
 	uint32_t seg;
-	uint64_t start_off;     /* where to begin once seg is opened */
+	uint64_t start_off; /* where to begin once seg is opened */
 	char sensor[LOG_SENSOR_MAX];
 	uint8_t *buf;
 	size_t cap;
@@ -1074,10 +1081,10 @@ struct log_reader {
 	uint64_t cur;
 	uint64_t sealed;
 	uint64_t scan;
-	uint32_t pending;       /* event frames in [sealed, scan) */
-	bool count_exact;       /* the reader saw the current batch from its start */
+	uint32_t pending; /* event frames in [sealed, scan) */
+	bool count_exact; /* the reader saw the current batch from its start */
 	bool idx_known;
-	uint64_t idx;           /* log index of the first record after `sealed` */
+	uint64_t idx; /* log index of the first record after `sealed` */
 	bool retried;
 };
 
@@ -1214,7 +1221,8 @@ static int64_t reader_fill(struct log_reader *r)
 		r->cap = cap;
 	}
 	for (;;) {
-		ssize_t n = pread(r->fd, r->buf + r->len, r->cap - r->len, (off_t)(r->base + r->len));
+		ssize_t n =
+			pread(r->fd, r->buf + r->len, r->cap - r->len, (off_t)(r->base + r->len));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -1399,13 +1407,12 @@ void log_reader_close(struct log_reader *r)
 struct verify {
 	struct log_verify_report *rep;
 	EVP_MD_CTX *md;
-	uint64_t index;          /* records in the log so far */
+	uint64_t index; /* records in the log so far */
 	int dirfd;
 };
 
-__attribute__((format(printf, 5, 6))) static void verify_fault(struct verify *v, uint32_t seg,
-							       uint64_t off, uint64_t record,
-							       const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+verify_fault(struct verify *v, uint32_t seg, uint64_t off, uint64_t record, const char *fmt, ...)
 {
 	va_list ap;
 	v->rep->ok = false;

@@ -42,7 +42,7 @@
 
 struct rule_alt {
 	enum config_strmatch_kind kind;
-	bool dotted;     /* host suffix written ".example.com": sub-domains only */
+	bool dotted;	 /* host suffix written ".example.com": sub-domains only */
 	const char *lit; /* owned copy (lower-cased when nocase) */
 	size_t len;
 	regex_t re;
@@ -263,8 +263,9 @@ static int compile_alt(struct rule_alt *dst, const struct config_strmatch_alt *s
 	if (!lit)
 		return ERR_NOMEM;
 	for (size_t i = 0; i <= len; i++)
-		lit[i] = nocase && src->kind != CONFIG_MATCH_REGEX ? (char)lc((unsigned char)src->value[i])
-								    : src->value[i];
+		lit[i] = nocase && src->kind != CONFIG_MATCH_REGEX ?
+				 (char)lc((unsigned char)src->value[i]) :
+				 src->value[i];
 	dst->kind = src->kind;
 	dst->lit = lit;
 	dst->len = len;
@@ -281,8 +282,8 @@ static int compile_alt(struct rule_alt *dst, const struct config_strmatch_alt *s
 		char msg[128];
 		regerror(rc, &dst->re, msg, sizeof msg);
 		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "family %s: %s: bad regex \"%s\": %s", family, field,
-				 src->value, msg);
+			snprintf(errbuf, errlen, "family %s: %s: bad regex \"%s\": %s", family,
+				 field, src->value, msg);
 		return ERR_CONFIG;
 	}
 	dst->has_re = true;
@@ -305,10 +306,10 @@ static int compile_str(struct rule_str *dst, const struct config_strmatch *src, 
 			bool is_re = src->alts[i].kind == CONFIG_MATCH_REGEX;
 			if (is_re != (pass == 1))
 				continue;
-			int rc = compile_alt(&dst->alts[dst->n], &src->alts[i], src->nocase, is_host,
-					     family, field, errbuf, errlen);
+			int rc = compile_alt(&dst->alts[dst->n], &src->alts[i], src->nocase,
+					     is_host, family, field, errbuf, errlen);
 			if (rc) {
-				/* The failed slot may hold a literal copy: count it so it is freed. */
+				/* The failed slot may hold a literal: count it to free it. */
 				if (dst->alts[dst->n].lit)
 					dst->n++;
 				return rc;
@@ -366,12 +367,13 @@ int rules_compile(const struct config *cfg, struct rules **out, char *errbuf, si
 		ru->body_prefix_len = m->body_prefix_len;
 		rc = compile_str(&ru->host, &m->host, true, f->name, "host", errbuf, errlen);
 		if (!rc)
-			rc = compile_str(&ru->path, &m->path, false, f->name, "path", errbuf, errlen);
+			rc = compile_str(&ru->path, &m->path, false, f->name, "path", errbuf,
+					 errlen);
 		if (!rc)
 			rc = compile_str(&ru->uri, &m->uri, false, f->name, "uri", errbuf, errlen);
 		if (!rc)
-			rc = compile_str(&ru->ua, &m->user_agent, false, f->name, "user_agent", errbuf,
-					 errlen);
+			rc = compile_str(&ru->ua, &m->user_agent, false, f->name, "user_agent",
+					 errbuf, errlen);
 		if (rc)
 			goto out_free;
 	}

@@ -365,6 +365,8 @@ int daemon_run(const struct daemon_opts *o)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit must fail the write (counted as dropped), not kill the sensor. */
+	signal(SIGXFSZ, SIG_IGN);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0) {
 		dlog(DLOG_ERROR, "signalfd: %s", strerror(errno));

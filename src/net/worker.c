@@ -274,13 +274,27 @@ static void conn_close(struct conn *c)
 	conn_recycle(w, c);
 }
 
+/*
+ * A new connection is only added to epoll when it has to wait: one that is
+ * answered and closed on its first read never costs an epoll_ctl.
+ */
 static void conn_set_epoll(struct conn *c, uint32_t mask)
 {
-	if (mask == c->epoll_mask)
+	if (mask == c->epoll_mask && c->registered)
 		return;
 	struct epoll_event ev = { .events = mask, .data.ptr = c };
-	if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-		c->epoll_mask = mask;
+	if (!c->registered) {
+		if (mask == 0)
+			return;
+		if (epoll_ctl(c->w->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+			c->closed = true;
+			return;
+		}
+		c->registered = true;
+	} else if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+		return;
+	}
+	c->epoll_mask = mask;
 }
 
 /* Input capacity of a connection: one request head (and a PROXY header) at most. */
@@ -413,6 +427,8 @@ static void conn_service(struct conn *c)
 	if (pending_out && !c->in_wait_list)
 		mask |= EPOLLOUT;
 	conn_set_epoll(c, mask);
+	if (c->closed && !c->registered && mask)
+		conn_close(c); /* epoll refused it: nothing would ever wake it */
 }
 
 static void conn_fill_addr(struct event_addr *a, const struct sockaddr_storage *ss)
@@ -476,13 +492,13 @@ static void worker_accept(struct worker *w, struct listener *l)
 		c->flow_id = w->flow_base | (w->flow_next++ & 0x0fffffffu);
 		if (l->ops->on_open)
 			l->ops->on_open(c);
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-			conn_close(c);
-			continue;
-		}
-		c->epoll_mask = ev.events;
 		conn_set_timer(c, CONN_TIMER_REQUEST);
+		/*
+		 * Bots send their request right after connecting, so it is usually
+		 * here already: read it now and skip a trip through epoll.
+		 */
+		conn_read(c);
+		conn_service(c);
 	}
 }
 

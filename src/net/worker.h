@@ -71,6 +71,7 @@ struct conn {
 	bool closed;               /* closing: ignore further input */
 	bool eof;                  /* the peer shut down its side */
 	bool in_wait_list;
+	bool registered;           /* added to epoll (done lazily: see conn_set_epoll) */
 
 	/* Timer list links; the list is chosen by (listener, kind) so it stays sorted. */
 	uint8_t timer_kind;

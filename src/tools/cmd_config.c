@@ -1,4 +1,4 @@
-/* cmd_config.c — `sinkd config check FILE`: parse a config, compile its rules, say what it means. */
+/* cmd_config.c — `sinkd config check FILE`: parse, compile the rules, say what they mean. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,9 +36,12 @@ static void fmt_size(char *buf, size_t len, uint64_t v)
 static const char *fsync_name(enum config_fsync f)
 {
 	switch (f) {
-	case CONFIG_FSYNC_INTERVAL: return "interval";
-	case CONFIG_FSYNC_ANSWERED: return "answered";
-	case CONFIG_FSYNC_NONE: return "none";
+	case CONFIG_FSYNC_INTERVAL:
+		return "interval";
+	case CONFIG_FSYNC_ANSWERED:
+		return "answered";
+	case CONFIG_FSYNC_NONE:
+		return "none";
 	}
 	return "?";
 }
@@ -46,11 +49,16 @@ static const char *fsync_name(enum config_fsync f)
 static const char *kind_name(enum config_strmatch_kind k)
 {
 	switch (k) {
-	case CONFIG_MATCH_EXACT: return "=";
-	case CONFIG_MATCH_SUFFIX: return "suffix";
-	case CONFIG_MATCH_PREFIX: return "prefix";
-	case CONFIG_MATCH_CONTAINS: return "contains";
-	case CONFIG_MATCH_REGEX: return "regex";
+	case CONFIG_MATCH_EXACT:
+		return "=";
+	case CONFIG_MATCH_SUFFIX:
+		return "suffix";
+	case CONFIG_MATCH_PREFIX:
+		return "prefix";
+	case CONFIG_MATCH_CONTAINS:
+		return "contains";
+	case CONFIG_MATCH_REGEX:
+		return "regex";
 	}
 	return "?";
 }
@@ -59,9 +67,10 @@ static void print_strmatch(const char *field, const struct config_strmatch *sm, 
 {
 	if (!sm->n_alts)
 		return;
-	printf("      %-11s", field);
+	printf("      %-12s", field);
 	for (size_t i = 0; i < sm->n_alts; i++)
-		printf("%s%s \"%s\"", i ? " | " : "", kind_name(sm->alts[i].kind), sm->alts[i].value);
+		printf("%s%s \"%s\"", i ? " | " : "", kind_name(sm->alts[i].kind),
+		       sm->alts[i].value);
 	if (sm->nocase != host)
 		printf("  (%s)", sm->nocase ? "ignoring case" : "case-sensitive");
 	printf("\n");
@@ -69,7 +78,10 @@ static void print_strmatch(const char *field, const struct config_strmatch *sm, 
 
 static void print_answer(const char *indent, const struct config_answer *a)
 {
-	printf("%sanswer     %u, %zu-byte body", indent, (unsigned)a->status, a->body_len);
+	if (a->body_len)
+		printf("%sanswer      %u, %zu-byte body", indent, (unsigned)a->status, a->body_len);
+	else
+		printf("%sanswer      %u, empty body", indent, (unsigned)a->status);
 	for (size_t i = 0; i < a->n_headers; i++)
 		printf(", %s: %s", a->headers[i].name, a->headers[i].value);
 	printf("\n");
@@ -81,25 +93,25 @@ static void print_family(size_t i, const struct config_family *f)
 	printf("  #%zu %s%s%s\n", i, f->name, f->tag ? "/" : "", f->tag ? f->tag : "");
 	bool any = false;
 	if (m->proto) {
-		printf("      %-11s%s\n", "proto", config_proto_name((enum config_proto)m->proto));
+		printf("      %-12s%s\n", "proto", config_proto_name((enum config_proto)m->proto));
 		any = true;
 	}
 	if (m->n_listeners) {
-		printf("      %-11s", "listener");
+		printf("      %-12s", "listener");
 		for (size_t j = 0; j < m->n_listeners; j++)
 			printf("%s%s", j ? " | " : "", m->listeners[j]);
 		printf("\n");
 		any = true;
 	}
 	if (m->n_dst_ports) {
-		printf("      %-11s", "dst_port");
+		printf("      %-12s", "dst_port");
 		for (size_t j = 0; j < m->n_dst_ports; j++)
 			printf("%s%u", j ? " | " : "", (unsigned)m->dst_ports[j]);
 		printf("\n");
 		any = true;
 	}
 	if (m->method) {
-		printf("      %-11s%s\n", "method", m->method);
+		printf("      %-12s%s\n", "method", m->method);
 		any = true;
 	}
 	print_strmatch("host", &m->host, true);
@@ -109,14 +121,14 @@ static void print_family(size_t i, const struct config_family *f)
 	any = any || m->host.n_alts || m->path.n_alts || m->uri.n_alts || m->user_agent.n_alts;
 	if (m->has_body_len) {
 		if (m->body_len_min == m->body_len_max)
-			printf("      %-11s%" PRIu64 "\n", "body_len", m->body_len_min);
+			printf("      %-12s%" PRIu64 "\n", "body_len", m->body_len_min);
 		else
-			printf("      %-11s%" PRIu64 "..%" PRIu64 "\n", "body_len", m->body_len_min,
+			printf("      %-12s%" PRIu64 "..%" PRIu64 "\n", "body_len", m->body_len_min,
 			       m->body_len_max);
 		any = true;
 	}
 	if (m->body_prefix_len) {
-		printf("      %-11shex:", "body_prefix");
+		printf("      %-12shex:", "body_prefix");
 		for (size_t j = 0; j < m->body_prefix_len; j++)
 			printf("%02x", m->body_prefix[j]);
 		printf("\n");
@@ -127,7 +139,7 @@ static void print_family(size_t i, const struct config_family *f)
 	if (f->has_answer)
 		print_answer("      ", &f->answer);
 	else
-		printf("      answer     the default answer\n");
+		printf("      answer      the default answer\n");
 }
 
 static void print_summary(const struct config *c, const struct rules *r)

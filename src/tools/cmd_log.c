@@ -67,6 +67,11 @@ static int log_usage(FILE *to, int status)
 
 static int cat_usage(FILE *to, int status)
 {
+	if (status) {
+		fprintf(to, "usage: sinkd log cat [--follow] [--from SEG:OFF] [--family NAME] DIR"
+			    "   (--help for more)\n");
+		return status;
+	}
 	fprintf(to,
 		"usage: sinkd log cat [--follow] [--from SEG:OFF] [--family NAME] DIR\n"
 		"\n"
@@ -87,6 +92,10 @@ static int cat_usage(FILE *to, int status)
 
 static int stats_usage(FILE *to, int status)
 {
+	if (status) {
+		fprintf(to, "usage: sinkd log stats [--json] DIR   (--help for more)\n");
+		return status;
+	}
 	fprintf(to,
 		"usage: sinkd log stats [--json] DIR\n"
 		"\n"
@@ -217,8 +226,9 @@ static void report_read_error(const char *cmd, const char *dir, int rc, const st
 			cmd, dir, dir);
 	else if (rc == ERR_CORRUPT)
 		fprintf(stderr,
-			"sinkd log %s: %s: corrupt record at segment %" PRIu32 " offset %" PRIu64
-			" (after %" PRIu64 " good records); run `sinkd verify %s` for details\n",
+			"sinkd log %s: %s: corrupt record after segment %" PRIu32 " offset %" PRIu64
+			" (the end of good record %" PRIu64
+			"); run `sinkd verify %s` for details\n",
 			cmd, dir, at->segment, at->offset, records, dir);
 	else
 		fprintf(stderr,
@@ -766,8 +776,11 @@ static int log_stats(int argc, char **argv)
 		goto out_close;
 	}
 
-	qsort(st->families.v, st->families.n, sizeof *st->families.v, name_cmp);
-	qsort(st->listeners.v, st->listeners.n, sizeof *st->listeners.v, name_cmp);
+	/* qsort(NULL, 0, ...) is undefined behaviour: an empty log has no tables. */
+	if (st->families.n)
+		qsort(st->families.v, st->families.n, sizeof *st->families.v, name_cmp);
+	if (st->listeners.n)
+		qsort(st->listeners.v, st->listeners.n, sizeof *st->listeners.v, name_cmp);
 	if (o.json) {
 		struct dynbuf out;
 		dynbuf_init(&out, 64u << 20);

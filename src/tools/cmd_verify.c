@@ -12,17 +12,16 @@
 
 static void verify_usage(FILE *to)
 {
-	fprintf(to,
-		"usage: sinkd verify [--json] DIR\n\n"
-		"Checks the event log in DIR: every segment header, every record's CRC32C,\n"
-		"every seal's record count, first index and SHA-256 chain head, segment\n"
-		"numbering and the chain across segments, and that nothing follows the last\n"
-		"seal. Prints what was checked and the final chain head, or the first fault\n"
-		"with its position (segment, byte offset, record index).\n\n"
-		"  --json   one JSON object on stdout instead of text\n"
-		"  --help   this text\n\n"
-		"Exit status: 0 the log is intact, 1 a fault was found or the log could not\n"
-		"be read, 2 usage error.\n");
+	fprintf(to, "usage: sinkd verify [--json] DIR\n\n"
+		    "Checks the event log in DIR: every segment header, every record's CRC32C,\n"
+		    "every seal's record count, first index and SHA-256 chain head, segment\n"
+		    "numbering and the chain across segments, and that nothing follows the last\n"
+		    "seal. Prints what was checked and the final chain head, or the first fault\n"
+		    "with its position (segment, byte offset, record index).\n\n"
+		    "  --json   one JSON object on stdout instead of text\n"
+		    "  --help   this text\n\n"
+		    "Exit status: 0 the log is intact, 1 a fault was found or the log could not\n"
+		    "be read, 2 usage error.\n");
 }
 
 static void hex(const uint8_t *p, size_t n, char *out)

@@ -203,9 +203,10 @@ struct lg_stats {
 
 struct lg_conn {
 	int fd;
-	uint8_t state;	 /* enum lg_state */
-	bool queued;	 /* in the thread's start queue */
-	bool rd_pending; /* readable edge seen while not reading (edge-triggered epoll) */
+	uint8_t state;	  /* enum lg_state */
+	bool queued;	  /* in the thread's start queue */
+	bool rd_pending;  /* readable edge seen while not reading (edge-triggered epoll) */
+	bool peer_closed; /* the peer's FIN or an error was reported: read to the end */
 	bool have_head;
 	bool body_to_eof;
 	bool close_after;
@@ -873,6 +874,7 @@ static void lg_close(struct lg_thread *t, struct lg_conn *c, enum lg_state s)
 		close(c->fd);
 	c->fd = -1;
 	c->rd_pending = false;
+	c->peer_closed = false;
 	lg_set_state(t, c, s);
 }
 
@@ -1026,6 +1028,7 @@ static void lg_open(struct lg_thread *t, struct lg_conn *c)
 	c->sent = 0;
 	c->hdr_len = 0;
 	c->rd_pending = false;
+	c->peer_closed = false;
 	c->deadline = t->now + o->timeout_ms * 1000000ULL;
 	if (c->fd < 0 || epoll_ctl(t->ep, EPOLL_CTL_ADD, c->fd, &ev)) {
 		lg_connect_failed(t, c, &t->st.connect_errors);
@@ -1223,8 +1226,12 @@ static void lg_read(struct lg_thread *t, struct lg_conn *c)
 			lg_fail(t, c, &t->st.bad_responses);
 			return;
 		}
-		/* A short read drained the socket; edge-triggered epoll will tell us about more. */
-		if ((size_t)n < room)
+		/*
+		 * A short read drained the socket and edge-triggered epoll will
+		 * report new data, but not a FIN it already reported along with
+		 * this data: then read on until recv() returns 0.
+		 */
+		if ((size_t)n < room && !c->peer_closed)
 			return;
 	}
 }
@@ -1234,6 +1241,8 @@ static void lg_event(struct lg_thread *t, struct lg_conn *c, uint32_t ev)
 	bool rd = ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
 	bool wr = ev & (EPOLLOUT | EPOLLERR | EPOLLHUP);
 
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->peer_closed = true;
 	switch (c->state) {
 	case LG_S_CONNECTING:
 		if (rd)
@@ -1538,7 +1547,7 @@ static void lg_usage(FILE *to)
 		"Sends simulated infected-host HTTP check-ins to a sinkhole on THIS machine.\n"
 		"Only 127.0.0.0/8 and ::1 are accepted as targets. Stops after --count\n"
 		"requests or --duration seconds, whichever comes first, or on Ctrl-C.\n\n"
-		"  --target ADDR:PORT      127.0.0.1:PORT or [::1]:PORT (default 127.0.0.1:8080)\n"
+		"  --target ADDR:PORT      127.0.0.1:PORT or [::1]:PORT (required)\n"
 		"  --count N               total requests (default 10000, max %llu)\n"
 		"  --duration SECONDS      time bound (default 20, max %d)\n"
 		"  --concurrency C         connections in flight (default 64, max %d)\n"
@@ -1615,7 +1624,7 @@ static const struct option lg_longopts[] = {
 /* Returns 0, 1 for --help (exit 0) or 2 for a usage error (message printed). */
 static int lg_parse_args(int argc, char **argv, struct lg_opts *o)
 {
-	const char *target = "127.0.0.1:8080", *bad = NULL;
+	const char *target = NULL, *bad = NULL;
 	bool seed_set = false;
 	int ch, rc;
 
@@ -1716,6 +1725,12 @@ static int lg_parse_args(int argc, char **argv, struct lg_opts *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "sinkd loadgen: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!target) {
+		fprintf(stderr,
+			"sinkd loadgen: --target 127.0.0.1:PORT (or [::1]:PORT) is required\n");
+		lg_usage(stderr);
 		return 2;
 	}
 	rc = lg_parse_target(target, o);

@@ -79,6 +79,14 @@ static int malformed(const char **why, const char *reason)
 	return ERR_MALFORMED;
 }
 
+/* Limits get a reason too: it goes into the event record like a malformation's. */
+static int limited(const char **why, const char *reason)
+{
+	if (why)
+		*why = reason;
+	return ERR_LIMIT;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Request line                                                              */
 
@@ -403,14 +411,18 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req,
 {
 	size_t max_headers = limits->max_headers;
 	size_t win = len < limits->max_head_bytes ? len : limits->max_head_bytes;
-	const char *p = buf, *end = buf + win;
 	bool have_line = false;
+	const char *p, *end;
 
 	if (max_headers > HTTP_MAX_HEADERS_HARD)
 		max_headers = HTTP_MAX_HEADERS_HARD;
 	memset(req, 0, sizeof *req);
 	req->headers = headers;
+	if (win == 0) /* also keeps pointer arithmetic off a NULL buf */
+		goto out_incomplete;
 
+	p = buf;
+	end = buf + win;
 	while (p < end) {
 		const char *lf = memchr(p, '\n', (size_t)(end - p));
 		bool complete = lf != NULL;
@@ -438,7 +450,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req,
 		} else {
 			/* A further header line can only be over the limit or malformed. */
 			if (req->n_headers >= max_headers)
-				return ERR_LIMIT;
+				return limited(why, "too many headers");
 			rc = parse_header_line(p, n, complete, &headers[req->n_headers], why);
 		}
 		if (rc != 0 && rc != ERR_NEED_MORE)
@@ -451,9 +463,10 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req,
 		have_line = true;
 		p = lf + 1;
 	}
+out_incomplete:
 	/* The head has not ended inside the window: it can only end past the limit. */
 	if (len >= limits->max_head_bytes)
-		return ERR_LIMIT;
+		return limited(why, "request head too large");
 	return ERR_NEED_MORE;
 }
 
