@@ -35,28 +35,28 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BARE_RESP "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
-#define BARE_RESP_LEN (sizeof(BARE_RESP) - 1)
+#define BARE_RESP	    "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+#define BARE_RESP_LEN	    (sizeof(BARE_RESP) - 1)
 /* The last answer on a connection the client asked to close says so, as nginx does; wrk
  * otherwise expects the connection to stay open and counts the close as a read error. */
-#define BARE_RESP_CLOSE "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nok\n"
+#define BARE_RESP_CLOSE	    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nok\n"
 #define BARE_RESP_CLOSE_LEN (sizeof(BARE_RESP_CLOSE) - 1)
 /* Longest request head accepted; longer ones get the connection closed. */
-#define BARE_CONN_BUF 4096
-#define BARE_MAX_EVENTS 256
-#define BARE_MAX_THREADS 256
+#define BARE_CONN_BUF	    4096
+#define BARE_MAX_EVENTS	    256
+#define BARE_MAX_THREADS    256
 /* Largest single write of queued answers. */
-#define BARE_OUT_CHUNK 16384
+#define BARE_OUT_CHUNK	    16384
 
 struct bare_conn {
 	int fd;
-	bool registered;    /* added to the epoll set */
-	bool close_after;   /* a request asked for Connection: close: its answer ends the stream */
-	size_t owed;        /* bytes of the repeating keep-alive answer not yet written */
-	size_t sent_total;  /* keep-alive answer bytes written so far, gives the stream offset */
-	size_t close_sent;  /* bytes of the closing answer written so far */
-	size_t len;         /* bytes of an incomplete request head kept in partial */
-	char *partial;      /* NULL unless a head was split across reads */
+	bool registered;   /* added to the epoll set */
+	bool close_after;  /* a request asked for Connection: close: its answer ends the stream */
+	size_t owed;	   /* bytes of the repeating keep-alive answer not yet written */
+	size_t sent_total; /* keep-alive answer bytes written so far, gives the stream offset */
+	size_t close_sent; /* bytes of the closing answer written so far */
+	size_t len;	   /* bytes of an incomplete request head kept in partial */
+	char *partial;	   /* NULL unless a head was split across reads */
 };
 
 struct bare_worker {
@@ -379,7 +379,8 @@ int main(int argc, char **argv)
 	char *end = NULL;
 
 	if (argc != 3 || bare_parse_addr(argv[1], &addr) < 0) {
-		fprintf(stderr, "usage: bare_http ADDR:PORT THREADS   (IPv4, e.g. 127.0.0.1:18091 1)\n");
+		fprintf(stderr,
+			"usage: bare_http ADDR:PORT THREADS   (IPv4, e.g. 127.0.0.1:18091 1)\n");
 		return 2;
 	}
 	errno = 0;
@@ -412,8 +413,10 @@ int main(int argc, char **argv)
 
 		w->lfd = bare_listen(&addr);
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
-		if (w->lfd < 0 || w->epfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfd, &ev) < 0) {
-			fprintf(stderr, "bare_http: cannot listen on %s: %s\n", argv[1], strerror(errno));
+		if (w->lfd < 0 || w->epfd < 0 ||
+		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->lfd, &ev) < 0) {
+			fprintf(stderr, "bare_http: cannot listen on %s: %s\n", argv[1],
+				strerror(errno));
 			return 1;
 		}
 	}

@@ -152,8 +152,13 @@ static void eve_collect(const struct event_view *v, struct eve_fields *fs)
 	fs->present = 0;
 	fs->app_seen = false;
 	while (event_field_next(v, &pos, &f)) {
-		/* Tags 0x01xx..0x04xx belong to the protocol whose event type is xx. */
-		if (v->h.type >= EVENT_HTTP && v->h.type <= EVENT_SMTP && f.tag >> 8 == v->h.type)
+		/*
+		 * Tags 0x01xx..0x04xx belong to the protocol whose event type is xx.
+		 * What we answered (status, answer length) says nothing about what
+		 * the client spoke, so it does not count as the protocol recognised.
+		 */
+		if (v->h.type >= EVENT_HTTP && v->h.type <= EVENT_SMTP && f.tag >> 8 == v->h.type &&
+		    f.tag != EVENT_T_HTTP_STATUS && f.tag != EVENT_T_HTTP_RESPONSE_LEN)
 			fs->app_seen = true;
 		int s = eve_slot_of(f.tag);
 		if (s < 0 || (fs->present & SLOT(s)))

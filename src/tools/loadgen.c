@@ -1352,8 +1352,18 @@ static void *lg_thread_main(void *arg)
 			break;
 		}
 		if (t->now >= t->sh->end_ns) {
+			/*
+			 * Time is up: issue nothing new, but let requests in flight finish
+			 * (bounded by one response timeout, at most 2 s) so the target does
+			 * not see a burst of connections closed before they said anything.
+			 */
+			uint64_t grace = t->sh->o->timeout_ms * 1000000ULL;
+			if (grace > 2000000000ULL)
+				grace = 2000000000ULL;
 			t->stop = LG_STOP_DURATION;
-			break;
+			t->stopping = true;
+			if (t->inflight == 0 || t->now >= t->sh->end_ns + grace)
+				break;
 		}
 		if ((t->stopping || t->st.issued >= t->quota) && t->inflight == 0)
 			break;

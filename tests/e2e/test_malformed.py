@@ -126,9 +126,10 @@ def health(d, i):
 
 
 def by_port(evs):
+    """Events by the client's local port: src_port, or the real peer's behind a PROXY header."""
     out = {}
     for e in evs:
-        out.setdefault(e["src_port"], []).append(e)
+        out.setdefault(u.sk(e).get("peer_port", e["src_port"]), []).append(e)
     return out
 
 

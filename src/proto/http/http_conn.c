@@ -506,18 +506,6 @@ static size_t http_body_feed(struct http_pending *pd, const uint8_t *p, size_t n
 	return used;
 }
 
-/*
- * The parser hands back absent headers as empty slices; only a header that was
- * sent is recorded, so the event tells "User-Agent:" (empty) from no User-Agent.
- */
-static bool http_header_sent(const struct http_request *req, const char *name)
-{
-	for (size_t i = 0; i < req->n_headers; i++)
-		if (http_slice_eq_nocase(req->headers[i].name, name))
-			return true;
-	return false;
-}
-
 /* Parses one request head at buf; returns bytes consumed (0 = need more). */
 static size_t http_on_head(struct conn *c, const uint8_t *buf, size_t len, bool eof)
 {
@@ -565,17 +553,17 @@ static size_t http_on_head(struct conn *c, const uint8_t *buf, size_t len, bool 
 	pd->uri = http_put_span(&pd->b, EVENT_T_HTTP_URI, req.target);
 	pd->path = pd->uri;
 	pd->path.len = (uint32_t)(req.path.len < pd->uri.len ? req.path.len : pd->uri.len);
-	if (http_header_sent(&req, "host"))
+	if (req.host.ptr)
 		pd->host = http_put_span(&pd->b, EVENT_T_HTTP_HOST, req.host);
-	if (http_header_sent(&req, "user-agent"))
+	if (req.user_agent.ptr)
 		pd->user_agent = http_put_span(&pd->b, EVENT_T_HTTP_USER_AGENT, req.user_agent);
-	if (http_header_sent(&req, "referer"))
+	if (req.referer.ptr)
 		event_put(&pd->b, EVENT_T_HTTP_REFERER, req.referer.ptr, req.referer.len);
 	event_put_str(&pd->b, EVENT_T_HTTP_PROTOCOL, req.version_minor ? "HTTP/1.1" : "HTTP/1.0");
-	if (http_header_sent(&req, "content-type"))
+	if (req.content_type.ptr)
 		event_put(&pd->b, EVENT_T_HTTP_CONTENT_TYPE, req.content_type.ptr,
 			  req.content_type.len);
-	if (http_header_sent(&req, "x-forwarded-for"))
+	if (req.xff.ptr)
 		event_put(&pd->b, EVENT_T_HTTP_XFF, req.xff.ptr, req.xff.len);
 	http_put_headers(&pd->b, &req);
 	pd->kind = req.body_kind;

@@ -390,18 +390,6 @@ static int interpret_head(struct http_request *req, const char **why)
 	return 0;
 }
 
-/* Absent headers are empty slices; give them a non-NULL pointer inside the buffer. */
-static void fill_absent(struct http_request *req, const char *buf)
-{
-	struct http_slice *s[] = { &req->host, &req->user_agent, &req->referer, &req->content_type,
-				   &req->xff };
-
-	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
-		if (s[i]->ptr == NULL)
-			*s[i] = slice(buf, 0);
-	}
-}
-
 /* ------------------------------------------------------------------------- */
 /* Head driver                                                               */
 
@@ -440,10 +428,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req,
 			if (!have_line)
 				continue;
 			req->head_len = (size_t)(p - buf);
-			rc = interpret_head(req, why);
-			if (rc == 0)
-				fill_absent(req, buf);
-			return rc;
+			return interpret_head(req, why);
 		}
 		if (!have_line) {
 			rc = parse_request_line(p, n, complete, req, why);

@@ -39,7 +39,10 @@ struct http_request {
 	uint8_t version_minor;      /* 0 or 1 (HTTP/1.x only) */
 	struct http_header *headers; /* points into the caller's array */
 	size_t n_headers;
-	/* Headers of interest, found once (empty slices if absent; first occurrence). */
+	/*
+	 * Headers of interest, first occurrence. Absent: ptr NULL and len 0, so
+	 * "not sent" and "sent empty" (ptr set, len 0) stay distinguishable.
+	 */
 	struct http_slice host;
 	struct http_slice user_agent;
 	struct http_slice referer;
