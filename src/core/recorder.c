@@ -2,6 +2,7 @@
 #include "core/recorder.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +21,7 @@
 #define RECORDER_PASS_RECORDS 8192
 /* Idle sleep of the writer when no fsync-on-answer is waiting (interval / none modes). */
 #define RECORDER_IDLE_NS 2000000L
+#define RECORDER_ERROR_LOG_MS 10000
 
 struct recorder_lane {
 	struct recorder *rec;
@@ -45,7 +47,9 @@ struct recorder {
 	/* Answered mode: a worker wakes a sleeping writer through wake_fd. */
 	_Atomic int sleeping;
 	int wake_fd;
-	int first_error;
+	/* Write errors are logged at most every RECORDER_ERROR_LOG_MS, with a count. */
+	uint64_t errors_unlogged;
+	uint64_t last_error_log_ms;
 	/* Written by the writer, read by stats. */
 	_Atomic uint64_t written, dropped_disk, bytes, batches, syncs;
 	_Atomic uint32_t segment;
@@ -87,12 +91,24 @@ uint64_t recorder_durable(const struct recorder_lane *l)
 	return atomic_load_explicit(&l->durable, memory_order_acquire);
 }
 
+/*
+ * A failing disk fails every batch: say so at once, then at most every few
+ * seconds with how many more failed, so the daemon's own log cannot fill
+ * the disk further. The exact losses are in the stats (dropped_disk).
+ */
 static void recorder_note_error(struct recorder *r, int rc, const char *what)
 {
-	if (!r->first_error)
-		r->first_error = rc;
-	dlog(DLOG_ERROR, "event log %s failed: %s (%s); events are being dropped and counted", what,
-	     err_str(rc), rc == ERR_SYS ? strerror(errno) : "");
+	int saved = errno;
+	uint64_t now = time_mono_ms();
+	r->errors_unlogged++;
+	if (r->last_error_log_ms && now - r->last_error_log_ms < RECORDER_ERROR_LOG_MS)
+		return;
+	dlog(DLOG_ERROR,
+	     "event log %s failed: %s (%s); %" PRIu64
+	     " failure(s) since the last report; events are dropped and counted",
+	     what, err_str(rc), rc == ERR_SYS ? strerror(saved) : "-", r->errors_unlogged);
+	r->errors_unlogged = 0;
+	r->last_error_log_ms = now;
 }
 
 /* Moves what the lanes hold into the log's batch; returns how many records. */
@@ -312,9 +328,8 @@ int recorder_stop(struct recorder *r)
 	(void)w;
 	if (r->started)
 		pthread_join(r->thread, NULL);
+	/* The exit status reflects the final flush; earlier failures are in the stats. */
 	int rc = log_writer_close(r->log);
-	if (!rc)
-		rc = r->first_error;
 	for (unsigned i = 0; i < r->n_lanes; i++)
 		ring_free(r->lanes[i].ring);
 	free(r->lanes);

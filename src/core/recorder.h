@@ -65,8 +65,8 @@ void recorder_stats(struct recorder *r, struct recorder_stats *st);
 
 /*
  * Stops the writer after it has drained every lane (producers must have
- * stopped submitting), commits, syncs and closes the log. Returns the first
- * log error seen, if any.
+ * stopped submitting), commits, syncs and closes the log. Returns the error
+ * of that final flush, if any (earlier failures are counted in the stats).
  */
 int recorder_stop(struct recorder *r);
 
