@@ -20,9 +20,10 @@ static const struct subcommand subcommands[] = {
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: sinkd <command> [options]   (sinkd <command> --help for each)\n\n"
-		    "sinkd is a botnet sinkhole: it answers infected machines' check-ins harmlessly\n"
-		    "and records each one in an append-only, hash-chained event log.\n\ncommands:\n");
+	fprintf(to,
+		"usage: sinkd <command> [options]   (sinkd <command> --help for each)\n\n"
+		"sinkd is a botnet sinkhole: it answers infected machines' check-ins harmlessly\n"
+		"and records each one in an append-only, hash-chained event log.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
 		fprintf(to, "  %-9s %s\n", subcommands[i].name, subcommands[i].summary);
 }

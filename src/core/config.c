@@ -713,6 +713,7 @@ static const struct key listener_keys[] = {
 	{ "addr", K_FN, 0, 0, 0, parse_listener_addr },
 	{ "name", K_STR, offsetof(struct config_listener, name), 0, 0, NULL },
 	{ "proxy_protocol", K_BOOL, offsetof(struct config_listener, proxy_protocol), 0, 0, NULL },
+	{ "defer_accept", K_BOOL, offsetof(struct config_listener, defer_accept), 0, 0, NULL },
 	{ "trusted_proxies", K_FN, 0, 0, 0, parse_trusted_proxies },
 	{ "max_connections", K_U32, offsetof(struct config_listener, max_connections), 1,
 	  UINT32_MAX, NULL },
@@ -760,6 +761,7 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 		if (rc)
 			return rc;
 		l->max_connections = 100000;
+		l->defer_accept = true;
 		config_http_limits_default(&l->http);
 		rc = walk_map(p, item, listener_keys,
 			      sizeof listener_keys / sizeof listener_keys[0], l);

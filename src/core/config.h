@@ -26,8 +26,8 @@ enum config_proto {
 
 enum config_fsync {
 	CONFIG_FSYNC_INTERVAL = 0, /* fdatasync every fsync_interval_ms */
-	CONFIG_FSYNC_ANSWERED,     /* answer only after the event is on disk (group commit) */
-	CONFIG_FSYNC_NONE,         /* leave it to the kernel (benchmarks, tests) */
+	CONFIG_FSYNC_ANSWERED,	   /* answer only after the event is on disk (group commit) */
+	CONFIG_FSYNC_NONE,	   /* leave it to the kernel (benchmarks, tests) */
 };
 
 /* An address prefix: 192.0.2.0/24, 2001:db8::/32, or a bare address (/32 or /128). */
@@ -38,25 +38,32 @@ struct config_cidr {
 };
 
 struct config_http_limits {
-	uint32_t max_header_bytes;   /* request line + headers; default 8192 */
-	uint32_t max_headers;        /* header count; default 64 */
-	uint64_t max_body_bytes;     /* bytes read and digested per body; beyond: close, flag; default 16 MiB */
-	uint32_t body_store_bytes;   /* body prefix kept in the event; default 256 */
-	uint32_t header_timeout_ms;  /* from first byte (or accept) to complete headers; default 10000 */
-	uint32_t idle_timeout_ms;    /* keep-alive idle; default 30000 */
+	uint32_t max_header_bytes; /* request line + headers; default 8192 */
+	uint32_t max_headers;	   /* header count; default 64 */
+	uint64_t max_body_bytes; /* bytes read and digested per body; beyond: close, flag; default 16 MiB */
+	uint32_t body_store_bytes; /* body prefix kept in the event; default 256 */
+	uint32_t header_timeout_ms; /* from first byte (or accept) to complete headers; default 10000 */
+	uint32_t idle_timeout_ms;	/* keep-alive idle; default 30000 */
 	uint32_t max_requests_per_conn; /* default 1000 */
 };
 
 struct config_listener {
-	char *name;                  /* default "<proto>-<addr>" */
+	char *name; /* default "<proto>-<addr>" */
 	enum config_proto proto;
-	char *addr_text;             /* as written: "127.0.0.1:8080", "[::1]:8080" */
+	char *addr_text; /* as written: "127.0.0.1:8080", "[::1]:8080" */
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
-	bool proxy_protocol;         /* expect a PROXY v1/v2 header first; default false */
+	bool proxy_protocol; /* expect a PROXY v1/v2 header first; default false */
+	/*
+	 * TCP_DEFER_ACCEPT: the kernel hands over a connection once its first
+	 * bytes are there, so accept, read, answer and close need no wait in
+	 * between. A connection that sends nothing still arrives, after about
+	 * header_timeout_ms, and is recorded as such. Default true.
+	 */
+	bool defer_accept;
 	struct config_cidr *trusted_proxies; /* X-Forwarded-For honoured only from these */
 	size_t n_trusted_proxies;
-	uint32_t max_connections;    /* per listener, all workers together; default 100000 */
+	uint32_t max_connections; /* per listener, all workers together; default 100000 */
 	struct config_http_limits http;
 };
 
@@ -70,10 +77,10 @@ struct config_listener {
  */
 enum config_strmatch_kind {
 	CONFIG_MATCH_EXACT = 1,
-	CONFIG_MATCH_SUFFIX,   /* for hosts "example.com" matches itself and "*.example.com", not "badexample.com" */
+	CONFIG_MATCH_SUFFIX, /* for hosts "example.com" matches itself and "*.example.com", not "badexample.com" */
 	CONFIG_MATCH_PREFIX,
 	CONFIG_MATCH_CONTAINS,
-	CONFIG_MATCH_REGEX,    /* POSIX extended, unanchored unless the pattern anchors itself */
+	CONFIG_MATCH_REGEX, /* POSIX extended, unanchored unless the pattern anchors itself */
 };
 
 struct config_strmatch_alt {
@@ -84,23 +91,23 @@ struct config_strmatch_alt {
 struct config_strmatch {
 	struct config_strmatch_alt *alts;
 	size_t n_alts;
-	bool nocase;    /* default true for host, false otherwise */
+	bool nocase; /* default true for host, false otherwise */
 };
 
 struct config_match {
-	int proto;                   /* 0 = any, else enum config_proto */
-	char **listeners;            /* listener names; NULL = any */
+	int proto;	  /* 0 = any, else enum config_proto */
+	char **listeners; /* listener names; NULL = any */
 	size_t n_listeners;
-	uint16_t *dst_ports;         /* NULL = any */
+	uint16_t *dst_ports; /* NULL = any */
 	size_t n_dst_ports;
-	char *method;                /* exact, case-sensitive; NULL = any */
+	char *method; /* exact, case-sensitive; NULL = any */
 	struct config_strmatch host;
 	struct config_strmatch path; /* path = request target up to '?' */
 	struct config_strmatch uri;  /* whole request target including the query */
 	struct config_strmatch user_agent;
 	bool has_body_len;
 	uint64_t body_len_min, body_len_max; /* "body_len: 96" or "body_len: [90, 100]" */
-	uint8_t *body_prefix;        /* bytes the body must start with ("hex:0a0b" or text) */
+	uint8_t *body_prefix; /* bytes the body must start with ("hex:0a0b" or text) */
 	size_t body_prefix_len;
 };
 
@@ -110,37 +117,37 @@ struct config_header {
 };
 
 struct config_answer {
-	uint16_t status;             /* default 200 */
+	uint16_t status; /* default 200 */
 	struct config_header *headers;
 	size_t n_headers;
-	uint8_t *body;               /* fixed body, may be empty */
+	uint8_t *body; /* fixed body, may be empty */
 	size_t body_len;
 };
 
 struct config_family {
-	char *name;                  /* family reported ("rustock") */
-	char *tag;                   /* optional tag ("checkin") */
+	char *name; /* family reported ("rustock") */
+	char *tag;  /* optional tag ("checkin") */
 	struct config_match match;
 	struct config_answer answer;
-	bool has_answer;             /* false: use the default answer */
+	bool has_answer; /* false: use the default answer */
 };
 
 struct config {
-	char *path;                  /* the file it came from */
-	char *sensor_id;             /* default: host name */
-	char *log_dir;               /* default "/var/lib/sinkd/log" */
+	char *path;	 /* the file it came from */
+	char *sensor_id; /* default: host name */
+	char *log_dir;	 /* default "/var/lib/sinkd/log" */
 	enum config_fsync fsync;
-	uint32_t fsync_interval_ms;  /* default 100 */
-	uint64_t segment_bytes;      /* default 64 MiB */
-	uint32_t ring_bytes;         /* per-worker ring; default 8 MiB */
-	char *user;                  /* privilege drop after binding; NULL = stay */
+	uint32_t fsync_interval_ms; /* default 100 */
+	uint64_t segment_bytes;	    /* default 64 MiB */
+	uint32_t ring_bytes;	    /* per-worker ring; default 8 MiB */
+	char *user;		    /* privilege drop after binding; NULL = stay */
 	char *group;
-	uint32_t workers;            /* default 0 = one per core */
-	char *log_level;             /* daemon's own log: error|warn|info|debug; default info */
-	char *eve_file;              /* continuous EVE JSON output; NULL = off */
-	char *stats_file;            /* counters as JSON, rewritten every second; default <log_dir>/stats.json */
-	char *pid_file;              /* NULL = none */
-	uint32_t drain_timeout_ms;   /* SIGTERM: time given to open connections; default 5000 */
+	uint32_t workers; /* default 0 = one per core */
+	char *log_level;  /* daemon's own log: error|warn|info|debug; default info */
+	char *eve_file;	  /* continuous EVE JSON output; NULL = off */
+	char *stats_file; /* counters as JSON, rewritten every second; default <log_dir>/stats.json */
+	char *pid_file;	  /* NULL = none */
+	uint32_t drain_timeout_ms; /* SIGTERM: time given to open connections; default 5000 */
 	struct config_listener *listeners;
 	size_t n_listeners;
 	struct config_family *families; /* in order: first match wins */

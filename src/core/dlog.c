@@ -22,7 +22,9 @@ int dlog_parse_level(const char *name, enum dlog_level *out)
 	static const struct {
 		const char *name;
 		enum dlog_level lvl;
-	} names[] = { { "error", DLOG_ERROR }, { "warn", DLOG_WARN }, { "info", DLOG_INFO },
+	} names[] = { { "error", DLOG_ERROR },
+		      { "warn", DLOG_WARN },
+		      { "info", DLOG_INFO },
 		      { "debug", DLOG_DEBUG } };
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		if (!strcmp(name, names[i].name)) {
@@ -36,10 +38,14 @@ int dlog_parse_level(const char *name, enum dlog_level *out)
 static const char *dlog_level_name(enum dlog_level lvl)
 {
 	switch (lvl) {
-	case DLOG_ERROR: return "error";
-	case DLOG_WARN: return "warn";
-	case DLOG_INFO: return "info";
-	case DLOG_DEBUG: return "debug";
+	case DLOG_ERROR:
+		return "error";
+	case DLOG_WARN:
+		return "warn";
+	case DLOG_INFO:
+		return "info";
+	case DLOG_DEBUG:
+		return "debug";
 	}
 	return "?";
 }

@@ -26,6 +26,7 @@ int dynbuf_add(struct dynbuf *b, const void *data, size_t len);
 int dynbuf_addc(struct dynbuf *b, char c);
 int dynbuf_adds(struct dynbuf *b, const char *s);
 int dynbuf_printf(struct dynbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int dynbuf_vprintf(struct dynbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+int dynbuf_vprintf(struct dynbuf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 #endif

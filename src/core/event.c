@@ -169,10 +169,14 @@ bool event_find(const struct event_view *v, uint16_t tag, struct event_field *f)
 uint64_t event_field_uint(const struct event_field *f)
 {
 	switch (f->len) {
-	case 1: return f->val[0];
-	case 2: return get_be16(f->val);
-	case 4: return get_be32(f->val);
-	case 8: return get_be64(f->val);
+	case 1:
+		return f->val[0];
+	case 2:
+		return get_be16(f->val);
+	case 4:
+		return get_be32(f->val);
+	case 8:
+		return get_be64(f->val);
 	}
 	return 0;
 }

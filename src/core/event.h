@@ -29,13 +29,13 @@
  */
 
 #define EVENT_FORMAT_VERSION 1
-#define EVENT_HEADER_LEN 60
+#define EVENT_HEADER_LEN     60
 /*
  * Hard cap on one encoded record. A request head is at most 64 KiB
  * (limits.max_header_bytes) and a stored body prefix at most 64 KiB, so every
  * event the HTTP module builds fits with room to spare.
  */
-#define EVENT_MAX_LEN (256u * 1024)
+#define EVENT_MAX_LEN	     (256u * 1024)
 
 enum event_type {
 	EVENT_HTTP = 1,
@@ -46,47 +46,50 @@ enum event_type {
 };
 
 enum event_flag {
-	EVENT_F_MALFORMED = 1u << 0,      /* the input violated the protocol */
-	EVENT_F_TRUNCATED = 1u << 1,      /* a field or body was cut at a limit */
-	EVENT_F_VIA_PROXY = 1u << 2,      /* source came from a PROXY protocol header */
-	EVENT_F_FORWARDED = 1u << 3,      /* source came from X-Forwarded-For of a trusted proxy */
-	EVENT_F_TIMEOUT = 1u << 4,        /* the connection timed out before a complete request */
-	EVENT_F_LIMIT = 1u << 5,          /* a configured limit refused the input */
-	EVENT_F_NO_ANSWER = 1u << 6,      /* the connection closed before an answer was sent */
+	EVENT_F_MALFORMED = 1u << 0, /* the input violated the protocol */
+	EVENT_F_TRUNCATED = 1u << 1, /* a field or body was cut at a limit */
+	EVENT_F_VIA_PROXY = 1u << 2, /* source came from a PROXY protocol header */
+	EVENT_F_FORWARDED = 1u << 3, /* source came from X-Forwarded-For of a trusted proxy */
+	EVENT_F_TIMEOUT = 1u << 4,   /* the connection timed out before a complete request */
+	EVENT_F_LIMIT = 1u << 5,     /* a configured limit refused the input */
+	EVENT_F_NO_ANSWER = 1u << 6, /* the connection closed before an answer was sent */
 };
 
 /* Field tags. 0x00xx common, 0x01xx HTTP, 0x02xx TLS, 0x03xx DNS, 0x04xx SMTP, 0x05xx raw. */
 enum event_tag {
-	EVENT_T_FAMILY = 0x0001,       /* string: family from classification ("unknown" if none) */
-	EVENT_T_TAG = 0x0002,          /* string: tag of the matching rule */
-	EVENT_T_LISTENER = 0x0003,     /* string: listener name */
-	EVENT_T_REASON = 0x0004,       /* string: why malformed / limited / timed out */
-	EVENT_T_RAW_PREFIX = 0x0005,   /* bytes: first bytes received, for malformed input */
-	EVENT_T_PEER = 0x0006,         /* addr (19 bytes: ipver, 16 addr, be16 port): real TCP peer when the source was proxied */
-	EVENT_T_FORWARDED_BY = 0x0007, /* addr: the trusted proxy whose X-Forwarded-For gave the source */
-	EVENT_T_TX_ID = 0x0008,        /* u32: index of this request within its connection */
-	EVENT_T_RULE = 0x0009,         /* u32: index of the matching rule (absent if none) */
+	EVENT_T_FAMILY = 0x0001,     /* string: family from classification ("unknown" if none) */
+	EVENT_T_TAG = 0x0002,	     /* string: tag of the matching rule */
+	EVENT_T_LISTENER = 0x0003,   /* string: listener name */
+	EVENT_T_REASON = 0x0004,     /* string: why malformed / limited / timed out */
+	EVENT_T_RAW_PREFIX = 0x0005, /* bytes: first bytes received, for malformed input */
+	EVENT_T_PEER =
+		0x0006, /* addr (19 bytes: ipver, 16 addr, be16 port): real TCP peer when the source was proxied */
+	EVENT_T_FORWARDED_BY =
+		0x0007,		/* addr: the trusted proxy whose X-Forwarded-For gave the source */
+	EVENT_T_TX_ID = 0x0008, /* u32: index of this request within its connection */
+	EVENT_T_RULE = 0x0009,	/* u32: index of the matching rule (absent if none) */
 
-	EVENT_T_HTTP_METHOD = 0x0100,       /* string */
-	EVENT_T_HTTP_URI = 0x0101,          /* string: request target as sent */
-	EVENT_T_HTTP_HOST = 0x0102,         /* string: Host header */
+	EVENT_T_HTTP_METHOD = 0x0100,	    /* string */
+	EVENT_T_HTTP_URI = 0x0101,	    /* string: request target as sent */
+	EVENT_T_HTTP_HOST = 0x0102,	    /* string: Host header */
 	EVENT_T_HTTP_USER_AGENT = 0x0103,   /* string */
-	EVENT_T_HTTP_REFERER = 0x0104,      /* string */
-	EVENT_T_HTTP_PROTOCOL = 0x0105,     /* string: "HTTP/1.1" */
-	EVENT_T_HTTP_STATUS = 0x0106,       /* u16: status answered */
+	EVENT_T_HTTP_REFERER = 0x0104,	    /* string */
+	EVENT_T_HTTP_PROTOCOL = 0x0105,	    /* string: "HTTP/1.1" */
+	EVENT_T_HTTP_STATUS = 0x0106,	    /* u16: status answered */
 	EVENT_T_HTTP_CONTENT_TYPE = 0x0107, /* string: request Content-Type */
-	EVENT_T_HTTP_BODY_LEN = 0x0108,     /* u64: request body bytes received (all of them) */
+	EVENT_T_HTTP_BODY_LEN = 0x0108,	    /* u64: request body bytes received (all of them) */
 	EVENT_T_HTTP_BODY_SHA256 = 0x0109,  /* 32 bytes: digest of the whole request body */
 	EVENT_T_HTTP_BODY_PREFIX = 0x010a,  /* bytes: first body bytes, up to the stored limit */
-	EVENT_T_HTTP_XFF = 0x010b,          /* string: X-Forwarded-For header as sent */
-	EVENT_T_HTTP_HEADERS = 0x010c,      /* list: be16 count, then (be16 nlen, name, be16 vlen, value)* in order */
+	EVENT_T_HTTP_XFF = 0x010b,	    /* string: X-Forwarded-For header as sent */
+	EVENT_T_HTTP_HEADERS =
+		0x010c, /* list: be16 count, then (be16 nlen, name, be16 vlen, value)* in order */
 	EVENT_T_HTTP_RESPONSE_LEN = 0x010d, /* u64: bytes of the answer */
 };
 
 #define EVENT_ADDR_LEN 19
 
 struct event_addr {
-	uint8_t ipver;    /* 4 or 6 */
+	uint8_t ipver;	  /* 4 or 6 */
 	uint8_t addr[16]; /* IPv4 in the first 4 bytes */
 	uint16_t port;
 };

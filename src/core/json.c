@@ -61,7 +61,8 @@ int json_str(struct dynbuf *b, const void *s, size_t len)
 	while (rc == 0 && i < len) {
 		/* Copy the longest run that needs no escaping in one go. */
 		size_t run = i;
-		while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+		while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
+		       p[run] != '\\')
 			run++;
 		if (run > i) {
 			rc = dynbuf_add(b, p + i, run - i);
@@ -71,12 +72,28 @@ int json_str(struct dynbuf *b, const void *s, size_t len)
 		uint8_t c = p[i];
 		char esc[7];
 		switch (c) {
-		case '"': rc = dynbuf_add(b, "\\\"", 2); i++; continue;
-		case '\\': rc = dynbuf_add(b, "\\\\", 2); i++; continue;
-		case '\n': rc = dynbuf_add(b, "\\n", 2); i++; continue;
-		case '\r': rc = dynbuf_add(b, "\\r", 2); i++; continue;
-		case '\t': rc = dynbuf_add(b, "\\t", 2); i++; continue;
-		default: break;
+		case '"':
+			rc = dynbuf_add(b, "\\\"", 2);
+			i++;
+			continue;
+		case '\\':
+			rc = dynbuf_add(b, "\\\\", 2);
+			i++;
+			continue;
+		case '\n':
+			rc = dynbuf_add(b, "\\n", 2);
+			i++;
+			continue;
+		case '\r':
+			rc = dynbuf_add(b, "\\r", 2);
+			i++;
+			continue;
+		case '\t':
+			rc = dynbuf_add(b, "\\t", 2);
+			i++;
+			continue;
+		default:
+			break;
 		}
 		size_t n = c >= 0x80 ? utf8_seq_len(p + i, len - i) : 0;
 		if (n > 1) {

@@ -22,22 +22,22 @@
  */
 
 #define LOG_SENSOR_MAX 64
-#define LOG_HASH_LEN 32
+#define LOG_HASH_LEN   32
 
 struct log_writer;
 
 struct log_writer_opts {
-	const char *dir;         /* created if missing */
-	const char *sensor_id;   /* stored in each segment header, at most LOG_SENSOR_MAX-1 bytes */
-	uint64_t segment_bytes;  /* rotate when a segment would grow past this; 0 = 64 MiB */
+	const char *dir;	/* created if missing */
+	const char *sensor_id;	/* stored in each segment header, at most LOG_SENSOR_MAX-1 bytes */
+	uint64_t segment_bytes; /* rotate when a segment would grow past this; 0 = 64 MiB */
 };
 
 /* What recovery did when the writer opened an existing log. */
 struct log_recovery {
-	uint32_t segment;        /* last segment number */
-	uint64_t cut_bytes;      /* torn bytes removed from the tail */
+	uint32_t segment;	 /* last segment number */
+	uint64_t cut_bytes;	 /* torn bytes removed from the tail */
 	uint64_t sealed_records; /* whole but unsealed records that recovery sealed */
-	uint64_t records;        /* records in the log after recovery */
+	uint64_t records;	 /* records in the log after recovery */
 };
 
 /*
@@ -70,11 +70,11 @@ int log_writer_commit(struct log_writer *w);
 int log_writer_sync(struct log_writer *w);
 
 struct log_writer_stats {
-	uint64_t records;      /* records committed since open */
-	uint64_t bytes;        /* bytes written since open */
+	uint64_t records; /* records committed since open */
+	uint64_t bytes;	  /* bytes written since open */
 	uint64_t batches;
-	uint64_t dropped;      /* records lost to write errors */
-	uint32_t segment;      /* current segment number */
+	uint64_t dropped; /* records lost to write errors */
+	uint32_t segment; /* current segment number */
 };
 void log_writer_stats(const struct log_writer *w, struct log_writer_stats *st);
 
@@ -96,11 +96,11 @@ struct log_reader;
 int log_reader_open(struct log_reader **out, const char *dir, const struct log_pos *start);
 
 struct log_record {
-	const uint8_t *data;    /* the encoded event; valid until the next call */
+	const uint8_t *data; /* the encoded event; valid until the next call */
 	size_t len;
-	struct log_pos pos;     /* where this record starts */
-	struct log_pos next;    /* where the next record starts: store this to resume after it */
-	const char *sensor_id;  /* from the segment header, valid until the next call */
+	struct log_pos pos;    /* where this record starts */
+	struct log_pos next;   /* where the next record starts: store this to resume after it */
+	const char *sensor_id; /* from the segment header, valid until the next call */
 };
 
 /*
@@ -117,10 +117,10 @@ struct log_verify_report {
 	uint64_t records;
 	uint64_t batches;
 	bool ok;
-	uint32_t bad_segment;   /* where the first fault is, when !ok */
+	uint32_t bad_segment; /* where the first fault is, when !ok */
 	uint64_t bad_offset;
-	uint64_t bad_record;    /* index (from 0) of the first bad record in the log */
-	char reason[160];       /* what is wrong, in English */
+	uint64_t bad_record;	    /* index (from 0) of the first bad record in the log */
+	char reason[160];	    /* what is wrong, in English */
 	uint8_t head[LOG_HASH_LEN]; /* chain head after the last good seal */
 };
 

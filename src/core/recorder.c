@@ -20,7 +20,7 @@
 /* The writer drains at most this much per pass, so one busy lane cannot starve the others. */
 #define RECORDER_PASS_RECORDS 8192
 /* Idle sleep of the writer when no fsync-on-answer is waiting (interval / none modes). */
-#define RECORDER_IDLE_NS 2000000L
+#define RECORDER_IDLE_NS      2000000L
 #define RECORDER_ERROR_LOG_MS 10000
 
 struct recorder_lane {
@@ -30,7 +30,7 @@ struct recorder_lane {
 	_Atomic uint64_t submitted;
 	_Atomic uint64_t dropped;
 	/* Consumer-owned. */
-	uint64_t taken;                    /* records moved into the log writer */
+	uint64_t taken; /* records moved into the log writer */
 	_Alignas(64) _Atomic uint64_t durable;
 	int notify_fd;
 };
@@ -223,10 +223,10 @@ static void *writer_main(void *arg)
 			unsynced = true;
 		}
 		uint64_t now = time_mono_ms();
-		bool sync_due = r->fsync == CONFIG_FSYNC_ANSWERED
-					? n > 0
-					: r->fsync == CONFIG_FSYNC_INTERVAL && unsynced &&
-						  now - last_sync >= r->fsync_interval_ms;
+		bool sync_due = r->fsync == CONFIG_FSYNC_ANSWERED ?
+					n > 0 :
+					r->fsync == CONFIG_FSYNC_INTERVAL && unsynced &&
+						now - last_sync >= r->fsync_interval_ms;
 		if (sync_due || (stopping && unsynced && r->fsync != CONFIG_FSYNC_NONE)) {
 			int rc = log_writer_sync(r->log);
 			if (rc)
@@ -307,7 +307,8 @@ void recorder_stats(struct recorder *r, struct recorder_stats *st)
 	memset(st, 0, sizeof *st);
 	for (unsigned i = 0; i < r->n_lanes; i++) {
 		st->submitted += atomic_load_explicit(&r->lanes[i].submitted, memory_order_relaxed);
-		st->dropped_ring += atomic_load_explicit(&r->lanes[i].dropped, memory_order_relaxed);
+		st->dropped_ring +=
+			atomic_load_explicit(&r->lanes[i].dropped, memory_order_relaxed);
 		st->ring_used += ring_used(r->lanes[i].ring);
 	}
 	st->written = atomic_load_explicit(&r->written, memory_order_relaxed);

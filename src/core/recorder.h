@@ -27,7 +27,7 @@ struct recorder_opts {
 	const char *sensor_id;
 	uint64_t segment_bytes;
 	size_t ring_bytes;
-	unsigned lanes;            /* one per worker */
+	unsigned lanes; /* one per worker */
 	enum config_fsync fsync;
 	uint32_t fsync_interval_ms;
 };
@@ -51,15 +51,15 @@ int recorder_submit(struct recorder_lane *l, const uint8_t *rec, size_t len, uin
 uint64_t recorder_durable(const struct recorder_lane *l);
 
 struct recorder_stats {
-	uint64_t submitted;     /* accepted into rings */
-	uint64_t dropped_ring;  /* refused: ring full */
-	uint64_t written;       /* committed to the log */
-	uint64_t dropped_disk;  /* lost to write errors */
+	uint64_t submitted;    /* accepted into rings */
+	uint64_t dropped_ring; /* refused: ring full */
+	uint64_t written;      /* committed to the log */
+	uint64_t dropped_disk; /* lost to write errors */
 	uint64_t bytes;
 	uint64_t batches;
 	uint64_t syncs;
 	uint32_t segment;
-	size_t ring_used;       /* bytes waiting in all rings */
+	size_t ring_used; /* bytes waiting in all rings */
 };
 void recorder_stats(struct recorder *r, struct recorder_stats *st);
 

@@ -14,15 +14,15 @@
  * records never straddle the end.
  */
 #define RING_WRAP UINT32_MAX
-#define RING_HDR 4u
+#define RING_HDR  4u
 
 struct ring {
 	/* Producer and consumer fields on separate cache lines (no false sharing). */
 	_Alignas(64) _Atomic uint64_t head; /* written by the producer */
-	uint64_t tail_cache;                /* producer's view of tail */
-	uint64_t reserve_pos;               /* producer: where the reserved record starts */
+	uint64_t tail_cache;		    /* producer's view of tail */
+	uint64_t reserve_pos;		    /* producer: where the reserved record starts */
 	_Alignas(64) _Atomic uint64_t tail; /* written by the consumer */
-	uint64_t head_cache;                /* consumer's view of head */
+	uint64_t head_cache;		    /* consumer's view of head */
 	_Alignas(64) uint8_t *buf;
 	size_t cap;
 	size_t mask;

@@ -24,23 +24,23 @@ struct rules_slice {
 
 struct rules_input {
 	enum config_proto proto;
-	const char *listener;        /* NUL-terminated listener name */
+	const char *listener; /* NUL-terminated listener name */
 	uint16_t dst_port;
 	struct rules_slice method;
-	struct rules_slice host;     /* Host header, port stripped by the caller */
-	struct rules_slice uri;      /* request target as sent */
-	struct rules_slice path;     /* target up to '?' */
+	struct rules_slice host; /* Host header, port stripped by the caller */
+	struct rules_slice uri;	 /* request target as sent */
+	struct rules_slice path; /* target up to '?' */
 	struct rules_slice user_agent;
 	uint64_t body_len;
-	const uint8_t *body_prefix;  /* first bytes of the body */
+	const uint8_t *body_prefix; /* first bytes of the body */
 	size_t body_prefix_len;
 };
 
 struct rules_family {
-	const char *name;            /* "unknown" for the fallback */
-	const char *tag;             /* NULL if none */
+	const char *name;		    /* "unknown" for the fallback */
+	const char *tag;		    /* NULL if none */
 	const struct config_answer *answer; /* the family's answer or the default answer */
-	uint32_t index;              /* rule index; UINT32_MAX for the fallback */
+	uint32_t index;			    /* rule index; UINT32_MAX for the fallback */
 };
 
 /*

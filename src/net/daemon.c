@@ -26,10 +26,10 @@
 #include "report/eve_writer.h"
 
 struct daemon {
-	struct config *boot_cfg;     /* listeners, log and limits come from here; lives to exit */
+	struct config *boot_cfg; /* listeners, log and limits come from here; lives to exit */
 	_Atomic(struct ruleset *) active;
 	_Atomic uint64_t gen;
-	struct ruleset *retired;     /* waiting until no worker can still hold them */
+	struct ruleset *retired; /* waiting until no worker can still hold them */
 	struct listener *listeners;
 	unsigned n_listeners;
 	struct worker *workers;
@@ -309,7 +309,9 @@ static void daemon_main_loop(struct daemon *d, int sfd)
 
 static const char *fsync_name(enum config_fsync f)
 {
-	return f == CONFIG_FSYNC_ANSWERED ? "answered" : f == CONFIG_FSYNC_NONE ? "none" : "interval";
+	return f == CONFIG_FSYNC_ANSWERED ? "answered" :
+	       f == CONFIG_FSYNC_NONE	  ? "none" :
+					    "interval";
 }
 
 int daemon_run(const struct daemon_opts *o)
@@ -381,8 +383,8 @@ int daemon_run(const struct daemon_opts *o)
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct config_listener *lc = &cfg->listeners[i];
 		if (lc->proto != CONFIG_PROTO_HTTP) {
-			dlog(DLOG_ERROR, "listener %s: proto %s is not served by this build", lc->name,
-			     config_proto_name(lc->proto));
+			dlog(DLOG_ERROR, "listener %s: proto %s is not served by this build",
+			     lc->name, config_proto_name(lc->proto));
 			goto out;
 		}
 		rc = listener_open(&d->listeners[i], lc, (unsigned)i, d->n_workers);
@@ -435,8 +437,9 @@ int daemon_run(const struct daemon_opts *o)
 		goto out;
 	}
 	if (recov.cut_bytes || recov.sealed_records)
-		dlog(DLOG_WARN, "event log recovered after a crash: cut %" PRIu64
-			 " torn bytes, sealed %" PRIu64 " records",
+		dlog(DLOG_WARN,
+		     "event log recovered after a crash: cut %" PRIu64
+		     " torn bytes, sealed %" PRIu64 " records",
 		     recov.cut_bytes, recov.sealed_records);
 	dlog(DLOG_INFO, "event log %s: %" PRIu64 " records in %" PRIu32 " segment(s), fsync %s",
 	     cfg->log_dir, recov.records, recov.segment, fsync_name(cfg->fsync));

@@ -15,9 +15,9 @@ struct http_answers;
  * their loop and the daemon frees an old one once every worker has moved on.
  */
 struct ruleset {
-	struct config *cfg;          /* owned: the config this rule set was compiled from */
+	struct config *cfg; /* owned: the config this rule set was compiled from */
 	struct rules *rules;
-	struct http_answers *http;   /* prebuilt HTTP answers, by rule index */
+	struct http_answers *http; /* prebuilt HTTP answers, by rule index */
 	uint64_t gen;
 	struct ruleset *retired_next;
 };
@@ -26,8 +26,8 @@ struct daemon;
 
 struct daemon_opts {
 	const char *config_path;
-	int workers;                 /* > 0 overrides the config */
-	const char *log_dir;         /* overrides the config */
+	int workers;	     /* > 0 overrides the config */
+	const char *log_dir; /* overrides the config */
 };
 
 /* Runs the sensor until SIGTERM/SIGINT. Returns the process exit status. */

@@ -13,7 +13,8 @@
 
 #define LISTENER_BACKLOG 4096
 
-static int listener_socket(const struct sockaddr_storage *addr, socklen_t addr_len)
+static int listener_socket(const struct sockaddr_storage *addr, socklen_t addr_len,
+			   const struct config_listener *cfg)
 {
 	int fam = addr->ss_family;
 	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -28,6 +29,11 @@ static int listener_socket(const struct sockaddr_storage *addr, socklen_t addr_l
 	/* Answers are one small write: do not let Nagle hold them back. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
 		goto fail;
+	if (cfg->defer_accept) {
+		int secs = (int)((cfg->http.header_timeout_ms + 999) / 1000);
+		if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) != 0)
+			goto fail;
+	}
 	if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0)
 		goto fail;
 	if (listen(fd, LISTENER_BACKLOG) != 0)
@@ -78,7 +84,7 @@ int listener_open(struct listener *l, const struct config_listener *cfg, unsigne
 	/* With port 0 the kernel picks one: the other workers must bind that same port. */
 	struct sockaddr_storage addr = cfg->addr;
 	for (unsigned i = 0; i < workers; i++) {
-		l->fds[i] = listener_socket(&addr, cfg->addr_len);
+		l->fds[i] = listener_socket(&addr, cfg->addr_len, cfg);
 		if (l->fds[i] < 0) {
 			int saved = errno;
 			listener_free(l);

@@ -15,11 +15,11 @@ struct listener {
 	const struct config_listener *cfg; /* owned by the startup config, which lives as long */
 	unsigned index;
 	const struct proto_ops *ops;
-	int *fds;                   /* one listening socket per worker; -1 once closed */
+	int *fds; /* one listening socket per worker; -1 once closed */
 	unsigned n_fds;
-	struct event_addr local;    /* the bound address (port filled in) */
-	bool wildcard;              /* bound to 0.0.0.0 / :: : ask the socket for the destination */
-	_Atomic uint32_t open;      /* connections open on all workers together */
+	struct event_addr local; /* the bound address (port filled in) */
+	bool wildcard;		 /* bound to 0.0.0.0 / :: : ask the socket for the destination */
+	_Atomic uint32_t open;	 /* connections open on all workers together */
 };
 
 /*

@@ -6,7 +6,7 @@
 #include <sys/types.h>
 
 struct privdrop {
-	bool active;      /* a user was configured and we are root */
+	bool active; /* a user was configured and we are root */
 	uid_t uid;
 	gid_t gid;
 	char name[64];

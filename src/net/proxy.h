@@ -13,7 +13,7 @@
  * be16 length, addresses, TLVs (TLVs are skipped; length capped at 2048).
  */
 
-#define PROXY_V1_MAX 107
+#define PROXY_V1_MAX	 107
 #define PROXY_V2_MAX_LEN 2048 /* our cap on v2's address+TLV length */
 
 enum proxy_kind {
@@ -22,12 +22,12 @@ enum proxy_kind {
 };
 
 struct proxy_result {
-	int version;          /* 1 or 2 */
+	int version; /* 1 or 2 */
 	enum proxy_kind kind;
-	uint8_t transport;    /* 6 TCP, 17 UDP, 0 unspecified */
+	uint8_t transport; /* 6 TCP, 17 UDP, 0 unspecified */
 	struct event_addr src;
 	struct event_addr dst;
-	size_t header_len;    /* bytes to drop from the stream */
+	size_t header_len; /* bytes to drop from the stream */
 };
 
 /*

@@ -16,16 +16,17 @@
 #include "core/timeutil.h"
 #include "net/daemon.h"
 
-#define WORKER_SCRATCH (64u * 1024)
-#define WORKER_MAX_EVENTS 128
+#define WORKER_SCRATCH	    (64u * 1024)
+#define WORKER_STAGE	    (64u * 1024)
+#define WORKER_MAX_EVENTS   128
 #define WORKER_ACCEPT_BURST 64
-#define WORKER_READ_BURST 4
-#define WORKER_FREE_MAX 1024
+#define WORKER_READ_BURST   4
+#define WORKER_FREE_MAX	    1024
 /* Stop reading from a peer that does not read our answers once this much is queued. */
-#define CONN_OUT_HIGH (64u * 1024)
-#define CONN_OUT_MAX (1u << 20)
+#define CONN_OUT_HIGH	    (64u * 1024)
+#define CONN_OUT_MAX	    (1u << 20)
 /* Room kept for one PROXY v2 header ahead of the request head. */
-#define CONN_PROXY_ROOM (16u + 2048u)
+#define CONN_PROXY_ROOM	    (16u + 2048u)
 
 /* epoll data: 0 is the wake fd, values with the top bit set are listeners, the rest connections. */
 #define EPOLL_TAG_LISTENER (1ull << 63)
@@ -157,10 +158,9 @@ uint64_t conn_event_submit(struct conn *c, struct event_builder *b)
 
 /* --- output ------------------------------------------------------------------ */
 
-int conn_write(struct conn *c, const void *data, size_t len)
+/* Appends to the connection's own output buffer (answers that must wait). */
+static int conn_out_append(struct conn *c, const void *data, size_t len)
 {
-	if (c->closed)
-		return 0;
 	size_t used = c->out_len;
 	if (len > CONN_OUT_MAX - used) {
 		/* A peer that pipelines without reading: stop serving it. */
@@ -181,10 +181,43 @@ int conn_write(struct conn *c, const void *data, size_t len)
 	}
 	memcpy(c->out + used, data, len);
 	c->out_len = (uint32_t)(used + len);
-	/* In answered mode this output waits for every event recorded so far on the connection. */
-	if (c->w->answered)
-		c->wait_seq = c->last_seq;
 	return 0;
+}
+
+/* Moves the answers staged in the worker into their connection's own buffer. */
+static int stage_spill(struct worker *w)
+{
+	struct conn *c = w->stage_conn;
+	size_t n = w->stage_len;
+	w->stage_conn = NULL;
+	w->stage_len = 0;
+	return c && n ? conn_out_append(c, w->stage, n) : 0;
+}
+
+/*
+ * Answers are staged in the worker's buffer while the connection's input is
+ * processed and sent from there by conn_flush: the common case (one answer,
+ * sent whole) never allocates. Only what has to wait moves to c->out.
+ */
+int conn_write(struct conn *c, const void *data, size_t len)
+{
+	struct worker *w = c->w;
+	if (c->closed)
+		return 0;
+	/* In answered mode this output waits for every event recorded so far on the connection. */
+	if (w->answered)
+		c->wait_seq = c->last_seq;
+	if (w->stage_conn && w->stage_conn != c)
+		stage_spill(w);
+	if (c->out_off == c->out_len && len <= w->stage_cap - w->stage_len) {
+		memcpy(w->stage + w->stage_len, data, len);
+		w->stage_len += len;
+		w->stage_conn = c;
+		return 0;
+	}
+	if (w->stage_conn == c)
+		stage_spill(w); /* keep the order of answers */
+	return conn_out_append(c, data, len);
 }
 
 void conn_close_after_flush(struct conn *c)
@@ -196,6 +229,35 @@ void conn_close_after_flush(struct conn *c)
 static bool conn_flush(struct conn *c)
 {
 	struct worker *w = c->w;
+	if (w->stage_conn == c) {
+		bool must_wait = w->answered && c->wait_seq > recorder_durable(w->lane);
+		if (c->out_off != c->out_len || must_wait) {
+			stage_spill(w);
+		} else {
+			/* The fast path: send the staged answers straight away. */
+			size_t n = w->stage_len;
+			ssize_t sent;
+			do
+				sent = send(c->fd, w->stage, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			while (sent < 0 && errno == EINTR);
+			w->stage_conn = NULL;
+			w->stage_len = 0;
+			if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+				conn_close(c);
+				return false;
+			}
+			size_t done = sent > 0 ? (size_t)sent : 0;
+			STAT_ADD(w->st.bytes_out, done);
+			if (done == n)
+				return true;
+			if (conn_out_append(c, w->stage + done, n - done) != 0) {
+				conn_close(c);
+				return false;
+			}
+			conn_set_timer(c, CONN_TIMER_IDLE);
+			return true;
+		}
+	}
 	if (c->out_off == c->out_len)
 		return true;
 	if (w->answered && c->wait_seq > recorder_durable(w->lane)) {
@@ -260,6 +322,10 @@ static void conn_recycle(struct worker *w, struct conn *c)
 static void conn_close(struct conn *c)
 {
 	struct worker *w = c->w;
+	if (w->stage_conn == c) {
+		w->stage_conn = NULL;
+		w->stage_len = 0;
+	}
 	if (c->l->ops->on_close)
 		c->l->ops->on_close(c);
 	list_unlink_timer(w, c);
@@ -464,7 +530,8 @@ static void worker_accept(struct worker *w, struct listener *l)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE)
-				dlog(DLOG_WARN, "listener %s: out of file descriptors", l->cfg->name);
+				dlog(DLOG_WARN, "listener %s: out of file descriptors",
+				     l->cfg->name);
 			return;
 		}
 		uint32_t open = atomic_fetch_add_explicit(&l->open, 1, memory_order_relaxed);
@@ -644,8 +711,10 @@ int worker_init(struct worker *w, unsigned id, struct daemon *d, struct listener
 	w->scratch_cap = WORKER_SCRATCH;
 	w->scratch = malloc(w->scratch_cap);
 	w->evbuf = malloc(EVENT_MAX_LEN);
+	w->stage_cap = WORKER_STAGE;
+	w->stage = malloc(w->stage_cap);
 	w->timers = calloc((size_t)n_listeners * CONN_TIMER_KINDS, sizeof *w->timers);
-	if (!w->scratch || !w->evbuf || !w->timers)
+	if (!w->scratch || !w->evbuf || !w->stage || !w->timers)
 		return ERR_NOMEM;
 	uint32_t rnd = 0;
 	if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
@@ -703,6 +772,7 @@ void worker_destroy(struct worker *w)
 	}
 	free(w->scratch);
 	free(w->evbuf);
+	free(w->stage);
 	free(w->timers);
 	if (w->epfd >= 0)
 		close(w->epfd);

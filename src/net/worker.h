@@ -41,7 +41,7 @@ struct proto_ops {
 
 enum conn_timer {
 	CONN_TIMER_REQUEST = 0, /* waiting for a request to complete: header_timeout_ms */
-	CONN_TIMER_IDLE = 1,    /* between requests, or writing: idle_timeout_ms */
+	CONN_TIMER_IDLE = 1,	/* between requests, or writing: idle_timeout_ms */
 	CONN_TIMER_KINDS = 2,
 };
 
@@ -49,13 +49,13 @@ struct conn {
 	struct worker *w;
 	struct listener *l;
 	int fd;
-	uint32_t epoll_mask;       /* what epoll watches now */
-	struct event_addr src;     /* the client as recorded (after PROXY / X-Forwarded-For) */
-	struct event_addr dst;     /* the sinkhole address it reached */
-	struct event_addr peer;    /* the TCP peer (differs from src when proxied) */
-	uint16_t flags;            /* EVENT_F_VIA_PROXY ... applied to every event of the connection */
+	uint32_t epoll_mask;	/* what epoll watches now */
+	struct event_addr src;	/* the client as recorded (after PROXY / X-Forwarded-For) */
+	struct event_addr dst;	/* the sinkhole address it reached */
+	struct event_addr peer; /* the TCP peer (differs from src when proxied) */
+	uint16_t flags;		/* EVENT_F_VIA_PROXY ... applied to every event of the connection */
 	uint64_t flow_id;
-	uint32_t tx_count;         /* events recorded on this connection */
+	uint32_t tx_count; /* events recorded on this connection */
 	uint64_t bytes_in;
 
 	/* Input not yet consumed by the protocol (NULL while empty: idle connections hold none). */
@@ -64,14 +64,14 @@ struct conn {
 	/* Output not yet sent, and the event it must wait for in fsync: answered mode. */
 	uint8_t *out;
 	uint32_t out_len, out_off, out_cap;
-	uint64_t wait_seq;         /* 0 = nothing to wait for */
-	uint64_t last_seq;         /* lane sequence of the last event recorded here */
+	uint64_t wait_seq; /* 0 = nothing to wait for */
+	uint64_t last_seq; /* lane sequence of the last event recorded here */
 
-	bool close_after_flush;    /* close once out is sent */
-	bool closed;               /* closing: ignore further input */
-	bool eof;                  /* the peer shut down its side */
+	bool close_after_flush; /* close once out is sent */
+	bool closed;		/* closing: ignore further input */
+	bool eof;		/* the peer shut down its side */
 	bool in_wait_list;
-	bool registered;           /* added to epoll (done lazily: see conn_set_epoll) */
+	bool registered; /* added to epoll (done lazily: see conn_set_epoll) */
 
 	/* Timer list links; the list is chosen by (listener, kind) so it stays sorted. */
 	uint8_t timer_kind;
@@ -89,20 +89,22 @@ struct conn {
 /* Counters of one worker: written by it alone, read by the stats thread. */
 struct worker_stats {
 	_Atomic uint64_t accepted;
-	_Atomic uint64_t refused_limit;  /* closed at once: max_connections reached */
+	_Atomic uint64_t refused_limit; /* closed at once: max_connections reached */
 	_Atomic uint64_t open;
-	_Atomic uint64_t events;         /* submitted to the lane */
+	_Atomic uint64_t events;	 /* submitted to the lane */
 	_Atomic uint64_t events_dropped; /* lane full */
 	_Atomic uint64_t requests;
 	_Atomic uint64_t malformed;
 	_Atomic uint64_t timeouts;
-	_Atomic uint64_t refused_unrecorded; /* answered mode: closed unanswered because the lane was full */
+	_Atomic uint64_t
+		refused_unrecorded; /* answered mode: closed unanswered because the lane was full */
 	_Atomic uint64_t bytes_in;
 	_Atomic uint64_t bytes_out;
 };
 
-#define STAT_ADD(field, n) \
-	atomic_store_explicit(&(field), atomic_load_explicit(&(field), memory_order_relaxed) + (n), \
+#define STAT_ADD(field, n)                                                                         \
+	atomic_store_explicit(&(field),                                                            \
+			      atomic_load_explicit(&(field), memory_order_relaxed) + (n),          \
 			      memory_order_relaxed)
 #define STAT_INC(field) STAT_ADD(field, 1)
 
@@ -114,29 +116,33 @@ struct worker {
 	unsigned id;
 	struct daemon *d;
 	int epfd;
-	int wake_fd;               /* eventfd: durability advanced, stop, reload */
+	int wake_fd; /* eventfd: durability advanced, stop, reload */
 	pthread_t thread;
 	struct recorder_lane *lane;
-	bool answered;             /* fsync: answered — hold answers until durable */
+	bool answered; /* fsync: answered — hold answers until durable */
 
 	struct listener *listeners;
 	unsigned n_listeners;
-	struct conn_list *timers;  /* [n_listeners * CONN_TIMER_KINDS] */
-	struct conn_list waiting;  /* connections with output held for durability */
-	struct conn *free_conns;   /* recycled connection structs */
+	struct conn_list *timers; /* [n_listeners * CONN_TIMER_KINDS] */
+	struct conn_list waiting; /* connections with output held for durability */
+	struct conn *free_conns;  /* recycled connection structs */
 	unsigned n_free;
 	uint64_t n_conns;
 
-	uint64_t now_ms;           /* monotonic, refreshed each loop turn */
+	uint64_t now_ms; /* monotonic, refreshed each loop turn */
 	uint64_t flow_base;
 	uint64_t flow_next;
 
-	uint8_t *scratch;          /* read buffer shared by all connections of this worker */
+	uint8_t *scratch; /* read buffer shared by all connections of this worker */
 	size_t scratch_cap;
-	uint8_t *evbuf;            /* EVENT_MAX_LEN bytes to encode one event */
+	uint8_t *evbuf; /* EVENT_MAX_LEN bytes to encode one event */
+	uint8_t *stage; /* answers of the connection being processed, not yet sent */
+	size_t stage_len, stage_cap;
+	struct conn *stage_conn; /* whose answers the stage holds (NULL: empty) */
 
 	const struct ruleset *rules; /* the rule set for the connection being processed now */
-	_Atomic uint64_t seen_gen;   /* rule-set generation this worker no longer references older than */
+	_Atomic uint64_t
+		seen_gen; /* rule-set generation this worker no longer references older than */
 	_Atomic bool stop;
 	bool draining;
 	uint64_t drain_deadline_ms;

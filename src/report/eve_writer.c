@@ -20,8 +20,8 @@
 #include "core/timeutil.h"
 #include "report/eve.h"
 
-#define EVE_FLUSH_BYTES (256u * 1024)
-#define EVE_POLL_NS 50000000L
+#define EVE_FLUSH_BYTES	 (256u * 1024)
+#define EVE_POLL_NS	 50000000L
 #define EVE_POS_EVERY_MS 1000
 
 struct eve_writer {
@@ -144,8 +144,10 @@ static void *eve_main(void *arg)
 		if (b.len >= EVE_FLUSH_BYTES)
 			continue;
 		if (rc == ERR_CORRUPT) {
-			dlog(DLOG_ERROR, "eve: corrupt log at segment %" PRIu32 " offset %" PRIu64
-				 "; EVE output stopped", e->pos.segment, e->pos.offset);
+			dlog(DLOG_ERROR,
+			     "eve: corrupt log at segment %" PRIu32 " offset %" PRIu64
+			     "; EVE output stopped",
+			     e->pos.segment, e->pos.offset);
 			break;
 		}
 		if (stopping)

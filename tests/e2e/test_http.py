@@ -635,7 +635,8 @@ def test_eve_file_matches_log_cat():
 
 
 def test_max_connections_refused():
-    listen = [{"name": "web", "proto": "http", "max_connections": 2}]
+    # defer_accept off: the extra connections send nothing, and must be seen at once.
+    listen = [{"name": "web", "proto": "http", "max_connections": 2, "defer_accept": False}]
     with sinkd(listen) as d:
         port = d.port()
         a = h.connect(port)

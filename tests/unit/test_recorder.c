@@ -14,7 +14,7 @@
 #include "core/log.h"
 #include "core/recorder.h"
 
-#define LANES 3
+#define LANES	 3
 #define PER_LANE 20000
 
 struct producer {

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "core/cursor.h"
 #include "core/dynbuf.h"
@@ -26,9 +25,9 @@
 #include "proto/http/http_parse.h"
 
 #define HTTP_RAW_PREFIX_MAX 512
-#define HTTP_PROXY_MAX (16u + PROXY_V2_MAX_LEN)
+#define HTTP_PROXY_MAX	    (16u + PROXY_V2_MAX_LEN)
 /* Space kept in a held event for the fields added when the request completes. */
-#define HTTP_EVENT_TAIL 1024
+#define HTTP_EVENT_TAIL	    1024
 
 /* --- prebuilt answers --------------------------------------------------------- */
 
@@ -48,27 +47,48 @@ struct http_answers {
 static const char *http_reason(uint16_t status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 410: return "Gone";
-	case 413: return "Content Too Large";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 410:
+		return "Gone";
+	case 413:
+		return "Content Too Large";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
 	}
 	return "Status";
 }
@@ -189,18 +209,18 @@ struct http_pending {
 	struct event_builder b;
 	struct http_span method, host, uri, path, user_agent;
 	enum http_body_kind kind;
-	uint64_t remaining;          /* HTTP_BODY_LENGTH: bytes still to come */
+	uint64_t remaining; /* HTTP_BODY_LENGTH: bytes still to come */
 	struct http_chunked chunked;
 	uint64_t body_len;
 	SHA256_CTX sha;
-	uint8_t *prefix;             /* body bytes kept (prefix_cap = body_store_bytes) */
+	uint8_t *prefix; /* body bytes kept (prefix_cap = body_store_bytes) */
 	uint32_t prefix_len, prefix_cap;
 	uint64_t max_body;
 	bool keep_alive;
 	bool head_method;
 	bool over_limit;
 	uint8_t version_minor;
-	uint8_t buf[];               /* the event being built (b.buf points here when held) */
+	uint8_t buf[]; /* the event being built (b.buf points here when held) */
 };
 
 static struct http_span http_put_span(struct event_builder *b, uint16_t tag, struct http_slice s)
@@ -346,8 +366,8 @@ static void http_body_data(void *ctx, const uint8_t *p, size_t n)
 
 enum http_answer_mode {
 	HTTP_ANSWER_FAMILY = 0, /* the family's configured answer */
-	HTTP_ANSWER_400,        /* the body turned out malformed */
-	HTTP_ANSWER_NONE,       /* the peer is gone or timed out: record only */
+	HTTP_ANSWER_400,	/* the body turned out malformed */
+	HTTP_ANSWER_NONE,	/* the peer is gone or timed out: record only */
 };
 
 /*
@@ -513,8 +533,8 @@ static size_t http_on_head(struct conn *c, const uint8_t *buf, size_t len, bool 
 	struct http_header headers[HTTP_MAX_HEADERS_HARD];
 	struct http_parse_limits pl = {
 		.max_head_bytes = lim->max_header_bytes,
-		.max_headers = lim->max_headers < HTTP_MAX_HEADERS_HARD ? lim->max_headers
-									: HTTP_MAX_HEADERS_HARD,
+		.max_headers = lim->max_headers < HTTP_MAX_HEADERS_HARD ? lim->max_headers :
+									  HTTP_MAX_HEADERS_HARD,
 	};
 	struct http_request req;
 	const char *why = NULL;
@@ -601,7 +621,8 @@ static size_t http_on_head(struct conn *c, const uint8_t *buf, size_t len, bool 
 	if (!held || (lim->body_store_bytes && !prefix)) {
 		free(held);
 		free(prefix);
-		http_reject(c, buf, len, EVENT_F_LIMIT, "out of memory holding the request", NULL, 0);
+		http_reject(c, buf, len, EVENT_F_LIMIT, "out of memory holding the request", NULL,
+			    0);
 		return len;
 	}
 	memcpy(held, pd, offsetof(struct http_pending, buf));
@@ -613,9 +634,8 @@ static size_t http_on_head(struct conn *c, const uint8_t *buf, size_t len, bool 
 	c->p.http.pending = held;
 	c->p.http.phase = HTTP_PHASE_BODY;
 	if (req.expect_continue && pd->kind == HTTP_BODY_LENGTH && avail == 0) {
-		/* Straight out, not queued: the client waits for it before sending the body. */
-		ssize_t n = send(c->fd, http_100, sizeof http_100 - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		(void)n;
+		/* The client waits for this before sending the body; it leaves with this turn's output. */
+		conn_write(c, http_100, sizeof http_100 - 1);
 	}
 	return used;
 }
@@ -660,8 +680,8 @@ static size_t http_on_proxy(struct conn *c, const uint8_t *buf, size_t len, bool
 		return 0;
 	if (rc != 0) {
 		http_reject(c, buf, len, EVENT_F_MALFORMED | EVENT_F_NO_ANSWER,
-			    rc == ERR_NEED_MORE ? "PROXY header incomplete"
-						: (why ? why : "bad PROXY header"),
+			    rc == ERR_NEED_MORE ? "PROXY header incomplete" :
+						  (why ? why : "bad PROXY header"),
 			    NULL, 0);
 		return len;
 	}
@@ -740,8 +760,8 @@ static void http_on_timeout(struct conn *c)
 	}
 	if (c->in_len || c->p.http.in_request) {
 		http_reject(c, c->in, c->in_len, EVENT_F_TIMEOUT | EVENT_F_NO_ANSWER,
-			    c->p.http.phase == HTTP_PHASE_PROXY ? "PROXY header timed out"
-							       : "request head timed out",
+			    c->p.http.phase == HTTP_PHASE_PROXY ? "PROXY header timed out" :
+								  "request head timed out",
 			    NULL, 0);
 		return;
 	}

@@ -33,10 +33,10 @@ enum http_body_kind {
 
 struct http_request {
 	struct http_slice method;
-	struct http_slice target;   /* request target as sent */
-	struct http_slice path;     /* target up to '?' or '#' */
-	struct http_slice query;    /* after '?', empty if none */
-	uint8_t version_minor;      /* 0 or 1 (HTTP/1.x only) */
+	struct http_slice target;    /* request target as sent */
+	struct http_slice path;	     /* target up to '?' or '#' */
+	struct http_slice query;     /* after '?', empty if none */
+	uint8_t version_minor;	     /* 0 or 1 (HTTP/1.x only) */
 	struct http_header *headers; /* points into the caller's array */
 	size_t n_headers;
 	/*
@@ -50,14 +50,14 @@ struct http_request {
 	struct http_slice xff;
 	enum http_body_kind body_kind;
 	uint64_t content_length;
-	bool keep_alive;            /* from version and Connection header */
-	bool expect_continue;       /* "Expect: 100-continue" */
-	size_t head_len;            /* bytes of request line + headers + blank line */
+	bool keep_alive;      /* from version and Connection header */
+	bool expect_continue; /* "Expect: 100-continue" */
+	size_t head_len;      /* bytes of request line + headers + blank line */
 };
 
 struct http_parse_limits {
-	size_t max_head_bytes;      /* ERR_LIMIT once the head passes this without ending */
-	size_t max_headers;         /* ERR_LIMIT above this many headers (<= HTTP_MAX_HEADERS_HARD) */
+	size_t max_head_bytes; /* ERR_LIMIT once the head passes this without ending */
+	size_t max_headers;    /* ERR_LIMIT above this many headers (<= HTTP_MAX_HEADERS_HARD) */
 };
 
 /*
@@ -82,9 +82,9 @@ bool http_slice_eq_nocase(struct http_slice s, const char *lit);
  * caller can digest the data in place. State is a few integers: no buffering.
  */
 struct http_chunked {
-	int state;              /* private */
-	uint64_t chunk_left;    /* private */
-	uint32_t line_len;      /* private: bytes of the current size/trailer line */
+	int state;		/* private */
+	uint64_t chunk_left;	/* private */
+	uint32_t line_len;	/* private: bytes of the current size/trailer line */
 	uint32_t trailer_bytes; /* private */
 };
 

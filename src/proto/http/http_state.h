@@ -15,7 +15,7 @@ struct http_pending; /* heap, only while a body spans reads */
 
 struct http_state {
 	uint8_t phase;
-	bool in_request;            /* bytes of the current request have arrived */
+	bool in_request; /* bytes of the current request have arrived */
 	struct http_pending *pending;
 };
 
