@@ -14,9 +14,9 @@
  * lower-cased once when the condition ignores case, regexes are compiled
  * once, and literals are tried before regexes inside a condition. Classifying
  * then only compares bytes; it allocates nothing itself and writes nothing
- * shared, so any number of workers may call it at once. (glibc's regexec
- * takes a per-pattern lock and allocates internally; only regex conditions
- * pay for that.)
+ * shared, so any number of workers may call it at once. glibc's regexec
+ * takes a per-pattern lock and allocates internally, so each regex is
+ * compiled once per slot (one slot per worker): workers never contend.
  *
  * Input slices are not NUL-terminated. Regexes see exactly the slice through
  * REG_STARTEND (pmatch[0] = {0, len}), which glibc and the BSDs honour.
@@ -45,8 +45,8 @@ struct rule_alt {
 	bool dotted;	 /* host suffix written ".example.com": sub-domains only */
 	const char *lit; /* owned copy (lower-cased when nocase) */
 	size_t len;
-	regex_t re;
-	bool has_re;
+	regex_t *re; /* one compiled copy per slot: regexec locks each pattern */
+	unsigned n_re;
 };
 
 struct rule_str {
@@ -130,7 +130,8 @@ static bool regex_match(const regex_t *re, const char *s, size_t n)
 #endif
 }
 
-static bool alt_match(const struct rule_alt *a, const struct rule_str *rs, const char *s, size_t n)
+static bool alt_match(const struct rule_alt *a, const struct rule_str *rs, const char *s, size_t n,
+		      unsigned slot)
 {
 	switch (a->kind) {
 	case CONFIG_MATCH_EXACT:
@@ -149,12 +150,12 @@ static bool alt_match(const struct rule_alt *a, const struct rule_str *rs, const
 	case CONFIG_MATCH_CONTAINS:
 		return contains(s, n, a->lit, a->len, rs->nocase);
 	case CONFIG_MATCH_REGEX:
-		return regex_match(&a->re, s, n);
+		return regex_match(&a->re[slot % a->n_re], s, n);
 	}
 	return false;
 }
 
-static bool str_match(const struct rule_str *rs, struct rules_slice in)
+static bool str_match(const struct rule_str *rs, struct rules_slice in, unsigned slot)
 {
 	if (!rs->n)
 		return true;
@@ -166,7 +167,7 @@ static bool str_match(const struct rule_str *rs, struct rules_slice in)
 	if (rs->is_host && n > 1 && s[n - 1] == '.')
 		n--;
 	for (size_t i = 0; i < rs->n; i++)
-		if (alt_match(&rs->alts[i], rs, s, n))
+		if (alt_match(&rs->alts[i], rs, s, n, slot))
 			return true;
 	return false;
 }
@@ -199,7 +200,7 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 	if (r->body_prefix && (!in->body_prefix || in->body_prefix_len < r->body_prefix_len ||
 			       memcmp(in->body_prefix, r->body_prefix, r->body_prefix_len)))
 		return false;
-	if (!str_match(&r->host, in->host))
+	if (!str_match(&r->host, in->host, in->slot))
 		return false;
 	if (r->path.n) {
 		struct rules_slice path = in->path;
@@ -209,10 +210,10 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 			path.ptr = in->uri.ptr;
 			path.len = q ? (size_t)(q - in->uri.ptr) : in->uri.len;
 		}
-		if (!str_match(&r->path, path))
+		if (!str_match(&r->path, path, in->slot))
 			return false;
 	}
-	return str_match(&r->uri, in->uri) && str_match(&r->ua, in->user_agent);
+	return str_match(&r->uri, in->uri, in->slot) && str_match(&r->ua, in->user_agent, in->slot);
 }
 
 const struct rules_family *rules_classify(const struct rules *r, const struct rules_input *in)
@@ -231,8 +232,9 @@ size_t rules_count(const struct rules *r)
 static void rule_str_free(struct rule_str *rs)
 {
 	for (size_t i = 0; i < rs->n; i++) {
-		if (rs->alts[i].has_re)
-			regfree(&rs->alts[i].re);
+		for (unsigned k = 0; k < rs->alts[i].n_re; k++)
+			regfree(&rs->alts[i].re[k]);
+		free(rs->alts[i].re);
 		free((char *)rs->alts[i].lit);
 	}
 	free(rs->alts);
@@ -255,8 +257,8 @@ void rules_free(struct rules *r)
 }
 
 static int compile_alt(struct rule_alt *dst, const struct config_strmatch_alt *src, bool nocase,
-		       bool is_host, const char *family, const char *field, char *errbuf,
-		       size_t errlen)
+		       bool is_host, unsigned slots, const char *family, const char *field,
+		       char *errbuf, size_t errlen)
 {
 	size_t len = strlen(src->value);
 	char *lit = malloc(len + 1);
@@ -277,21 +279,27 @@ static int compile_alt(struct rule_alt *dst, const struct config_strmatch_alt *s
 	if (src->kind != CONFIG_MATCH_REGEX)
 		return 0;
 	int flags = REG_EXTENDED | REG_NOSUB | (nocase ? REG_ICASE : 0);
-	int rc = regcomp(&dst->re, src->value, flags);
-	if (rc) {
-		char msg[128];
-		regerror(rc, &dst->re, msg, sizeof msg);
-		if (errbuf && errlen)
-			snprintf(errbuf, errlen, "family %s: %s: bad regex \"%s\": %s", family,
-				 field, src->value, msg);
-		return ERR_CONFIG;
+	dst->re = calloc(slots, sizeof *dst->re);
+	if (!dst->re)
+		return ERR_NOMEM;
+	for (unsigned k = 0; k < slots; k++) {
+		int rc = regcomp(&dst->re[k], src->value, flags);
+		if (rc) {
+			char msg[128];
+			regerror(rc, &dst->re[k], msg, sizeof msg);
+			if (errbuf && errlen)
+				snprintf(errbuf, errlen, "family %s: %s: bad regex \"%s\": %s",
+					 family, field, src->value, msg);
+			return ERR_CONFIG;
+		}
+		dst->n_re = k + 1;
 	}
-	dst->has_re = true;
 	return 0;
 }
 
 static int compile_str(struct rule_str *dst, const struct config_strmatch *src, bool is_host,
-		       const char *family, const char *field, char *errbuf, size_t errlen)
+		       unsigned slots, const char *family, const char *field, char *errbuf,
+		       size_t errlen)
 {
 	dst->nocase = src->nocase;
 	dst->is_host = is_host;
@@ -307,10 +315,10 @@ static int compile_str(struct rule_str *dst, const struct config_strmatch *src, 
 			if (is_re != (pass == 1))
 				continue;
 			int rc = compile_alt(&dst->alts[dst->n], &src->alts[i], src->nocase,
-					     is_host, family, field, errbuf, errlen);
+					     is_host, slots, family, field, errbuf, errlen);
 			if (rc) {
 				/* The failed slot may hold a literal: count it to free it. */
-				if (dst->alts[dst->n].lit)
+				if (dst->alts[dst->n].lit || dst->alts[dst->n].re)
 					dst->n++;
 				return rc;
 			}
@@ -322,7 +330,15 @@ static int compile_str(struct rule_str *dst, const struct config_strmatch *src, 
 
 int rules_compile(const struct config *cfg, struct rules **out, char *errbuf, size_t errlen)
 {
+	return rules_compile_slots(cfg, 1, out, errbuf, errlen);
+}
+
+int rules_compile_slots(const struct config *cfg, unsigned slots, struct rules **out, char *errbuf,
+			size_t errlen)
+{
 	*out = NULL;
+	if (slots == 0)
+		slots = 1;
 	if (errbuf && errlen)
 		errbuf[0] = '\0';
 	struct rules *r = calloc(1, sizeof *r);
@@ -365,15 +381,16 @@ int rules_compile(const struct config *cfg, struct rules **out, char *errbuf, si
 		ru->body_max = m->body_len_max;
 		ru->body_prefix = m->body_prefix_len ? m->body_prefix : NULL;
 		ru->body_prefix_len = m->body_prefix_len;
-		rc = compile_str(&ru->host, &m->host, true, f->name, "host", errbuf, errlen);
+		rc = compile_str(&ru->host, &m->host, true, slots, f->name, "host", errbuf, errlen);
 		if (!rc)
-			rc = compile_str(&ru->path, &m->path, false, f->name, "path", errbuf,
+			rc = compile_str(&ru->path, &m->path, false, slots, f->name, "path", errbuf,
 					 errlen);
 		if (!rc)
-			rc = compile_str(&ru->uri, &m->uri, false, f->name, "uri", errbuf, errlen);
+			rc = compile_str(&ru->uri, &m->uri, false, slots, f->name, "uri", errbuf,
+					 errlen);
 		if (!rc)
-			rc = compile_str(&ru->ua, &m->user_agent, false, f->name, "user_agent",
-					 errbuf, errlen);
+			rc = compile_str(&ru->ua, &m->user_agent, false, slots, f->name,
+					 "user_agent", errbuf, errlen);
 		if (rc)
 			goto out_free;
 	}

@@ -34,6 +34,7 @@ struct rules_input {
 	uint64_t body_len;
 	const uint8_t *body_prefix; /* first bytes of the body */
 	size_t body_prefix_len;
+	unsigned slot; /* which compiled copy of the regexes to use: the worker's id */
 };
 
 struct rules_family {
@@ -49,6 +50,13 @@ struct rules_family {
  * ERR_CONFIG with a message naming the family on a bad regex.
  */
 int rules_compile(const struct config *cfg, struct rules **out, char *errbuf, size_t errlen);
+/*
+ * The same with every regex compiled `slots` times, so that callers passing
+ * different rules_input.slot values (one per worker thread) never share a
+ * pattern: glibc's regexec locks each one.
+ */
+int rules_compile_slots(const struct config *cfg, unsigned slots, struct rules **out, char *errbuf,
+			size_t errlen);
 void rules_free(struct rules *r);
 
 /* Never NULL: unmatched input gets the "unknown" family and the default answer. */

@@ -68,13 +68,14 @@ static void ruleset_free(struct ruleset *rs, const struct config *boot)
 }
 
 /* Compiles what a rule set needs from cfg; takes ownership of cfg only on success. */
-static int ruleset_build(struct config *cfg, struct ruleset **out, char *errbuf, size_t errlen)
+static int ruleset_build(struct config *cfg, unsigned workers, struct ruleset **out, char *errbuf,
+			 size_t errlen)
 {
 	struct ruleset *rs = calloc(1, sizeof *rs);
 	if (!rs)
 		return ERR_NOMEM;
 	rs->cfg = cfg;
-	int rc = rules_compile(cfg, &rs->rules, errbuf, errlen);
+	int rc = rules_compile_slots(cfg, workers, &rs->rules, errbuf, errlen);
 	if (rc == 0)
 		rc = http_answers_build(cfg, &rs->http, errbuf, errlen);
 	if (rc) {
@@ -132,7 +133,7 @@ static void daemon_reload(struct daemon *d)
 		return;
 	}
 	struct ruleset *rs;
-	rc = ruleset_build(cfg, &rs, err, sizeof err);
+	rc = ruleset_build(cfg, d->n_workers, &rs, err, sizeof err);
 	if (rc) {
 		dlog(DLOG_ERROR, "reload: %s; keeping the running rules", err);
 		config_free(cfg);
@@ -350,7 +351,7 @@ int daemon_run(const struct daemon_opts *o)
 		d->n_workers = 64;
 
 	struct ruleset *rs;
-	rc = ruleset_build(cfg, &rs, err, sizeof err);
+	rc = ruleset_build(cfg, d->n_workers, &rs, err, sizeof err);
 	if (rc) {
 		dlog(DLOG_ERROR, "%s: %s", cfg->path, err);
 		goto out;

@@ -494,6 +494,7 @@ static void test_compile_errors(void)
 
 struct thread_arg {
 	const struct rules *r;
+	unsigned slot;
 	int bad;
 };
 
@@ -509,6 +510,7 @@ static void *worker(void *p)
 		in.uri.len = sizeof hit - 1;
 		in.host.ptr = "X.Example.COM";
 		in.host.len = 13;
+		in.slot = a->slot;
 		const struct rules_family *f = rules_classify(a->r, &in);
 		bool want = i % 2;
 		if (want != (strcmp(f->name, "r") == 0))
@@ -527,6 +529,7 @@ static void test_threads(void)
 	struct thread_arg args[4];
 	for (int i = 0; i < 4; i++) {
 		args[i].r = rs.rules;
+		args[i].slot = 0; /* all share one compiled copy: correct, only slower */
 		args[i].bad = 0;
 		CHECK_INT(pthread_create(&t[i], NULL, worker, &args[i]), 0);
 	}
@@ -535,6 +538,32 @@ static void test_threads(void)
 		CHECK_INT(args[i].bad, 0);
 	}
 	drop(&rs);
+
+	/* One regex copy per slot (per worker): same answers from every slot, any slot number. */
+	char yaml[1024];
+	snprintf(yaml, sizeof yaml,
+		 LISTEN "families:\n  - { name: r, match: { host: { suffix: example.com }, "
+			"uri: { regex: \"^/f[0-9]+\\\\.php\" } } }\n");
+	struct config *cfg = NULL;
+	struct rules *r = NULL;
+	CHECK_INT(config_load_string(yaml, strlen(yaml), "r.yaml", &cfg, errbuf, sizeof errbuf), 0);
+	if (!cfg)
+		return;
+	CHECK_INT(rules_compile_slots(cfg, 3, &r, errbuf, sizeof errbuf), 0);
+	if (r) {
+		for (int i = 0; i < 4; i++) {
+			args[i].r = r;
+			args[i].slot = (unsigned)i * 2; /* 0, 2, 4, 6: wraps past the 3 slots */
+			args[i].bad = 0;
+			CHECK_INT(pthread_create(&t[i], NULL, worker, &args[i]), 0);
+		}
+		for (int i = 0; i < 4; i++) {
+			pthread_join(t[i], NULL);
+			CHECK_INT(args[i].bad, 0);
+		}
+	}
+	rules_free(r);
+	config_free(cfg);
 }
 
 int main(void)

@@ -393,6 +393,7 @@ static void http_complete(struct conn *c, struct http_pending *pd, const uint8_t
 		.body_len = pd->body_len,
 		.body_prefix = prefix,
 		.body_prefix_len = prefix_len,
+		.slot = w->id,
 	};
 	const struct rules_family *fam = rules_classify(rs->rules, &in);
 	const struct http_answer *ans = http_answer_for(rs->http, fam);
@@ -469,6 +470,7 @@ static void http_reject(struct conn *c, const uint8_t *raw, size_t raw_len, uint
 		.proto = CONFIG_PROTO_HTTP,
 		.listener = c->l->cfg->name,
 		.dst_port = c->dst.port,
+		.slot = w->id,
 	};
 	const struct rules_family *fam = rules_classify(w->rules->rules, &in);
 	event_put_str(&b, EVENT_T_FAMILY, fam->name);
