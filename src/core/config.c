@@ -592,7 +592,7 @@ static const struct key log_keys[] = {
 	{ "segment_bytes", K_SIZE64, offsetof(struct config, segment_bytes), 4096,
 	  UINT64_C(1) << 40, NULL },
 	/* One record (up to EVENT_MAX_LEN) must always fit, with room to spare. */
-	{ "ring_bytes", K_SIZE32, offsetof(struct config, ring_bytes), 2 * EVENT_MAX_LEN,
+	{ "ring_bytes", K_SIZE32, offsetof(struct config, ring_bytes), 8 * EVENT_MAX_LEN,
 	  UINT32_MAX / 2 + 1, NULL },
 };
 

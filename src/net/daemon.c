@@ -347,8 +347,8 @@ int daemon_run(const struct daemon_opts *o)
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		d->n_workers = ncpu > 0 ? (unsigned)ncpu : 1;
 	}
-	if (d->n_workers > 64)
-		d->n_workers = 64;
+	if (d->n_workers > 1024)
+		d->n_workers = 1024;
 
 	struct ruleset *rs;
 	rc = ruleset_build(cfg, d->n_workers, &rs, err, sizeof err);

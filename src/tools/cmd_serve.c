@@ -48,8 +48,8 @@ int cmd_serve(int argc, char **argv)
 			char *end;
 			errno = 0;
 			long n = strtol(optarg, &end, 10);
-			if (errno || *end || n < 1 || n > 64) {
-				fprintf(stderr, "sinkd serve: --workers takes 1..64\n");
+			if (errno || *end || n < 1 || n > 1024) {
+				fprintf(stderr, "sinkd serve: --workers takes 1..1024\n");
 				return 2;
 			}
 			o.workers = (int)n;
