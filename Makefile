@@ -50,7 +50,7 @@ bench: build
 # an existing configuration is never overwritten.
 install: build
 	meson configure $(BUILD) --prefix=$(PREFIX)
-	meson install -C $(BUILD) --destdir "$(DESTDIR)" --no-rebuild
+	meson install -C $(BUILD) --destdir "$(DESTDIR)"
 	install -d -m 0755 "$(DESTDIR)$(PREFIX)/lib/systemd/system" "$(DESTDIR)$(PREFIX)/lib/sysusers.d"
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' dist/sinkd.service > "$(DESTDIR)$(PREFIX)/lib/systemd/system/sinkd.service"
 	chmod 0644 "$(DESTDIR)$(PREFIX)/lib/systemd/system/sinkd.service"
