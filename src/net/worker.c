@@ -405,7 +405,6 @@ static bool conn_output_blocked(const struct conn *c)
 /* Hands buffered input to the protocol when it can take it. */
 static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
 {
-	struct worker *w = c->w;
 	size_t used = c->l->ops->on_input(c, data, len, c->eof);
 	if (used > len)
 		used = len;
@@ -413,7 +412,6 @@ static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
 		used = len; /* nothing more will be read from it */
 	if (!conn_keep_input(c, data, len, used))
 		c->closed = true;
-	(void)w;
 }
 
 static void conn_read(struct conn *c)
@@ -667,6 +665,15 @@ static void worker_handle(struct worker *w, struct epoll_event *ev)
 	struct conn *c = ev->data.ptr;
 	if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		conn_read(c);
+	/*
+	 * Hang-up or error: the peer is gone in both directions. What it sent is
+	 * read and recorded above; nothing can be delivered any more, and epoll
+	 * would report the condition again on every turn, so close now.
+	 */
+	if (ev->events & (EPOLLHUP | EPOLLERR)) {
+		conn_close(c);
+		return;
+	}
 	conn_service(c);
 }
 
