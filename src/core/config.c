@@ -897,18 +897,25 @@ static int parse_headers(struct cfgp *p, yaml_node_t *n, void *obj)
 	return 0;
 }
 
+/* The scalar of `body` or `body_hex` (null = empty); the two keys exclude each other. */
+static int body_scalar(struct cfgp *p, yaml_node_t *n, const struct config_answer *a,
+		       const char **s, size_t *len)
+{
+	if (a->body)
+		return cfg_err(p, n, "body and body_hex are mutually exclusive");
+	*s = "";
+	*len = 0;
+	return scalar_is_null(n) ? 0 : scalar(p, n, s, len);
+}
+
 static int parse_body(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_answer *a = obj;
-	if (a->body)
-		return cfg_err(p, n, "body and body_hex are mutually exclusive");
-	const char *s = "";
+	const char *s = NULL;
 	size_t len = 0;
-	if (!scalar_is_null(n)) {
-		int rc = scalar(p, n, &s, &len);
-		if (rc)
-			return rc;
-	}
+	int rc = body_scalar(p, n, a, &s, &len);
+	if (rc)
+		return rc;
 	if (len > CONFIG_MAX_ANSWER_BODY)
 		return cfg_err(p, n, "answer body longer than %u bytes", CONFIG_MAX_ANSWER_BODY);
 	a->body = (uint8_t *)dup_mem(s, len);
@@ -921,15 +928,11 @@ static int parse_body(struct cfgp *p, yaml_node_t *n, void *obj)
 static int parse_body_hex(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_answer *a = obj;
-	if (a->body)
-		return cfg_err(p, n, "body and body_hex are mutually exclusive");
-	const char *s = "";
+	const char *s = NULL;
 	size_t len = 0;
-	if (!scalar_is_null(n)) {
-		int rc = scalar(p, n, &s, &len);
-		if (rc)
-			return rc;
-	}
+	int rc = body_scalar(p, n, a, &s, &len);
+	if (rc)
+		return rc;
 	if (len / 2 > CONFIG_MAX_ANSWER_BODY)
 		return cfg_err(p, n, "answer body longer than %u bytes", CONFIG_MAX_ANSWER_BODY);
 	return decode_hex(p, n, s, len, &a->body, &a->body_len);
