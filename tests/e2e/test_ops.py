@@ -66,8 +66,12 @@ def test_segment_rotation():
         n = 600
         for i in range(n):
             s.sendall(h.http_bytes("GET", f"/rot/{i}", host="ops.test",
-                                   headers={"User-Agent": "x" * 200}))
+                                   headers={"User-Agent": "x" * 400}))
             h.recv_until(s, b"ok")
+            # Let the writer commit every 100 requests (> 64 KiB), so batches
+            # stay small even on a loaded machine and the log must rotate.
+            if i % 100 == 99:
+                d.wait_events(i + 1)
         s.close()
         d.wait_events(n)
         u.stop_clean(d)
