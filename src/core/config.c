@@ -15,6 +15,7 @@
 #include <yaml.h>
 
 #include "core/err.h"
+#include "core/hex.h"
 
 /*
  * The whole file is loaded into a libyaml document first, then walked once.
@@ -353,17 +354,6 @@ static int get_bool(struct cfgp *p, const yaml_node_t *n, bool *out)
 	return cfg_err(p, n, "expected true or false, got \"%.*s\"", (int)len, s);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes hex digits into a new buffer (at least 1 byte allocated, so never NULL on success). */
 static int decode_hex(struct cfgp *p, const yaml_node_t *n, const char *s, size_t len,
 		      uint8_t **out, size_t *out_len)
@@ -374,7 +364,7 @@ static int decode_hex(struct cfgp *p, const yaml_node_t *n, const char *s, size_
 	if (!b)
 		return cfg_err(p, n, "out of memory");
 	for (size_t i = 0; i < len; i += 2) {
-		int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+		int hi = hex_value((unsigned char)s[i]), lo = hex_value((unsigned char)s[i + 1]);
 		if (hi < 0 || lo < 0) {
 			free(b);
 			return cfg_err(p, n, "invalid hex digit in \"%.*s\"", (int)len, s);

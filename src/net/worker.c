@@ -459,22 +459,17 @@ static void conn_read(struct conn *c)
 	}
 }
 
-/* After any activity: re-offer parked input, send, pick the epoll interest, or close. */
+/*
+ * After any activity: send, pick the epoll interest, or close. Input held in
+ * c->in is always an incomplete request (the protocol consumes everything it
+ * can), so nothing here needs re-parsing: more bytes are what it waits for.
+ * A peer whose answers pile up is not read from (conn_read stops at
+ * CONN_OUT_HIGH) until they drain, and then EPOLLIN is asked for again.
+ */
 static void conn_service(struct conn *c)
 {
-	for (int guard = 0; guard < 2; guard++) {
-		if (!conn_flush(c))
-			return;
-		/* Input parked while output was blocked can go on now. */
-		if (!c->closed && c->in_len && !conn_output_blocked(c) && c->out_len == 0) {
-			uint32_t before = c->in_len;
-			conn_feed(c, c->in, c->in_len);
-			if (c->in_len == before && !c->closed)
-				break;
-			continue;
-		}
-		break;
-	}
+	if (!conn_flush(c))
+		return;
 	bool pending_out = c->out_off < c->out_len;
 	if ((c->closed || c->close_after_flush || c->eof) && !pending_out) {
 		conn_close(c);

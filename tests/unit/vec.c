@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
-
-static int hexdig(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "core/hex.h"
 
 long vec_unescape(const char *s, char *out, size_t cap)
 {
@@ -47,7 +37,8 @@ long vec_unescape(const char *s, char *out, size_t cap)
 				c = '\\';
 				break;
 			case 'x': {
-				int hi = hexdig(s[0]), lo = hi < 0 ? -1 : hexdig(s[1]);
+				int hi = hex_value((unsigned char)s[0]),
+				    lo = hi < 0 ? -1 : hex_value((unsigned char)s[1]);
 				if (lo < 0)
 					return -1;
 				c = (char)(hi << 4 | lo);

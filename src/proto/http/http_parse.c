@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/hex.h"
 
 /*
  * The head parser works line by line inside a window of at most
@@ -480,17 +481,6 @@ void http_chunked_init(struct http_chunked *c)
 {
 	memset(c, 0, sizeof *c);
 	c->state = CH_SIZE_FIRST;
-}
-
-static int hex_value(uint8_t b)
-{
-	if (b >= '0' && b <= '9')
-		return b - '0';
-	if (b >= 'a' && b <= 'f')
-		return b - 'a' + 10;
-	if (b >= 'A' && b <= 'F')
-		return b - 'A' + 10;
-	return -1;
 }
 
 static int chunked_fail(struct http_chunked *c, int err)
