@@ -31,8 +31,8 @@ static void fingerprint(const struct tb_hello *h, size_t frag, struct fp *f)
 	dynbuf_init(&f->ja3s, TLS_JA_STR_MAX);
 	dynbuf_init(&f->ja4r, TLS_JA_STR_MAX);
 	f->rc = -100;
-	enum tls_scan_result r = tls_hello_scan(raw.p, raw.len, msgbuf, sizeof msgbuf, &ml, &used,
-						&why);
+	enum tls_scan_result r =
+		tls_hello_scan(raw.p, raw.len, msgbuf, sizeof msgbuf, &ml, &used, &why);
 	CHECK_INT(r, TLS_SCAN_DONE);
 	CHECK_INT(used, raw.len);
 	CHECK_INT(ml, body.len);
@@ -67,15 +67,24 @@ static const uint8_t spec_pf[] = { 0 };
 static const char *const alpn_h2[] = { "h2", "http/1.1", NULL };
 
 static struct tb_ext spec_exts[] = {
-	{ 0x0a0a, NULL, 0 }, { 0x001b, (const uint8_t *)"\x02\x00\x02", 3 },
-	{ 0x0000, NULL, 0 }, { 0x0033, (const uint8_t *)"\x00\x00", 2 },
-	{ 0x0010, NULL, 0 }, { 0x4469, (const uint8_t *)"\x00\x03\x02h2", 5 },
-	{ 0x0017, NULL, 0 }, { 0x002d, (const uint8_t *)"\x01\x01", 2 },
-	{ 0x000d, NULL, 0 }, { 0x0005, (const uint8_t *)"\x01\x00\x00\x00\x00", 5 },
-	{ 0x0023, NULL, 0 }, { 0x0012, NULL, 0 },
-	{ 0x002b, NULL, 0 }, { 0xff01, (const uint8_t *)"\x00", 1 },
-	{ 0x000b, NULL, 0 }, { 0x000a, NULL, 0 },
-	{ 0x0015, (const uint8_t *)"\x00\x00\x00", 3 }, { 0xfafa, NULL, 0 },
+	{ 0x0a0a, NULL, 0 },
+	{ 0x001b, (const uint8_t *)"\x02\x00\x02", 3 },
+	{ 0x0000, NULL, 0 },
+	{ 0x0033, (const uint8_t *)"\x00\x00", 2 },
+	{ 0x0010, NULL, 0 },
+	{ 0x4469, (const uint8_t *)"\x00\x03\x02h2", 5 },
+	{ 0x0017, NULL, 0 },
+	{ 0x002d, (const uint8_t *)"\x01\x01", 2 },
+	{ 0x000d, NULL, 0 },
+	{ 0x0005, (const uint8_t *)"\x01\x00\x00\x00\x00", 5 },
+	{ 0x0023, NULL, 0 },
+	{ 0x0012, NULL, 0 },
+	{ 0x002b, NULL, 0 },
+	{ 0xff01, (const uint8_t *)"\x00", 1 },
+	{ 0x000b, NULL, 0 },
+	{ 0x000a, NULL, 0 },
+	{ 0x0015, (const uint8_t *)"\x00\x00\x00", 3 },
+	{ 0xfafa, NULL, 0 },
 };
 
 static struct tb_hello spec_hello(void)
@@ -139,20 +148,30 @@ static void test_ja3_readme(void)
 	static const uint8_t pf1[] = { 0 };
 	static const struct tb_ext e1[] = { { 0, NULL, 0 }, { 10, NULL, 0 }, { 11, NULL, 0 } };
 	struct tb_hello h = {
-		.version = 769, .ciphers = c1, .n_ciphers = N(c1), .exts = e1, .n_exts = N(e1),
-		.sni = "a.example", .groups = g1, .n_groups = N(g1), .pf = pf1, .n_pf = 1,
+		.version = 769,
+		.ciphers = c1,
+		.n_ciphers = N(c1),
+		.exts = e1,
+		.n_exts = N(e1),
+		.sni = "a.example",
+		.groups = g1,
+		.n_groups = N(g1),
+		.pf = pf1,
+		.n_pf = 1,
 	};
 	struct fp f;
 	fingerprint(&h, 16384, &f);
-	CHECK_STR(f.ja3s.data, "769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0");
+	CHECK_STR(f.ja3s.data,
+		  "769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0");
 	CHECK_STR(f.ja3, "ada70206e40642a3e4461f35503241d5");
 	/* TLS 1.0, SNI, no ALPN, no sigalgs: a = t10d1203 00. */
 	CHECK(strncmp(f.ja4, "t10d120300_", 11) == 0);
 	fp_free(&f);
 
 	static const uint16_t c2[] = { 4, 5, 10, 9, 100, 98, 3, 6, 19, 18, 99 };
-	struct tb_hello h2 = { .version = 769, .ciphers = c2, .n_ciphers = N(c2),
-			       .no_ext_block = true };
+	struct tb_hello h2 = {
+		.version = 769, .ciphers = c2, .n_ciphers = N(c2), .no_ext_block = true
+	};
 	fingerprint(&h2, 16384, &f);
 	CHECK_STR(f.ja3s.data, "769,4-5-10-9-100-98-3-6-19-18-99,,,");
 	CHECK_STR(f.ja3, "de350869b8c85de67a350c8d186f11e6");
@@ -166,8 +185,9 @@ static void check_alpn(const char *const *alpn, const char *want)
 {
 	static const uint16_t c[] = { 0x1301 };
 	static const struct tb_ext e[] = { { 0x0010, NULL, 0 } };
-	struct tb_hello h = { .version = 0x0303, .ciphers = c, .n_ciphers = 1, .exts = e,
-			      .n_exts = 1, .alpn = alpn };
+	struct tb_hello h = {
+		.version = 0x0303, .ciphers = c, .n_ciphers = 1, .exts = e, .n_exts = 1, .alpn = alpn
+	};
 	struct fp f;
 	fingerprint(&h, 16384, &f);
 	CHECK_INT(f.rc, 0);
@@ -204,8 +224,12 @@ static void test_empty_ciphers_and_versions(void)
 {
 	static const uint16_t v[] = { 0x0a0a, 0x0302, 0x0301 };
 	static const struct tb_ext e[] = { { 0x002b, NULL, 0 } };
-	struct tb_hello h = { .version = 0x0303, .n_ciphers = 0, .exts = e, .n_exts = 1,
-			      .versions = v, .n_versions = N(v) };
+	struct tb_hello h = { .version = 0x0303,
+			      .n_ciphers = 0,
+			      .exts = e,
+			      .n_exts = 1,
+			      .versions = v,
+			      .n_versions = N(v) };
 	struct fp f;
 	fingerprint(&h, 16384, &f);
 	CHECK_INT(f.rc, 0);
@@ -233,8 +257,9 @@ static void test_many_extensions(void)
 		e[n++] = (struct tb_ext){ (uint16_t)(0xff00 - i), NULL, 0 };
 	e[n++] = (struct tb_ext){ 0x4a4a, NULL, 0 };
 	static const uint16_t c[] = { 0x1301, 0x1302 };
-	struct tb_hello h = { .version = 0x0303, .ciphers = c, .n_ciphers = 2, .exts = e,
-			      .n_exts = n };
+	struct tb_hello h = {
+		.version = 0x0303, .ciphers = c, .n_ciphers = 2, .exts = e, .n_exts = n
+	};
 	struct fp f;
 	fingerprint(&h, 16384, &f);
 	CHECK_INT(f.rc, 0);
@@ -248,8 +273,9 @@ static void test_many_extensions(void)
 	uint16_t many[120];
 	for (unsigned i = 0; i < 120; i++)
 		many[i] = (uint16_t)(0x0100 + i);
-	struct tb_hello h2 = { .version = 0x0303, .ciphers = many, .n_ciphers = 120,
-			       .no_ext_block = true };
+	struct tb_hello h2 = {
+		.version = 0x0303, .ciphers = many, .n_ciphers = 120, .no_ext_block = true
+	};
 	fingerprint(&h2, 16384, &f);
 	CHECK(strncmp(f.ja4, "t12i990000_", 11) == 0);
 	fp_free(&f);
@@ -309,8 +335,8 @@ static void test_scan_prefixes_and_garbage(void)
 		{ "\x80\x2e\x01\x00\x02", 5, TLS_SCAN_NOT_TLS }, /* SSLv2-style hello */
 		{ "\x16\x02", 2, TLS_SCAN_NOT_TLS },
 		{ "\x16", 1, TLS_SCAN_NEED_MORE },
-		{ "\x16\x03\x01\x00\x00", 5, TLS_SCAN_MALFORMED },		/* empty record */
-		{ "\x16\x03\x01\x40\x01", 5, TLS_SCAN_MALFORMED },		/* > 16384 */
+		{ "\x16\x03\x01\x00\x00", 5, TLS_SCAN_MALFORMED }, /* empty record */
+		{ "\x16\x03\x01\x40\x01", 5, TLS_SCAN_MALFORMED }, /* > 16384 */
 		{ "\x16\x03\x01\x00\x04\x02\x00\x00\x00", 9, TLS_SCAN_MALFORMED }, /* ServerHello */
 		{ "\x16\x03\x01\x00\x04\x01\x03\x00\x00", 9, TLS_SCAN_MALFORMED }, /* too long */
 		{ "\x16\x03\x01\x00\x02\x01\x00\x15\x03\x01", 10, TLS_SCAN_MALFORMED }, /* alert */

@@ -87,8 +87,12 @@ static int cmp_u16(const void *a, const void *b)
 static int hex_list(struct dynbuf *b, const uint16_t *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char t[6] = { ',', hexdig[v[i] >> 12], hexdig[(v[i] >> 8) & 15],
-			      hexdig[(v[i] >> 4) & 15], hexdig[v[i] & 15], 0 };
+		char t[6] = { ',',
+			      hexdig[v[i] >> 12],
+			      hexdig[(v[i] >> 8) & 15],
+			      hexdig[(v[i] >> 4) & 15],
+			      hexdig[v[i] & 15],
+			      0 };
 		if (dynbuf_add(b, i ? t : t + 1, i ? 5 : 4))
 			return ERR_NOMEM;
 	}
@@ -231,10 +235,9 @@ int tls_ja4(const struct tls_hello *h, char ja4[TLS_JA4_LEN + 1], struct dynbuf 
 
 	if (raw) {
 		dynbuf_reset(raw);
-		if (dynbuf_add(raw, a, 10) || dynbuf_addc(raw, '_') ||
-		    hex_list(raw, ciphers, nc) || dynbuf_addc(raw, '_') ||
-		    hex_list(raw, exts, ne) || (ns && dynbuf_addc(raw, '_')) ||
-		    hex_list(raw, sigs, ns))
+		if (dynbuf_add(raw, a, 10) || dynbuf_addc(raw, '_') || hex_list(raw, ciphers, nc) ||
+		    dynbuf_addc(raw, '_') || hex_list(raw, exts, ne) ||
+		    (ns && dynbuf_addc(raw, '_')) || hex_list(raw, sigs, ns))
 			goto out;
 	}
 	rc = 0;

@@ -45,10 +45,10 @@ struct tls_slice {
 
 /* Result of scanning the first bytes of a connection. */
 enum tls_scan_result {
-	TLS_SCAN_DONE = 0,    /* the whole ClientHello message is in msg */
-	TLS_SCAN_NEED_MORE,   /* a valid prefix: read more */
-	TLS_SCAN_NOT_TLS,     /* the first bytes are not a TLS handshake record */
-	TLS_SCAN_MALFORMED,   /* TLS records, but broken (why says how) */
+	TLS_SCAN_DONE = 0,  /* the whole ClientHello message is in msg */
+	TLS_SCAN_NEED_MORE, /* a valid prefix: read more */
+	TLS_SCAN_NOT_TLS,   /* the first bytes are not a TLS handshake record */
+	TLS_SCAN_MALFORMED, /* TLS records, but broken (why says how) */
 };
 
 /*
@@ -71,10 +71,10 @@ struct tls_hello {
 	struct tls_slice exts;	      /* the whole block: (be16 type, be16 len, data)* */
 	size_t n_exts;
 	/* Absent extensions have ptr NULL; present but empty ones a non-NULL ptr and len 0. */
-	struct tls_slice sni;	      /* first host_name entry */
-	struct tls_slice alpn;	      /* ProtocolNameList body: (u8 len, name)* */
-	struct tls_slice versions;    /* supported_versions body: be16 values */
-	struct tls_slice groups;      /* be16 values */
+	struct tls_slice sni;		/* first host_name entry */
+	struct tls_slice alpn;		/* ProtocolNameList body: (u8 len, name)* */
+	struct tls_slice versions;	/* supported_versions body: be16 values */
+	struct tls_slice groups;	/* be16 values */
 	struct tls_slice point_formats; /* u8 values */
 	struct tls_slice sigalgs;	/* be16 values */
 };
