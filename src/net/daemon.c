@@ -23,6 +23,8 @@
 #include "net/privdrop.h"
 #include "net/worker.h"
 #include "proto/http/http_conn.h"
+#include "proto/tls/tls_conn.h"
+#include "proto/tls/tls_server.h"
 #include "report/eve_writer.h"
 
 struct daemon {
@@ -383,7 +385,7 @@ int daemon_run(const struct daemon_opts *o)
 		goto out;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct config_listener *lc = &cfg->listeners[i];
-		if (lc->proto != CONFIG_PROTO_HTTP) {
+		if (lc->proto != CONFIG_PROTO_HTTP && lc->proto != CONFIG_PROTO_TLS) {
 			dlog(DLOG_ERROR, "listener %s: proto %s is not served by this build",
 			     lc->name, config_proto_name(lc->proto));
 			goto out;
@@ -395,6 +397,15 @@ int daemon_run(const struct daemon_opts *o)
 			goto out;
 		}
 		d->listeners[i].ops = &http_proto_ops;
+		if (lc->proto == CONFIG_PROTO_TLS) {
+			d->listeners[i].ops = &tls_http_proto_ops;
+			rc = tls_server_new(lc, &d->listeners[i].tls, err, sizeof err);
+			if (rc) {
+				dlog(DLOG_ERROR, "listener %s: %s", lc->name, err);
+				listener_free(&d->listeners[i]);
+				goto out;
+			}
+		}
 		d->n_listeners = (unsigned)i + 1;
 		char addr[64];
 		dlog(DLOG_INFO, "listening on %s:%u as %s (%s%s)",
@@ -496,8 +507,10 @@ out:
 			worker_destroy(&d->workers[i]);
 		free(d->workers);
 	}
-	for (unsigned i = 0; i < d->n_listeners; i++)
+	for (unsigned i = 0; i < d->n_listeners; i++) {
+		tls_server_free(d->listeners[i].tls);
 		listener_free(&d->listeners[i]);
+	}
 	free(d->listeners);
 	if (cfg->pid_file && status == 0)
 		unlink(cfg->pid_file);

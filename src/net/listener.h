@@ -10,6 +10,7 @@
 #include "core/event.h"
 
 struct proto_ops;
+struct tls_server;
 
 struct listener {
 	const struct config_listener *cfg; /* owned by the startup config, which lives as long */
@@ -20,6 +21,7 @@ struct listener {
 	struct event_addr local; /* the bound address (port filled in) */
 	bool wildcard;		 /* bound to 0.0.0.0 / :: : ask the socket for the destination */
 	_Atomic uint32_t open;	 /* connections open on all workers together */
+	struct tls_server *tls;	 /* proto tls: certificates and versions (owned by the daemon) */
 };
 
 /*

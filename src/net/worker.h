@@ -17,6 +17,7 @@ struct daemon;
 struct ruleset;
 struct worker;
 struct conn;
+struct tls_conn;
 
 /*
  * The interface every protocol module gives the worker loop. The worker owns
@@ -80,6 +81,9 @@ struct conn {
 	struct conn *tprev, *tnext;
 	/* Durability wait list links. */
 	struct conn *wprev, *wnext;
+
+	/* TLS transport (proto/tls/tls_conn.h): when set, socket bytes pass through it both ways. */
+	struct tls_conn *tls;
 
 	union {
 		struct http_state http;
@@ -177,8 +181,16 @@ void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf,
  */
 uint64_t conn_event_submit(struct conn *c, struct event_builder *b);
 
-/* Queues answer bytes; they go out when the connection's last event is durable (answered mode). */
+/*
+ * Queues answer bytes; they go out when the connection's last event is durable (answered mode).
+ * On a TLS connection they are encrypted first.
+ */
 int conn_write(struct conn *c, const void *data, size_t len);
+/* The same, bypassing the connection's TLS layer (TLS records, STARTTLS answers). */
+int conn_write_raw(struct conn *c, const void *data, size_t len);
+struct proxy_result;
+/* Takes the source and destination from a parsed PROXY header (kind PROXY with addresses). */
+void conn_apply_proxy(struct conn *c, const struct proxy_result *pr);
 /* Arms the connection's timer of this kind from now. */
 void conn_set_timer(struct conn *c, enum conn_timer kind);
 /* Close after the queued output is sent (or at once if none). */
