@@ -311,6 +311,13 @@ SSL *tls_server_new_ssl(struct tls_server *s, struct tls_slice sni, const char *
 		return NULL;
 	const struct tls_cert *c = cert_for(s, sni);
 	int ok = 1;
+	/*
+	 * The context holds the first certificate; another one replaces it
+	 * rather than joining it (OpenSSL keeps one per key type and would pick
+	 * the ECDSA one over an RSA one).
+	 */
+	if ((c && c != &s->certs[0]) || (!c && s->self_signed))
+		SSL_certs_clear(ssl);
 	if (c && c != &s->certs[0]) {
 		ok = SSL_use_cert_and_key(ssl, c->x509, c->key, c->chain, 1);
 	} else if (!c && s->self_signed) {
