@@ -349,5 +349,30 @@ def test_slow_handshake_flood():
         u.stop_clean(d)
 
 
+def test_loadgen_tls():
+    """`sinkd loadgen --tls`: every check-in is a recorded handshake; resumptions are counted on both sides."""
+    import json
+    with h.Sinkd(listen=[{"name": "tls", "proto": "tls"}], config={"log": {"fsync": "none"}}) as d:
+        target = f"127.0.0.1:{d.port('tls')}"
+        runs = {}
+        for name, extra in (("full", []), ("resume", ["--tls-resume"])):
+            rc, out, err = h.sinkd_cmd("loadgen", "--target", target, "--tls", *extra, "--mode",
+                                       "close", "--count", "150", "--concurrency", "4",
+                                       "--duration", "60", "--json", "--quiet", timeout=90)
+            assert rc == 0, err
+            runs[name] = json.loads(out)
+            assert runs[name]["responses"] == 150 and runs[name]["tls_handshakes"] == 150, out
+        assert runs["full"]["tls_resumed"] == 0, runs["full"]
+        assert runs["resume"]["tls_resumed"] >= 140, runs["resume"]
+        evs = d.wait_events(600, timeout=60)
+        tls = [e for e in evs if e["event_type"] == "tls"]
+        assert len(tls) == 300 and all(e["tls"]["handshake"] == "completed" for e in tls)
+        resumed = sum(1 for e in tls if e["tls"].get("resumed"))
+        assert resumed == runs["resume"]["tls_resumed"], (resumed, runs["resume"])
+        assert sum(1 for e in evs if e["event_type"] == "http") == 300
+        u.stop_clean(d)
+
+
 if __name__ == "__main__":
-    h.run([test_outcomes, test_certs_and_rules, test_slow_handshake_flood], per_test_timeout=300)
+    h.run([test_outcomes, test_certs_and_rules, test_slow_handshake_flood, test_loadgen_tls],
+          per_test_timeout=300)
