@@ -82,7 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(rc == 0 || rc == ERR_MALFORMED);
 	if (rc == 0) {
 		FUZZ_CHECK(h.ciphers.len % 2 == 0 && h.ciphers.len <= size);
-		FUZZ_CHECK(!h.sni.ptr || (h.sni.ptr >= data && h.sni.ptr + h.sni.len <= data + size));
+		FUZZ_CHECK(!h.sni.ptr ||
+			   (h.sni.ptr >= data && h.sni.ptr + h.sni.len <= data + size));
 		fingerprint(&h);
 	}
 	return 0;
