@@ -28,6 +28,20 @@ static void hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* Appends sep (if not 0) and v in decimal: JA3 has dozens per hello, printf is too slow here. */
+static int dec_add(struct dynbuf *b, char sep, unsigned v)
+{
+	char t[8];
+	size_t i = sizeof t;
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (sep)
+		t[--i] = sep;
+	return dynbuf_add(b, t + i, sizeof t - i);
+}
+
 /* Appends the non-GREASE be16 values of s as decimals joined by '-'. */
 static int dec_list16(struct dynbuf *b, struct tls_slice s)
 {
@@ -36,7 +50,7 @@ static int dec_list16(struct dynbuf *b, struct tls_slice s)
 		uint16_t v = get_be16(s.ptr + i);
 		if (tls_is_grease(v))
 			continue;
-		if (dynbuf_printf(b, first ? "%u" : "-%u", v))
+		if (dec_add(b, first ? 0 : '-', v))
 			return ERR_NOMEM;
 		first = false;
 	}
@@ -46,7 +60,9 @@ static int dec_list16(struct dynbuf *b, struct tls_slice s)
 int tls_ja3(const struct tls_hello *h, struct dynbuf *str, char hash[TLS_JA3_HASH_LEN + 1])
 {
 	dynbuf_reset(str);
-	int rc = dynbuf_printf(str, "%u,", h->legacy_version);
+	int rc = dec_add(str, 0, h->legacy_version);
+	if (!rc)
+		rc = dynbuf_addc(str, ',');
 	if (!rc)
 		rc = dec_list16(str, h->ciphers);
 	if (!rc)
@@ -58,7 +74,7 @@ int tls_ja3(const struct tls_hello *h, struct dynbuf *str, char hash[TLS_JA3_HAS
 	while (!rc && tls_ext_next(h, &pos, &type, &body)) {
 		if (tls_is_grease(type))
 			continue;
-		rc = dynbuf_printf(str, first ? "%u" : "-%u", type);
+		rc = dec_add(str, first ? 0 : '-', type);
 		first = false;
 	}
 	if (!rc)
@@ -68,7 +84,7 @@ int tls_ja3(const struct tls_hello *h, struct dynbuf *str, char hash[TLS_JA3_HAS
 	if (!rc)
 		rc = dynbuf_addc(str, ',');
 	for (size_t i = 0; !rc && i < h->point_formats.len; i++)
-		rc = dynbuf_printf(str, i ? "-%u" : "%u", h->point_formats.ptr[i]);
+		rc = dec_add(str, i ? '-' : 0, h->point_formats.ptr[i]);
 	if (rc)
 		return ERR_NOMEM;
 	uint8_t md[MD5_DIGEST_LENGTH];
@@ -168,13 +184,21 @@ static size_t collect16(struct tls_slice s, uint16_t *v)
 	return n;
 }
 
+/* Room for n values: the stack array when it fits (every real client), else the heap. */
+static uint16_t *ja4_array(uint16_t *stack, size_t cap, size_t n)
+{
+	return n <= cap ? stack : malloc(n * sizeof(uint16_t));
+}
+
+#define JA4_STACK 128
+
 int tls_ja4(const struct tls_hello *h, char ja4[TLS_JA4_LEN + 1], struct dynbuf *raw)
 {
 	int rc = ERR_NOMEM;
-	size_t max_exts = h->exts.len / 4 + 1;
-	uint16_t *ciphers = malloc((h->ciphers.len / 2 + 1) * sizeof *ciphers);
-	uint16_t *exts = malloc(max_exts * sizeof *exts);
-	uint16_t *sigs = malloc((h->sigalgs.len / 2 + 1) * sizeof *sigs);
+	uint16_t cs[JA4_STACK], es[JA4_STACK], ss[JA4_STACK];
+	uint16_t *ciphers = ja4_array(cs, JA4_STACK, h->ciphers.len / 2 + 1);
+	uint16_t *exts = ja4_array(es, JA4_STACK, h->exts.len / 4 + 1);
+	uint16_t *sigs = ja4_array(ss, JA4_STACK, h->sigalgs.len / 2 + 1);
 	struct dynbuf tmp;
 	dynbuf_init(&tmp, TLS_JA_STR_MAX);
 	if (!ciphers || !exts || !sigs)
@@ -243,8 +267,11 @@ int tls_ja4(const struct tls_hello *h, char ja4[TLS_JA4_LEN + 1], struct dynbuf 
 	rc = 0;
 out:
 	dynbuf_free(&tmp);
-	free(ciphers);
-	free(exts);
-	free(sigs);
+	if (ciphers != cs)
+		free(ciphers);
+	if (exts != es)
+		free(exts);
+	if (sigs != ss)
+		free(sigs);
 	return rc;
 }
