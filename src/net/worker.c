@@ -506,6 +506,20 @@ int conn_write_raw(struct conn *c, const void *data, size_t len)
 	return conn_out_append(c, data, len);
 }
 
+const struct rules_family *conn_event_classify(struct conn *c, struct event_builder *b,
+					       struct rules_input *in)
+{
+	in->slot = c->w->id;
+	tls_conn_fill_rules(c, in);
+	const struct rules_family *fam = rules_classify(c->w->rules->rules, in);
+	event_put_str(b, EVENT_T_FAMILY, fam->name);
+	if (fam->tag)
+		event_put_str(b, EVENT_T_TAG, fam->tag);
+	if (fam->index != UINT32_MAX)
+		event_put_u32(b, EVENT_T_RULE, fam->index);
+	return fam;
+}
+
 void conn_apply_proxy(struct conn *c, const struct proxy_result *pr)
 {
 	if (pr->kind == PROXY_KIND_PROXY && (pr->src.ipver == 4 || pr->src.ipver == 6)) {

@@ -240,6 +240,15 @@ uint64_t dgram_event_submit(struct worker *w, struct dgram *dg, struct event_bui
 int conn_write(struct conn *c, const void *data, size_t len);
 /* The same, bypassing the connection's TLS layer (TLS records, STARTTLS answers). */
 int conn_write_raw(struct conn *c, const void *data, size_t len);
+struct rules_input;
+struct rules_family;
+/*
+ * Classifies `in` with the worker's current rule set (slot and the
+ * connection's TLS fields filled in here) and records the family, its tag
+ * and the rule index in the event. Returns the family (never NULL).
+ */
+const struct rules_family *conn_event_classify(struct conn *c, struct event_builder *b,
+					       struct rules_input *in);
 struct proxy_result;
 /* Takes the source and destination from a parsed PROXY header (kind PROXY with addresses). */
 void conn_apply_proxy(struct conn *c, const struct proxy_result *pr);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../conn_driver.h"
 #include "core/config.h"
 #include "core/recorder.h"
 #include "core/rules.h"
@@ -21,12 +22,6 @@
 #include "proto/tls/tls_server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond)                                                                           \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 /*
  * As fuzz_conn.c, the worker loop is replaced by a driver doing what
@@ -49,95 +44,22 @@ static const char fuzz_config[] =
 	"    match: { proto: tls, ja3: { regex: \"^[0-7]\" } }\n"
 	"default_answer: { status: 404 }\n";
 
-struct fuzz_state {
-	struct config *cfg;
-	struct ruleset rs;
-	struct recorder *rec;
-	struct listener l[2];
-	struct worker w;
-	char dir[64];
-	uint64_t inputs;
-};
-
 static struct fuzz_state fuzz_st;
-
-static void fuzz_teardown(void)
-{
-	recorder_stop(fuzz_st.rec);
-	fuzz_st.rec = NULL;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", fuzz_st.dir);
-	if (system(cmd) != 0)
-		return;
-}
 
 static struct fuzz_state *fuzz_setup(void)
 {
 	static bool ready;
 	if (ready)
 		return &fuzz_st;
+	fuzz_ruleset_load(&fuzz_st, fuzz_config, sizeof fuzz_config - 1);
+	struct recorder *rec = fuzz_recorder_start("sinkd-fuzz-tls");
+	fuzz_worker_init(&fuzz_st.w, rec, &fuzz_st.rs, fuzz_st.l, 2, &tls_http_proto_ops, 18443);
 	char err[256];
-	FUZZ_CHECK(config_load_string(fuzz_config, sizeof fuzz_config - 1, "fuzz.yaml",
-				      &fuzz_st.cfg, err, sizeof err) == 0);
-	fuzz_st.rs.cfg = fuzz_st.cfg;
-	FUZZ_CHECK(rules_compile_slots(fuzz_st.cfg, 1, &fuzz_st.rs.rules, err, sizeof err) == 0);
-	FUZZ_CHECK(http_answers_build(fuzz_st.cfg, &fuzz_st.rs.http, err, sizeof err) == 0);
-	snprintf(fuzz_st.dir, sizeof fuzz_st.dir, "/tmp/sinkd-fuzz-tls-%ld", (long)getpid());
-	struct recorder_opts ro = {
-		.log_dir = fuzz_st.dir,
-		.sensor_id = "fuzz",
-		.segment_bytes = 1u << 20,
-		.ring_bytes = 8u << 20,
-		.lanes = 1,
-		.fsync = CONFIG_FSYNC_NONE,
-	};
-	/* OpenSSL first, so its clean-up runs after the writer thread has stopped. */
-	FUZZ_CHECK(OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) == 1);
-	FUZZ_CHECK(recorder_start(&fuzz_st.rec, &ro, NULL) == 0);
-	atexit(fuzz_teardown);
-	for (unsigned i = 0; i < 2; i++) {
-		struct listener *l = &fuzz_st.l[i];
-		l->cfg = &fuzz_st.cfg->listeners[i];
-		l->index = i;
-		l->ops = &tls_http_proto_ops;
-		l->local.ipver = 4;
-		memcpy(l->local.addr, "\x7f\x00\x00\x01", 4);
-		l->local.port = (uint16_t)(18443 + i);
-		FUZZ_CHECK(tls_server_new(l->cfg, &l->tls, err, sizeof err) == 0);
-	}
-	struct worker *w = &fuzz_st.w;
-	w->lane = recorder_lane(fuzz_st.rec, 0);
-	w->rules = &fuzz_st.rs;
-	w->listeners = fuzz_st.l;
-	w->n_listeners = 2;
-	w->timers = calloc(2 * CONN_TIMER_KINDS, sizeof *w->timers);
-	w->evbuf = malloc(EVENT_MAX_LEN);
-	w->stage_cap = 64u * 1024;
-	w->stage = malloc(w->stage_cap);
-	FUZZ_CHECK(w->timers && w->evbuf && w->stage);
+	for (unsigned i = 0; i < 2; i++)
+		FUZZ_CHECK(tls_server_new(fuzz_st.l[i].cfg, &fuzz_st.l[i].tls, err, sizeof err) ==
+			   0);
 	ready = true;
 	return &fuzz_st;
-}
-
-static void fuzz_trim_log(struct fuzz_state *st)
-{
-	DIR *d = opendir(st->dir);
-	if (!d)
-		return;
-	char newest[256] = "";
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (strstr(e->d_name, ".seg") && strcmp(e->d_name, newest) > 0)
-			snprintf(newest, sizeof newest, "%s", e->d_name);
-	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
-		if (!strstr(e->d_name, ".seg") || !strcmp(e->d_name, newest))
-			continue;
-		char path[512];
-		snprintf(path, sizeof path, "%s/%s", st->dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
 }
 
 /* Everything a TLS listener sends is TLS records (handshake, alert, application data). */
@@ -176,22 +98,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	if (++st->inputs % 4096 == 0)
-		fuzz_trim_log(st);
+		fuzz_trim_log();
 
-	struct conn *c = calloc(1, sizeof *c);
-	FUZZ_CHECK(c != NULL);
-	c->w = w;
-	c->l = &st->l[ctl & 1];
-	c->fd = -1;
-	c->peer.ipver = 4;
-	memcpy(c->peer.addr, "\xc6\x33\x64\x09", 4);
-	c->peer.port = 40000;
-	c->src = c->peer;
-	c->dst = c->l->local;
-	c->flow_id = st->inputs;
-	w->answered = (ctl & 4) != 0;
-	c->l->ops->on_open(c);
-	conn_set_timer(c, CONN_TIMER_REQUEST);
+	struct conn *c = fuzz_conn_open(st, ctl);
 
 	size_t cap = 4096 + size;
 	uint8_t *buf = malloc(cap + 1);
