@@ -250,6 +250,44 @@ def test_outcomes():
         u.stop_clean(d)
 
 
+def test_proxy_then_tls():
+    """A PROXY header first, then TLS started mid-connection (the STARTTLS path): separate and in one write."""
+    listen = [{"name": "ptls", "proto": "tls", "proxy_protocol": True}]
+    with h.Sinkd(listen=listen) as d:
+        port = d.port("ptls")
+        hdr = u.proxy_v1_text("198.51.100.7", "192.0.2.1", 43210, 443)
+        # Header and ClientHello in separate writes: Python's ssl on the same socket.
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c1 = s.getsockname()[1]
+        s.sendall(hdr)
+        time.sleep(0.2)
+        with client_ctx().wrap_socket(s, server_hostname="px.tls.test") as t:
+            t.sendall(b"GET /p HTTP/1.1\r\nHost: px.tls.test\r\nConnection: close\r\n\r\n")
+            assert t.recv(100).startswith(b"HTTP/1.1 404")
+        # Header and ClientHello in one write: the rest of the read is handed to TLS.
+        obj, inc, out, hello = python_hello()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s2:
+            c2 = s2.getsockname()[1]
+            s2.sendall(hdr + hello)
+            assert finish_handshake(s2, obj, inc, out).startswith(b"HTTP/1.1 404")
+        # A bad PROXY header: recorded as a malformed TLS-listener event, nothing else.
+        c3, got = raw_case(port, b"PROXY NONSENSE\r\n" + hello)
+        assert got == b"", got
+        evs = d.wait_events(5)
+        peers = {e["sinkhole"].get("peer_port"): e for e in evs if e["event_type"] == "tls"}
+        for cport in (c1, c2):
+            e = peers[cport]
+            u.expect_fields(e, "top", src_ip="198.51.100.7", src_port=43210)
+            assert "via_proxy" in u.flags(e) and e["tls"]["handshake"] == "completed", e
+        bad = [e for e in evs if e["src_port"] == c3]
+        assert len(bad) == 1 and bad[0]["tls"]["handshake"] == "malformed", bad
+        assert "malformed" in u.flags(bad[0]), bad
+        https = [e for e in evs if e["event_type"] == "http"]
+        assert len(https) == 2 and all(e["src_ip"] == "198.51.100.7" for e in https), https
+        assert {e["tls"]["sni"] for e in https} == {"px.tls.test", "split.tls.test"}, https
+        u.stop_clean(d)
+
+
 def make_cert(dirname, name, kind="ec"):
     key = os.path.join(dirname, name + ".key")
     crt = os.path.join(dirname, name + ".pem")
@@ -374,5 +412,6 @@ def test_loadgen_tls():
 
 
 if __name__ == "__main__":
-    h.run([test_outcomes, test_certs_and_rules, test_slow_handshake_flood, test_loadgen_tls],
+    h.run([test_outcomes, test_proxy_then_tls, test_certs_and_rules, test_slow_handshake_flood,
+           test_loadgen_tls],
           per_test_timeout=300)
