@@ -788,6 +788,8 @@ static const struct key tls_keys[] = {
 	{ "session_cache", K_BOOL, offsetof(struct config_tls, session_cache), 0, 0, NULL },
 	{ "ciphers", K_STR, offsetof(struct config_tls, ciphers), 0, 0, NULL },
 	{ "ciphersuites", K_STR, offsetof(struct config_tls, ciphersuites), 0, 0, NULL },
+	{ "max_hello_bytes", K_SIZE32, offsetof(struct config_tls, max_hello_bytes), 16u << 10,
+	  192u << 10, NULL },
 };
 
 static int parse_listener_tls(struct cfgp *p, yaml_node_t *n, void *obj)
@@ -803,6 +805,7 @@ void config_tls_default(struct config_tls *t)
 	t->max_version = 0x0304;
 	t->session_tickets = true;
 	t->session_cache = true;
+	t->max_hello_bytes = 64u << 10;
 }
 
 static void tls_free(struct config_tls *t)

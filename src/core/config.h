@@ -61,12 +61,13 @@ struct config_tls {
 		*certs; /* first = for hellos whose name no cert has (self_signed off) */
 	size_t n_certs;
 	bool self_signed; /* generate a cert per requested name when none is configured; default true */
-	uint16_t min_version; /* 0x0301 (TLS 1.0) .. 0x0304; default 0x0301 */
-	uint16_t max_version; /* default 0x0304 */
-	bool session_tickets; /* default true */
-	bool session_cache;   /* server-side session cache; default true */
-	char *ciphers;	      /* TLS <= 1.2 OpenSSL cipher list; default "ALL:@SECLEVEL=0" */
-	char *ciphersuites;   /* TLS 1.3 suites; NULL = OpenSSL's default */
+	uint16_t min_version;	  /* 0x0301 (TLS 1.0) .. 0x0304; default 0x0301 */
+	uint16_t max_version;	  /* default 0x0304 */
+	bool session_tickets;	  /* default true */
+	bool session_cache;	  /* server-side session cache; default true */
+	char *ciphers;		  /* TLS <= 1.2 OpenSSL cipher list; default "ALL:@SECLEVEL=0" */
+	char *ciphersuites;	  /* TLS 1.3 suites; NULL = OpenSSL's default */
+	uint32_t max_hello_bytes; /* raw bytes held while a ClientHello arrives; default 64 KiB */
 };
 
 struct config_listener {

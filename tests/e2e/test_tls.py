@@ -150,7 +150,8 @@ def finish_handshake(sock, obj, inc, out):
 
 def test_outcomes():
     listen = [{"name": "tls", "proto": "tls", "limits": {"header_timeout_ms": 1500}},
-              {"name": "tls12", "proto": "tls", "tls": {"max_version": "1.2"}}]
+              {"name": "tls12", "proto": "tls", "tls": {"max_version": "1.2",
+                                                       "max_hello_bytes": "16K"}}]
     with h.Sinkd(listen=listen) as d:
         port, port12 = d.port("tls"), d.port("tls12")
         cases = {}
@@ -199,10 +200,20 @@ def test_outcomes():
             s.sendall(big)
             first = s.recv(6)
             assert first[:1] == b"\x16" and first[5:6] == b"\x02", first  # ServerHello
+        # The same hello in two writes to a listener holding at most 16 KiB: refused, recorded.
+        with socket.create_connection(("127.0.0.1", port12), timeout=10) as s:
+            cases["toobig"] = s.getsockname()[1]
+            s.sendall(big[:10000])
+            time.sleep(0.3)
+            try:
+                s.sendall(big[10000:])
+                s.recv(10)
+            except OSError:
+                pass
         time.sleep(2.5)  # the timeout case expires (1.5 s)
         held.close()
 
-        byport = events_by_port(d, 14)
+        byport = events_by_port(d, 15)
         ev = tls_ev(byport, cases["ok"])
         t = ev["tls"]
         u.expect_fields(ev, "top", app_proto="tls", dest_port=port)
@@ -247,6 +258,8 @@ def test_outcomes():
         # The big extension counts: one more extension than the same client's normal hello.
         n_split = int(tls_ev(byport, cases["split"])["tls"]["ja4"][6:8])
         assert int(e["tls"]["ja4"][6:8]) == n_split + 1, (e["tls"]["ja4"], n_split)
+        outcome("toobig", "malformed", {"limit", "truncated", "no_answer"},
+                reason="max_hello_bytes")
         u.stop_clean(d)
 
 

@@ -423,7 +423,8 @@ static void tls_input_hello(struct conn *c, const uint8_t *buf, size_t len, bool
 	size_t rlen = len;
 	if (t->raw.len) {
 		if (dynbuf_add(&t->raw, buf, len)) {
-			tls_fail(c, "malformed", EVENT_F_LIMIT, "ClientHello larger than the limit",
+			tls_fail(c, "malformed", EVENT_F_LIMIT | EVENT_F_TRUNCATED,
+				 "ClientHello larger than tls.max_hello_bytes",
 				 (const uint8_t *)t->raw.data, t->raw.len);
 			return;
 		}
@@ -506,7 +507,8 @@ int tls_start(struct conn *c, struct tls_server *srv, void (*on_ready)(struct co
 	t->srv = srv;
 	t->on_ready = on_ready;
 	t->alert = -1;
-	dynbuf_init(&t->raw, TLS_HELLO_RAW_MAX);
+	size_t max = tls_server_max_hello(srv);
+	dynbuf_init(&t->raw, max < TLS_HELLO_RAW_MAX ? max : TLS_HELLO_RAW_MAX);
 	c->tls = t;
 	return 0;
 }

@@ -43,6 +43,7 @@ struct tls_server {
 	struct tls_cert *certs;
 	size_t n_certs;
 	bool self_signed;
+	size_t max_hello;
 	EVP_PKEY *self_key;
 	X509 *generic;
 	pthread_mutex_t lock; /* the self-signed cache below */
@@ -270,6 +271,11 @@ static X509 *self_get(struct tls_server *s, const uint8_t *raw, size_t n)
 	return x;
 }
 
+size_t tls_server_max_hello(const struct tls_server *s)
+{
+	return s->max_hello;
+}
+
 size_t tls_server_self_signed_count(struct tls_server *s)
 {
 	pthread_mutex_lock(&s->lock);
@@ -374,6 +380,7 @@ int tls_server_new(const struct config_listener *lc, struct tls_server **out, ch
 		return ERR_NOMEM;
 	pthread_mutex_init(&s->lock, NULL);
 	s->self_signed = t->self_signed || t->n_certs == 0;
+	s->max_hello = t->max_hello_bytes ? t->max_hello_bytes : 64u << 10;
 	int rc = ERR_CONFIG;
 	s->ctx = SSL_CTX_new(TLS_server_method());
 	if (!s->ctx)

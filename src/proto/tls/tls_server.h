@@ -36,6 +36,9 @@ void tls_server_free(struct tls_server *s);
  */
 SSL *tls_server_new_ssl(struct tls_server *s, struct tls_slice sni, const char *fallback_name);
 
+/* tls.max_hello_bytes: raw bytes a connection may hold while its ClientHello arrives. */
+size_t tls_server_max_hello(const struct tls_server *s);
+
 /* Generated certificates currently cached (for tests and stats). */
 size_t tls_server_self_signed_count(struct tls_server *s);
 
