@@ -109,8 +109,11 @@ static void tls_record(struct conn *c, const char *outcome, uint16_t flags, cons
 	if (t && t->info.hello_seen) {
 		event_put_u16(&b, EVENT_T_TLS_HELLO_VERSION, t->info.hello_version);
 		event_put_u16(&b, EVENT_T_TLS_VERSION_OFFERED, t->info.offered_version);
-		event_put(&b, EVENT_T_TLS_JA3_STRING, t->ja3_str.data, t->ja3_str.len);
-		event_put(&b, EVENT_T_TLS_JA4_R, t->ja4_r.data, t->ja4_r.len);
+		/* The long forms exist until the handshake event has them (recorded once). */
+		if (t->ja3_str.len)
+			event_put(&b, EVENT_T_TLS_JA3_STRING, t->ja3_str.data, t->ja3_str.len);
+		if (t->ja4_r.len)
+			event_put(&b, EVENT_T_TLS_JA4_R, t->ja4_r.data, t->ja4_r.len);
 		for (size_t i = 0; i < t->alpn_len && t->alpn;) {
 			size_t n = t->alpn[i];
 			if (n > t->alpn_len - i - 1)

@@ -40,7 +40,9 @@ struct proto_ops;
  * to and including the command; whatever follows in the same read is the
  * start of the TLS stream and is handed to the TLS layer by the worker. The
  * answer to the command (written with conn_write before tls_start) goes out
- * in clear; everything written after tls_start is encrypted. `on_ready` (may
+ * in clear; everything written after tls_start is encrypted, and what is
+ * written before the handshake has completed is dropped (there is no one to
+ * send it to yet). `on_ready` (may
  * be NULL) is called once when the handshake has completed and its event has
  * been recorded: the protocol resets its state there (RFC 3207: forget
  * everything learned before TLS). tls_conn_info() then gives the
