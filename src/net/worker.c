@@ -1065,6 +1065,7 @@ void worker_destroy(struct worker *w)
 		dgram_release(w, true);
 		free(w->dg);
 	}
+	free(w->dns_rrl);
 	free(w->scratch);
 	free(w->evbuf);
 	free(w->stage);
