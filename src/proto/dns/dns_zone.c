@@ -334,6 +334,11 @@ uint32_t dns_zones_serial(const struct dns_zones *z)
 	return z->serial;
 }
 
+const struct dns_zone_group *dns_zones_group(const struct dns_zones *z, size_t i)
+{
+	return i < z->n_groups ? &z->groups[i] : NULL;
+}
+
 size_t dns_zones_count(const struct dns_zones *z)
 {
 	return z->n_ents;

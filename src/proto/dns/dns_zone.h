@@ -63,6 +63,9 @@ const struct config_dns *dns_zones_config(const struct dns_zones *z);
 /* The SOA serial in force (configured, or the build time in seconds). */
 uint32_t dns_zones_serial(const struct dns_zones *z);
 
+/* The resolved settings of dns.zones[i] (NULL if out of range). */
+const struct dns_zone_group *dns_zones_group(const struct dns_zones *z, size_t i);
+
 /* Iteration for export: the i-th name (lower-cased wire form without the root) and its group. */
 size_t dns_zones_count(const struct dns_zones *z);
 const uint8_t *dns_zones_name(const struct dns_zones *z, size_t i, size_t *wlen,
