@@ -42,6 +42,9 @@ dns:
           10.0.0.9, 10.0.0.10, 10.0.0.11, 10.0.0.12, 10.0.0.13, 10.0.0.14, 10.0.0.15, 10.0.0.16]
       aaaa: ["2001:db8::1", "2001:db8::2", "2001:db8::3", "2001:db8::4", "2001:db8::5",
              "2001:db8::6", "2001:db8::7", "2001:db8::8", "2001:db8::9", "2001:db8::a"]
+    - family: huge
+      names: [huge.test]
+      a: [10.1.0.1, 10.1.0.2, 10.1.0.3, 10.1.0.4, 10.1.0.5, 10.1.0.6, 10.1.0.7, 10.1.0.8, 10.1.0.9, 10.1.0.10, 10.1.0.11, 10.1.0.12, 10.1.0.13, 10.1.0.14, 10.1.0.15, 10.1.0.16, 10.1.0.17, 10.1.0.18, 10.1.0.19, 10.1.0.20, 10.1.0.21, 10.1.0.22, 10.1.0.23, 10.1.0.24, 10.1.0.25, 10.1.0.26, 10.1.0.27, 10.1.0.28, 10.1.0.29, 10.1.0.30, 10.1.0.31, 10.1.0.32, 10.1.0.33, 10.1.0.34, 10.1.0.35, 10.1.0.36, 10.1.0.37, 10.1.0.38, 10.1.0.39, 10.1.0.40]
 """
 
 ZONES = "# seized by court order\nrustock-cc.test\nEvil-Two.example. ; with a dot\n\n"
@@ -181,18 +184,27 @@ def test_wire_fields_and_events():
         # ECS echoed with scope 0 (RFC 7871 §7.2.1), address cut to the source prefix.
         assert r["opt"]["options"] == [(8, struct.pack(">HBB", 1, 24, 0) + bytes([203, 0, 113]))]
         # No EDNS and an answer over 512 bytes: TC, empty sections; TCP gives it all.
-        q2 = w.query("big.test", "NS", qid=7)
+        q2 = w.query("huge.test", "A", qid=7)
         r2 = w.parse(w.udp(port, q2))
         assert r2["tc"] and r2["answer"] == r2["additional"] == [] and r2["aa"], r2
         (raw,) = w.tcp(port, [q2])
         r3 = w.parse(raw)
-        assert not r3["tc"] and len(r3["answer"]) == 2 and len(r3["additional"]) == 26, r3
+        assert not r3["tc"] and len(r3["answer"]) == 40, r3
+        # Glue that does not fit is left out whole (A sets first), without TC.
+        r5 = w.parse(w.udp(port, w.query("big.test", "NS", qid=8)))
+        assert not r5["tc"] and len(r5["answer"]) == 2, r5
+        assert len(r5["additional"]) == 16 and {x[1] for x in r5["additional"]} == {"A"}, r5
+        (raw,) = w.tcp(port, [w.query("big.test", "NS", qid=9)])
+        assert len(w.parse(raw)["additional"]) == 26
         # Opcode other than QUERY: NOTIMP.
-        r4 = w.parse(w.udp(port, w.query("rustock-cc.test", "A", opcode=2)))
+        r4 = w.parse(w.udp(port, w.query("rustock-cc.test", "A", qid=11, opcode=2)))
         assert r4["rcode"] == "NOTIMP" and not r4["aa"], r4
         evs = h.wait_until(lambda: [e for e in d.events() if e["event_type"] == "dns"]
-                           if len(d.events()) >= 4 else None, what="4 events")
-        e = evs[0]
+                           if len(d.events()) >= 6 else None, what="6 events")
+        by_id = {}
+        for ev in evs:
+            by_id.setdefault(ev["dns"]["id"], []).append(ev)
+        e = by_id[0x1234][0]
         u.expect_fields(e, "top", proto="UDP", app_proto="dns", src_ip="127.0.0.1",
                         dest_port=port)
         u.expect_fields(e, "dns", version=3, type="response", id=0x1234, flags="8500", qr=True,
@@ -205,11 +217,13 @@ def test_wire_fields_and_events():
                         zone="rustock-cc.test", qclass=1, action="answered",
                         client_subnet="203.0.113.0/24",
                         edns={"udp_size": 4096, "version": 0, "do": False})
-        assert evs[1]["dns"]["tc"] is True and evs[1]["sinkhole"]["action"] == "truncated"
-        assert evs[1]["sinkhole"]["family"] == "many", evs[1]
+        (t1,) = [x for x in by_id[7] if x["proto"] == "UDP"]
+        assert t1["dns"]["tc"] is True and t1["sinkhole"]["action"] == "truncated", t1
+        assert t1["sinkhole"]["family"] == "huge", t1
         tcp_ev = [e for e in evs if e["proto"] == "TCP"]
-        assert len(tcp_ev) == 1 and tcp_ev[0]["dns"]["rcode"] == "NOERROR", evs
-        assert evs[3]["dns"]["rcode"] == "NOTIMP" and evs[3]["sinkhole"]["family"] == "unknown"
+        assert len(tcp_ev) == 2 and tcp_ev[0]["dns"]["rcode"] == "NOERROR", evs
+        (n1,) = by_id[11]
+        assert n1["dns"]["rcode"] == "NOTIMP" and n1["sinkhole"]["family"] == "unknown", n1
         u.stop_clean(d)
 
 
@@ -351,7 +365,7 @@ def test_zones_export_formats():
                                  "-o", out_dir)
         assert rc == 0, err
         conf = open(os.path.join(out_dir, "nsd.conf"), encoding="ascii").read()
-        assert conf.count("zone:") == 4 and 'name: "evil-two.example"' in conf, conf
+        assert conf.count("zone:") == 5 and 'name: "evil-two.example"' in conf, conf
         zone = open(os.path.join(out_dir, "sinkd-group-0.zone"), encoding="ascii").read()
         assert "@ 600 IN SOA ns1 hostmaster 2026112801 3600 600 86400 120" in zone, zone
         assert "* 600 IN A 192.0.2.10" in zone and "ns2.sinkhole-ops.test." in zone, zone

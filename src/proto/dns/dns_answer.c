@@ -98,7 +98,7 @@ static void put_addrs(struct ctx *c, size_t owner_off, bool six)
 		w_u16(&c->w, six ? 16 : 4);
 		w_bytes(&c->w, six ? (const void *)g->aaaa[i] : (const void *)g->a[i],
 			six ? 16 : 4);
-		if (owner_off == DNS_HEADER_LEN && c->info->n_addrs < 32) {
+		if (owner_off == DNS_HEADER_LEN && c->info->n_addrs < DNS_CFG_MAX_ADDRS) {
 			uint8_t *a = c->info->addrs[c->info->n_addrs++];
 			a[0] = six ? 6 : 4;
 			memcpy(a + 1, six ? (const void *)g->aaaa[i] : (const void *)g->a[i],
@@ -143,12 +143,30 @@ static void put_ns(struct ctx *c, size_t *ns_offs, size_t *n_glue)
 	}
 }
 
-static void put_glue(struct ctx *c, const size_t *ns_offs, size_t n_glue)
+/*
+ * Glue for in-zone name servers: every A set, then every AAAA set (NSD's
+ * order). Additional data is optional (RFC 2181 §9): RRsets that would push
+ * the answer past `limit` are left out, whole, and TC is not set for them.
+ * Returns the number of records kept.
+ */
+static uint16_t put_glue(struct ctx *c, const size_t *ns_offs, size_t n_glue, size_t limit)
 {
-	for (size_t i = 0; i < n_glue; i++) {
-		put_addrs(c, ns_offs[i], false);
-		put_addrs(c, ns_offs[i], true);
+	const struct dns_zone_group *g = c->info->match.group;
+	uint16_t kept = 0;
+	for (int six = 0; six < 2; six++) {
+		size_t per = six ? g->n_aaaa : g->n_a;
+		for (size_t i = 0; i < n_glue && per; i++) {
+			size_t before = c->w.len;
+			put_addrs(c, ns_offs[i], six != 0);
+			if (c->w.over || c->w.len > limit) {
+				c->w.over = false;
+				c->w.len = before;
+				return kept;
+			}
+			kept = (uint16_t)(kept + per);
+		}
 	}
+	return kept;
 }
 
 /* RFC 8482 §4.2: answer ANY with one RRset that exists, or a synthesized HINFO. */
@@ -306,8 +324,8 @@ size_t dns_answer_build(const struct dns_zones *z, int parse_rc, const struct dn
 		if (apex) {
 			put_ns(&c, ns_offs, &n_glue);
 			an = (uint16_t)(c.cfg->n_ns ? c.cfg->n_ns : 1);
-			put_glue(&c, ns_offs, n_glue);
-			ar = (uint16_t)(n_glue * (g->n_a + g->n_aaaa));
+			if (!c.w.over && c.w.len + opt_len(q) <= limit)
+				ar = put_glue(&c, ns_offs, n_glue, limit - opt_len(q));
 		}
 		break;
 	default:

@@ -31,11 +31,11 @@ struct dns_answer_info {
 	uint16_t rcode; /* full 12-bit rcode (BADVERS = 16) */
 	uint16_t flags; /* header flags of the answer */
 	uint16_t ancount, nscount, arcount;
-	bool truncated;		/* TC: did not fit the UDP limit */
-	bool matched;		/* the name is at or below a seized name */
-	struct dns_match match; /* valid when matched */
-	uint32_t ttl;		/* TTL of the answer records (0 if none) */
-	uint8_t addrs[32][17];	/* answered addresses: ipver then 4 or 16 bytes */
+	bool truncated;			      /* TC: did not fit the UDP limit */
+	bool matched;			      /* the name is at or below a seized name */
+	struct dns_match match;		      /* valid when matched */
+	uint32_t ttl;			      /* TTL of the answer records (0 if none) */
+	uint8_t addrs[DNS_CFG_MAX_ADDRS][17]; /* answered addresses: ipver then 4 or 16 bytes */
 	unsigned n_addrs;
 };
 

@@ -37,7 +37,7 @@
  * when the config is parsed, so `config check` stays quick.
  */
 
-#define DNS_CFG_MAX_ADDRS 16
+#define DNS_CFG_MAX_ADDRS 64
 
 struct config_dns_zone {
 	char *family;

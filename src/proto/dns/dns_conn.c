@@ -83,7 +83,7 @@ static void put_ecs(struct event_builder *b, const struct dns_query *q)
 
 static void put_answers(struct event_builder *b, const struct dns_answer_info *ai)
 {
-	uint8_t v[4 + 32 * 17];
+	uint8_t v[4 + DNS_CFG_MAX_ADDRS * 17];
 	size_t n = 4;
 	v[0] = (uint8_t)(ai->ttl >> 24);
 	v[1] = (uint8_t)(ai->ttl >> 16);
