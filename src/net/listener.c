@@ -60,9 +60,20 @@ static int listener_socket_dgram(const struct sockaddr_storage *addr, socklen_t 
 		goto fail;
 	if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
 		goto fail;
-	/* Asked for on every socket; cmsg space is reserved only where the address is a wildcard. */
-	if (fam == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) :
-			      setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one))
+	/*
+	 * Only a wildcard bind needs each datagram's destination (to answer from
+	 * it); elsewhere the kernel would build a control message per datagram
+	 * for nothing.
+	 */
+	bool any;
+	if (fam == AF_INET6)
+		any = IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr);
+	else
+		any = ((const struct sockaddr_in *)addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (any && fam == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0)
+		goto fail;
+	if (any && fam == AF_INET && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) != 0)
 		goto fail;
 	/* Best effort: the kernel caps it at rmem_max without failing. */
 	int rcv = LISTENER_UDP_RCVBUF;
