@@ -357,6 +357,27 @@ def test_reload_zone_list():
         u.stop_clean(d)
 
 
+def test_wildcard_bind_answers_from_the_address_asked():
+    """Bound to 0.0.0.0: the answer leaves from the address the query was sent to (IP_PKTINFO)."""
+    text = CONFIG.replace("$rate", "0").replace('addr: "127.0.0.1:$port0"', 'addr: "0.0.0.0:$port0"')
+    d = h.Sinkd(yaml_text=text, nports=1, start=False)
+    with open(os.path.join(d.dir, "zones.txt"), "w", encoding="ascii") as f:
+        f.write(ZONES)
+    with d.start():
+        port = d.port()
+        for dst in ("127.0.0.1", "127.0.0.2", "127.3.4.5"):
+            with __import__("socket").socket(2, 2) as s:
+                s.settimeout(3)
+                s.connect((dst, port))  # a connected socket drops datagrams from any other address
+                s.send(w.query("rustock-cc.test", "A", qid=0x77))
+                r = w.parse(s.recv(4096))
+                assert r["id"] == 0x77 and r["rcode"] == "NOERROR", r
+        evs = h.wait_until(lambda: (lambda e: e if len(e) >= 3 else None)(d.events()),
+                           what="3 events")
+        assert sorted(e["dest_ip"] for e in evs) == ["127.0.0.1", "127.0.0.2", "127.3.4.5"], evs
+        u.stop_clean(d)
+
+
 def test_zones_export_formats():
     d = start()
     try:
@@ -385,4 +406,5 @@ def test_zones_export_formats():
 if __name__ == "__main__":
     h.run([test_dig_answers, test_kdig_answers, test_wire_fields_and_events,
            test_tcp_pipelining_and_idle, test_malformed_recorded_never_crash,
-           test_rrl_slip_and_count, test_reload_zone_list, test_zones_export_formats])
+           test_rrl_slip_and_count, test_reload_zone_list,
+           test_wildcard_bind_answers_from_the_address_asked, test_zones_export_formats])
