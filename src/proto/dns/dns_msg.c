@@ -43,12 +43,9 @@ int dns_name_read(const uint8_t *msg, size_t len, size_t off, struct dns_name *o
 			pos = target;
 			continue;
 		}
+		/* 0x40 and 0x80: reserved label types; so a length byte never exceeds 63. */
 		if (b & 0xc0) {
-			*why = "reserved label type";
-			return ERR_MALFORMED;
-		}
-		if (b > DNS_LABEL_MAX) {
-			*why = "label longer than 63 bytes";
+			*why = "label longer than 63 bytes (reserved label type)";
 			return ERR_MALFORMED;
 		}
 		if ((size_t)b + 1 > len - pos) {
