@@ -378,6 +378,77 @@ def test_wildcard_bind_answers_from_the_address_asked():
         u.stop_clean(d)
 
 
+def custom(replacements, rate=0):
+    text = CONFIG.replace("$rate", str(rate))
+    for a, b in replacements:
+        assert a in text, a
+        text = text.replace(a, b)
+    d = h.Sinkd(yaml_text=text, nports=1, start=False)
+    with open(os.path.join(d.dir, "zones.txt"), "w", encoding="ascii") as f:
+        f.write(ZONES)
+    return d.start()
+
+
+def test_answered_mode_udp_and_tcp():
+    """fsync: answered — UDP replies are held until their event is on disk, then sent."""
+    with custom([("fsync: interval, fsync_interval_ms: 20", "fsync: answered")]) as d:
+        port = d.port()
+        for i in range(50):
+            r = w.parse(w.udp(port, w.query(f"q{i}.rustock-cc.test", "A", qid=i)))
+            assert r["id"] == i and r["rcode"] == "NOERROR", r
+        assert len(w.tcp(port, [w.query("t.rustock-cc.test", "A")] * 5)) == 5
+        st = u.wait_stats(d, lambda s: s["events"]["written"] >= 55, what="55 written")
+        assert st["datagrams"]["held_dropped"] == 0 and st["log"]["syncs"] > 0, st
+        u.stop_clean(d)
+
+
+def test_tcp_idle_timeout():
+    with custom([("  rrl:", "  tcp_idle_timeout_ms: 300\n  rrl:")]) as d:
+        s = h.connect(d.port())
+        t0 = time.monotonic()
+        assert h.is_closed(s, timeout=5), "idle TCP connection not closed"
+        assert time.monotonic() - t0 < 3
+        s.close()
+        # Half a message at the timeout is recorded as malformed.
+        s = h.connect(d.port())
+        s.sendall(b"\x00\x20\x12\x34")
+        assert h.is_closed(s, timeout=5)
+        s.close()
+        evs = h.wait_until(lambda: d.events() or None, what="an event")
+        assert len(evs) == 1 and "malformed" in u.flags(evs[0]), evs
+        assert "idle timeout" in evs[0]["sinkhole"]["reason"], evs
+        u.stop_clean(d)
+
+
+def test_ipv6_listener_and_rrl_prefix():
+    import socket as so
+    if not so.has_ipv6:
+        raise h.Skip("no IPv6")
+    with custom([('addr: "127.0.0.1:$port0"', 'addr: "[::1]:$port0"')], rate=3) as d:
+        port = d.port()
+        q = w.query("v6.rustock-cc.test", "AAAA", edns=1232, ecs=("2001:db8:aa::", 48))
+        got = []
+        with so.socket(so.AF_INET6, so.SOCK_DGRAM) as s:
+            s.settimeout(0.3)
+            for _ in range(12):
+                s.sendto(q, ("::1", port))
+            try:
+                while True:
+                    got.append(w.parse(s.recvfrom(4096)[0]))
+            except OSError:
+                pass
+        full = [r for r in got if not r["tc"]]
+        assert 3 <= len(full) <= 6 and full[0]["answer"][0][3] == "2001:db8::10", got
+        ecs = struct.pack(">HBB", 2, 48, 0) + bytes.fromhex("20010db800aa")
+        assert full[0]["opt"]["options"] == [(8, ecs)], full[0]
+        evs = h.wait_until(lambda: (lambda e: e if len(e) >= 12 else None)(d.events()),
+                           what="12 events")
+        assert all(e["src_ip"] == "0000:0000:0000:0000:0000:0000:0000:0001" for e in evs), evs[0]
+        assert evs[0]["sinkhole"]["client_subnet"] == "2001:db8:aa::/48", evs[0]
+        assert sum(1 for e in evs if "limit" in u.flags(e)) == 12 - len(full)
+        u.stop_clean(d)
+
+
 def test_zones_export_formats():
     d = start()
     try:
@@ -407,4 +478,5 @@ if __name__ == "__main__":
     h.run([test_dig_answers, test_kdig_answers, test_wire_fields_and_events,
            test_tcp_pipelining_and_idle, test_malformed_recorded_never_crash,
            test_rrl_slip_and_count, test_reload_zone_list,
-           test_wildcard_bind_answers_from_the_address_asked, test_zones_export_formats])
+           test_wildcard_bind_answers_from_the_address_asked, test_answered_mode_udp_and_tcp,
+           test_tcp_idle_timeout, test_ipv6_listener_and_rrl_prefix, test_zones_export_formats])
