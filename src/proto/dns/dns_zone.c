@@ -24,6 +24,11 @@ struct zone_ent {
 	uint8_t len;	/* wire bytes, no root */
 };
 
+struct zone_slot {
+	uint32_t ent;
+	uint32_t hash;
+};
+
 struct dns_zones {
 	const struct config_dns *cfg;
 	struct dns_zone_group *groups;
@@ -32,7 +37,11 @@ struct dns_zones {
 	size_t arena_len, arena_cap;
 	struct zone_ent *ents;
 	size_t n_ents, ents_cap;
-	uint32_t *table; /* 0 empty, else entry index + 1 */
+	/*
+	 * Slots hold the entry index + 1 (0 = empty) beside the entry's hash, so
+	 * a probe past another name never touches the entries or the arena.
+	 */
+	struct zone_slot *table;
 	size_t table_cap;
 	uint32_t serial;
 	struct dns_zones_stats st;
@@ -79,14 +88,14 @@ static uint32_t hash_wire(const uint8_t *w, size_t len)
 static int table_grow(struct dns_zones *z)
 {
 	size_t cap = z->table_cap ? z->table_cap * 2 : 1024;
-	uint32_t *t = calloc(cap, sizeof *t);
+	struct zone_slot *t = calloc(cap, sizeof *t);
 	if (!t)
 		return ERR_NOMEM;
 	for (size_t i = 0; i < z->n_ents; i++) {
 		size_t k = z->ents[i].hash & (cap - 1);
-		while (t[k])
+		while (t[k].ent)
 			k = (k + 1) & (cap - 1);
-		t[k] = (uint32_t)i + 1;
+		t[k] = (struct zone_slot){ (uint32_t)i + 1, z->ents[i].hash };
 	}
 	free(z->table);
 	z->table = t;
@@ -103,9 +112,9 @@ static int zone_insert(struct dns_zones *z, const uint8_t *w, size_t len, uint16
 		return ERR_NOMEM;
 	uint32_t h = hash_wire(w, len);
 	size_t k = h & (z->table_cap - 1);
-	while (z->table[k]) {
-		const struct zone_ent *e = &z->ents[z->table[k] - 1];
-		if (e->hash == h && e->len == len && !memcmp(z->arena + e->off, w, len)) {
+	while (z->table[k].ent) {
+		const struct zone_ent *e = &z->ents[z->table[k].ent - 1];
+		if (z->table[k].hash == h && e->len == len && !memcmp(z->arena + e->off, w, len)) {
 			z->st.duplicates++;
 			return 0;
 		}
@@ -135,7 +144,7 @@ static int zone_insert(struct dns_zones *z, const uint8_t *w, size_t len, uint16
 	z->ents[z->n_ents] = (struct zone_ent){ (uint32_t)z->arena_len, h, group, (uint8_t)len };
 	z->arena_len += len;
 	z->n_ents++;
-	z->table[k] = (uint32_t)z->n_ents;
+	z->table[k] = (struct zone_slot){ (uint32_t)z->n_ents, h };
 	return 0;
 }
 
@@ -304,10 +313,13 @@ bool dns_zones_lookup(const struct dns_zones *z, const struct dns_name *qname, s
 		size_t len = wire_no_root - off;
 		uint32_t hv = hashes[i];
 		size_t k = hv & (z->table_cap - 1);
-		while (z->table[k]) {
-			const struct zone_ent *e = &z->ents[z->table[k] - 1];
-			if (e->hash == hv && e->len == len &&
-			    name_eq(z->arena + e->off, qname->wire + off, len)) {
+		while (z->table[k].ent) {
+			if (z->table[k].hash != hv) {
+				k = (k + 1) & (z->table_cap - 1);
+				continue;
+			}
+			const struct zone_ent *e = &z->ents[z->table[k].ent - 1];
+			if (e->len == len && name_eq(z->arena + e->off, qname->wire + off, len)) {
 				m->group = &z->groups[e->group];
 				m->apex_label = i;
 				m->at_apex = i == 0;
