@@ -118,10 +118,9 @@ static int export_server(const struct dns_zones *z, const struct config_dns *cfg
 	}
 	fprintf(f, "# sinkd seized zones: %zu names; include this from your %s configuration\n",
 		dns_zones_count(z), bind ? "named" : "nsd");
-	for (size_t k = 0; k < dns_zones_count(z); k++) {
-		size_t wl;
-		const struct dns_zone_group *g;
-		const uint8_t *w = dns_zones_name(z, k, &wl, &g);
+	size_t pos = 0, wl;
+	const struct dns_zone_group *g;
+	for (const uint8_t *w; (w = dns_zones_next(z, &pos, &wl, &g)) != NULL;) {
 		if (bind) {
 			fputs("zone \"", f);
 			put_name(f, w, wl);
@@ -158,10 +157,9 @@ static int export_rpz(const struct dns_zones *z, const struct config_dns *cfg, c
 		" %" PRIu32 " %" PRIu32 "\n@ IN NS localhost.\n",
 		dns_zones_serial(z), cfg->soa_refresh, cfg->soa_retry, cfg->soa_expire,
 		cfg->soa_minimum);
-	for (size_t k = 0; k < dns_zones_count(z); k++) {
-		size_t wl;
-		const struct dns_zone_group *g;
-		const uint8_t *w = dns_zones_name(z, k, &wl, &g);
+	size_t pos = 0, wl;
+	const struct dns_zone_group *g;
+	for (const uint8_t *w; (w = dns_zones_next(z, &pos, &wl, &g)) != NULL;) {
 		char owner[600];
 		int n = 0;
 		for (size_t o = 0; o < wl && n >= 0 && (size_t)n < sizeof owner;

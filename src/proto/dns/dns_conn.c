@@ -218,11 +218,6 @@ static size_t dns_on_datagram(struct worker *w, struct dgram *dg)
 
 /* --- TCP (RFC 7766): two-byte length prefix, any number of pipelined queries. */
 
-static void dns_tcp_open(struct conn *c)
-{
-	(void)c;
-}
-
 static void dns_tcp_query(struct conn *c, const uint8_t *msg, size_t len)
 {
 	struct worker *w = c->w;
@@ -307,7 +302,6 @@ const struct proto_ops dns_udp_proto_ops = {
 
 const struct proto_ops dns_tcp_proto_ops = {
 	.name = "dns",
-	.on_open = dns_tcp_open,
 	.on_input = dns_tcp_input,
 	.on_timeout = dns_tcp_timeout,
 };

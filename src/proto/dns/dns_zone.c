@@ -17,15 +17,17 @@
 #define ZONE_FNV_PRIME	1099511628211ull
 #define ZONE_MAX_NAMES	(1u << 26) /* 67 M: far beyond any court order, bounds memory */
 
-struct zone_ent {
-	uint32_t off;	/* into the arena */
-	uint32_t hash;	/* of the whole name */
-	uint16_t group; /* index into groups */
-	uint8_t len;	/* wire bytes, no root */
-};
+/*
+ * Arena record of one name: be32 hash, be16 group, u8 length, the lower-case
+ * wire name (no root byte). Records are contiguous, so the arena is also the
+ * list of names in load order.
+ */
+#define ZONE_REC_HEAD 7
 
+/* A slot: arena offset + 1 (0 = empty) and the name's hash, so a probe past
+ * another name stays in the table and a hit costs the slot and one record. */
 struct zone_slot {
-	uint32_t ent;
+	uint32_t ref;
 	uint32_t hash;
 };
 
@@ -35,12 +37,7 @@ struct dns_zones {
 	size_t n_groups;
 	uint8_t *arena;
 	size_t arena_len, arena_cap;
-	struct zone_ent *ents;
-	size_t n_ents, ents_cap;
-	/*
-	 * Slots hold the entry index + 1 (0 = empty) beside the entry's hash, so
-	 * a probe past another name never touches the entries or the arena.
-	 */
+	size_t n_ents;
 	struct zone_slot *table;
 	size_t table_cap;
 	uint32_t serial;
@@ -85,17 +82,28 @@ static uint32_t hash_wire(const uint8_t *w, size_t len)
 	return fold(h);
 }
 
+static uint32_t rec_hash(const uint8_t *r)
+{
+	return (uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3];
+}
+
+static uint16_t rec_group(const uint8_t *r)
+{
+	return (uint16_t)(r[4] << 8 | r[5]);
+}
+
 static int table_grow(struct dns_zones *z)
 {
 	size_t cap = z->table_cap ? z->table_cap * 2 : 1024;
 	struct zone_slot *t = calloc(cap, sizeof *t);
 	if (!t)
 		return ERR_NOMEM;
-	for (size_t i = 0; i < z->n_ents; i++) {
-		size_t k = z->ents[i].hash & (cap - 1);
-		while (t[k].ent)
+	for (size_t off = 0; off < z->arena_len; off += ZONE_REC_HEAD + z->arena[off + 6]) {
+		uint32_t h = rec_hash(z->arena + off);
+		size_t k = h & (cap - 1);
+		while (t[k].ref)
 			k = (k + 1) & (cap - 1);
-		t[k] = (struct zone_slot){ (uint32_t)i + 1, z->ents[i].hash };
+		t[k] = (struct zone_slot){ (uint32_t)off + 1, h };
 	}
 	free(z->table);
 	z->table = t;
@@ -112,25 +120,18 @@ static int zone_insert(struct dns_zones *z, const uint8_t *w, size_t len, uint16
 		return ERR_NOMEM;
 	uint32_t h = hash_wire(w, len);
 	size_t k = h & (z->table_cap - 1);
-	while (z->table[k].ent) {
-		const struct zone_ent *e = &z->ents[z->table[k].ent - 1];
-		if (z->table[k].hash == h && e->len == len && !memcmp(z->arena + e->off, w, len)) {
+	while (z->table[k].ref) {
+		const uint8_t *r = z->arena + z->table[k].ref - 1;
+		if (z->table[k].hash == h && r[6] == len && !memcmp(r + ZONE_REC_HEAD, w, len)) {
 			z->st.duplicates++;
 			return 0;
 		}
 		k = (k + 1) & (z->table_cap - 1);
 	}
-	if (z->n_ents == z->ents_cap) {
-		size_t cap = z->ents_cap ? z->ents_cap * 2 : 1024;
-		struct zone_ent *e = realloc(z->ents, cap * sizeof *e);
-		if (!e)
-			return ERR_NOMEM;
-		z->ents = e;
-		z->ents_cap = cap;
-	}
-	if (len > z->arena_cap - z->arena_len) {
+	size_t need = ZONE_REC_HEAD + len;
+	if (need > z->arena_cap - z->arena_len) {
 		size_t cap = z->arena_cap ? z->arena_cap * 2 : 65536;
-		while (cap - z->arena_len < len)
+		while (cap - z->arena_len < need)
 			cap *= 2;
 		if (cap > UINT32_MAX)
 			return ERR_LIMIT;
@@ -140,11 +141,18 @@ static int zone_insert(struct dns_zones *z, const uint8_t *w, size_t len, uint16
 		z->arena = a;
 		z->arena_cap = cap;
 	}
-	memcpy(z->arena + z->arena_len, w, len);
-	z->ents[z->n_ents] = (struct zone_ent){ (uint32_t)z->arena_len, h, group, (uint8_t)len };
-	z->arena_len += len;
+	uint8_t *r = z->arena + z->arena_len;
+	r[0] = (uint8_t)(h >> 24);
+	r[1] = (uint8_t)(h >> 16);
+	r[2] = (uint8_t)(h >> 8);
+	r[3] = (uint8_t)h;
+	r[4] = (uint8_t)(group >> 8);
+	r[5] = (uint8_t)group;
+	r[6] = (uint8_t)len;
+	memcpy(r + ZONE_REC_HEAD, w, len);
+	z->table[k] = (struct zone_slot){ (uint32_t)z->arena_len + 1, h };
+	z->arena_len += need;
 	z->n_ents++;
-	z->table[k] = (struct zone_slot){ (uint32_t)z->n_ents, h };
 	return 0;
 }
 
@@ -268,8 +276,8 @@ int dns_zones_build(const struct config_dns *cfg, struct dns_zones **out, char *
 		return rc == ERR_NOMEM ? ERR_NOMEM : ERR_CONFIG;
 	}
 	z->st.names = z->n_ents;
-	z->st.bytes = z->arena_cap + z->ents_cap * sizeof *z->ents +
-		      z->table_cap * sizeof *z->table + z->n_groups * sizeof *z->groups;
+	z->st.bytes =
+		z->arena_cap + z->table_cap * sizeof *z->table + z->n_groups * sizeof *z->groups;
 	z->st.load_us = mono_us() - t0;
 	*out = z;
 	return 0;
@@ -281,7 +289,6 @@ void dns_zones_free(struct dns_zones *z)
 		return;
 	free(z->groups);
 	free(z->arena);
-	free(z->ents);
 	free(z->table);
 	free(z);
 }
@@ -302,9 +309,12 @@ bool dns_zones_lookup(const struct dns_zones *z, const struct dns_name *qname, s
 		return false;
 	uint32_t hashes[DNS_LABELS_MAX];
 	uint64_t h = ZONE_FNV_OFFSET;
+	size_t mask = z->table_cap - 1;
 	for (unsigned i = n; i-- > 0;) {
 		h = mix_label(h, qname->wire + qname->label_off[i]);
 		hashes[i] = fold(h);
+		/* Every suffix's first slot is fetched at once, not one miss after another. */
+		__builtin_prefetch(&z->table[hashes[i] & mask]);
 	}
 	/* The deepest seized name wins: try the longest suffix first. Root-label stores never exist. */
 	size_t wire_no_root = (size_t)qname->len - 1;
@@ -312,20 +322,20 @@ bool dns_zones_lookup(const struct dns_zones *z, const struct dns_name *qname, s
 		size_t off = qname->label_off[i];
 		size_t len = wire_no_root - off;
 		uint32_t hv = hashes[i];
-		size_t k = hv & (z->table_cap - 1);
-		while (z->table[k].ent) {
+		size_t k = hv & mask;
+		while (z->table[k].ref) {
 			if (z->table[k].hash != hv) {
-				k = (k + 1) & (z->table_cap - 1);
+				k = (k + 1) & mask;
 				continue;
 			}
-			const struct zone_ent *e = &z->ents[z->table[k].ent - 1];
-			if (e->len == len && name_eq(z->arena + e->off, qname->wire + off, len)) {
-				m->group = &z->groups[e->group];
+			const uint8_t *r = z->arena + z->table[k].ref - 1;
+			if (r[6] == len && name_eq(r + ZONE_REC_HEAD, qname->wire + off, len)) {
+				m->group = &z->groups[rec_group(r)];
 				m->apex_label = i;
 				m->at_apex = i == 0;
 				return true;
 			}
-			k = (k + 1) & (z->table_cap - 1);
+			k = (k + 1) & mask;
 		}
 	}
 	return false;
@@ -356,12 +366,14 @@ size_t dns_zones_count(const struct dns_zones *z)
 	return z->n_ents;
 }
 
-const uint8_t *dns_zones_name(const struct dns_zones *z, size_t i, size_t *wlen,
+const uint8_t *dns_zones_next(const struct dns_zones *z, size_t *pos, size_t *wlen,
 			      const struct dns_zone_group **group)
 {
-	if (i >= z->n_ents)
+	if (*pos >= z->arena_len)
 		return NULL;
-	*wlen = z->ents[i].len;
-	*group = &z->groups[z->ents[i].group];
-	return z->arena + z->ents[i].off;
+	const uint8_t *r = z->arena + *pos;
+	*wlen = r[6];
+	*group = &z->groups[rec_group(r)];
+	*pos += ZONE_REC_HEAD + r[6];
+	return r + ZONE_REC_HEAD;
 }

@@ -66,9 +66,13 @@ uint32_t dns_zones_serial(const struct dns_zones *z);
 /* The resolved settings of dns.zones[i] (NULL if out of range). */
 const struct dns_zone_group *dns_zones_group(const struct dns_zones *z, size_t i);
 
-/* Iteration for export: the i-th name (lower-cased wire form without the root) and its group. */
 size_t dns_zones_count(const struct dns_zones *z);
-const uint8_t *dns_zones_name(const struct dns_zones *z, size_t i, size_t *wlen,
+/*
+ * Iteration in load order, for export: start with *pos = 0; returns the next
+ * name (lower-case wire form without the root byte, *wlen bytes) and its
+ * group, or NULL at the end.
+ */
+const uint8_t *dns_zones_next(const struct dns_zones *z, size_t *pos, size_t *wlen,
 			      const struct dns_zone_group **group);
 
 #endif
