@@ -275,6 +275,14 @@ int dns_zones_build(const struct config_dns *cfg, struct dns_zones **out, char *
 		dns_zones_free(z);
 		return rc == ERR_NOMEM ? ERR_NOMEM : ERR_CONFIG;
 	}
+	/* The arena grew by doubling: give back what the last doubling did not use. */
+	if (z->arena_len && z->arena_len < z->arena_cap) {
+		uint8_t *a = realloc(z->arena, z->arena_len);
+		if (a) {
+			z->arena = a;
+			z->arena_cap = z->arena_len;
+		}
+	}
 	z->st.names = z->n_ents;
 	z->st.bytes =
 		z->arena_cap + z->table_cap * sizeof *z->table + z->n_groups * sizeof *z->groups;
