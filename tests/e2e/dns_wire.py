@@ -7,6 +7,20 @@ import struct
 TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "HINFO": 13, "MX": 15, "TXT": 16, "AAAA": 28,
          "OPT": 41, "AXFR": 252, "ANY": 255}
 TYPE_NAMES = {v: k for k, v in TYPES.items()}
+# Two seized zones for size limits, appended to the tests' `dns.zones`: big.test has
+# 16 A and 10 AAAA (NS glue that does not fit 512 bytes), huge.test 40 A (an answer
+# that does not fit: TC over UDP).
+BIG_ZONES = """    - family: many
+      names: [big.test]
+      a: [%s]
+      aaaa: [%s]
+    - family: huge
+      names: [huge.test]
+      a: [%s]
+""" % (", ".join(f"10.0.0.{i}" for i in range(1, 17)),
+       ", ".join(f'"2001:db8::{i:x}"' for i in range(1, 11)),
+       ", ".join(f"10.1.0.{i}" for i in range(1, 41)))
+
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
           16: "BADVERS"}
 
@@ -121,6 +135,22 @@ def udp(port, msg, timeout=3.0, host="127.0.0.1"):
             return s.recvfrom(65535)[0]
         except socket.timeout:
             return None
+
+
+def flood(port, msg, n, host="127.0.0.1", wait=0.3):
+    """Sends msg n times from one socket as fast as possible; returns the answers parsed."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    got = []
+    with socket.socket(fam, socket.SOCK_DGRAM) as s:
+        s.settimeout(wait)
+        for _ in range(n):
+            s.sendto(msg, (host, port))
+        try:
+            while True:
+                got.append(parse(s.recvfrom(4096)[0]))
+        except OSError:
+            pass
+    return got
 
 
 def tcp(port, msgs, timeout=5.0, host="127.0.0.1"):

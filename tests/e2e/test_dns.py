@@ -35,16 +35,7 @@ dns:
       names: [cf-seized.test]
       a: [198.51.100.7]
       ttl: 60
-    - family: many
-      names: [big.test]
-      a: [10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, 10.0.0.5, 10.0.0.6, 10.0.0.7, 10.0.0.8,
-          10.0.0.9, 10.0.0.10, 10.0.0.11, 10.0.0.12, 10.0.0.13, 10.0.0.14, 10.0.0.15, 10.0.0.16]
-      aaaa: ["2001:db8::1", "2001:db8::2", "2001:db8::3", "2001:db8::4", "2001:db8::5",
-             "2001:db8::6", "2001:db8::7", "2001:db8::8", "2001:db8::9", "2001:db8::a"]
-    - family: huge
-      names: [huge.test]
-      a: [10.1.0.1, 10.1.0.2, 10.1.0.3, 10.1.0.4, 10.1.0.5, 10.1.0.6, 10.1.0.7, 10.1.0.8, 10.1.0.9, 10.1.0.10, 10.1.0.11, 10.1.0.12, 10.1.0.13, 10.1.0.14, 10.1.0.15, 10.1.0.16, 10.1.0.17, 10.1.0.18, 10.1.0.19, 10.1.0.20, 10.1.0.21, 10.1.0.22, 10.1.0.23, 10.1.0.24, 10.1.0.25, 10.1.0.26, 10.1.0.27, 10.1.0.28, 10.1.0.29, 10.1.0.30, 10.1.0.31, 10.1.0.32, 10.1.0.33, 10.1.0.34, 10.1.0.35, 10.1.0.36, 10.1.0.37, 10.1.0.38, 10.1.0.39, 10.1.0.40]
-"""
+""" + w.BIG_ZONES
 
 ZONES = "# seized by court order\nrustock-cc.test\nEvil-Two.example. ; with a dot\n\n"
 
@@ -307,16 +298,7 @@ def test_rrl_slip_and_count():
     with start(rate=5) as d:
         port = d.port()
         q = w.query("flood.rustock-cc.test", "A", edns=1232)
-        got = []
-        with __import__("socket").socket(2, 2) as s:
-            s.settimeout(0.3)
-            for i in range(40):
-                s.sendto(q, ("127.0.0.1", port))
-            try:
-                while True:
-                    got.append(w.parse(s.recvfrom(4096)[0]))
-            except OSError:
-                pass
+        got = w.flood(port, q, 40)
         full = [r for r in got if not r["tc"]]
         slips = [r for r in got if r["tc"]]
         # SO_REUSEPORT: one source port always reaches the same worker.
@@ -426,16 +408,7 @@ def test_ipv6_listener_and_rrl_prefix():
     with custom([('addr: "127.0.0.1:$port0"', 'addr: "[::1]:$port0"')], rate=3) as d:
         port = d.port()
         q = w.query("v6.rustock-cc.test", "AAAA", edns=1232, ecs=("2001:db8:aa::", 48))
-        got = []
-        with so.socket(so.AF_INET6, so.SOCK_DGRAM) as s:
-            s.settimeout(0.3)
-            for _ in range(12):
-                s.sendto(q, ("::1", port))
-            try:
-                while True:
-                    got.append(w.parse(s.recvfrom(4096)[0]))
-            except OSError:
-                pass
+        got = w.flood(port, q, 12, host="::1")
         full = [r for r in got if not r["tc"]]
         assert 3 <= len(full) <= 6 and full[0]["answer"][0][3] == "2001:db8::10", got
         ecs = struct.pack(">HBB", 2, 48, 0) + bytes.fromhex("20010db800aa")
