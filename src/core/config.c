@@ -1397,6 +1397,11 @@ static int load_document(struct cfgp *p, yaml_document_t *doc)
 			return cfg_err(p, root,
 				       "listener %s has proto dns but there is no \"dns\" section",
 				       l->name);
+		/* The PROXY header would be read as a DNS length prefix: refuse rather than misparse. */
+		if (l->proxy_protocol)
+			return cfg_err(p, root,
+				       "listener %s: proxy_protocol is not supported for proto dns",
+				       l->name);
 		/* DNS over TCP: one idle timeout before and between queries (RFC 7766 §6.2.3). */
 		l->http.header_timeout_ms = c->dns->tcp_idle_timeout_ms;
 		l->http.idle_timeout_ms = c->dns->tcp_idle_timeout_ms;

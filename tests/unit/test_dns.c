@@ -411,6 +411,19 @@ static void test_config_errors(void)
 		CHECK(strstr(err, cases[i].err) != NULL);
 		config_free(cfg);
 	}
+	/* PROXY on a dns listener is refused. */
+	{
+		static const char px[] =
+			"log: { dir: /x }\nlisten: [ { proto: dns, addr: \"127.0.0.1:53\", "
+			"proxy_protocol: true } ]\ndns:\n  a: [192.0.2.1]\n  zones: [ { "
+			"family: f, names: [a.test] } ]\n";
+		struct config *pc = NULL;
+		char perr[512] = "";
+		CHECK_INT(config_load_string(px, sizeof px - 1, "c.yaml", &pc, perr, sizeof perr),
+			  ERR_CONFIG);
+		CHECK(strstr(perr, "proxy_protocol is not supported for proto dns") != NULL);
+		config_free(pc);
+	}
 	/* A dns listener without a dns section. */
 	static const char nodns[] =
 		"log: { dir: /x }\nlisten: [ { proto: dns, addr: \"127.0.0.1:53\" } ]\n";
