@@ -12,5 +12,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_log(int argc, char **argv); /* log cat | log stats */
 int cmd_loadgen(int argc, char **argv);
 int cmd_config(int argc, char **argv); /* config check */
+int cmd_zones(int argc, char **argv);  /* zones export | zones stats (DNS) */
 
 #endif
