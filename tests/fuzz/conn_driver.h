@@ -14,6 +14,7 @@
 #include "net/listener.h"
 #include "net/worker.h"
 #include "proto/http/http_conn.h"
+#include "proto/tls/tls_conn.h"
 
 #define FUZZ_CHECK(cond)                                                                           \
 	do {                                                                                       \
@@ -25,7 +26,7 @@ static struct recorder *fuzz_rec;
 static char fuzz_dir[64];
 
 /* Stop the writer thread before the process tears down (libFuzzer ends with exit()). */
-static void fuzz_recorder_teardown(void)
+static inline void fuzz_recorder_teardown(void)
 {
 	recorder_stop(fuzz_rec);
 	fuzz_rec = NULL;
@@ -40,7 +41,7 @@ static void fuzz_recorder_teardown(void)
  * initialised first: atexit handlers run last-registered first, so the
  * writer thread is stopped before OpenSSL is torn down under it.
  */
-static struct recorder *fuzz_recorder_start(const char *name)
+static inline struct recorder *fuzz_recorder_start(const char *name)
 {
 	snprintf(fuzz_dir, sizeof fuzz_dir, "/tmp/%s-%ld", name, (long)getpid());
 	struct recorder_opts ro = {
@@ -67,7 +68,7 @@ struct fuzz_state {
 };
 
 /* Loads the harness's config and compiles what a rule set holds (rules, HTTP answers). */
-static void fuzz_ruleset_load(struct fuzz_state *st, const char *yaml, size_t len)
+static inline void fuzz_ruleset_load(struct fuzz_state *st, const char *yaml, size_t len)
 {
 	char err[256];
 	FUZZ_CHECK(config_load_string(yaml, len, "fuzz.yaml", &st->cfg, err, sizeof err) == 0);
@@ -81,9 +82,9 @@ static void fuzz_ruleset_load(struct fuzz_state *st, const char *yaml, size_t le
  * ports base, base + 1, ...), timer lists and buffers, but no thread and no
  * epoll. The harness hands it one connection at a time.
  */
-static void fuzz_worker_init(struct worker *w, struct recorder *rec, const struct ruleset *rs,
-			     struct listener *l, unsigned n, const struct proto_ops *ops,
-			     uint16_t base)
+static inline void fuzz_worker_init(struct worker *w, struct recorder *rec,
+				    const struct ruleset *rs, struct listener *l, unsigned n,
+				    const struct proto_ops *ops, uint16_t base)
 {
 	for (unsigned i = 0; i < n; i++) {
 		l[i].cfg = &rs->cfg->listeners[i];
@@ -108,7 +109,7 @@ static void fuzz_worker_init(struct worker *w, struct recorder *rec, const struc
  * One connection from a peer (address chosen by ctl bit 1) to listener
  * ctl & 1, opened as accept would: protocol on_open, request timer armed.
  */
-static struct conn *fuzz_conn_open(struct fuzz_state *st, uint8_t ctl)
+static inline struct conn *fuzz_conn_open(struct fuzz_state *st, uint8_t ctl)
 {
 	struct conn *c = calloc(1, sizeof *c);
 	FUZZ_CHECK(c != NULL);
@@ -123,13 +124,30 @@ static struct conn *fuzz_conn_open(struct fuzz_state *st, uint8_t ctl)
 	c->flow_id = st->inputs;
 	st->w.answered = (ctl & 4) != 0;
 	st->w.draining = (ctl & 8) != 0 && (ctl & 16) != 0;
-	c->l->ops->on_open(c);
+	if (c->l->ops->on_open)
+		c->l->ops->on_open(c);
 	conn_set_timer(c, CONN_TIMER_REQUEST);
 	return c;
 }
 
+/*
+ * What the worker's conn_feed does: bytes go to the TLS layer once it is
+ * started, to the protocol before it, and the rest of a read in which the
+ * protocol started TLS goes to TLS. Returns the bytes consumed.
+ */
+static inline size_t fuzz_conn_feed(struct conn *c, const uint8_t *buf, size_t len, bool eof)
+{
+	if (c->tls)
+		return tls_conn_input(c, buf, len, eof);
+	size_t used = c->l->ops->on_input(c, buf, len, eof);
+	FUZZ_CHECK(used <= len);
+	if (c->tls && used < len && !c->closed)
+		used += tls_conn_input(c, buf + used, len - used, eof);
+	return used;
+}
+
 /* The writer keeps appending: drop old segments now and then so a long campaign stays small. */
-static void fuzz_trim_log(void)
+static inline void fuzz_trim_log(void)
 {
 	DIR *d = opendir(fuzz_dir);
 	if (!d)

@@ -76,18 +76,6 @@ static void fuzz_flush(struct worker *w, struct conn *c)
 	c->out_len = c->out_off = c->out_cap = 0;
 }
 
-/* conn_feed: the TLS layer once started, the protocol before it; returns bytes consumed. */
-static size_t fuzz_feed(struct conn *c, const uint8_t *buf, size_t len, bool eof)
-{
-	if (c->tls)
-		return tls_conn_input(c, buf, len, eof);
-	size_t used = c->l->ops->on_input(c, buf, len, eof);
-	FUZZ_CHECK(used <= len);
-	if (c->tls && used < len && !c->closed)
-		used += tls_conn_input(c, buf + used, len - used, eof);
-	return used;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_state *st = fuzz_setup();
@@ -120,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf + held, data + off, n);
 		held += n;
 		off += n;
-		size_t used = fuzz_feed(c, buf, held, false);
+		size_t used = fuzz_conn_feed(c, buf, held, false);
 		FUZZ_CHECK(used <= held);
 		if (c->closed)
 			used = held;
@@ -134,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				c->l->ops->on_timeout(c);
 		} else {
 			c->eof = true;
-			fuzz_feed(c, buf, held, true);
+			fuzz_conn_feed(c, buf, held, true);
 		}
 		fuzz_flush(w, c);
 	}
