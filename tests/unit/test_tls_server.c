@@ -42,17 +42,24 @@ static struct config *load(const char *yaml)
 	return c;
 }
 
+/* A listener with no certificates: everything self-signed. NULL (and nothing to free) on failure. */
+static struct tls_server *default_server(struct config **cfg)
+{
+	struct tls_server *srv = NULL;
+	*cfg = load("listen: [ { proto: tls, addr: \"127.0.0.1:8443\" } ]\n");
+	if (*cfg)
+		CHECK_INT(tls_server_new(&(*cfg)->listeners[0], &srv, errbuf, sizeof errbuf), 0);
+	if (!srv)
+		config_free(*cfg);
+	return srv;
+}
+
 static void test_self_signed(void)
 {
-	struct config *c = load("listen: [ { proto: tls, addr: \"127.0.0.1:8443\" } ]\n");
-	if (!c)
+	struct config *c;
+	struct tls_server *srv = default_server(&c);
+	if (!srv)
 		return;
-	struct tls_server *srv = NULL;
-	CHECK_INT(tls_server_new(&c->listeners[0], &srv, errbuf, sizeof errbuf), 0);
-	if (!srv) {
-		config_free(c);
-		return;
-	}
 	char cn[256];
 	cn_for(srv, "CNC.Example.test", cn, sizeof cn);
 	CHECK_STR(cn, "cnc.example.test"); /* lower-cased */
@@ -96,15 +103,10 @@ static void *hammer(void *p)
 
 static void test_threads(void)
 {
-	struct config *c = load("listen: [ { proto: tls, addr: \"127.0.0.1:8443\" } ]\n");
-	if (!c)
+	struct config *c;
+	struct tls_server *srv = default_server(&c);
+	if (!srv)
 		return;
-	struct tls_server *srv = NULL;
-	CHECK_INT(tls_server_new(&c->listeners[0], &srv, errbuf, sizeof errbuf), 0);
-	if (!srv) {
-		config_free(c);
-		return;
-	}
 	enum {
 		N = 4
 	};
