@@ -23,6 +23,7 @@
 #include "net/privdrop.h"
 #include "net/worker.h"
 #include "proto/http/http_conn.h"
+#include "proto/raw/raw_conn.h"
 #include "report/eve_writer.h"
 
 struct daemon {
@@ -383,7 +384,7 @@ int daemon_run(const struct daemon_opts *o)
 		goto out;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct config_listener *lc = &cfg->listeners[i];
-		if (lc->proto != CONFIG_PROTO_HTTP) {
+		if (lc->proto != CONFIG_PROTO_HTTP && lc->proto != CONFIG_PROTO_RAW) {
 			dlog(DLOG_ERROR, "listener %s: proto %s is not served by this build",
 			     lc->name, config_proto_name(lc->proto));
 			goto out;
@@ -394,7 +395,8 @@ int daemon_run(const struct daemon_opts *o)
 			     rc == ERR_SYS ? strerror(errno) : err_str(rc));
 			goto out;
 		}
-		d->listeners[i].ops = &http_proto_ops;
+		d->listeners[i].ops =
+			lc->proto == CONFIG_PROTO_RAW ? &raw_proto_ops : &http_proto_ops;
 		d->n_listeners = (unsigned)i + 1;
 		char addr[64];
 		dlog(DLOG_INFO, "listening on %s:%u as %s (%s%s)",

@@ -26,6 +26,11 @@ static int listener_socket(const struct sockaddr_storage *addr, socklen_t addr_l
 		goto fail;
 	if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
 		goto fail;
+	/* TPROXY delivers connections for foreign addresses: the socket must accept them. */
+	if (cfg->redirect == CONFIG_REDIRECT_TPROXY &&
+	    (fam == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one) :
+			       setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one)) != 0)
+		goto fail;
 	/* Answers are one small write: do not let Nagle hold them back. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
 		goto fail;

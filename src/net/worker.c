@@ -14,6 +14,7 @@
 #include "core/dlog.h"
 #include "core/err.h"
 #include "core/timeutil.h"
+#include "net/anyport.h"
 #include "net/daemon.h"
 
 #define WORKER_SCRATCH	    (64u * 1024)
@@ -326,8 +327,8 @@ static void conn_close(struct conn *c)
 		w->stage_conn = NULL;
 		w->stage_len = 0;
 	}
-	if (c->l->ops->on_close)
-		c->l->ops->on_close(c);
+	if (c->ops->on_close)
+		c->ops->on_close(c);
 	list_unlink_timer(w, c);
 	wait_list_remove(w, c);
 	/* close() also drops the fd from epoll: it is never duplicated. */
@@ -363,10 +364,14 @@ static void conn_set_epoll(struct conn *c, uint32_t mask)
 	c->epoll_mask = mask;
 }
 
-/* Input capacity of a connection: one request head (and a PROXY header) at most. */
+/* Input capacity of a connection: one request head or raw capture (and a PROXY header) at most. */
 static size_t conn_in_limit(const struct conn *c)
 {
-	return (size_t)c->l->cfg->http.max_header_bytes + CONN_PROXY_ROOM;
+	const struct config_listener *lc = c->l->cfg;
+	size_t head = lc->http.max_header_bytes;
+	if (lc->proto == CONFIG_PROTO_RAW && lc->raw.capture_bytes > head)
+		head = lc->raw.capture_bytes;
+	return head + CONN_PROXY_ROOM;
 }
 
 /* Keeps the unconsumed tail of data in c->in (data may be the scratch buffer or c->in itself). */
@@ -402,10 +407,22 @@ static bool conn_output_blocked(const struct conn *c)
 	return c->out_len - c->out_off >= CONN_OUT_HIGH;
 }
 
+void conn_handover(struct conn *c, const struct proto_ops *ops)
+{
+	c->ops = ops;
+	memset(&c->p, 0, sizeof c->p);
+	if (ops->on_open)
+		ops->on_open(c);
+}
+
 /* Hands buffered input to the protocol when it can take it. */
 static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
 {
-	size_t used = c->l->ops->on_input(c, data, len, c->eof);
+	const struct proto_ops *ops = c->ops;
+	size_t used = ops->on_input(c, data, len, c->eof);
+	/* Handed over: the new module reads the same bytes from the start (at most once). */
+	if (c->ops != ops && !c->closed)
+		used = c->ops->on_input(c, data, len, c->eof);
 	if (used > len)
 		used = len;
 	if (c->closed)
@@ -540,14 +557,21 @@ static void worker_accept(struct worker *w, struct listener *l)
 		w->n_conns++;
 		c->fd = fd;
 		c->l = l;
+		c->ops = l->ops;
 		conn_fill_addr(&c->peer, &ss);
 		c->src = c->peer;
 		c->dst = l->local;
-		if (l->wildcard) {
+		if (l->wildcard || l->cfg->redirect) {
+			/* TPROXY: the local address is the one the client called. */
 			struct sockaddr_storage ls;
 			socklen_t llen = sizeof ls;
-			if (getsockname(fd, (struct sockaddr *)&ls, &llen) == 0)
+			if (getsockname(fd, (struct sockaddr *)&ls, &llen) == 0) {
 				conn_fill_addr(&c->dst, &ls);
+				/* REDIRECT: conntrack remembers where the client was going. */
+				if (l->cfg->redirect == CONFIG_REDIRECT_NAT &&
+				    anyport_original_dst(fd, ls.ss_family, &ls) == 0)
+					conn_fill_addr(&c->dst, &ls);
+			}
 		}
 		c->flow_id = w->flow_base | (w->flow_next++ & 0x0fffffffu);
 		if (l->ops->on_open)
@@ -570,8 +594,8 @@ static void worker_expire(struct worker *w)
 			struct conn *c = lst->head;
 			list_unlink_timer(w, c);
 			STAT_INC(w->st.timeouts);
-			if (c->l->ops->on_timeout)
-				c->l->ops->on_timeout(c);
+			if (c->ops->on_timeout)
+				c->ops->on_timeout(c);
 			conn_close(c);
 		}
 	}
@@ -633,8 +657,8 @@ static void worker_force_close_all(struct worker *w)
 		while (w->timers[i].head) {
 			struct conn *c = w->timers[i].head;
 			list_unlink_timer(w, c);
-			if (c->l->ops->on_timeout)
-				c->l->ops->on_timeout(c);
+			if (c->ops->on_timeout)
+				c->ops->on_timeout(c);
 			conn_close(c);
 		}
 	}

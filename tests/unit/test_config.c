@@ -171,7 +171,8 @@ static void test_full(void)
 	CHECK_INT(f->match.n_listeners, 1);
 	CHECK_STR(f->match.listeners[0], "http-80");
 	CHECK_INT(f->match.n_dst_ports, 2);
-	CHECK_INT(f->match.dst_ports[1], 8080);
+	CHECK_INT(f->match.dst_ports[1].lo, 8080);
+	CHECK_INT(f->match.dst_ports[1].hi, 8080);
 	CHECK_STR(f->match.method, "POST");
 	CHECK_INT(f->match.host.n_alts, 2);
 	CHECK_INT(f->match.host.alts[0].kind, CONFIG_MATCH_SUFFIX);
