@@ -1,0 +1,188 @@
+"""test_raw.py — raw TCP capture end to end: banner, first bytes, guesses, hand-over, hostile peers.
+
+A `proto: raw` listener on loopback. Every connection must give exactly one
+event (or, for HTTP, the HTTP module's events), whatever the peer does:
+send nothing, close at once, hold the connection open, trickle one byte a
+second, or send far more than is captured. Memory stays bounded.
+"""
+
+import base64
+import hashlib
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_util as u  # noqa: E402
+import harness as h  # noqa: E402
+
+TIMEOUT_MS = 1500
+BANNER = b"220 sinkhole ready\r\n"
+CLIENT_HELLO = bytes.fromhex("16030100a5010000a10303") + bytes(range(32)) + b"\x00" * 140
+
+
+def raw_listener(**extra):
+    lst = {"name": "raw", "proto": "raw",
+           "raw": {"timeout_ms": TIMEOUT_MS, "capture_bytes": 4096}}
+    lst.update(extra)
+    return [lst]
+
+
+FAMILIES = [
+    {"name": "rustock_raw", "tag": "loader",
+     "match": {"proto": "raw", "payload": {"prefix": "hex:c0de", "len": [4, 64]}}},
+    {"name": "noise", "match": {"proto": "raw", "payload": {"entropy": [7.0, 8]}}},
+    {"name": "webbot", "match": {"proto": "http", "path": "/gate.php"}, "answer": {"status": 200}},
+]
+
+
+def by_sport(evs):
+    return {e["src_port"]: e for e in evs}
+
+
+def test_capture_banner_guess():
+    with h.Sinkd(listen=raw_listener(raw={"timeout_ms": TIMEOUT_MS, "banner": "220 sinkhole ready\r\n"}),
+                 families=FAMILIES) as d:
+        port = d.port()
+        sent = {}
+        # A custom binary check-in: banner first, then recorded and closed after EOF.
+        s = h.connect(port)
+        assert h.recv_until(s, b"\r\n") == BANNER
+        s.sendall(b"\xc0\xde\x00\x10hello")
+        s.shutdown(socket.SHUT_WR)
+        assert h.recv_all(s) == b"", "raw listeners send nothing but the banner"
+        sent[s.getsockname()[1]] = ("rustock_raw", b"\xc0\xde\x00\x10hello", "unknown")
+        s.close()
+        # 64 KiB of random bytes: the first 4 KiB are kept, the event says how much came.
+        big = os.urandom(65536)
+        s = h.connect(port)
+        try:
+            s.sendall(big)
+        except OSError:
+            pass  # closed after the capture: the rest may be refused
+        h.recv_all(s, timeout=3)
+        sent[s.getsockname()[1]] = ("noise", big[:4096], "unknown")
+        s.close()
+        # A TLS ClientHello on a raw port: guessed (no TLS module to hand it to yet).
+        s = h.connect(port)
+        s.sendall(CLIENT_HELLO)
+        s.shutdown(socket.SHUT_WR)
+        h.recv_all(s)
+        sent[s.getsockname()[1]] = ("unknown", CLIENT_HELLO, "tls")
+        s.close()
+        for line, g in ((b"SSH-2.0-Go\r\n", "ssh"), (b"EHLO bot\r\n", "smtp")):
+            s = h.connect(port)
+            s.sendall(line)
+            s.shutdown(socket.SHUT_WR)
+            h.recv_all(s)
+            sent[s.getsockname()[1]] = ("unknown", line, g)
+            s.close()
+
+        evs = d.wait_events(len(sent))
+        got = by_sport(evs)
+        assert sorted(got) == sorted(sent), (sorted(got), sorted(sent))
+        for sport, (fam, data, guess) in sent.items():
+            e = got[sport]
+            assert e["event_type"] == "sinkhole_raw" and e["app_proto"] == "failed", e
+            assert base64.b64decode(e["payload"]) == data, (sport, e["payload"][:80])
+            assert e["raw"]["guess"] == guess, (guess, e["raw"])
+            assert e["raw"]["banner_length"] == len(BANNER), e["raw"]
+            assert u.sk(e)["family"] == fam, (fam, u.sk(e))
+        e = got[[p for p, v in sent.items() if v[0] == "noise"][0]]
+        assert e["raw"]["length"] > 4096 and "truncated" in u.flags(e), e["raw"]
+        assert e["raw"]["entropy"] > 7.0, e["raw"]
+        assert u.sk(got[[p for p, v in sent.items() if v[0] == "rustock_raw"][0]])["tag"] == "loader"
+        u.assert_no_sanitizer(d)
+
+
+def test_http_handover():
+    with h.Sinkd(listen=raw_listener(), families=FAMILIES) as d:
+        port = d.port()
+        body = b"id=42&os=win7"
+        req = (b"POST /gate.php HTTP/1.1\r\nHost: cnc.example\r\nContent-Length: %d\r\n\r\n%s"
+               % (len(body), body))
+        s = h.connect(port)
+        # Trickled in three pieces, the first too short to guess: still handed over whole.
+        s.sendall(req[:2])
+        time.sleep(0.2)
+        s.sendall(req[2:30])
+        time.sleep(0.2)
+        s.sendall(req[30:])
+        resp = h.recv_until(s, b"\r\n\r\n")
+        assert resp.startswith(b"HTTP/1.1 200"), resp
+        # Keep-alive: a second request on the same connection is recorded too.
+        s.sendall(b"GET /second HTTP/1.1\r\nHost: cnc.example\r\nConnection: close\r\n\r\n")
+        resp = h.recv_all(s)
+        assert resp.startswith(b"HTTP/1.1 404"), resp
+        s.close()
+        evs = d.wait_events(2)
+        assert [e["event_type"] for e in evs] == ["http", "http"], evs
+        assert evs[0]["http"]["url"] == "/gate.php" and u.sk(evs[0])["family"] == "webbot", evs[0]
+        assert u.sk(evs[0])["body_sha256"] == hashlib.sha256(body).hexdigest(), evs[0]
+        assert u.sk(evs[0])["listener"] == "raw" and evs[1]["http"]["url"] == "/second"
+        assert evs[0]["flow_id"] == evs[1]["flow_id"]
+
+
+def test_hostile_peers():
+    n_silent, n_empty, n_trickle = 300, 100, 4
+    u.raise_nofile(n_silent + 512)
+    with h.Sinkd(listen=raw_listener(max_connections=2000), families=FAMILIES) as d:
+        port = d.port()
+        rss0 = u.vmrss_kib(d.pid)
+        rss_peak = rss0
+        empty_ports, silent, trickle = set(), [], []
+        for _ in range(n_empty):  # connect and close at once: zero-length connections
+            s = h.connect(port)
+            empty_ports.add(s.getsockname()[1])
+            s.close()
+        for _ in range(n_silent):  # a flood of connections that never say anything
+            s = h.connect(port)
+            silent.append(s)
+        for _ in range(n_trickle):
+            trickle.append(h.connect(port))
+        rss_peak = max(rss_peak, u.vmrss_kib(d.pid))
+        # One byte per second until the daemon's capture timeout closes them.
+        trickled = {t.getsockname()[1]: b"" for t in trickle}
+        for i in range(4):
+            for t in trickle:
+                try:
+                    t.send(b"%c" % (0x41 + i))
+                    trickled[t.getsockname()[1]] += b"%c" % (0x41 + i)
+                except OSError:
+                    pass
+            rss_peak = max(rss_peak, u.vmrss_kib(d.pid))
+            time.sleep(1.0)
+        closed = sum(1 for s in silent[:50] if h.is_closed(s, timeout=3))
+        assert closed == 50, f"only {closed} of 50 silent connections closed by the daemon"
+        for s in silent + trickle:
+            s.close()
+
+        want = n_empty + n_silent + n_trickle
+        evs = d.wait_events(want, timeout=30)
+        assert len(evs) == want, f"{len(evs)} events, want {want}"
+        got = by_sport(evs)
+        for p in empty_ports:
+            e = got[p]
+            assert e["raw"]["length"] == 0 and "payload" not in e, e
+            assert u.sk(e)["reason"] == "connection closed without data", e
+        silent_evs = [e for e in evs if u.sk(e).get("reason") == "no data before timeout"]
+        assert len(silent_evs) == n_silent, len(silent_evs)
+        assert all("timeout" in u.flags(e) for e in silent_evs)
+        for p, data in trickled.items():
+            e = got[p]
+            assert "timeout" in u.flags(e), e
+            got_bytes = base64.b64decode(e["payload"])
+            # What arrived before the timeout, in order: a prefix of what was trickled.
+            assert got_bytes and data.startswith(got_bytes) and len(got_bytes) <= 3, (got_bytes, data)
+        rss_end = u.vmrss_kib(d.pid)
+        print(f"  VmRSS {rss0} KiB at start, peak {rss_peak} KiB, {rss_end} KiB at the end",
+              flush=True)
+        assert rss_peak - rss0 < 16 * 1024, f"VmRSS grew by {rss_peak - rss0} KiB"
+        st = u.wait_stats(d, lambda s: s["connections"]["open"] == 0, what="all closed")
+        assert st["connections"]["accepted"] == want, st["connections"]
+        u.assert_no_sanitizer(d)
+
+
+if __name__ == "__main__":
+    h.run([test_capture_banner_guess, test_http_handover, test_hostile_peers])
