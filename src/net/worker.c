@@ -434,6 +434,7 @@ static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
 static void conn_read(struct conn *c)
 {
 	struct worker *w = c->w;
+	bool looked_again = false;
 	for (int burst = 0; burst < WORKER_READ_BURST && !c->closed && !c->eof; burst++) {
 		if (conn_output_blocked(c))
 			break;
@@ -471,8 +472,18 @@ static void conn_read(struct conn *c)
 		} else {
 			conn_feed(c, w->scratch, (size_t)n);
 		}
-		if ((size_t)n < room)
+		if ((size_t)n < room) {
+			/*
+			 * A short read the protocol could not finish with: the rest
+			 * (often just the peer's FIN) may be here already. Look once
+			 * more before paying for an epoll registration and wake-up.
+			 */
+			if (c->in && !looked_again && !c->eof) {
+				looked_again = true;
+				continue;
+			}
 			break;
+		}
 	}
 }
 

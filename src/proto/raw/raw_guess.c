@@ -2,7 +2,19 @@
 #include "proto/raw/raw_guess.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+
+/* c * log2(c) for the small counts short captures have; filled once, read-only after. */
+#define RAW_CLOG_SMALL 256
+static double raw_clog[RAW_CLOG_SMALL];
+static pthread_once_t raw_clog_once = PTHREAD_ONCE_INIT;
+
+static void raw_clog_init(void)
+{
+	for (unsigned c = 1; c < RAW_CLOG_SMALL; c++)
+		raw_clog[c] = (double)c * log2((double)c);
+}
 
 static const char *const raw_guess_names[RAW_GUESS_COUNT] = {
 	[RAW_GUESS_UNKNOWN] = "unknown", [RAW_GUESS_HTTP] = "http", [RAW_GUESS_TLS] = "tls",
@@ -133,13 +145,14 @@ uint16_t raw_entropy_milli(const uint8_t *p, size_t n)
 	memset(count, 0, sizeof count);
 	for (size_t i = 0; i < n; i++)
 		count[p[i]]++;
-	double h = 0.0, total = (double)n;
+	pthread_once(&raw_clog_once, raw_clog_init);
+	/* H = log2(n) - (1/n) * sum(c * log2(c)) over the byte counts c. */
+	double sum = 0.0, total = (double)n;
 	for (unsigned i = 0; i < 256; i++) {
-		if (!count[i])
-			continue;
-		double f = (double)count[i] / total;
-		h -= f * log2(f);
+		uint32_t c = count[i];
+		sum += c < RAW_CLOG_SMALL ? raw_clog[c] : (double)c * log2((double)c);
 	}
+	double h = log2(total) - sum / total;
 	long milli = lround(h * 1000.0);
 	if (milli < 0)
 		milli = 0;
