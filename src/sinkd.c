@@ -16,7 +16,8 @@ static const struct subcommand subcommands[] = {
 	{ "log", cmd_log, "look inside a log: `log cat` (EVE JSON lines), `log stats` (summary)" },
 	{ "loadgen", cmd_loadgen, "send simulated check-ins to a loopback sinkhole (bounded)" },
 	{ "config", cmd_config, "`config check FILE`: parse a config and print what it means" },
-	{ "firewall", cmd_firewall, "`firewall print -c FILE`: nftables rules for any-port capture" },
+	{ "firewall", cmd_firewall,
+	  "`firewall print -c FILE`: nftables rules for any-port capture" },
 	{ "top", cmd_top, "live ranking of ports, families and protocol guesses in a log" },
 };
 

@@ -94,7 +94,8 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u64 == UINT64_MAX) {
 				for (int k = 0; k < 64; k++) {
-					int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+					int fd = accept4(lfd, NULL, NULL,
+							 SOCK_NONBLOCK | SOCK_CLOEXEC);
 					if (fd < 0)
 						break;
 					if (fd >= 65536) {
@@ -103,8 +104,10 @@ int main(int argc, char **argv)
 					}
 					got[fd] = 0;
 					if (bare_read(fd, &got[fd]) == 0) {
-						struct epoll_event cev = { .events = EPOLLIN | EPOLLRDHUP,
-									   .data.u64 = (uint64_t)fd };
+						struct epoll_event cev = {
+							.events = EPOLLIN | EPOLLRDHUP,
+							.data.u64 = (uint64_t)fd
+						};
 						epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
 					}
 				}

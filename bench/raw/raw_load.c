@@ -24,7 +24,10 @@
 
 #define LOAD_MAX_CONNS 4096
 
-enum { ST_CONNECTING = 0, ST_WAITING };
+enum {
+	ST_CONNECTING = 0,
+	ST_WAITING
+};
 
 struct lconn {
 	int fd;
@@ -67,7 +70,8 @@ int main(int argc, char **argv)
 	host[colon - argv[1]] = '\0';
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_port = htons((uint16_t)strtoul(colon + 1, NULL, 10)) };
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || (ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+	    (ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
 		fprintf(stderr, "raw_load: only 127.0.0.0/8 targets\n");
 		return 2;
 	}
@@ -96,11 +100,13 @@ int main(int argc, char **argv)
 			struct lconn *c = evs[i].data.ptr;
 			bool failed = false;
 			if (c->state == ST_CONNECTING && (evs[i].events & EPOLLOUT)) {
-				if (plen && send(c->fd, payload, (size_t)plen, MSG_NOSIGNAL) != plen)
+				if (plen &&
+				    send(c->fd, payload, (size_t)plen, MSG_NOSIGNAL) != plen)
 					failed = true;
 				shutdown(c->fd, SHUT_WR);
 				c->state = ST_WAITING;
-				struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+				struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+							  .data.ptr = c };
 				epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 				if (!failed)
 					continue;

@@ -737,8 +737,8 @@ static int get_port_range(struct cfgp *p, yaml_node_t *n, struct config_port_ran
 	if (!dash)
 		hi = lo;
 	if (lo < 1 || hi > 65535 || lo > hi)
-		return cfg_err(p, n, "port range \"%.*s\" is not within 1-65535 in order",
-			       (int)len, s);
+		return cfg_err(p, n, "port range \"%.*s\" is not within 1-65535 in order", (int)len,
+			       s);
 	r->lo = (uint16_t)lo;
 	r->hi = (uint16_t)hi;
 	return 0;
@@ -1174,7 +1174,8 @@ static int parse_match_listener(struct cfgp *p, yaml_node_t *n, void *obj)
 static int add_port(struct cfgp *p, yaml_node_t *item, void *ctx)
 {
 	struct config_match *m = ctx;
-	struct config_port_range *slot = grow((void **)&m->dst_ports, &m->n_dst_ports, sizeof *slot);
+	struct config_port_range *slot =
+		grow((void **)&m->dst_ports, &m->n_dst_ports, sizeof *slot);
 	if (!slot)
 		return cfg_err(p, item, "out of memory");
 	return get_port_range(p, item, slot);

@@ -13,7 +13,8 @@ bool payload_match(const struct config_payload *m, const struct payload_input *i
 		return false;
 	if (m->has_entropy && (in->entropy < m->entropy_min || in->entropy > m->entropy_max))
 		return false;
-	if (m->prefix_len && (in->len < m->prefix_len || memcmp(in->data, m->prefix, m->prefix_len)))
+	if (m->prefix_len &&
+	    (in->len < m->prefix_len || memcmp(in->data, m->prefix, m->prefix_len)))
 		return false;
 	for (size_t i = 0; i < m->n_at; i++) {
 		const struct config_payload_at *at = &m->at[i];

@@ -179,8 +179,8 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 		return false;
 	if (r->n_ports) {
 		size_t i;
-		for (i = 0; i < r->n_ports && (in->dst_port < r->ports[i].lo ||
-						     in->dst_port > r->ports[i].hi);
+		for (i = 0; i < r->n_ports &&
+			    (in->dst_port < r->ports[i].lo || in->dst_port > r->ports[i].hi);
 		     i++)
 			;
 		if (i == r->n_ports)

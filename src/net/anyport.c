@@ -86,8 +86,8 @@ static int nft_listener(const struct config *cfg, const struct config_listener *
 		const struct event_addr *a = &l->seized[s];
 		char text[64];
 		event_addr_str(a, text, sizeof text);
-		rc = dynbuf_printf(out, "\t\t%s daddr %s tcp dport { ", a->ipver == 6 ? "ip6" : "ip",
-				   text);
+		rc = dynbuf_printf(out, "\t\t%s daddr %s tcp dport { ",
+				   a->ipver == 6 ? "ip6" : "ip", text);
 		for (size_t i = 0; i < l->n_ports && !rc; i++) {
 			const struct config_port_range *r = &l->ports[i];
 			rc = dynbuf_printf(out, "%s%u", i ? ", " : "", (unsigned)r->lo);

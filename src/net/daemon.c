@@ -395,8 +395,8 @@ int daemon_run(const struct daemon_opts *o)
 			     rc == ERR_SYS ? strerror(errno) : err_str(rc));
 			goto out;
 		}
-		d->listeners[i].ops =
-			lc->proto == CONFIG_PROTO_RAW ? &raw_proto_ops : &http_proto_ops;
+		d->listeners[i].ops = lc->proto == CONFIG_PROTO_RAW ? &raw_proto_ops :
+								      &http_proto_ops;
 		d->n_listeners = (unsigned)i + 1;
 		char addr[64];
 		dlog(DLOG_INFO, "listening on %s:%u as %s (%s%s)",

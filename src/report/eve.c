@@ -183,8 +183,8 @@ static void eve_collect(const struct event_view *v, struct eve_fields *fs)
 		fs->present |= SLOT(s);
 	}
 	/* Drop fields whose size cannot be what their tag says; they are not rendered. */
-	static const uint8_t numeric[] = { S_TX_ID,	  S_RULE,	 S_STATUS,
-					   S_BODY_LEN,	  S_RESPONSE_LEN, S_RAW_LEN,
+	static const uint8_t numeric[] = { S_TX_ID,	  S_RULE,	    S_STATUS,
+					   S_BODY_LEN,	  S_RESPONSE_LEN,   S_RAW_LEN,
 					   S_RAW_ENTROPY, S_RAW_BANNER_LEN, S_RAW_SUPPRESSED };
 	for (size_t i = 0; i < sizeof numeric; i++)
 		if ((fs->present & SLOT(numeric[i])) && !eve_uint_len(fs->f[numeric[i]].len))

@@ -105,8 +105,7 @@ static void print_family(size_t i, const struct config_family *f)
 	}
 	if (m->n_dst_ports) {
 		printf("      %-12s", "dst_port");
-		for (size_t j = 0; j < m->n_dst_ports; j++)
-		{
+		for (size_t j = 0; j < m->n_dst_ports; j++) {
 			printf("%s%u", j ? " | " : "", (unsigned)m->dst_ports[j].lo);
 			if (m->dst_ports[j].hi != m->dst_ports[j].lo)
 				printf("-%u", (unsigned)m->dst_ports[j].hi);

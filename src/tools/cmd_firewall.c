@@ -10,16 +10,15 @@
 
 static int firewall_usage(FILE *to, int status)
 {
-	fprintf(to,
-		"usage: sinkd firewall print -c FILE\n"
-		"\n"
-		"Prints the nftables script that sends every configured port of the seized\n"
-		"addresses to the any-port listeners of FILE (listeners with `ports:`):\n"
-		"NAT REDIRECT (default) or TPROXY (`redirect: tproxy`). Ports other\n"
-		"listeners serve on the same address are left alone. Apply it with\n"
-		"  sinkd firewall print -c FILE | nft -f -\n"
-		"It replaces the table `inet sinkd` as a whole; `nft delete table inet sinkd`\n"
-		"removes it. Exit 0, 1 if FILE has no any-port listener or does not load.\n");
+	fprintf(to, "usage: sinkd firewall print -c FILE\n"
+		    "\n"
+		    "Prints the nftables script that sends every configured port of the seized\n"
+		    "addresses to the any-port listeners of FILE (listeners with `ports:`):\n"
+		    "NAT REDIRECT (default) or TPROXY (`redirect: tproxy`). Ports other\n"
+		    "listeners serve on the same address are left alone. Apply it with\n"
+		    "  sinkd firewall print -c FILE | nft -f -\n"
+		    "It replaces the table `inet sinkd` as a whole; `nft delete table inet sinkd`\n"
+		    "removes it. Exit 0, 1 if FILE has no any-port listener or does not load.\n");
 	return status;
 }
 

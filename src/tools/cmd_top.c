@@ -28,7 +28,12 @@
 #define TOP_SEEN_BITS 21
 #define TOP_SEEN_MAX  ((1u << TOP_SEEN_BITS) / 4 * 3)
 
-enum top_table { TOP_PORT = 0, TOP_FAMILY, TOP_GUESS, TOP_TABLES };
+enum top_table {
+	TOP_PORT = 0,
+	TOP_FAMILY,
+	TOP_GUESS,
+	TOP_TABLES
+};
 
 static const char *const top_titles[TOP_TABLES] = { "destination port", "family",
 						    "protocol (guess)" };
@@ -67,18 +72,17 @@ static void top_on_signal(int sig)
 
 static int top_usage(FILE *to, int status)
 {
-	fprintf(to,
-		"usage: sinkd top [--once] [--interval MS] [--rows N] DIR\n"
-		"\n"
-		"Ranks the destination ports, families and protocol guesses of the event\n"
-		"log in DIR by events and unique sources, and keeps following the log so\n"
-		"new traffic shows up as it arrives. A raw capture counts under its guess\n"
-		"(raw:tls, raw:unknown ...), other events under their protocol.\n"
-		"\n"
-		"  --once          print one snapshot and exit (the default when stdout is\n"
-		"                  not a terminal)\n"
-		"  --interval MS   refresh period, default 1000\n"
-		"  --rows N        rows per table, default 10\n");
+	fprintf(to, "usage: sinkd top [--once] [--interval MS] [--rows N] DIR\n"
+		    "\n"
+		    "Ranks the destination ports, families and protocol guesses of the event\n"
+		    "log in DIR by events and unique sources, and keeps following the log so\n"
+		    "new traffic shows up as it arrives. A raw capture counts under its guess\n"
+		    "(raw:tls, raw:unknown ...), other events under their protocol.\n"
+		    "\n"
+		    "  --once          print one snapshot and exit (the default when stdout is\n"
+		    "                  not a terminal)\n"
+		    "  --interval MS   refresh period, default 1000\n"
+		    "  --rows N        rows per table, default 10\n");
 	return status;
 }
 
@@ -219,8 +223,8 @@ static void top_render(struct top *t, const char *dir, unsigned rows, bool tty)
 			const struct top_entry *e = i < shown ? &tb->e[i] : &tb->other;
 			const char *name = i < shown ? e->key : "(other)";
 			uint64_t age = now > e->last_us ? (now - e->last_us) / 1000000u : 0;
-			printf("%-24s %12" PRIu64 " %9" PRIu64 "%s %9" PRIu64 "s\n", name, e->events,
-			       e->sources, t->seen_full ? "+" : " ", age);
+			printf("%-24s %12" PRIu64 " %9" PRIu64 "%s %9" PRIu64 "s\n", name,
+			       e->events, e->sources, t->seen_full ? "+" : " ", age);
 		}
 		if (tb->n > shown)
 			printf("%-24s (%zu more)\n", "...", tb->n - shown);

@@ -32,9 +32,9 @@ static enum raw_guess guess_of(const void *p, size_t n, bool datagram)
 #define GUESS(lit, dgram) guess_of(lit, sizeof lit - 1, dgram)
 
 static const uint8_t dns_query[] = {
-	0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* header, RD */
-	3,    'c',	'n',  'c',  7,	  'e',	'x',  'a',  'm',  'p',  'l',  'e',	0, /* name */
-	0x00, 0x01, 0x00, 0x01, /* A IN */
+	0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,	   /* header, RD */
+	3,    'c',  'n',  'c',	7,    'e',  'x',  'a',	'm',  'p',  'l',  'e',	0, /* name */
+	0x00, 0x01, 0x00, 0x01,							   /* A IN */
 };
 
 static void test_guess(void)
@@ -43,15 +43,16 @@ static void test_guess(void)
 	CHECK_INT(GUESS("POST /gate.php HTTP/1.0\r\n", false), RAW_GUESS_HTTP);
 	CHECK_INT(GUESS("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", false), RAW_GUESS_HTTP);
 	CHECK_INT(GUESS("GET", false), RAW_GUESS_UNKNOWN); /* too short to tell */
-	CHECK_INT(GUESS("get / HTTP/1.1\r\n", false), RAW_GUESS_UNKNOWN); /* methods are case-sensitive */
+	CHECK_INT(GUESS("get / HTTP/1.1\r\n", false),
+		  RAW_GUESS_UNKNOWN); /* methods are case-sensitive */
 	CHECK_INT(GUESS("GETX / HTTP/1.1", false), RAW_GUESS_UNKNOWN);
 
 	CHECK_INT(GUESS("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", false), RAW_GUESS_TLS);
 	CHECK_INT(GUESS("\x16\x03\x03\x00\x30\x02", false), RAW_GUESS_UNKNOWN); /* ServerHello */
-	CHECK_INT(GUESS("\x16\x03\x01\x00", false), RAW_GUESS_UNKNOWN);	   /* cut */
+	CHECK_INT(GUESS("\x16\x03\x01\x00", false), RAW_GUESS_UNKNOWN);		/* cut */
 	CHECK_INT(GUESS("\x16\x03\x09\x00\x30\x01", false), RAW_GUESS_UNKNOWN); /* version 3.9 */
 	CHECK_INT(GUESS("\x80\x2e\x01\x03\x01\x00\x15", false), RAW_GUESS_TLS); /* SSLv2 hello */
-	CHECK_INT(GUESS("\x80\x02\x01\x03\x01", false), RAW_GUESS_UNKNOWN);	   /* too short */
+	CHECK_INT(GUESS("\x80\x02\x01\x03\x01", false), RAW_GUESS_UNKNOWN);	/* too short */
 
 	CHECK_INT(GUESS("SSH-2.0-OpenSSH_9.2\r\n", false), RAW_GUESS_SSH);
 	CHECK_INT(GUESS("SSH", false), RAW_GUESS_UNKNOWN);
@@ -128,17 +129,18 @@ static bool pm(const struct config_payload *m, const void *p, size_t n, uint64_t
 
 static void test_payload_match(void)
 {
-	struct config *c = load("listen: [ { proto: raw, addr: \"127.0.0.1:1\" } ]\n"
-				"families:\n"
-				"  - name: a\n"
-				"    match: { payload: { prefix: \"hex:dead\", at: [ { offset: 4, bytes: "
-				"\"hex:0102\" }, { offset: 7, bytes: X } ] } }\n"
-				"  - name: b\n"
-				"    match: { payload: { contains: \"cmd=\", len: [ 8, 16 ] } }\n"
-				"  - name: c\n"
-				"    match: { payload: { entropy: [ 7.5, 8 ] } }\n"
-				"  - name: d\n"
-				"    match: { payload: { len: 0 } }\n");
+	struct config *c =
+		load("listen: [ { proto: raw, addr: \"127.0.0.1:1\" } ]\n"
+		     "families:\n"
+		     "  - name: a\n"
+		     "    match: { payload: { prefix: \"hex:dead\", at: [ { offset: 4, bytes: "
+		     "\"hex:0102\" }, { offset: 7, bytes: X } ] } }\n"
+		     "  - name: b\n"
+		     "    match: { payload: { contains: \"cmd=\", len: [ 8, 16 ] } }\n"
+		     "  - name: c\n"
+		     "    match: { payload: { entropy: [ 7.5, 8 ] } }\n"
+		     "  - name: d\n"
+		     "    match: { payload: { len: 0 } }\n");
 	CHECK(c != NULL);
 	if (!c)
 		return;
@@ -173,7 +175,8 @@ static void test_payload_match(void)
 	CHECK_INT(rules_compile(c, &r, errbuf, sizeof errbuf), 0);
 	if (r) {
 		uint8_t *p = dup_bytes("xx cmd=run", 10);
-		struct rules_input in = { .proto = CONFIG_PROTO_RAW, .listener = "raw-127.0.0.1:1",
+		struct rules_input in = { .proto = CONFIG_PROTO_RAW,
+					  .listener = "raw-127.0.0.1:1",
 					  .dst_port = 4455,
 					  .payload = { p, 10, 10, raw_entropy_milli(p, 10) } };
 		CHECK_STR(rules_classify(r, &in)->name, "b");
@@ -205,10 +208,11 @@ static void test_port_ranges(void)
 		static const struct {
 			uint16_t port;
 			const char *fam;
-		} cases[] = { { 25, "low" },  { 24, "all" },   { 4454, "all" }, { 4455, "low" },
+		} cases[] = { { 25, "low" },   { 24, "all" },	{ 4454, "all" }, { 4455, "low" },
 			      { 4460, "low" }, { 4461, "all" }, { 65535, "all" } };
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-			struct rules_input in = { .proto = CONFIG_PROTO_RAW, .dst_port = cases[i].port };
+			struct rules_input in = { .proto = CONFIG_PROTO_RAW,
+						  .dst_port = cases[i].port };
 			CHECK_STR(rules_classify(r, &in)->name, cases[i].fam);
 		}
 		rules_free(r);
@@ -218,11 +222,12 @@ static void test_port_ranges(void)
 
 static void test_listener_config(void)
 {
-	struct config *c = load("listen:\n"
-				"  - { proto: raw, addr: \"0.0.0.0:9000\", ports: [ \"1-1023\", 4455 ],\n"
-				"      seized: [ 192.0.2.10, \"2001:db8::10\" ],\n"
-				"      raw: { capture_bytes: 1KiB, timeout_ms: 700, banner: \"hex:0d0a\" } }\n"
-				"  - { proto: http, addr: \"192.0.2.10:80\" }\n");
+	struct config *c =
+		load("listen:\n"
+		     "  - { proto: raw, addr: \"0.0.0.0:9000\", ports: [ \"1-1023\", 4455 ],\n"
+		     "      seized: [ 192.0.2.10, \"2001:db8::10\" ],\n"
+		     "      raw: { capture_bytes: 1KiB, timeout_ms: 700, banner: \"hex:0d0a\" } }\n"
+		     "  - { proto: http, addr: \"192.0.2.10:80\" }\n");
 	CHECK(c != NULL);
 	if (!c)
 		return;
@@ -255,12 +260,13 @@ static void test_listener_config(void)
 
 static void test_nft_script(void)
 {
-	struct config *c = load("listen:\n"
-				"  - { proto: raw, addr: \"0.0.0.0:9000\", ports: [ \"1-1023\", 4455 ],\n"
-				"      seized: [ 192.0.2.10, \"2001:db8::10\" ] }\n"
-				"  - { proto: http, addr: \"192.0.2.10:80\" }\n"
-				"  - { proto: http, addr: \"0.0.0.0:8080\" }\n"
-				"  - { proto: raw, addr: \"198.51.100.1:9001\", ports: all, redirect: tproxy }\n");
+	struct config *c = load(
+		"listen:\n"
+		"  - { proto: raw, addr: \"0.0.0.0:9000\", ports: [ \"1-1023\", 4455 ],\n"
+		"      seized: [ 192.0.2.10, \"2001:db8::10\" ] }\n"
+		"  - { proto: http, addr: \"192.0.2.10:80\" }\n"
+		"  - { proto: http, addr: \"0.0.0.0:8080\" }\n"
+		"  - { proto: raw, addr: \"198.51.100.1:9001\", ports: all, redirect: tproxy }\n");
 	CHECK(c != NULL);
 	if (!c)
 		return;
@@ -275,8 +281,9 @@ static void test_nft_script(void)
 	/* The v4 listeners are not exclusions for the v6 address. */
 	CHECK(strstr(s, "ip6 daddr 2001:db8::10 tcp dport { 1-1023, 4455 } redirect to :9000\n") !=
 	      NULL);
-	CHECK(strstr(s, "ip daddr 198.51.100.1 tcp dport { 1-65535 } tcp dport != { 8080 } tproxy ip to 198.51.100.1:9001 "
-			"meta mark set 0x5d accept\n") != NULL);
+	CHECK(strstr(s,
+		     "ip daddr 198.51.100.1 tcp dport { 1-65535 } tcp dport != { 8080 } tproxy ip to 198.51.100.1:9001 "
+		     "meta mark set 0x5d accept\n") != NULL);
 	CHECK(strstr(s, "ip rule add fwmark 0x5d lookup 100") != NULL);
 	dynbuf_free(&b);
 	config_free(c);

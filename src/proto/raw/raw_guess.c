@@ -50,7 +50,7 @@ static bool starts_with_nocase(const uint8_t *p, size_t n, const char *lit)
 static bool guess_http(const uint8_t *p, size_t n)
 {
 	static const char *const methods[] = {
-		"GET ",	    "POST ",  "HEAD ",	"PUT ",	     "DELETE ",	 "OPTIONS ",
+		"GET ",	    "POST ",  "HEAD ",	"PUT ",	     "DELETE ",	       "OPTIONS ",
 		"CONNECT ", "PATCH ", "TRACE ", "PROPFIND ", "PRI * HTTP/2.0",
 	};
 	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
