@@ -107,9 +107,13 @@ class NsSinkd(h.Sinkd):
         return self
 
 
-def test_every_port_lands_in_one_socket():
+def run_anyport(redirect):
     netns_up()
     try:
+        if redirect == "tproxy":
+            # TPROXY delivers marked packets through a local route (the script prints these).
+            sh("ip", "-n", NS_SRV, "rule", "add", "fwmark", "0x5d", "lookup", "100")
+            sh("ip", "-n", NS_SRV, "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
         yaml_text = f"""
 sensor: {{ id: e2e }}
 log: {{ dir: "$log_dir", fsync: interval, fsync_interval_ms: 20 }}
@@ -121,6 +125,7 @@ listen:
     addr: "0.0.0.0:{RAW_PORT}"
     ports: all
     seized: [ "{SRV_IP}" ]
+    redirect: {redirect}
     raw: {{ timeout_ms: 2000 }}
 families:
   - name: probe
@@ -131,8 +136,10 @@ families:
         with NsSinkd(yaml_text=yaml_text, start=False) as d:
             rc, script, err = h.sinkd_cmd("firewall", "print", "-c", d.config_path)
             assert rc == 0, f"firewall print exited {rc}: {err}"
-            assert f"ip daddr {SRV_IP} tcp dport {{ 1-65535 }} tcp dport != {{ 80 }}" in script, \
-                script
+            rule = f"ip daddr {SRV_IP} tcp dport {{ 1-65535 }} tcp dport != {{ 80 }}"
+            rule += f" redirect to :{RAW_PORT}" if redirect == "nat" else \
+                f" tproxy ip to :{RAW_PORT} meta mark set 0x5d accept"
+            assert rule in script, script
             sh("ip", "netns", "exec", NS_SRV, "nft", "-f", "-", input=script)
             d.start()
             # Only the two configured sockets listen in the namespace.
@@ -182,5 +189,13 @@ families:
         netns_down()
 
 
+def test_redirect_every_port_lands_in_one_socket():
+    run_anyport("nat")
+
+
+def test_tproxy_every_port_lands_in_one_socket():
+    run_anyport("tproxy")
+
+
 if __name__ == "__main__":
-    h.run([test_every_port_lands_in_one_socket])
+    h.run([test_redirect_every_port_lands_in_one_socket, test_tproxy_every_port_lands_in_one_socket])
