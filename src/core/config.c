@@ -840,6 +840,8 @@ static int listener_check_raw(struct cfgp *p, yaml_node_t *item, struct config_l
 {
 	if (l->proto != CONFIG_PROTO_RAW && l->raw_set)
 		return cfg_err(p, item, "key \"raw\" is only for proto raw listeners");
+	if (l->proto == CONFIG_PROTO_RAW && l->proxy_protocol)
+		return cfg_err(p, item, "proxy_protocol is not supported on raw listeners");
 	if (l->proto == CONFIG_PROTO_RAW) {
 		/* Silent peers and banner-first protocols must be seen at once, not after the defer. */
 		if (!l->defer_accept_set)
@@ -1545,9 +1547,27 @@ static const struct key payload_keys[] = {
 static int parse_match_payload(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_match *m = obj;
-	m->payload.present = true;
-	return walk_map(p, n, payload_keys, sizeof payload_keys / sizeof payload_keys[0],
-			&m->payload);
+	struct config_payload *pl = &m->payload;
+	pl->present = true;
+	int rc = walk_map(p, n, payload_keys, sizeof payload_keys / sizeof payload_keys[0], pl);
+	if (rc)
+		return rc;
+	/* Byte conditions see only the captured prefix: one reaching beyond it could never hold. */
+	uint64_t need = pl->prefix_len > pl->contains_len ? pl->prefix_len : pl->contains_len;
+	for (size_t i = 0; i < pl->n_at; i++)
+		if ((uint64_t)pl->at[i].offset + pl->at[i].len > need)
+			need = (uint64_t)pl->at[i].offset + pl->at[i].len;
+	uint32_t keep = 0;
+	for (size_t i = 0; i < p->cfg->n_listeners; i++)
+		if (p->cfg->listeners[i].proto == CONFIG_PROTO_RAW &&
+		    p->cfg->listeners[i].raw.capture_bytes > keep)
+			keep = p->cfg->listeners[i].raw.capture_bytes;
+	if (keep && need > keep)
+		return cfg_err(p, n,
+			       "payload conditions reach byte %llu but raw listeners capture at "
+			       "most %u bytes (raw.capture_bytes), so they could never match",
+			       (unsigned long long)need, keep);
+	return 0;
 }
 
 static const struct key match_keys[] = {

@@ -201,6 +201,26 @@ static void print_summary(const struct config *c, const struct rules *r)
 		if (l->n_trusted_proxies)
 			printf("      X-Forwarded-For trusted from %zu prefixes\n",
 			       l->n_trusted_proxies);
+		if (l->proto == CONFIG_PROTO_RAW)
+			printf("      raw: capture %" PRIu32 " B, timeout %" PRIu32
+			       " ms, banner %zu B, HTTP hand-over %s\n",
+			       l->raw.capture_bytes, l->raw.timeout_ms, l->raw.banner_len,
+			       l->raw.handover ? "on" : "off");
+		if (l->n_ports) {
+			printf("      any-port (%s): ports",
+			       l->redirect == CONFIG_REDIRECT_TPROXY ? "tproxy" : "nat redirect");
+			for (size_t j = 0; j < l->n_ports; j++) {
+				printf("%s%u", j ? ", " : " ", (unsigned)l->ports[j].lo);
+				if (l->ports[j].hi != l->ports[j].lo)
+					printf("-%u", (unsigned)l->ports[j].hi);
+			}
+			printf(" of");
+			for (size_t j = 0; j < l->n_seized; j++) {
+				char ip[64];
+				printf(" %s", event_addr_str(&l->seized[j], ip, sizeof ip));
+			}
+			printf("\n");
+		}
 	}
 
 	printf("families (%zu rules, first match wins):\n", rules_count(r));

@@ -273,13 +273,16 @@ int cmd_top(int argc, char **argv)
 		once = true;
 
 	int status = 1;
-	static struct top t; /* large (the key indexes): not on the stack */
-	memset(&t, 0, sizeof t);
+	struct top *t = calloc(1, sizeof *t); /* large (the key indexes): not on the stack */
 	struct log_reader *r = NULL;
-	t.seen = calloc((size_t)1 << TOP_SEEN_BITS, sizeof *t.seen);
+	if (!t) {
+		fprintf(stderr, "sinkd top: out of memory\n");
+		return 1;
+	}
+	t->seen = calloc((size_t)1 << TOP_SEEN_BITS, sizeof *t->seen);
 	for (int k = 0; k < TOP_TABLES; k++)
-		t.t[k].e = calloc(TOP_KEYS_MAX, sizeof *t.t[k].e);
-	if (!t.seen || !t.t[0].e || !t.t[1].e || !t.t[2].e) {
+		t->t[k].e = calloc(TOP_KEYS_MAX, sizeof *t->t[k].e);
+	if (!t->seen || !t->t[0].e || !t->t[1].e || !t->t[2].e) {
 		fprintf(stderr, "sinkd top: out of memory\n");
 		goto out;
 	}
@@ -300,7 +303,7 @@ int cmd_top(int argc, char **argv)
 		struct log_record rec;
 		rc = log_reader_next(r, &rec);
 		if (rc == 0) {
-			top_add(&t, rec.data, rec.len);
+			top_add(t, rec.data, rec.len);
 			continue;
 		}
 		if (rc != ERR_END) {
@@ -309,7 +312,7 @@ int cmd_top(int argc, char **argv)
 		}
 		uint64_t now = time_mono_ms();
 		if (once || now >= next_draw) {
-			top_render(&t, dir, (unsigned)rows, tty && !once);
+			top_render(t, dir, (unsigned)rows, tty && !once);
 			next_draw = now + interval;
 		}
 		if (once)
@@ -322,7 +325,8 @@ out:
 	if (r)
 		log_reader_close(r);
 	for (int k = 0; k < TOP_TABLES; k++)
-		free(t.t[k].e);
-	free(t.seen);
+		free(t->t[k].e);
+	free(t->seen);
+	free(t);
 	return status;
 }

@@ -321,6 +321,11 @@ static void test_errors(void)
 		  "missing key \"bytes\"" },
 		{ L1 "families:\n  - name: a\n    match: { payload: { len: [ 9, 3 ] } }\n", 4,
 		  "min is greater than max" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", proxy_protocol: true }\n", 2,
+		  "proxy_protocol is not supported on raw listeners" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", raw: { capture_bytes: 8 } }\n"
+		  "families:\n  - name: a\n    match: { payload: { at: { offset: 6, bytes: abc } } }\n",
+		  5, "payload conditions reach byte 9 but raw listeners capture at most 8 bytes" },
 		{ "listen:\n  - { proto: http, addr: \"localhost:80\" }\n", 2,
 		  "listen[0].addr: invalid address \"localhost:80\"" },
 		{ "listen:\n  - { proto: http, addr: \"::1:80\" }\n", 2, "invalid address" },
