@@ -821,11 +821,31 @@ static int parse_raw_banner(struct cfgp *p, yaml_node_t *n, void *obj)
 	return rc;
 }
 
+static int parse_raw_transport(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_raw *r = obj;
+	const char *s = NULL;
+	size_t len = 0;
+	int rc = scalar(p, n, &s, &len);
+	if (rc)
+		return rc;
+	bool tcp = len == 3 && !memcmp(s, "tcp", 3), udp = len == 3 && !memcmp(s, "udp", 3);
+	bool both = len == 4 && !memcmp(s, "both", 4);
+	if (!tcp && !udp && !both)
+		return cfg_err(p, n, "unknown transport \"%.*s\" (expected tcp, udp or both)",
+			       (int)len, s);
+	r->tcp = tcp || both;
+	r->udp = udp || both;
+	return 0;
+}
+
 static const struct key raw_keys[] = {
 	{ "capture_bytes", K_SIZE32, offsetof(struct config_raw, capture_bytes), 1, 65536, NULL },
 	{ "timeout_ms", K_U32, offsetof(struct config_raw, timeout_ms), 1, UINT32_MAX, NULL },
 	{ "banner", K_FN, 0, 0, 0, parse_raw_banner },
 	{ "handover", K_BOOL, offsetof(struct config_raw, handover), 0, 0, NULL },
+	{ "transport", K_FN, 0, 0, 0, parse_raw_transport },
+	{ "udp_rate", K_U32, offsetof(struct config_raw, udp_rate), 1, UINT32_MAX, NULL },
 };
 
 static int parse_listener_raw(struct cfgp *p, yaml_node_t *n, void *obj)
@@ -942,6 +962,8 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 		l->raw.capture_bytes = 4096;
 		l->raw.timeout_ms = 5000;
 		l->raw.handover = true;
+		l->raw.tcp = l->raw.udp = true;
+		l->raw.udp_rate = 20;
 		rc = walk_map(p, item, listener_keys,
 			      sizeof listener_keys / sizeof listener_keys[0], l);
 		if (rc)

@@ -58,7 +58,9 @@ struct config_raw {
 	uint32_t timeout_ms;	/* record what arrived by then and close; default 5000 */
 	uint8_t *banner;	/* sent right after accepting; NULL = none (default) */
 	size_t banner_len;
-	bool handover; /* hand guessed HTTP (and TLS) streams to their module; default true */
+	bool handover;	   /* hand guessed HTTP (and TLS) streams to their module; default true */
+	bool tcp, udp;	   /* transport: tcp | udp | both (default both) */
+	uint32_t udp_rate; /* datagrams recorded per second per source address; default 20 */
 };
 
 /*

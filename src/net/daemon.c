@@ -69,7 +69,7 @@ struct proto_entry {
 
 static const struct proto_entry proto_table[] = {
 	{ CONFIG_PROTO_HTTP, &http_proto_ops, NULL },
-	{ CONFIG_PROTO_RAW, &raw_proto_ops, NULL },
+	{ CONFIG_PROTO_RAW, &raw_proto_ops, &raw_dgram_ops },
 };
 
 static const struct proto_entry *proto_lookup(enum config_proto p)
@@ -450,9 +450,13 @@ int daemon_run(const struct daemon_opts *o)
 			     lc->name, config_proto_name(lc->proto));
 			goto out;
 		}
-		if (pe->stream && daemon_open_listener(d, lc, pe->stream, false) != 0)
+		/* A raw listener serves TCP, UDP or both (raw.transport). */
+		bool raw = lc->proto == CONFIG_PROTO_RAW;
+		if (pe->stream && (!raw || lc->raw.tcp) &&
+		    daemon_open_listener(d, lc, pe->stream, false) != 0)
 			goto out;
-		if (pe->dgram && daemon_open_listener(d, lc, pe->dgram, true) != 0)
+		if (pe->dgram && (!raw || lc->raw.udp) &&
+		    daemon_open_listener(d, lc, pe->dgram, true) != 0)
 			goto out;
 	}
 	struct privdrop pd;

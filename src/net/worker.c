@@ -17,6 +17,7 @@
 #include "core/timeutil.h"
 #include "net/anyport.h"
 #include "net/daemon.h"
+#include "proto/raw/raw_conn.h"
 
 #define WORKER_SCRATCH	    (64u * 1024)
 #define WORKER_STAGE	    (64u * 1024)
@@ -1100,6 +1101,7 @@ void worker_destroy(struct worker *w)
 		dgram_release(w, true);
 		free(w->dg);
 	}
+	raw_udp_limiter_free(w->raw_udp);
 	free(w->scratch);
 	free(w->evbuf);
 	free(w->stage);

@@ -182,8 +182,9 @@ struct worker {
 	uint8_t *evbuf; /* EVENT_MAX_LEN bytes to encode one event */
 	uint8_t *stage; /* answers of the connection being processed, not yet sent */
 	size_t stage_len, stage_cap;
-	struct conn *stage_conn; /* whose answers the stage holds (NULL: empty) */
-	struct worker_dgram *dg; /* batch buffers for datagram listeners (NULL: none) */
+	struct conn *stage_conn;	 /* whose answers the stage holds (NULL: empty) */
+	struct worker_dgram *dg;	 /* batch buffers for datagram listeners (NULL: none) */
+	struct raw_udp_limiter *raw_udp; /* proto/raw: per-source datagram cap (NULL: none yet) */
 
 	const struct ruleset *rules; /* the rule set for the connection being processed now */
 	_Atomic uint64_t

@@ -184,5 +184,72 @@ def test_hostile_peers():
         u.assert_no_sanitizer(d)
 
 
+DNS_QUERY = bytes.fromhex("123401000001000000000000") + b"\x03cnc\x07example\x00\x00\x01\x00\x01"
+
+
+def udp_from(ip):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, 0))
+    return s
+
+
+def test_udp_datagrams_and_cap():
+    rate, flood = 10, 100
+    lst = raw_listener(raw={"timeout_ms": TIMEOUT_MS, "udp_rate": rate})
+    with h.Sinkd(listen=lst, families=FAMILIES) as d:
+        port = d.port()
+        rss0 = u.vmrss_kib(d.pid)
+        a = udp_from("127.0.0.1")
+        for i in range(flood):
+            a.sendto(b"\xc0\xde\x00\x10flood%03d" % i, ("127.0.0.1", port))
+        b = udp_from("127.0.0.2")
+        b.sendto(DNS_QUERY, ("127.0.0.1", port))
+        b.sendto(os.urandom(65000), ("127.0.0.1", port))
+        # 64 KiB datagrams from many sources, each under its cap: bounded memory, no crash.
+        big = [udp_from(f"127.0.1.{i}") for i in range(1, 51)]
+        for k in range(4):
+            for s in big:
+                s.sendto(os.urandom(65507), ("127.0.0.1", port))
+        # Nothing ever comes back: a sinkhole is not an amplifier.
+        a.settimeout(0.5)
+        try:
+            reply = a.recv(65536)
+        except socket.timeout:
+            reply = None
+        assert reply is None, reply
+        time.sleep(1.2)  # a new window: the next datagram carries the suppressed count
+        a.sendto(b"\xc0\xde\x00\x10final", ("127.0.0.1", port))
+        evs = [e for e in d.wait_events(1) if e["proto"] == "UDP"]
+        h.wait_until(lambda: any(base64.b64decode(e.get("payload", "")).endswith(b"final")
+                                 for e in d.events()), timeout=10, what="the final datagram")
+        evs = d.events()
+        from_a = [e for e in evs if e["src_ip"] == "127.0.0.1"]
+        flood_evs = [e for e in from_a if b"flood" in base64.b64decode(e["payload"])]
+        final = [e for e in from_a if base64.b64decode(e["payload"]).endswith(b"final")]
+        assert len(final) == 1, final
+        suppressed = sum(e.get("raw", {}).get("suppressed", 0) for e in from_a)
+        print(f"  source A: {len(flood_evs)} of {flood} recorded, {suppressed} suppressed",
+              flush=True)
+        # One-second windows: a burst may straddle two of them, never more.
+        assert rate <= len(flood_evs) <= 2 * rate, len(flood_evs)
+        assert len(flood_evs) + suppressed == flood, (len(flood_evs), suppressed)
+        for e in flood_evs:
+            assert u.sk(e)["family"] == "rustock_raw" and e["proto"] == "UDP", e
+        from_b = {e["raw"]["guess"]: e for e in evs if e["src_ip"] == "127.0.0.2"}
+        assert from_b["dns"]["dest_port"] == port, from_b
+        e = from_b["unknown"]
+        assert "truncated" in u.flags(e), e
+        assert len(base64.b64decode(e["payload"])) == 4096 and e["raw"]["length"] >= 4096, e["raw"]
+        n_big = len([e for e in evs if e["src_ip"].startswith("127.0.1.")])
+        assert n_big > 0, "no 64 KiB datagram recorded"
+        rss = u.vmrss_kib(d.pid)
+        print(f"  {n_big} of 200 64 KiB datagrams recorded; VmRSS {rss0} -> {rss} KiB", flush=True)
+        assert rss - rss0 < 16 * 1024, (rss0, rss)
+        for s in [a, b] + big:
+            s.close()
+        u.assert_no_sanitizer(d)
+
+
 if __name__ == "__main__":
-    h.run([test_capture_banner_guess, test_http_handover, test_hostile_peers])
+    h.run([test_capture_banner_guess, test_http_handover, test_hostile_peers,
+           test_udp_datagrams_and_cap])

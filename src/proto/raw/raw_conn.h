@@ -15,4 +15,16 @@ struct proto_ops;
  */
 extern const struct proto_ops raw_proto_ops;
 
+/*
+ * The same for UDP (raw.transport udp or both): one EVENT_RAW per datagram
+ * (first raw.capture_bytes bytes, size, entropy, guess), at most
+ * raw.udp_rate events per second per source address (the rest are counted
+ * and reported with the source's next event), and never a reply.
+ */
+extern const struct proto_ops raw_dgram_ops;
+
+/* Per-worker state of the UDP rate cap (allocated on the first datagram). */
+struct raw_udp_limiter;
+void raw_udp_limiter_free(struct raw_udp_limiter *lim);
+
 #endif
