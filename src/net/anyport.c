@@ -52,9 +52,19 @@ static bool listener_addr(const struct config_listener *l, struct event_addr *a,
 	return true;
 }
 
+/* Which transports a listener serves: raw listeners as configured, DNS both, the rest TCP. */
+static bool serves(const struct config_listener *l, bool udp)
+{
+	if (l->proto == CONFIG_PROTO_RAW)
+		return udp ? l->raw.udp : l->raw.tcp;
+	if (l->proto == CONFIG_PROTO_DNS)
+		return true;
+	return !udp;
+}
+
 /* Ports other (non any-port) listeners serve on `seized`: they must not be redirected. */
 static int nft_exclusions(const struct config *cfg, const struct config_listener *self,
-			  const struct event_addr *seized, struct dynbuf *out)
+			  const struct event_addr *seized, bool udp, struct dynbuf *out)
 {
 	bool any = false;
 	int rc = 0;
@@ -62,16 +72,54 @@ static int nft_exclusions(const struct config *cfg, const struct config_listener
 		const struct config_listener *o = &cfg->listeners[i];
 		struct event_addr a;
 		bool wild;
-		if (o == self || o->n_ports || !listener_addr(o, &a, &wild))
+		if (o == self || o->n_ports || !serves(o, udp) || !listener_addr(o, &a, &wild))
 			continue;
 		if (a.ipver != seized->ipver || (!wild && memcmp(a.addr, seized->addr, 16)))
 			continue;
-		rc = dynbuf_printf(out, "%s%u", any ? ", " : " tcp dport != { ", (unsigned)a.port);
+		if (any)
+			rc = dynbuf_printf(out, ", %u", (unsigned)a.port);
+		else
+			rc = dynbuf_printf(out, " %s dport != { %u", udp ? "udp" : "tcp",
+					   (unsigned)a.port);
 		any = true;
 	}
 	if (!rc && any)
 		rc = dynbuf_adds(out, " }");
 	return rc;
+}
+
+static int nft_rule(const struct config *cfg, const struct config_listener *l,
+		    const struct event_addr *self, bool wild, const struct event_addr *a, bool udp,
+		    struct dynbuf *out)
+{
+	char text[64];
+	event_addr_str(a, text, sizeof text);
+	const char *l4 = udp ? "udp" : "tcp";
+	int rc = dynbuf_printf(out, "\t\t%s daddr %s %s dport { ", a->ipver == 6 ? "ip6" : "ip",
+			       text, l4);
+	for (size_t i = 0; i < l->n_ports && !rc; i++) {
+		const struct config_port_range *r = &l->ports[i];
+		rc = dynbuf_printf(out, "%s%u", i ? ", " : "", (unsigned)r->lo);
+		if (!rc && r->hi != r->lo)
+			rc = dynbuf_printf(out, "-%u", (unsigned)r->hi);
+	}
+	if (!rc)
+		rc = dynbuf_adds(out, " }");
+	if (!rc)
+		rc = nft_exclusions(cfg, l, a, udp, out);
+	if (rc)
+		return rc;
+	if (l->redirect != CONFIG_REDIRECT_TPROXY)
+		return dynbuf_printf(out, " redirect to :%u\n", (unsigned)self->port);
+	/* TPROXY needs the listener's own address of the same family (or none). */
+	char to[80] = "";
+	if (!wild && self->ipver == a->ipver) {
+		char st[64];
+		event_addr_str(self, st, sizeof st);
+		snprintf(to, sizeof to, self->ipver == 6 ? "[%s]" : "%s", st);
+	}
+	return dynbuf_printf(out, " tproxy %s to %s:%u meta mark set 0x%x accept\n",
+			     a->ipver == 6 ? "ip6" : "ip", to, (unsigned)self->port, ANYPORT_MARK);
 }
 
 static int nft_listener(const struct config *cfg, const struct config_listener *l,
@@ -82,38 +130,17 @@ static int nft_listener(const struct config *cfg, const struct config_listener *
 	if (!listener_addr(l, &self, &wild))
 		return ERR_INVAL;
 	int rc = 0;
-	for (size_t s = 0; s < l->n_seized && !rc; s++) {
-		const struct event_addr *a = &l->seized[s];
-		char text[64];
-		event_addr_str(a, text, sizeof text);
-		rc = dynbuf_printf(out, "\t\t%s daddr %s tcp dport { ",
-				   a->ipver == 6 ? "ip6" : "ip", text);
-		for (size_t i = 0; i < l->n_ports && !rc; i++) {
-			const struct config_port_range *r = &l->ports[i];
-			rc = dynbuf_printf(out, "%s%u", i ? ", " : "", (unsigned)r->lo);
-			if (!rc && r->hi != r->lo)
-				rc = dynbuf_printf(out, "-%u", (unsigned)r->hi);
+	for (int udp = 0; udp < 2 && !rc; udp++) {
+		if (!serves(l, udp))
+			continue;
+		if (udp && l->redirect != CONFIG_REDIRECT_TPROXY) {
+			/* A NAT-redirected datagram's original port cannot be read back. */
+			rc = dynbuf_adds(out,
+					 "\t\t# udp: not redirected (needs redirect: tproxy)\n");
+			continue;
 		}
-		if (!rc)
-			rc = dynbuf_adds(out, " }");
-		if (!rc)
-			rc = nft_exclusions(cfg, l, a, out);
-		if (rc)
-			break;
-		if (l->redirect == CONFIG_REDIRECT_TPROXY) {
-			/* TPROXY needs the listener's own address of the same family (or none). */
-			char to[80] = "";
-			if (!wild && self.ipver == a->ipver) {
-				char st[64];
-				event_addr_str(&self, st, sizeof st);
-				snprintf(to, sizeof to, self.ipver == 6 ? "[%s]" : "%s", st);
-			}
-			rc = dynbuf_printf(out, " tproxy %s to %s:%u meta mark set 0x%x accept\n",
-					   a->ipver == 6 ? "ip6" : "ip", to, (unsigned)self.port,
-					   ANYPORT_MARK);
-		} else {
-			rc = dynbuf_printf(out, " redirect to :%u\n", (unsigned)self.port);
-		}
+		for (size_t s = 0; s < l->n_seized && !rc; s++)
+			rc = nft_rule(cfg, l, &self, wild, &l->seized[s], udp, out);
 	}
 	return rc;
 }

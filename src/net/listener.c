@@ -53,7 +53,8 @@ fail:;
 	return -1;
 }
 
-static int listener_socket_dgram(const struct sockaddr_storage *addr, socklen_t addr_len)
+static int listener_socket_dgram(const struct sockaddr_storage *addr, socklen_t addr_len,
+				 const struct config_listener *cfg)
 {
 	int fam = addr->ss_family;
 	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -68,6 +69,17 @@ static int listener_socket_dgram(const struct sockaddr_storage *addr, socklen_t 
 	/* Asked for on every socket; cmsg space is reserved only where the address is a wildcard. */
 	if (fam == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) :
 			      setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one))
+		goto fail;
+	/*
+	 * TPROXY (any-port capture): accept datagrams for foreign addresses and
+	 * ports, and report each one's original destination (IP_ORIGDSTADDR).
+	 */
+	if (cfg->redirect == CONFIG_REDIRECT_TPROXY &&
+	    (fam == AF_INET6 ?
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one) ||
+			     setsockopt(fd, IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof one) :
+		     setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one) ||
+			     setsockopt(fd, IPPROTO_IP, IP_RECVORIGDSTADDR, &one, sizeof one)))
 		goto fail;
 	/* Best effort: the kernel caps it at rmem_max without failing. */
 	int rcv = LISTENER_UDP_RCVBUF;
@@ -120,7 +132,7 @@ static int listener_open_any(struct listener *l, const struct config_listener *c
 	/* With port 0 the kernel picks one: the other workers must bind that same port. */
 	struct sockaddr_storage addr = cfg->addr;
 	for (unsigned i = 0; i < workers; i++) {
-		l->fds[i] = dgram ? listener_socket_dgram(&addr, cfg->addr_len) :
+		l->fds[i] = dgram ? listener_socket_dgram(&addr, cfg->addr_len, cfg) :
 				    listener_socket(&addr, cfg->addr_len, cfg);
 		if (l->fds[i] < 0) {
 			int saved = errno;

@@ -35,7 +35,8 @@
 #define WORKER_DGRAM_ROUNDS 8
 /* Answered mode: replies held for durability, per worker; beyond this they are not sent. */
 #define WORKER_DGRAM_HELD   4096u
-#define WORKER_DGRAM_CTL    64 /* room for one IP_PKTINFO / IPV6_PKTINFO control message */
+/* Room for an IP_PKTINFO / IPV6_PKTINFO and an IP(V6)_ORIGDSTADDR control message. */
+#define WORKER_DGRAM_CTL    128
 
 /* epoll data: 0 is the wake fd, values with the top bit set are listeners, the rest connections. */
 #define EPOLL_TAG_LISTENER (1ull << 63)
@@ -253,6 +254,31 @@ static bool dgram_pktinfo(struct msghdr *mh, struct event_addr *dst)
 	return false;
 }
 
+/* TPROXY: the address and port a datagram was sent to before the kernel diverted it. */
+static bool dgram_origdst(struct msghdr *mh, struct event_addr *dst)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_ORIGDSTADDR) {
+			struct sockaddr_in sin;
+			memcpy(&sin, CMSG_DATA(cm), sizeof sin);
+			dst->ipver = 4;
+			memset(dst->addr, 0, sizeof dst->addr);
+			memcpy(dst->addr, &sin.sin_addr, 4);
+			dst->port = ntohs(sin.sin_port);
+			return true;
+		}
+		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_ORIGDSTADDR) {
+			struct sockaddr_in6 sin6;
+			memcpy(&sin6, CMSG_DATA(cm), sizeof sin6);
+			dst->ipver = 6;
+			memcpy(dst->addr, &sin6.sin6_addr, 16);
+			dst->port = ntohs(sin6.sin6_port);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Builds the control message that makes a reply leave from `from`; returns its length. */
 static size_t dgram_reply_ctl(uint8_t *buf, const struct event_addr *from)
 {
@@ -364,6 +390,7 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 	int fd = l->fds[w->id];
 	if (!d || fd < 0 || !l->ops->on_datagram)
 		return;
+	bool tproxy = l->cfg->redirect == CONFIG_REDIRECT_TPROXY;
 	for (int round = 0; round < WORKER_DGRAM_ROUNDS; round++) {
 		for (unsigned i = 0; i < WORKER_DGRAM_BATCH; i++) {
 			d->rx_iov[i] = (struct iovec){ d->rx_buf[i], WORKER_DGRAM_MAX };
@@ -372,8 +399,8 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 				.msg_namelen = sizeof d->rx_addr[i],
 				.msg_iov = &d->rx_iov[i],
 				.msg_iovlen = 1,
-				.msg_control = l->wildcard ? d->rx_ctl[i] : NULL,
-				.msg_controllen = l->wildcard ? WORKER_DGRAM_CTL : 0,
+				.msg_control = l->wildcard || tproxy ? d->rx_ctl[i] : NULL,
+				.msg_controllen = l->wildcard || tproxy ? WORKER_DGRAM_CTL : 0,
 			};
 			d->rx[i].msg_len = 0;
 		}
@@ -401,6 +428,8 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 			if (l->wildcard && !dgram_pktinfo(mh, &dg.dst))
 				dg.dst = l->local;
 			dg.dst.port = l->local.port;
+			if (tproxy)
+				dgram_origdst(mh, &dg.dst);
 			STAT_INC(w->st.dgram_in);
 			STAT_ADD(w->st.bytes_in, dg.len);
 			size_t rlen = l->ops->on_datagram(w, &dg);

@@ -46,6 +46,11 @@ for p in ports:
         data += b
     s.close()
     out["raw"][p] = data.decode("latin-1")
+udp = [int(p) for p in sys.argv[4].split(",")] if len(sys.argv) > 4 else []
+for p in udp:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(b"udp-probe-%d" % p, (host, p))
+    u.close()
 s = socket.create_connection((host, http_port), timeout=5)
 s.sendall(b"GET /anyport/check.php?id=7 HTTP/1.1\r\nHost: cnc.example\r\nConnection: close\r\n\r\n")
 data = b""
@@ -150,12 +155,23 @@ families:
             rnd = random.Random(os.getpid())
             ports = rnd.sample([p for p in range(1, 65536) if p not in (80, RAW_PORT)], 51)
             raw_ports, http_port = ports[:50], ports[50]
-            p = sh("ip", "netns", "exec", NS_CLI, sys.executable, "-c", CLIENT, SRV_IP,
-                   ",".join(map(str, raw_ports)), str(http_port), timeout=120)
+            # TPROXY diverts UDP too: datagrams to 10 random ports, each with its own port.
+            udp_ports = rnd.sample(range(1, 65536), 10) if redirect == "tproxy" else []
+            args = [SRV_IP, ",".join(map(str, raw_ports)), str(http_port)]
+            if udp_ports:
+                args.append(",".join(map(str, udp_ports)))
+            p = sh("ip", "netns", "exec", NS_CLI, sys.executable, "-c", CLIENT, *args,
+                   timeout=120)
             got = json.loads(p.stdout)
             assert got["http"].startswith("HTTP/1.1 404"), got["http"][:200]
 
-            evs = d.wait_events(51, timeout=30)
+            evs = d.wait_events(51 + len(udp_ports), timeout=30)
+            udp = [e for e in evs if e["proto"] == "UDP"]
+            assert sorted(e["dest_port"] for e in udp) == sorted(udp_ports), udp
+            for e in udp:
+                assert e["payload_printable"] == f"udp-probe-{e['dest_port']}", e
+                assert e["dest_ip"] == SRV_IP and e["sinkhole"]["listener"] == "anyport", e
+            evs = [e for e in evs if e["proto"] == "TCP"]
             raw = [e for e in evs if e["event_type"] == "sinkhole_raw"]
             http = [e for e in evs if e["event_type"] == "http"]
             assert len(raw) == 50 and len(http) == 1, [e["event_type"] for e in evs]
@@ -178,7 +194,7 @@ families:
 
             # HTTP to port 80 still reaches the HTTP listener itself.
             p = sh("ip", "netns", "exec", NS_CLI, sys.executable, "-c", CLIENT, SRV_IP, "81", "80")
-            evs = d.wait_events(53, timeout=30)
+            evs = d.wait_events(53 + len(udp_ports), timeout=30)
             web = [e for e in evs if e["sinkhole"].get("listener") == "web"]
             assert len(web) == 1 and web[0]["dest_port"] == 80, web
 

@@ -321,6 +321,8 @@ static void test_errors(void)
 		  "missing key \"bytes\"" },
 		{ L1 "families:\n  - name: a\n    match: { payload: { len: [ 9, 3 ] } }\n", 4,
 		  "min is greater than max" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", raw: { transport: sctp } }\n",
+		  2, "listen[0].raw.transport: unknown transport \"sctp\"" },
 		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", proxy_protocol: true }\n", 2,
 		  "proxy_protocol is not supported on raw listeners" },
 		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", raw: { capture_bytes: 8 } }\n"

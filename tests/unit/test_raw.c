@@ -255,6 +255,17 @@ static void test_listener_config(void)
 	CHECK_INT(c->listeners[0].seized[0].addr[3], 7);
 	CHECK_INT(c->listeners[0].redirect, CONFIG_REDIRECT_TPROXY);
 	CHECK(c->listeners[0].defer_accept);
+	CHECK(c->listeners[0].raw.tcp && c->listeners[0].raw.udp); /* default: both */
+	CHECK_INT(c->listeners[0].raw.udp_rate, 20);
+	config_free(c);
+
+	c = load("listen: [ { proto: raw, addr: \"192.0.2.7:9000\", raw: { transport: udp, "
+		 "udp_rate: 3 } } ]\n");
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK(!c->listeners[0].raw.tcp && c->listeners[0].raw.udp);
+	CHECK_INT(c->listeners[0].raw.udp_rate, 3);
 	config_free(c);
 }
 
@@ -284,6 +295,9 @@ static void test_nft_script(void)
 	CHECK(strstr(s,
 		     "ip daddr 198.51.100.1 tcp dport { 1-65535 } tcp dport != { 8080 } tproxy ip to 198.51.100.1:9001 "
 		     "meta mark set 0x5d accept\n") != NULL);
+	CHECK(strstr(s, "ip daddr 198.51.100.1 udp dport { 1-65535 } tproxy ip to "
+			"198.51.100.1:9001 meta mark set 0x5d accept\n") != NULL);
+	CHECK(strstr(s, "# udp: not redirected (needs redirect: tproxy)") != NULL);
 	CHECK(strstr(s, "ip rule add fwmark 0x5d lookup 100") != NULL);
 	dynbuf_free(&b);
 	config_free(c);
