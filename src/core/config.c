@@ -744,10 +744,16 @@ static int get_port_range(struct cfgp *p, yaml_node_t *n, struct config_port_ran
 	return 0;
 }
 
-static int add_listener_port(struct cfgp *p, yaml_node_t *item, void *ctx)
+/* A growing list of port ranges, filled by add_port_range from a scalar or a list. */
+struct port_list {
+	struct config_port_range **arr;
+	size_t *n;
+};
+
+static int add_port_range(struct cfgp *p, yaml_node_t *item, void *ctx)
 {
-	struct config_listener *l = ctx;
-	struct config_port_range *r = grow((void **)&l->ports, &l->n_ports, sizeof *r);
+	struct port_list *pl = ctx;
+	struct config_port_range *r = grow((void **)pl->arr, pl->n, sizeof *r);
 	if (!r)
 		return cfg_err(p, item, "out of memory");
 	return get_port_range(p, item, r);
@@ -755,7 +761,9 @@ static int add_listener_port(struct cfgp *p, yaml_node_t *item, void *ctx)
 
 static int parse_listener_ports(struct cfgp *p, yaml_node_t *n, void *obj)
 {
-	return for_each_scalar(p, n, add_listener_port, obj);
+	struct config_listener *l = obj;
+	struct port_list pl = { &l->ports, &l->n_ports };
+	return for_each_scalar(p, n, add_port_range, &pl);
 }
 
 static int add_seized(struct cfgp *p, yaml_node_t *item, void *ctx)
@@ -1195,19 +1203,11 @@ static int parse_match_listener(struct cfgp *p, yaml_node_t *n, void *obj)
 	return for_each_scalar(p, n, add_listener_ref, obj);
 }
 
-static int add_port(struct cfgp *p, yaml_node_t *item, void *ctx)
-{
-	struct config_match *m = ctx;
-	struct config_port_range *slot =
-		grow((void **)&m->dst_ports, &m->n_dst_ports, sizeof *slot);
-	if (!slot)
-		return cfg_err(p, item, "out of memory");
-	return get_port_range(p, item, slot);
-}
-
 static int parse_match_port(struct cfgp *p, yaml_node_t *n, void *obj)
 {
-	return for_each_scalar(p, n, add_port, obj);
+	struct config_match *m = obj;
+	struct port_list pl = { &m->dst_ports, &m->n_dst_ports };
+	return for_each_scalar(p, n, add_port_range, &pl);
 }
 
 static int parse_match_proto(struct cfgp *p, yaml_node_t *n, void *obj)

@@ -34,33 +34,32 @@ host = sys.argv[1]
 ports = [int(p) for p in sys.argv[2].split(",")]
 http_port = int(sys.argv[3])
 out = {"raw": {}, "http": None}
-for p in ports:
-    s = socket.create_connection((host, p), timeout=5)
-    s.sendall(b"probe-%d\x00\x01\x02" % p)
-    s.shutdown(socket.SHUT_WR)
-    data = b""
+
+
+def exchange(port, data, shut):
+    s = socket.create_connection((host, port), timeout=5)
+    s.sendall(data)
+    if shut:
+        s.shutdown(socket.SHUT_WR)
+    got = b""
     while True:
         b = s.recv(4096)
         if not b:
             break
-        data += b
+        got += b
     s.close()
-    out["raw"][p] = data.decode("latin-1")
+    return got.decode("latin-1")
+
+
+for p in ports:
+    out["raw"][p] = exchange(p, b"probe-%d\x00\x01\x02" % p, True)
 udp = [int(p) for p in sys.argv[4].split(",")] if len(sys.argv) > 4 else []
 for p in udp:
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.sendto(b"udp-probe-%d" % p, (host, p))
     u.close()
-s = socket.create_connection((host, http_port), timeout=5)
-s.sendall(b"GET /anyport/check.php?id=7 HTTP/1.1\r\nHost: cnc.example\r\nConnection: close\r\n\r\n")
-data = b""
-while True:
-    b = s.recv(4096)
-    if not b:
-        break
-    data += b
-s.close()
-out["http"] = data.decode("latin-1")
+out["http"] = exchange(http_port, b"GET /anyport/check.php?id=7 HTTP/1.1\r\n"
+                       b"Host: cnc.example\r\nConnection: close\r\n\r\n", False)
 print(json.dumps(out))
 '''
 

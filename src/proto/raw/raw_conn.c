@@ -10,6 +10,7 @@
 #include "net/worker.h"
 #include "proto/http/http_conn.h"
 #include "proto/raw/raw_guess.h"
+#include "proto/raw/raw_internal.h"
 
 /*
  * Streams guessed as a protocol sinkd has a module for are handed to it, so
@@ -31,42 +32,53 @@ static const struct proto_ops *raw_handover_for(enum raw_guess g)
 	return NULL;
 }
 
+void raw__put_capture(struct event_builder *b, const struct rules *rules,
+		      const struct raw_capture *cap, const char *reason)
+{
+	const uint8_t *data = cap->keep ? cap->data : (const uint8_t *)"";
+	enum raw_guess g = raw_guess(data, cap->keep, cap->datagram);
+	uint16_t ent = raw_entropy_milli(data, cap->keep);
+	struct rules_input in = {
+		.proto = CONFIG_PROTO_RAW,
+		.listener = cap->listener,
+		.dst_port = cap->dst_port,
+		.payload = { .data = data, .len = cap->keep, .total = cap->total, .entropy = ent },
+		.slot = cap->slot,
+	};
+	const struct rules_family *fam = rules_classify(rules, &in);
+	event_put_str(b, EVENT_T_FAMILY, fam->name);
+	if (fam->tag)
+		event_put_str(b, EVENT_T_TAG, fam->tag);
+	if (fam->index != UINT32_MAX)
+		event_put_u32(b, EVENT_T_RULE, fam->index);
+	if (reason)
+		event_put_str(b, EVENT_T_REASON, reason);
+	if (cap->keep)
+		event_put(b, EVENT_T_RAW_PREFIX, data, cap->keep);
+	event_put_u64(b, EVENT_T_RAW_LEN, cap->total);
+	event_put_u16(b, EVENT_T_RAW_ENTROPY, ent);
+	event_put_str(b, EVENT_T_RAW_GUESS, raw_guess_name(g));
+}
+
 /* Records the connection's one event from the first bytes `buf` and marks it for closing. */
 static void raw_record(struct conn *c, const uint8_t *buf, size_t len, uint16_t flags,
 		       const char *reason)
 {
 	struct worker *w = c->w;
 	const struct config_raw *rc = &c->l->cfg->raw;
-	size_t keep = len < rc->capture_bytes ? len : rc->capture_bytes;
-	if (!buf)
-		keep = 0;
-	const uint8_t *data = keep ? buf : (const uint8_t *)"";
-	enum raw_guess g = raw_guess(data, keep, false);
-	uint16_t ent = raw_entropy_milli(data, keep);
-	struct rules_input in = {
-		.proto = CONFIG_PROTO_RAW,
+	struct raw_capture cap = {
+		.data = buf,
+		.keep = buf ? (len < rc->capture_bytes ? len : rc->capture_bytes) : 0,
+		.total = c->bytes_in,
 		.listener = c->l->cfg->name,
 		.dst_port = c->dst.port,
-		.payload = { .data = data, .len = keep, .total = c->bytes_in, .entropy = ent },
 		.slot = w->id,
 	};
-	const struct rules_family *fam = rules_classify(w->rules->rules, &in);
-	if (c->bytes_in > keep)
+	if (cap.total > cap.keep)
 		flags |= EVENT_F_TRUNCATED;
 	struct event_builder b;
 	conn_event_begin(c, &b, EVENT_RAW, NULL, flags);
-	event_put_str(&b, EVENT_T_FAMILY, fam->name);
-	if (fam->tag)
-		event_put_str(&b, EVENT_T_TAG, fam->tag);
-	if (fam->index != UINT32_MAX)
-		event_put_u32(&b, EVENT_T_RULE, fam->index);
-	if (reason)
-		event_put_str(&b, EVENT_T_REASON, reason);
-	if (keep)
-		event_put(&b, EVENT_T_RAW_PREFIX, data, keep);
-	event_put_u64(&b, EVENT_T_RAW_LEN, c->bytes_in);
-	event_put_u16(&b, EVENT_T_RAW_ENTROPY, ent);
-	event_put_str(&b, EVENT_T_RAW_GUESS, raw_guess_name(g));
+	raw__put_capture(&b, w->rules->rules, &cap, reason);
 	if (rc->banner_len)
 		event_put_u32(&b, EVENT_T_RAW_BANNER_LEN, (uint32_t)rc->banner_len);
 	conn_event_submit(c, &b);

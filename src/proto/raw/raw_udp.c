@@ -7,7 +7,7 @@
 #include "net/daemon.h"
 #include "net/worker.h"
 #include "proto/raw/raw_conn.h"
-#include "proto/raw/raw_guess.h"
+#include "proto/raw/raw_internal.h"
 
 /*
  * The cap is a fixed window of one second per source address, kept in a
@@ -76,33 +76,20 @@ static size_t raw_on_datagram(struct worker *w, struct dgram *dg)
 	}
 	s->count++;
 
-	size_t keep = dg->len < rc->capture_bytes ? dg->len : rc->capture_bytes;
-	const uint8_t *data = keep ? dg->data : (const uint8_t *)"";
-	enum raw_guess g = raw_guess(data, keep, true);
-	uint16_t ent = raw_entropy_milli(data, keep);
-	struct rules_input in = {
-		.proto = CONFIG_PROTO_RAW,
+	struct raw_capture cap = {
+		.data = dg->data,
+		.keep = dg->len < rc->capture_bytes ? dg->len : rc->capture_bytes,
+		.total = dg->len,
+		.datagram = true,
 		.listener = dg->l->cfg->name,
 		.dst_port = dg->dst.port,
-		.payload = { .data = data, .len = keep, .total = dg->len, .entropy = ent },
 		.slot = w->id,
 	};
-	const struct rules_family *fam = rules_classify(w->rules->rules, &in);
-	uint16_t flags = dg->truncated || keep < dg->len ? EVENT_F_TRUNCATED : 0;
+	uint16_t flags = dg->truncated || cap.keep < dg->len ? EVENT_F_TRUNCATED : 0;
 	struct event_builder b;
 	dgram_event_begin(w, dg, &b, EVENT_RAW, flags);
-	event_put_str(&b, EVENT_T_FAMILY, fam->name);
-	if (fam->tag)
-		event_put_str(&b, EVENT_T_TAG, fam->tag);
-	if (fam->index != UINT32_MAX)
-		event_put_u32(&b, EVENT_T_RULE, fam->index);
-	if (dg->truncated)
-		event_put_str(&b, EVENT_T_REASON, "datagram larger than the receive buffer");
-	if (keep)
-		event_put(&b, EVENT_T_RAW_PREFIX, data, keep);
-	event_put_u64(&b, EVENT_T_RAW_LEN, dg->len);
-	event_put_u16(&b, EVENT_T_RAW_ENTROPY, ent);
-	event_put_str(&b, EVENT_T_RAW_GUESS, raw_guess_name(g));
+	raw__put_capture(&b, w->rules->rules, &cap,
+			 dg->truncated ? "datagram larger than the receive buffer" : NULL);
 	if (s->suppressed)
 		event_put_u64(&b, EVENT_T_RAW_SUPPRESSED, s->suppressed);
 	if (dgram_event_submit(w, dg, &b))
