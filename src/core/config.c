@@ -1499,31 +1499,31 @@ static int parse_payload_entropy(struct cfgp *p, yaml_node_t *n, void *obj)
 	return 0;
 }
 
+/* A byte condition: text or hex:, never empty (it would match everything). */
+static int get_condition_bytes(struct cfgp *p, yaml_node_t *n, uint8_t **out, size_t *len)
+{
+	int rc = get_bytes(p, n, out, len);
+	if (!rc && !*len)
+		return cfg_err(p, n, "empty byte string");
+	return rc;
+}
+
 static int parse_payload_prefix(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_payload *pl = obj;
-	int rc = get_bytes(p, n, &pl->prefix, &pl->prefix_len);
-	if (!rc && !pl->prefix_len)
-		return cfg_err(p, n, "empty prefix");
-	return rc;
+	return get_condition_bytes(p, n, &pl->prefix, &pl->prefix_len);
 }
 
 static int parse_payload_contains(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_payload *pl = obj;
-	int rc = get_bytes(p, n, &pl->contains, &pl->contains_len);
-	if (!rc && !pl->contains_len)
-		return cfg_err(p, n, "empty contains");
-	return rc;
+	return get_condition_bytes(p, n, &pl->contains, &pl->contains_len);
 }
 
 static int parse_at_bytes(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_payload_at *at = obj;
-	int rc = get_bytes(p, n, &at->bytes, &at->len);
-	if (!rc && !at->len)
-		return cfg_err(p, n, "empty bytes");
-	return rc;
+	return get_condition_bytes(p, n, &at->bytes, &at->len);
 }
 
 static const struct key payload_at_keys[] = {
