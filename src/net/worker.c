@@ -355,7 +355,8 @@ static void dgram_release(struct worker *w, bool all)
 	struct worker_dgram *d = w->dg;
 	if (!d)
 		return;
-	uint64_t durable = recorder_durable(w->lane);
+	/* `all` is the teardown, after the recorder is gone: do not ask it. */
+	uint64_t durable = all ? 0 : recorder_durable(w->lane);
 	while (d->held_count) {
 		struct dgram_held *h = d->held[d->held_head];
 		if (!all && h->seq > durable)
