@@ -18,6 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_util as u  # noqa: E402
 import harness as h  # noqa: E402
 
 TAG = f"{os.getpid() % 100000}"
@@ -26,6 +27,7 @@ NS_CLI = f"sinkd-cli-{TAG}"
 VETH_SRV, VETH_CLI = f"skr{TAG}s", f"skr{TAG}c"
 NET = 10 + os.getpid() % 200
 SRV_IP, CLI_IP = f"10.231.{NET}.1", f"10.231.{NET}.2"
+SRV_IP6, CLI_IP6 = f"fd00:231:{NET}::1", f"fd00:231:{NET}::2"
 RAW_PORT = 10000  # inside our own namespace nothing else listens
 
 CLIENT = r'''
@@ -85,9 +87,11 @@ def netns_up():
     sh("ip", "netns", "add", NS_CLI)
     sh("ip", "link", "add", VETH_SRV, "netns", NS_SRV, "type", "veth", "peer", "name", VETH_CLI,
        "netns", NS_CLI)
-    for ns, dev, ip in ((NS_SRV, VETH_SRV, SRV_IP), (NS_CLI, VETH_CLI, CLI_IP)):
+    for ns, dev, ip, ip6 in ((NS_SRV, VETH_SRV, SRV_IP, SRV_IP6),
+                             (NS_CLI, VETH_CLI, CLI_IP, CLI_IP6)):
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+        sh("ip", "-n", ns, "addr", "add", f"{ip6}/64", "dev", dev, "nodad")
         sh("ip", "-n", ns, "link", "set", dev, "up")
 
 
@@ -204,6 +208,52 @@ families:
         netns_down()
 
 
+CLIENT6 = r'''
+import socket, sys
+host = sys.argv[1]
+for p in [int(x) for x in sys.argv[2].split(",")]:
+    s = socket.create_connection((host, p), timeout=5)
+    s.sendall(b"v6-probe-%d" % p)
+    s.shutdown(socket.SHUT_WR)
+    while s.recv(4096):
+        pass
+    s.close()
+'''
+
+
+def run_anyport_v6(redirect):
+    """IPv6: the original destination through IP6T_SO_ORIGINAL_DST (nat) or the local address (tproxy)."""
+    netns_up()
+    try:
+        if redirect == "tproxy":
+            sh("ip", "-n", NS_SRV, "-6", "rule", "add", "fwmark", "0x5d", "lookup", "100")
+            sh("ip", "-n", NS_SRV, "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100")
+        yaml_text = f"""
+log: {{ dir: "$log_dir", fsync: interval, fsync_interval_ms: 20 }}
+workers: 1
+listen:
+  - {{ proto: raw, name: any6, addr: "[::]:{RAW_PORT}", ports: all, seized: [ "{SRV_IP6}" ],
+      redirect: {redirect}, raw: {{ timeout_ms: 2000, transport: tcp }} }}
+"""
+        with NsSinkd(yaml_text=yaml_text, start=False) as d:
+            rc, script, err = h.sinkd_cmd("firewall", "print", "-c", d.config_path)
+            assert rc == 0 and f"ip6 daddr {SRV_IP6} tcp dport {{ 1-65535 }}" in script, script
+            sh("ip", "netns", "exec", NS_SRV, "nft", "-f", "-", input=script)
+            d.start()
+            ports = random.Random(os.getpid() + 6).sample(range(1, 65536), 10)
+            sh("ip", "netns", "exec", NS_CLI, sys.executable, "-c", CLIENT6, SRV_IP6,
+               ",".join(map(str, ports)), timeout=60)
+            evs = d.wait_events(10, timeout=30)
+            assert sorted(e["dest_port"] for e in evs) == sorted(ports), evs
+            for e in evs:
+                assert e["dest_ip"] == u.suricata_ip(SRV_IP6), e["dest_ip"]
+                assert e["src_ip"] == u.suricata_ip(CLI_IP6), e["src_ip"]
+                assert e["payload_printable"] == f"v6-probe-{e['dest_port']}", e
+        assert d.returncode == 0, d.returncode
+    finally:
+        netns_down()
+
+
 def test_redirect_every_port_lands_in_one_socket():
     run_anyport("nat")
 
@@ -212,5 +262,14 @@ def test_tproxy_every_port_lands_in_one_socket():
     run_anyport("tproxy")
 
 
+def test_redirect_ipv6():
+    run_anyport_v6("nat")
+
+
+def test_tproxy_ipv6():
+    run_anyport_v6("tproxy")
+
+
 if __name__ == "__main__":
-    h.run([test_redirect_every_port_lands_in_one_socket, test_tproxy_every_port_lands_in_one_socket])
+    h.run([test_redirect_every_port_lands_in_one_socket, test_tproxy_every_port_lands_in_one_socket,
+           test_redirect_ipv6, test_tproxy_ipv6])
