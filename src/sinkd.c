@@ -19,6 +19,8 @@ static const struct subcommand subcommands[] = {
 	{ "firewall", cmd_firewall,
 	  "`firewall print -c FILE`: nftables rules for any-port capture" },
 	{ "top", cmd_top, "live ranking of ports, families and protocol guesses in a log" },
+	{ "zones", cmd_zones,
+	  "`zones export --format nsd|bind|rpz`: seized DNS zones, for other servers" },
 };
 
 static void usage(FILE *to)

@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/json.h"
+#include "report/eve_dns.h"
 
 /*
  * Suricata masks its flow ids to 51 bits ("JavaScript and even JSON often
@@ -56,7 +57,9 @@ enum eve_slot {
 	S_COUNT
 };
 
-#define SLOT(s) (1u << (s))
+/* One bit per slot: 64 leave room for the TLS and SMTP fields to come. */
+#define SLOT(s) (UINT64_C(1) << (s))
+_Static_assert(S_COUNT <= 64, "eve_fields.present has one bit per slot");
 /* Slots rendered inside the "http" object. */
 #define EVE_HTTP_SLOTS                                                                             \
 	(SLOT(S_METHOD) | SLOT(S_URI) | SLOT(S_HOST) | SLOT(S_USER_AGENT) | SLOT(S_REFERER) |      \
@@ -64,7 +67,7 @@ enum eve_slot {
 	 SLOT(S_HEADERS) | SLOT(S_RESPONSE_LEN) | SLOT(S_BODY_PREFIX))
 
 struct eve_fields {
-	uint32_t present; /* SLOT() bits */
+	uint64_t present; /* SLOT() bits */
 	bool app_seen;	  /* a field of the record's own protocol range is present */
 	struct event_field f[S_COUNT];
 };
@@ -174,7 +177,8 @@ static void eve_collect(const struct event_view *v, struct eve_fields *fs)
 		 * the client spoke, so it does not count as the protocol recognised.
 		 */
 		if (v->h.type >= EVENT_HTTP && v->h.type <= EVENT_SMTP && f.tag >> 8 == v->h.type &&
-		    f.tag != EVENT_T_HTTP_STATUS && f.tag != EVENT_T_HTTP_RESPONSE_LEN)
+		    f.tag != EVENT_T_HTTP_STATUS && f.tag != EVENT_T_HTTP_RESPONSE_LEN &&
+		    f.tag != EVENT_T_DNS_ACTION && f.tag != EVENT_T_DNS_CLIENT_KIND)
 			fs->app_seen = true;
 		int s = eve_slot_of(f.tag);
 		if (s < 0 || (fs->present & SLOT(s)))
@@ -529,7 +533,7 @@ static void out_http(struct eve_out *o, const struct eve_fields *fs)
 static void out_raw(struct eve_out *o, const struct eve_fields *fs)
 {
 	const struct event_field *f = fs->f;
-	uint32_t mask = SLOT(S_RAW_LEN) | SLOT(S_RAW_ENTROPY) | SLOT(S_RAW_GUESS) |
+	uint64_t mask = SLOT(S_RAW_LEN) | SLOT(S_RAW_ENTROPY) | SLOT(S_RAW_GUESS) |
 			SLOT(S_RAW_BANNER_LEN) | SLOT(S_RAW_SUPPRESSED);
 	if (!(fs->present & mask))
 		return;
@@ -636,6 +640,8 @@ static void out_sinkhole(struct eve_out *o, const struct event_view *v, const st
 		OUT_KEY(o, &first, "rule");
 		out_u64(o, event_field_uint(&f[S_RULE]));
 	}
+	if (v->h.type == EVENT_DNS && o->rc == 0)
+		o->rc = eve_dns_sinkhole(o->b, v);
 	if (!known_type) {
 		/* A record from a newer writer: keep its type visible. */
 		OUT_KEY(o, &first, "record_type");
@@ -715,6 +721,8 @@ int eve_format(const uint8_t *rec, size_t len, const char *sensor_id, struct dyn
 	}
 	out_http(&o, &fs);
 	out_raw(&o, &fs);
+	if (type == EVENT_DNS && o.rc == 0)
+		o.rc = eve_dns_object(out, &v);
 	out_sinkhole(&o, &v, &fs, sensor_id, known);
 	OUT_LIT(&o, "}\n");
 

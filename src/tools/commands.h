@@ -14,5 +14,6 @@ int cmd_loadgen(int argc, char **argv);
 int cmd_config(int argc, char **argv);	 /* config check */
 int cmd_firewall(int argc, char **argv); /* firewall print */
 int cmd_top(int argc, char **argv);
+int cmd_zones(int argc, char **argv); /* zones export | zones stats (DNS) */
 
 #endif

@@ -14,6 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dns_wire as w  # noqa: E402
 import e2e_util as u  # noqa: E402
 import harness as h  # noqa: E402
 
@@ -251,6 +252,52 @@ def test_udp_datagrams_and_cap():
         u.stop_clean(d)  # exit 0, no sanitizer report, the log verifies
 
 
+def test_beside_dns():
+    """Raw TCP/UDP and the DNS sinkhole in one daemon: both datagram modules on one worker
+    loop, answered mode (held DNS replies), each event with its own object only, clean exit."""
+    lst = raw_listener(raw={"timeout_ms": TIMEOUT_MS, "udp_rate": 5}) + [
+        {"name": "dns", "proto": "dns"}]
+    dns = {"a": ["192.0.2.10"], "zones": [{"family": "rustock", "names": ["rustock-cc.test"]}]}
+    with h.Sinkd(listen=lst, families=FAMILIES,
+                 config={"log": {"fsync": "answered"}, "dns": dns}) as d:
+        raw_port, dns_port = d.port("raw"), d.port("dns")
+        for i in range(10):
+            r = w.parse(w.udp(dns_port, w.query(f"q{i}.rustock-cc.test", "A", qid=i)))
+            assert r["id"] == i and r["rcode"] == "NOERROR", r
+            assert r["answer"] == [(f"q{i}.rustock-cc.test", "A", r["answer"][0][2],
+                                    "192.0.2.10")], r
+        (t,) = w.tcp(dns_port, [w.query("t.rustock-cc.test", "A", qid=77)])
+        assert w.parse(t)["id"] == 77
+        # The same DNS query on the raw port: recorded as a guess, never answered.
+        c = udp_from("127.0.0.3")
+        c.settimeout(0.5)
+        c.sendto(w.query("q.rustock-cc.test", "A", qid=5), ("127.0.0.1", raw_port))
+        try:
+            reply = c.recv(65536)
+        except socket.timeout:
+            reply = None
+        assert reply is None, reply
+        c.close()
+        s = h.connect(raw_port)
+        s.sendall(b"\xc0\xde\x00\x10beside")
+        s.shutdown(socket.SHUT_WR)
+        assert h.recv_all(s) == b""
+        s.close()
+        evs = d.wait_events(13)
+        dns_evs = [e for e in evs if e["event_type"] == "dns"]
+        raw_evs = [e for e in evs if e["event_type"] == "sinkhole_raw"]
+        assert len(dns_evs) == 11 and len(raw_evs) == 2, evs
+        for e in dns_evs:
+            assert "raw" not in e and u.sk(e)["family"] == "rustock", e
+            assert u.sk(e)["listener"] == "dns" and e["dest_port"] == dns_port, e
+        by_proto = {e["proto"]: e for e in raw_evs}
+        assert by_proto["UDP"]["raw"]["guess"] == "dns" and "dns" not in by_proto["UDP"], by_proto
+        assert u.sk(by_proto["TCP"])["family"] == "rustock_raw", by_proto
+        st = u.wait_stats(d, lambda x: x["events"]["written"] >= 13, what="13 written")
+        assert st["datagrams"]["held_dropped"] == 0, st
+        u.stop_clean(d)  # held replies and both per-worker tables torn down cleanly
+
+
 if __name__ == "__main__":
     h.run([test_capture_banner_guess, test_http_handover, test_hostile_peers,
-           test_udp_datagrams_and_cap])
+           test_udp_datagrams_and_cap, test_beside_dns])
