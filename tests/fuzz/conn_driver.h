@@ -124,8 +124,9 @@ static inline struct conn *fuzz_conn_open(struct fuzz_state *st, uint8_t ctl)
 	c->flow_id = st->inputs;
 	st->w.answered = (ctl & 4) != 0;
 	st->w.draining = (ctl & 8) != 0 && (ctl & 16) != 0;
-	if (c->l->ops->on_open)
-		c->l->ops->on_open(c);
+	c->ops = c->l->ops;
+	if (c->ops->on_open)
+		c->ops->on_open(c);
 	conn_set_timer(c, CONN_TIMER_REQUEST);
 	return c;
 }
@@ -139,7 +140,7 @@ static inline size_t fuzz_conn_feed(struct conn *c, const uint8_t *buf, size_t l
 {
 	if (c->tls)
 		return tls_conn_input(c, buf, len, eof);
-	size_t used = c->l->ops->on_input(c, buf, len, eof);
+	size_t used = c->ops->on_input(c, buf, len, eof);
 	FUZZ_CHECK(used <= len);
 	if (c->tls && used < len && !c->closed)
 		used += tls_conn_input(c, buf + used, len - used, eof);

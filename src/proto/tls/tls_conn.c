@@ -201,7 +201,7 @@ int tls_conn_write(struct conn *c, const void *data, size_t len)
 static void tls_deliver(struct conn *c, const uint8_t *data, size_t n, bool eof)
 {
 	struct tls_conn *t = c->tls;
-	const struct proto_ops *ops = c->l->ops;
+	const struct proto_ops *ops = c->ops;
 	if (c->closed || c->close_after_flush)
 		return;
 	if (!t->pt_len) {
@@ -250,7 +250,7 @@ static void tls_inner_eof(struct conn *c)
 	if (t->pt_len)
 		tls_deliver(c, NULL, 0, true);
 	else if (!c->closed && !c->close_after_flush)
-		c->l->ops->on_input(c, NULL, 0, true);
+		c->ops->on_input(c, NULL, 0, true);
 	conn_close_after_flush(c);
 }
 

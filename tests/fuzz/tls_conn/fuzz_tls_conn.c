@@ -119,14 +119,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!c->closed && !c->close_after_flush) {
 		if (ctl & 16) {
 			if (!(c->tls && tls_conn_timeout(c)))
-				c->l->ops->on_timeout(c);
+				c->ops->on_timeout(c);
 		} else {
 			c->eof = true;
 			fuzz_conn_feed(c, buf, held, true);
 		}
 		fuzz_flush(w, c);
 	}
-	c->l->ops->on_close(c);
+	c->ops->on_close(c);
 	tls_conn_free(c);
 	memset(w->timers, 0, 2 * CONN_TIMER_KINDS * sizeof *w->timers);
 	free(buf);
