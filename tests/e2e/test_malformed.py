@@ -136,15 +136,6 @@ def by_port(evs):
     return out
 
 
-def by_listener_port(evs):
-    """by_port, per listener: the kernel may give connections to two listeners one local port."""
-    out = {}
-    for e in evs:
-        key = (u.sk(e).get("listener"), u.sk(e).get("peer_port", e["src_port"]))
-        out.setdefault(key, []).append(e)
-    return out
-
-
 def test_hostile_inputs_table():
     with h.Sinkd(listen=LISTEN) as d:
         sent = []
@@ -331,15 +322,6 @@ def test_random_fuzz():
         n_health = 8
         # Every connection leaves at least one event (one per request it held, in tx order).
         def enough():
-<<<<<<< HEAD
-            p = by_listener_port(d.events())
-            return all((lst, port) in p for lst, port, _, _ in conns) and p
-        try:
-            h.wait_until(enough, timeout=15, what="an event for every fuzz connection")
-        except AssertionError:
-            p = by_listener_port(d.events())
-            missing = [(data, got) for lst, port, data, got in conns if (lst, port) not in p]
-=======
             p = by_port(d.events())
             return all((port, lst) in p for lst, port, _, _ in conns) and p
         try:
@@ -347,18 +329,13 @@ def test_random_fuzz():
         except AssertionError:
             p = by_port(d.events())
             missing = [(data, got) for lst, port, data, got in conns if (port, lst) not in p]
->>>>>>> main
             raise AssertionError(f"seed {seed}: {len(missing)} connection(s) left no event: "
                                  + "; ".join(f"sent {m!r} got {g[:60]!r}" for m, g in missing[:4])
                                  ) from None
         time.sleep(0.3)
-        p = by_listener_port(d.events())
+        p = by_port(d.events())
         for lst, port, data, got in conns:
-<<<<<<< HEAD
-            evs = p.get((lst, port), [])
-=======
             evs = p.get((port, lst), [])
->>>>>>> main
             answers = got.count(b"HTTP/1.")
             assert evs, f"seed {seed}: no event for {data!r}"
             assert [e["tx_id"] for e in evs] == list(range(len(evs))), \
