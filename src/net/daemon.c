@@ -486,16 +486,20 @@ int daemon_run(const struct daemon_opts *o)
 		}
 		/* A raw listener serves TCP, UDP or both (raw.transport). */
 		bool raw = lc->proto == CONFIG_PROTO_RAW;
-		if (pe->stream && (!raw || lc->raw.tcp) &&
-		    daemon_open_listener(d, lc, pe->stream, false) != 0)
+		unsigned stream = d->n_listeners;
+		bool tcp = pe->stream && (!raw || lc->raw.tcp);
+		if (tcp && daemon_open_listener(d, lc, pe->stream, false) != 0)
 			goto out;
 		if (pe->dgram && (!raw || lc->raw.udp) &&
 		    daemon_open_listener(d, lc, pe->dgram, true) != 0)
 			goto out;
-		/* A TLS listener's certificates are read now, while keys may still be root-only. */
-		if (lc->proto == CONFIG_PROTO_TLS &&
-		    tls_server_new(lc, &d->listeners[d->n_listeners - 1].tls, err, sizeof err) !=
-			    0) {
+		/*
+		 * TLS listeners, and raw TCP listeners that hand guessed TLS streams
+		 * over, get their TLS context now, while key files may still be
+		 * root-only.
+		 */
+		if (tcp && (lc->proto == CONFIG_PROTO_TLS || (raw && lc->raw.handover)) &&
+		    tls_server_new(lc, &d->listeners[stream].tls, err, sizeof err) != 0) {
 			dlog(DLOG_ERROR, "listener %s: %s", lc->name, err);
 			goto out;
 		}

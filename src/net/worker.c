@@ -764,7 +764,8 @@ static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
 		used = ops->on_input(c, data, len, c->eof);
 		/* Handed over: the new module reads the same bytes from the start (at most once). */
 		if (c->ops != ops && !c->closed)
-			used = c->ops->on_input(c, data, len, c->eof);
+			used = c->tls ? tls_conn_input(c, data, len, c->eof) :
+					c->ops->on_input(c, data, len, c->eof);
 		/* The protocol started TLS (STARTTLS, a PROXY header, a hand-over): the rest is TLS. */
 		if (c->tls && used < len && !c->closed)
 			used += tls_conn_input(c, data + used, len - used, c->eof);

@@ -301,6 +301,31 @@ def test_proxy_then_tls():
         u.stop_clean(d)
 
 
+def test_raw_handover():
+    """A raw listener hands a guessed TLS stream to the TLS module: fingerprinted, answered, recorded."""
+    listen = [{"name": "raw", "proto": "raw", "raw": {"timeout_ms": 3000}}]
+    with h.Sinkd(listen=listen) as d:
+        port = d.port("raw")
+        cport, status, der = https_get(port, sni="raw.seized.test", path="/r")
+        assert status.startswith(b"HTTP/1.1 404"), status
+        assert "raw.seized.test" in cert_cn(der), cert_cn(der)
+        # The hello trickled in: the guess waits for enough bytes, then hands over from the start.
+        obj, inc, out, hello = python_hello()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            c2 = s.getsockname()[1]
+            s.sendall(hello[:3])
+            time.sleep(0.2)
+            s.sendall(hello[3:])
+            assert finish_handshake(s, obj, inc, out).startswith(b"HTTP/1.1 404")
+        byport = events_by_port(d, 4)
+        for c in (cport, c2):
+            e = tls_ev(byport, c)
+            assert e["tls"]["handshake"] == "completed" and len(e["tls"]["ja4"]) == 36, e
+            assert u.sk(e)["listener"] == "raw", e
+            assert [x["event_type"] for x in byport[c]] == ["tls", "http"], byport[c]
+        u.stop_clean(d)
+
+
 def make_cert(dirname, name, kind="ec"):
     key = os.path.join(dirname, name + ".key")
     crt = os.path.join(dirname, name + ".pem")
@@ -425,6 +450,6 @@ def test_loadgen_tls():
 
 
 if __name__ == "__main__":
-    h.run([test_outcomes, test_proxy_then_tls, test_certs_and_rules, test_slow_handshake_flood,
-           test_loadgen_tls],
+    h.run([test_outcomes, test_proxy_then_tls, test_raw_handover, test_certs_and_rules,
+           test_slow_handshake_flood, test_loadgen_tls],
           per_test_timeout=300)

@@ -140,8 +140,12 @@ static inline size_t fuzz_conn_feed(struct conn *c, const uint8_t *buf, size_t l
 {
 	if (c->tls)
 		return tls_conn_input(c, buf, len, eof);
-	size_t used = c->ops->on_input(c, buf, len, eof);
+	const struct proto_ops *ops = c->ops;
+	size_t used = ops->on_input(c, buf, len, eof);
 	FUZZ_CHECK(used <= len);
+	if (c->ops != ops && !c->closed) /* handed over: the new module reads from the start */
+		used = c->tls ? tls_conn_input(c, buf, len, eof) :
+				c->ops->on_input(c, buf, len, eof);
 	if (c->tls && used < len && !c->closed)
 		used += tls_conn_input(c, buf + used, len - used, eof);
 	return used;

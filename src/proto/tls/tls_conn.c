@@ -533,11 +533,14 @@ void tls_conn_free(struct conn *c)
 
 /* --- the `proto: tls` listener: [PROXY header,] TLS, HTTP inside ------------------- */
 
+/* Also the hand-over target of raw listeners, whose TLS context the daemon creates too. */
 static void tls_http_open(struct conn *c)
 {
 	http_proto_ops.on_open(c);
 	c->p.http.phase = HTTP_PHASE_HEAD;
-	if (!c->l->cfg->proxy_protocol && tls_start(c, c->l->tls, NULL) != 0)
+	if (!c->l->tls)
+		c->closed = true;
+	else if (!c->l->cfg->proxy_protocol && tls_start(c, c->l->tls, NULL) != 0)
 		c->closed = true;
 }
 
