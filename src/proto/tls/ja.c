@@ -1,9 +1,10 @@
 /* ja.c — JA3 (MD5 of the decimal ClientHello summary) and JA4 (FoxIO, BSD-3-Clause spec). */
 
 /*
- * The one-shot MD5() and SHA256() need no context allocation or provider
- * fetch, which EVP does per call on OpenSSL 3.0's hot path. Deprecated but
- * present throughout 3.x.
+ * The low-level MD5 and SHA-256 calls need no context allocation or
+ * provider fetch, which EVP does per call on OpenSSL 3.0's hot path (the
+ * one-shot SHA256() too: 3.0 implements it with EVP_Q_digest, a fetch per
+ * call). Deprecated but present throughout 3.x.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
@@ -88,7 +89,10 @@ int tls_ja3(const struct tls_hello *h, struct dynbuf *str, char hash[TLS_JA3_HAS
 	if (rc)
 		return ERR_NOMEM;
 	uint8_t md[MD5_DIGEST_LENGTH];
-	MD5((const unsigned char *)str->data, str->len, md);
+	MD5_CTX md5;
+	MD5_Init(&md5);
+	MD5_Update(&md5, str->data, str->len);
+	MD5_Final(md, &md5);
 	hex_encode(md, sizeof md, hash);
 	return 0;
 }
@@ -119,7 +123,10 @@ static void sha12(const struct dynbuf *b, char out[13])
 {
 	uint8_t md[SHA256_DIGEST_LENGTH];
 	char full[2 * SHA256_DIGEST_LENGTH + 1];
-	SHA256((const unsigned char *)b->data, b->len, md);
+	SHA256_CTX sha;
+	SHA256_Init(&sha);
+	SHA256_Update(&sha, b->data, b->len);
+	SHA256_Final(md, &sha);
 	hex_encode(md, sizeof md, full);
 	memcpy(out, full, 12);
 	out[12] = '\0';
