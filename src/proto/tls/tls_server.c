@@ -408,6 +408,8 @@ int tls_server_new(const struct config_listener *lc, struct tls_server **out, ch
 	 * during it, releasing would free and allocate 17 KiB per flight.
 	 */
 	SSL_CTX_set_mode(s->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_NO_AUTO_CHAIN);
+	/* The connection BIO reads from memory: whole records per read, not header then body. */
+	SSL_CTX_set_read_ahead(s->ctx, 1);
 
 	if (t->n_certs) {
 		s->certs = calloc(t->n_certs, sizeof *s->certs);
