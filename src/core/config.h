@@ -132,6 +132,17 @@ struct config_family {
 	bool has_answer; /* false: use the default answer */
 };
 
+/* Enrichment data files and the embedded store (docs/store.md). */
+struct config_store {
+	char *path; /* store.path: SQLite database the indexer thread writes; NULL = none */
+	char **asn; /* enrich.asn: ASN sources, in load order */
+	size_t n_asn;
+	char **country; /* enrich.country: country MMDBs */
+	size_t n_country;
+	char **contacts; /* enrich.contacts: abuse-contact CSVs */
+	size_t n_contacts;
+};
+
 struct config {
 	char *path;	 /* the file it came from */
 	char *sensor_id; /* default: host name */
@@ -153,6 +164,7 @@ struct config {
 	struct config_family *families; /* in order: first match wins */
 	size_t n_families;
 	struct config_answer default_answer; /* for unmatched traffic; default 404 empty */
+	struct config_store store;
 };
 
 /*

@@ -1,0 +1,329 @@
+/* indexer.c — log → store: one transaction per batch, carrying the log position it reaches. */
+#include "store/indexer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/dlog.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/log.h"
+
+#define INDEXER_POLL_NS	 100000000L
+#define INDEXER_ARENA	 (4u << 20)
+#define INDEXER_COL_MAX	 4096 /* bytes kept of one text column (the log keeps everything) */
+
+/* Per-batch copies of the strings: the log reader's record is valid only until its next call. */
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	char data[];
+};
+
+struct arena {
+	struct arena_chunk *head;
+};
+
+static const char *arena_copy(struct arena *a, const char *s, size_t n)
+{
+	struct arena_chunk *c = a->head;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > INDEXER_ARENA ? n : INDEXER_ARENA;
+		c = malloc(sizeof *c + cap);
+		if (!c)
+			return NULL;
+		c->next = a->head;
+		c->used = 0;
+		c->cap = cap;
+		a->head = c;
+	}
+	char *d = c->data + c->used;
+	memcpy(d, s, n);
+	c->used += n;
+	return d;
+}
+
+static void arena_reset(struct arena *a, bool all)
+{
+	struct arena_chunk *c = a->head;
+	while (c && (all || c->next)) {
+		struct arena_chunk *n = c->next;
+		if (!all && !n)
+			break;
+		free(c);
+		c = n;
+	}
+	a->head = c;
+	if (c)
+		c->used = 0;
+}
+
+static void set_col(struct store_event *e, enum store_col c, const struct event_field *f)
+{
+	e->col[c].p = (const char *)f->val;
+	e->col[c].len = f->len > INDEXER_COL_MAX ? INDEXER_COL_MAX : f->len;
+}
+
+int indexer_convert(const uint8_t *rec, size_t len, const char *sensor, const struct enrich *e,
+		    struct store_event *out)
+{
+	struct event_view v;
+	if (event_decode(rec, len, &v))
+		return ERR_CORRUPT;
+	memset(out, 0, sizeof *out);
+	out->ts_us = v.h.ts_us;
+	out->type = v.h.type;
+	out->transport = v.h.transport;
+	out->ipver = v.h.src.ipver;
+	out->flags = v.h.flags;
+	out->src_port = v.h.src.port;
+	out->dst_port = v.h.dst.port;
+	memcpy(out->src, v.h.src.addr, 16);
+	memcpy(out->dst, v.h.dst.addr, 16);
+	/* The report a record belongs to: by protocol, so types added later still land somewhere. */
+	if (v.h.type == EVENT_HTTP)
+		out->kind = STORE_KIND_HTTP;
+	else if (v.h.type == EVENT_DNS)
+		out->kind = STORE_KIND_DNS;
+	else
+		out->kind = STORE_KIND_TCP;
+	size_t pos = 0;
+	struct event_field f;
+	while (event_field_next(&v, &pos, &f)) {
+		switch (f.tag) {
+		case EVENT_T_FAMILY:
+			set_col(out, STORE_C_FAMILY, &f);
+			break;
+		case EVENT_T_TAG:
+			set_col(out, STORE_C_TAG, &f);
+			break;
+		case EVENT_T_HTTP_URI:
+			set_col(out, STORE_C_HTTP_URL, &f);
+			break;
+		case EVENT_T_HTTP_HOST:
+			set_col(out, STORE_C_HTTP_HOST, &f);
+			break;
+		case EVENT_T_HTTP_USER_AGENT:
+			set_col(out, STORE_C_HTTP_AGENT, &f);
+			break;
+		case EVENT_T_HTTP_REFERER:
+			set_col(out, STORE_C_HTTP_REFERER, &f);
+			break;
+		case EVENT_T_HTTP_XFF:
+			set_col(out, STORE_C_FORWARDED_BY, &f);
+			break;
+		default:
+			break; /* tags of other protocols or later versions: not needed here */
+		}
+	}
+	if (sensor) {
+		out->col[STORE_C_SENSOR].p = sensor;
+		out->col[STORE_C_SENSOR].len = strlen(sensor);
+	}
+	if (e && (out->ipver == 4 || out->ipver == 6)) {
+		struct enrich_info in;
+		enrich_lookup(e, out->ipver, out->src, &in);
+		out->src_asn = in.asn;
+		memcpy(out->src_cc, in.cc, 3);
+		enrich_lookup(e, out->ipver, out->dst, &in);
+		out->dst_asn = in.asn;
+		memcpy(out->dst_cc, in.cc, 3);
+	}
+	return 0;
+}
+
+/* Moves the event's strings into the batch arena. */
+static int own_strings(struct arena *a, struct store_event *ev)
+{
+	for (int c = 0; c < STORE_C_N; c++) {
+		if (!ev->col[c].len)
+			continue;
+		ev->col[c].p = arena_copy(a, ev->col[c].p, ev->col[c].len);
+		if (!ev->col[c].p)
+			return ERR_NOMEM;
+	}
+	return 0;
+}
+
+int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *e,
+		     struct indexer_stats *st, indexer_progress_fn progress, void *pctx,
+		     volatile int *stop)
+{
+	struct log_pos pos;
+	int rc = store_get_pos(s, &pos);
+	if (rc)
+		return rc;
+	struct log_reader *r;
+	rc = log_reader_open(&r, log_dir, &pos);
+	if (rc == ERR_NOT_FOUND)
+		return 0; /* no log yet */
+	if (rc)
+		return rc;
+	struct store_event *batch = malloc(INDEXER_BATCH * sizeof *batch);
+	struct arena arena = { 0 };
+	if (!batch) {
+		log_reader_close(r);
+		return ERR_NOMEM;
+	}
+	size_t n = 0;
+	struct log_pos next = pos;
+	for (;;) {
+		struct log_record rec;
+		rc = log_reader_next(r, &rec);
+		if (rc == 0) {
+			next = rec.next;
+			if (indexer_convert(rec.data, rec.len, rec.sensor_id, e, &batch[n]) != 0) {
+				st->skipped++;
+			} else if ((rc = own_strings(&arena, &batch[n])) != 0) {
+				break;
+			} else {
+				n++;
+			}
+			if (n < INDEXER_BATCH)
+				continue;
+		}
+		if (rc != 0 && rc != ERR_END)
+			break;
+		/* A full batch, or the end of what the log holds: commit with the position. */
+		if (n || next.segment != pos.segment || next.offset != pos.offset) {
+			int irc = store_ingest(s, batch, n, &next);
+			if (irc) {
+				rc = irc;
+				break;
+			}
+			st->events += n;
+			st->batches++;
+			pos = next;
+			n = 0;
+			arena_reset(&arena, false);
+			if (progress)
+				progress(pctx, st, &pos);
+		}
+		if (rc == ERR_END) {
+			rc = 0;
+			break;
+		}
+		if (stop && *stop)
+			break;
+	}
+	arena_reset(&arena, true);
+	free(batch);
+	log_reader_close(r);
+	return rc;
+}
+
+/* --- the thread in serve ------------------------------------------------------------ */
+
+struct indexer {
+	char *log_dir;
+	struct store *store;
+	const struct enrich *enrich;
+	pthread_t thread;
+	_Atomic int stop;
+	_Atomic uint64_t indexed;
+	struct enrich *owned_enrich; /* when started from the config */
+};
+
+static void *indexer_main(void *arg)
+{
+	struct indexer *ix = arg;
+	bool warned = false;
+	for (;;) {
+		bool stopping = atomic_load(&ix->stop);
+		struct indexer_stats st = { 0 };
+		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, &st, NULL, NULL, NULL);
+		atomic_fetch_add(&ix->indexed, st.events);
+		if (rc && !warned) {
+			dlog(DLOG_ERROR, "store: indexing stopped: %s; will retry", err_str(rc));
+			warned = true;
+		} else if (!rc) {
+			warned = false;
+		}
+		if (stopping)
+			break;
+		struct timespec ts = { 0, INDEXER_POLL_NS };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+int indexer_start(struct indexer **out, const char *log_dir, const char *store_path,
+		  const struct enrich *e, char *err, size_t errlen)
+{
+	struct indexer *ix = calloc(1, sizeof *ix);
+	if (!ix)
+		return ERR_NOMEM;
+	ix->enrich = e;
+	ix->log_dir = strdup(log_dir);
+	int rc = ix->log_dir ? store_open(&ix->store, store_path, true, err, errlen) : ERR_NOMEM;
+	if (!rc && pthread_create(&ix->thread, NULL, indexer_main, ix) != 0)
+		rc = ERR_SYS;
+	if (rc) {
+		store_close(ix->store);
+		free(ix->log_dir);
+		free(ix);
+		return rc;
+	}
+	*out = ix;
+	return 0;
+}
+
+uint64_t indexer_indexed(struct indexer *ix)
+{
+	return ix ? atomic_load(&ix->indexed) : 0;
+}
+
+void indexer_stop(struct indexer *ix)
+{
+	if (!ix)
+		return;
+	atomic_store(&ix->stop, 1);
+	pthread_join(ix->thread, NULL);
+	store_close(ix->store);
+	enrich_free(ix->owned_enrich);
+	free(ix->log_dir);
+	free(ix);
+}
+
+int indexer_start_config(struct indexer **out, const struct config *cfg)
+{
+	const struct config_store *cs = &cfg->store;
+	struct enrich_builder *b;
+	struct enrich *e = NULL;
+	char err[512];
+	if (enrich_builder_new(&b))
+		return ERR_NOMEM;
+	for (size_t i = 0; i < cs->n_asn + cs->n_country; i++) {
+		bool asn = i < cs->n_asn;
+		const char *f = asn ? cs->asn[i] : cs->country[i - cs->n_asn];
+		struct enrich_load_stats st;
+		int rc = asn ? enrich_load_asn(b, f, &st, err, sizeof err)
+			     : enrich_load_country(b, f, &st, err, sizeof err);
+		if (rc) {
+			dlog(DLOG_ERROR, "enrich: %s", err);
+			enrich_builder_free(b);
+			return rc;
+		}
+		dlog(DLOG_INFO, "enrich: %s: %" PRIu64 " entries, %" PRIu64 " lines skipped", f,
+		     st.entries, st.skipped);
+	}
+	int rc = enrich_build(b, &e);
+	if (rc)
+		return rc;
+	rc = indexer_start(out, cfg->log_dir, cs->path, e, err, sizeof err);
+	if (rc) {
+		dlog(DLOG_ERROR, "%s", err);
+		enrich_free(e);
+		return rc;
+	}
+	(*out)->owned_enrich = e;
+	dlog(DLOG_INFO, "store %s: indexing the log", cs->path);
+	return 0;
+}

@@ -1,0 +1,549 @@
+/* store_sqlite.c — the embedded store backend: SQLite in WAL mode, one transaction per ingested batch. */
+#include "store/store.h"
+
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define US_PER_DAY	     86400000000ull
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS events("
+	" day INTEGER NOT NULL, ts_us INTEGER NOT NULL, kind INTEGER NOT NULL,"
+	" type INTEGER NOT NULL, transport INTEGER NOT NULL, ipver INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL, src BLOB NOT NULL, src_port INTEGER NOT NULL,"
+	" src_asn INTEGER NOT NULL, src_cc TEXT NOT NULL, dst BLOB NOT NULL,"
+	" dst_port INTEGER NOT NULL, dst_asn INTEGER NOT NULL, dst_cc TEXT NOT NULL,"
+	" family TEXT, tag TEXT, sensor TEXT, http_url TEXT, http_host TEXT, http_agent TEXT,"
+	" forwarded_by TEXT, http_referer TEXT, ssl_servername TEXT, machine_name TEXT,"
+	" query_type TEXT, query TEXT);"
+	"CREATE INDEX IF NOT EXISTS events_day_asn ON events(day, src_asn);"
+	"CREATE TABLE IF NOT EXISTS daily_src("
+	" day INTEGER NOT NULL, family TEXT NOT NULL, src BLOB NOT NULL, ipver INTEGER NOT NULL,"
+	" asn INTEGER NOT NULL, cc TEXT NOT NULL, first_us INTEGER NOT NULL,"
+	" last_us INTEGER NOT NULL, events INTEGER NOT NULL,"
+	" PRIMARY KEY(day, family, src)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS addr_seen("
+	" src BLOB PRIMARY KEY, ipver INTEGER NOT NULL, first_us INTEGER NOT NULL,"
+	" last_us INTEGER NOT NULL, events INTEGER NOT NULL) WITHOUT ROWID;";
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *ins_event, *up_daily, *up_addr, *set_pos;
+	/* per-batch pre-aggregation: (day, family, src) and src */
+	struct agg *agg;
+	size_t agg_cap, agg_n;
+};
+
+struct agg {
+	bool used;
+	bool addr_only;
+	int64_t day;
+	const char *family;
+	size_t family_len;
+	uint8_t ipver;
+	uint8_t src[16];
+	uint32_t asn;
+	char cc[3];
+	uint64_t first, last, events;
+};
+
+static int sql_err(struct store *s, char *err, size_t errlen, const char *what)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "store: %s: %s", what, sqlite3_errmsg(s->db));
+	return ERR_SYS;
+}
+
+static int exec(struct store *s, const char *sql)
+{
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : ERR_SYS;
+}
+
+int store_open(struct store **out, const char *path, bool rw, char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof *s);
+	if (!s)
+		return ERR_NOMEM;
+	int flags = rw ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+	if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "store: cannot open %s: %s", path,
+			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		store_close(s);
+		return ERR_SYS;
+	}
+	sqlite3_busy_timeout(s->db, 10000);
+	int rc = 0;
+	if (rw) {
+		/*
+		 * WAL: readers (reports, the web UI) never block the indexer. NORMAL
+		 * sync in WAL mode keeps the database consistent across a crash; a
+		 * power loss may lose the last transactions, which the indexer then
+		 * re-reads from the log because the position went with them.
+		 */
+		if (exec(s, "PRAGMA journal_mode=WAL") || exec(s, "PRAGMA synchronous=NORMAL") ||
+		    exec(s, schema_sql))
+			rc = sql_err(s, err, errlen, "schema");
+		if (!rc &&
+		    (sqlite3_prepare_v2(
+			     s->db,
+			     "INSERT INTO events(day, ts_us, kind, type, transport, ipver, flags, src,"
+			     " src_port, src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
+			     " sensor, http_url, http_host, http_agent, forwarded_by, http_referer,"
+			     " ssl_servername, machine_name, query_type, query) VALUES(?,?,?,?,?,?,?,"
+			     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			     -1, &s->ins_event, NULL) != SQLITE_OK ||
+		     sqlite3_prepare_v2(
+			     s->db,
+			     "INSERT INTO daily_src VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(day, family,"
+			     " src) DO UPDATE SET first_us = min(first_us, excluded.first_us),"
+			     " last_us = max(last_us, excluded.last_us),"
+			     " events = events + excluded.events",
+			     -1, &s->up_daily, NULL) != SQLITE_OK ||
+		     sqlite3_prepare_v2(
+			     s->db,
+			     "INSERT INTO addr_seen VALUES(?,?,?,?,?) ON CONFLICT(src) DO UPDATE SET"
+			     " first_us = min(first_us, excluded.first_us),"
+			     " last_us = max(last_us, excluded.last_us),"
+			     " events = events + excluded.events",
+			     -1, &s->up_addr, NULL) != SQLITE_OK ||
+		     sqlite3_prepare_v2(s->db,
+					"INSERT INTO meta VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET"
+					" value = excluded.value",
+					-1, &s->set_pos, NULL) != SQLITE_OK))
+			rc = sql_err(s, err, errlen, "prepare");
+		if (!rc) {
+			char sql[96];
+			snprintf(sql, sizeof sql,
+				 "INSERT OR IGNORE INTO meta VALUES('schema_version', %d)",
+				 STORE_SCHEMA_VERSION);
+			if (exec(s, sql))
+				rc = sql_err(s, err, errlen, "schema");
+		}
+	}
+	if (!rc) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'",
+				       -1, &st, NULL) != SQLITE_OK) {
+			rc = sql_err(s, err, errlen, "not a sinkd store");
+		} else {
+			if (sqlite3_step(st) != SQLITE_ROW ||
+			    sqlite3_column_int(st, 0) != STORE_SCHEMA_VERSION) {
+				snprintf(err, errlen, "store: %s: schema version is not %d", path,
+					 STORE_SCHEMA_VERSION);
+				rc = ERR_UNSUPPORTED;
+			}
+			sqlite3_finalize(st);
+		}
+	}
+	if (rc) {
+		store_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	sqlite3_finalize(s->ins_event);
+	sqlite3_finalize(s->up_daily);
+	sqlite3_finalize(s->up_addr);
+	sqlite3_finalize(s->set_pos);
+	sqlite3_close(s->db);
+	free(s->agg);
+	free(s);
+}
+
+int store_get_pos(struct store *s, struct log_pos *pos)
+{
+	sqlite3_stmt *st;
+	pos->segment = 0;
+	pos->offset = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM meta WHERE key LIKE 'log_%'", -1,
+			       &st, NULL) != SQLITE_OK)
+		return ERR_SYS;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		sqlite3_int64 v = sqlite3_column_int64(st, 1);
+		if (k && !strcmp(k, "log_segment"))
+			pos->segment = (uint32_t)v;
+		else if (k && !strcmp(k, "log_offset"))
+			pos->offset = (uint64_t)v;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* --- ingest ------------------------------------------------------------------------ */
+
+static uint64_t agg_hash(const struct agg *a)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->day ^ ((uint64_t)a->addr_only << 40);
+	for (size_t i = 0; i < 16; i++)
+		h = (h ^ a->src[i]) * 1099511628211ull;
+	for (size_t i = 0; i < a->family_len; i++)
+		h = (h ^ (uint8_t)a->family[i]) * 1099511628211ull;
+	return h;
+}
+
+static bool agg_eq(const struct agg *a, const struct agg *b)
+{
+	return a->addr_only == b->addr_only && a->ipver == b->ipver &&
+	       !memcmp(a->src, b->src, 16) &&
+	       (a->addr_only || (a->day == b->day && a->family_len == b->family_len &&
+				 !memcmp(a->family, b->family, a->family_len)));
+}
+
+static void agg_add(struct store *s, const struct agg *k, uint64_t ts)
+{
+	size_t mask = s->agg_cap - 1, i = agg_hash(k) & mask;
+	while (s->agg[i].used) {
+		if (agg_eq(&s->agg[i], k)) {
+			struct agg *a = &s->agg[i];
+			a->first = ts < a->first ? ts : a->first;
+			a->last = ts > a->last ? ts : a->last;
+			a->events++;
+			return;
+		}
+		i = (i + 1) & mask;
+	}
+	s->agg[i] = *k;
+	s->agg[i].used = true;
+	s->agg[i].first = s->agg[i].last = ts;
+	s->agg[i].events = 1;
+	s->agg_n++;
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const struct store_str *v)
+{
+	if (v->p && v->len)
+		sqlite3_bind_text(st, i, v->p, (int)v->len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+bool store_is_infection(const struct store_event *e)
+{
+	const struct store_str *f = &e->col[STORE_C_FAMILY];
+	return e->kind != STORE_KIND_DNS && f->len && !(f->len == 7 && !memcmp(f->p, "unknown", 7));
+}
+
+static int step_reset(sqlite3_stmt *st)
+{
+	int r = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r == SQLITE_DONE ? 0 : ERR_SYS;
+}
+
+int store_ingest(struct store *s, const struct store_event *ev, size_t n, const struct log_pos *next)
+{
+	if (!s->ins_event)
+		return ERR_INVAL;
+	size_t need = 16;
+	while (need < n * 4 + 16)
+		need *= 2;
+	if (need > s->agg_cap) {
+		struct agg *na = realloc(s->agg, need * sizeof *na);
+		if (!na)
+			return ERR_NOMEM;
+		s->agg = na;
+		s->agg_cap = need;
+	}
+	memset(s->agg, 0, s->agg_cap * sizeof *s->agg);
+	s->agg_n = 0;
+	if (exec(s, "BEGIN"))
+		return ERR_SYS;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct store_event *e = &ev[i];
+		sqlite3_stmt *st = s->ins_event;
+		size_t alen = e->ipver == 4 ? 4 : 16;
+		int64_t day = (int64_t)(e->ts_us / US_PER_DAY);
+		sqlite3_bind_int64(st, 1, day);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)e->ts_us);
+		sqlite3_bind_int(st, 3, e->kind);
+		sqlite3_bind_int(st, 4, e->type);
+		sqlite3_bind_int(st, 5, e->transport);
+		sqlite3_bind_int(st, 6, e->ipver);
+		sqlite3_bind_int(st, 7, e->flags);
+		sqlite3_bind_blob(st, 8, e->src, (int)alen, SQLITE_STATIC);
+		sqlite3_bind_int(st, 9, e->src_port);
+		sqlite3_bind_int64(st, 10, e->src_asn);
+		sqlite3_bind_text(st, 11, e->src_cc, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 12, e->dst, (int)alen, SQLITE_STATIC);
+		sqlite3_bind_int(st, 13, e->dst_port);
+		sqlite3_bind_int64(st, 14, e->dst_asn);
+		sqlite3_bind_text(st, 15, e->dst_cc, -1, SQLITE_STATIC);
+		for (int c = 0; c < STORE_C_N; c++)
+			bind_str(st, 16 + c, &e->col[c]);
+		rc = step_reset(st);
+		if (!rc && store_is_infection(e)) {
+			struct agg k = { .day = day,
+					 .family = e->col[STORE_C_FAMILY].p,
+					 .family_len = e->col[STORE_C_FAMILY].len,
+					 .ipver = e->ipver,
+					 .asn = e->src_asn };
+			memcpy(k.src, e->src, 16);
+			memcpy(k.cc, e->src_cc, 3);
+			agg_add(s, &k, e->ts_us);
+			k.addr_only = true;
+			agg_add(s, &k, e->ts_us);
+		}
+	}
+	for (size_t i = 0; i < s->agg_cap && !rc; i++) {
+		const struct agg *a = &s->agg[i];
+		if (!a->used)
+			continue;
+		int alen = a->ipver == 4 ? 4 : 16;
+		sqlite3_stmt *st = a->addr_only ? s->up_addr : s->up_daily;
+		if (a->addr_only) {
+			sqlite3_bind_blob(st, 1, a->src, alen, SQLITE_STATIC);
+			sqlite3_bind_int(st, 2, a->ipver);
+			sqlite3_bind_int64(st, 3, (sqlite3_int64)a->first);
+			sqlite3_bind_int64(st, 4, (sqlite3_int64)a->last);
+			sqlite3_bind_int64(st, 5, (sqlite3_int64)a->events);
+		} else {
+			sqlite3_bind_int64(st, 1, a->day);
+			sqlite3_bind_text(st, 2, a->family, (int)a->family_len, SQLITE_STATIC);
+			sqlite3_bind_blob(st, 3, a->src, alen, SQLITE_STATIC);
+			sqlite3_bind_int(st, 4, a->ipver);
+			sqlite3_bind_int64(st, 5, a->asn);
+			sqlite3_bind_text(st, 6, a->cc, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 7, (sqlite3_int64)a->first);
+			sqlite3_bind_int64(st, 8, (sqlite3_int64)a->last);
+			sqlite3_bind_int64(st, 9, (sqlite3_int64)a->events);
+		}
+		rc = step_reset(st);
+	}
+	if (!rc) {
+		sqlite3_bind_text(s->set_pos, 1, "log_segment", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s->set_pos, 2, next->segment);
+		rc = step_reset(s->set_pos);
+	}
+	if (!rc) {
+		sqlite3_bind_text(s->set_pos, 1, "log_offset", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s->set_pos, 2, (sqlite3_int64)next->offset);
+		rc = step_reset(s->set_pos);
+	}
+	if (!rc && exec(s, "COMMIT"))
+		rc = ERR_SYS;
+	if (rc)
+		exec(s, "ROLLBACK");
+	return rc;
+}
+
+/* --- reads --------------------------------------------------------------------------- */
+
+bool store_net_contains(const struct store_net *n, uint8_t ipver, const uint8_t *addr)
+{
+	if (n->ipver != ipver)
+		return false;
+	unsigned full = n->plen / 8, rest = n->plen % 8;
+	if (memcmp(n->addr, addr, full))
+		return false;
+	if (rest) {
+		uint8_t m = (uint8_t)(0xffu << (8 - rest));
+		return (n->addr[full] & m) == (addr[full] & m);
+	}
+	return true;
+}
+
+static bool filter_addr(const struct store_filter *f, uint8_t ipver, const uint8_t *addr,
+			const char *cc)
+{
+	if (f->n_nets) {
+		size_t i;
+		for (i = 0; i < f->n_nets; i++)
+			if (store_net_contains(&f->nets[i], ipver, addr))
+				break;
+		if (i == f->n_nets)
+			return false;
+	}
+	if (f->n_ccs) {
+		size_t i;
+		for (i = 0; i < f->n_ccs; i++)
+			if (cc && !strcmp(cc, f->ccs[i]))
+				break;
+		if (i == f->n_ccs)
+			return false;
+	}
+	return true;
+}
+
+/* "SELECT ... WHERE <day> BETWEEN ? AND ? [AND <asn> IN (...)] <tail>" with the filter bound. */
+static int prepare_filtered(struct store *s, const char *head, const char *daycol,
+			    const char *asncol, const char *extra, const char *tail,
+			    const struct store_filter *f, sqlite3_stmt **out)
+{
+	size_t cap = strlen(head) + strlen(tail) + strlen(extra) + 128 + f->n_asns * 2;
+	char *sql = malloc(cap);
+	if (!sql)
+		return ERR_NOMEM;
+	int w = snprintf(sql, cap, "%s WHERE %s BETWEEN ? AND ? %s", head, daycol, extra);
+	size_t len = (size_t)w;
+	if (f->n_asns) {
+		len += (size_t)snprintf(sql + len, cap - len, " AND %s IN (", asncol);
+		for (size_t i = 0; i < f->n_asns; i++)
+			len += (size_t)snprintf(sql + len, cap - len, i ? ",?" : "?");
+		len += (size_t)snprintf(sql + len, cap - len, ")");
+	}
+	snprintf(sql + len, cap - len, " %s", tail);
+	int r = sqlite3_prepare_v2(s->db, sql, -1, out, NULL);
+	free(sql);
+	if (r != SQLITE_OK)
+		return ERR_SYS;
+	sqlite3_bind_int64(*out, 1, f->day_from);
+	sqlite3_bind_int64(*out, 2, f->day_to);
+	for (size_t i = 0; i < f->n_asns; i++)
+		sqlite3_bind_int64(*out, 3 + (int)i, f->asns[i]);
+	return 0;
+}
+
+static void copy_cc(char dst[3], const unsigned char *t)
+{
+	dst[0] = dst[1] = dst[2] = '\0';
+	if (t && t[0] && t[1] && !t[2]) {
+		dst[0] = (char)t[0];
+		dst[1] = (char)t[1];
+	}
+}
+
+int store_scan(struct store *s, const struct store_filter *f, store_event_fn fn, void *ctx)
+{
+	sqlite3_stmt *st;
+	const char *extra = f->infections_only ? "AND kind != 3 AND family IS NOT NULL AND"
+						 " family != 'unknown'"
+					       : "";
+	int rc = prepare_filtered(s,
+				  "SELECT ts_us, kind, type, transport, ipver, flags, src, src_port,"
+				  " src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
+				  " sensor, http_url, http_host, http_agent, forwarded_by,"
+				  " http_referer, ssl_servername, machine_name, query_type, query"
+				  " FROM events",
+				  "day", "src_asn", extra, "ORDER BY day, src_asn, rowid", f, &st);
+	if (rc)
+		return rc;
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_event e = { 0 };
+		e.ts_us = (uint64_t)sqlite3_column_int64(st, 0);
+		e.kind = (uint8_t)sqlite3_column_int(st, 1);
+		e.type = (uint8_t)sqlite3_column_int(st, 2);
+		e.transport = (uint8_t)sqlite3_column_int(st, 3);
+		e.ipver = (uint8_t)sqlite3_column_int(st, 4);
+		e.flags = (uint16_t)sqlite3_column_int(st, 5);
+		size_t alen = e.ipver == 4 ? 4 : 16;
+		const void *b = sqlite3_column_blob(st, 6);
+		if (b && (size_t)sqlite3_column_bytes(st, 6) == alen)
+			memcpy(e.src, b, alen);
+		e.src_port = (uint16_t)sqlite3_column_int(st, 7);
+		e.src_asn = (uint32_t)sqlite3_column_int64(st, 8);
+		copy_cc(e.src_cc, sqlite3_column_text(st, 9));
+		b = sqlite3_column_blob(st, 10);
+		if (b && (size_t)sqlite3_column_bytes(st, 10) == alen)
+			memcpy(e.dst, b, alen);
+		e.dst_port = (uint16_t)sqlite3_column_int(st, 11);
+		e.dst_asn = (uint32_t)sqlite3_column_int64(st, 12);
+		copy_cc(e.dst_cc, sqlite3_column_text(st, 13));
+		for (int c = 0; c < STORE_C_N; c++) {
+			e.col[c].p = (const char *)sqlite3_column_text(st, 14 + c);
+			e.col[c].len = (size_t)sqlite3_column_bytes(st, 14 + c);
+		}
+		if (!filter_addr(f, e.ipver, e.src, e.src_cc))
+			continue;
+		if (fn(ctx, &e)) {
+			r = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : ERR_SYS;
+}
+
+int store_daily(struct store *s, const struct store_filter *f, store_daily_fn fn, void *ctx)
+{
+	sqlite3_stmt *st;
+	int rc = prepare_filtered(s,
+				  "SELECT day, family, asn, cc, src, ipver, events FROM daily_src",
+				  "day", "asn", "", "ORDER BY day, family, asn, cc", f, &st);
+	if (rc)
+		return rc;
+	struct store_daily cur = { 0 };
+	char fam[256] = "", cc[3] = "";
+	bool have = false;
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t day = sqlite3_column_int64(st, 0);
+		const char *family = (const char *)sqlite3_column_text(st, 1);
+		uint32_t asn = (uint32_t)sqlite3_column_int64(st, 2);
+		char c[3];
+		copy_cc(c, sqlite3_column_text(st, 3));
+		const uint8_t *src = sqlite3_column_blob(st, 4);
+		uint8_t ipver = (uint8_t)sqlite3_column_int(st, 5);
+		uint8_t a[16] = { 0 };
+		if (src)
+			memcpy(a, src, (size_t)sqlite3_column_bytes(st, 4) > 16
+					       ? 16
+					       : (size_t)sqlite3_column_bytes(st, 4));
+		if (!family || !filter_addr(f, ipver, a, c))
+			continue;
+		if (!have || cur.day != day || strcmp(fam, family) || cur.asn != asn ||
+		    strcmp(cc, c)) {
+			if (have && fn(ctx, &cur))
+				break;
+			snprintf(fam, sizeof fam, "%s", family);
+			memcpy(cc, c, 3);
+			cur = (struct store_daily){ day, fam, asn, cc, 0, 0 };
+			have = true;
+		}
+		cur.unique_src++;
+		cur.events += (uint64_t)sqlite3_column_int64(st, 6);
+	}
+	if (r == SQLITE_DONE && have)
+		fn(ctx, &cur);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE || r == SQLITE_ROW ? 0 : ERR_SYS;
+}
+
+int store_unique_sources(struct store *s, const struct store_filter *f, uint64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = prepare_filtered(s, "SELECT src, ipver, cc FROM daily_src", "day", "asn", "",
+				  "ORDER BY src", f, &st);
+	if (rc)
+		return rc;
+	uint8_t prev[17] = { 0 };
+	bool have = false;
+	uint64_t n = 0;
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		uint8_t key[17] = { 0 };
+		size_t bl = (size_t)sqlite3_column_bytes(st, 0);
+		const uint8_t *src = sqlite3_column_blob(st, 0);
+		key[0] = (uint8_t)sqlite3_column_int(st, 1);
+		if (src)
+			memcpy(key + 1, src, bl > 16 ? 16 : bl);
+		char c[3];
+		copy_cc(c, sqlite3_column_text(st, 2));
+		if (!filter_addr(f, key[0], key + 1, c))
+			continue;
+		if (have && !memcmp(prev, key, sizeof key))
+			continue;
+		memcpy(prev, key, sizeof key);
+		have = true;
+		n++;
+	}
+	sqlite3_finalize(st);
+	*out = n;
+	return r == SQLITE_DONE ? 0 : ERR_SYS;
+}
