@@ -158,6 +158,8 @@ static int add_asn_range(struct enrich_builder *b, int ipver, const uint8_t *lo,
 {
 	if (asn == 0)
 		return 0; /* "not routed": nothing to record, a lookup says unknown */
+	if (memcmp(lo, hi, ipver == 4 ? 4 : 16) > 0)
+		return ERR_MALFORMED;
 	uint32_t v = asinfo_intern(&b->as, asn, org, olen);
 	if (!v)
 		return ERR_NOMEM;
