@@ -152,7 +152,7 @@ static int own_strings(struct arena *a, struct store_event *ev)
 	return 0;
 }
 
-int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *e,
+int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *e, size_t batch,
 		     struct indexer_stats *st, indexer_progress_fn progress, void *pctx,
 		     volatile int *stop)
 {
@@ -166,34 +166,36 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 		return 0; /* no log yet */
 	if (rc)
 		return rc;
-	struct store_event *batch = malloc(INDEXER_BATCH * sizeof *batch);
+	struct store_event *evs = malloc(INDEXER_BATCH * sizeof *evs);
 	struct arena arena = { 0 };
-	if (!batch) {
+	if (!evs) {
 		log_reader_close(r);
 		return ERR_NOMEM;
 	}
 	size_t n = 0;
+	if (batch == 0 || batch > INDEXER_BATCH)
+		batch = INDEXER_BATCH;
 	struct log_pos next = pos;
 	for (;;) {
 		struct log_record rec;
 		rc = log_reader_next(r, &rec);
 		if (rc == 0) {
 			next = rec.next;
-			if (indexer_convert(rec.data, rec.len, rec.sensor_id, e, &batch[n]) != 0) {
+			if (indexer_convert(rec.data, rec.len, rec.sensor_id, e, &evs[n]) != 0) {
 				st->skipped++;
-			} else if ((rc = own_strings(&arena, &batch[n])) != 0) {
+			} else if ((rc = own_strings(&arena, &evs[n])) != 0) {
 				break;
 			} else {
 				n++;
 			}
-			if (n < INDEXER_BATCH)
+			if (n < batch)
 				continue;
 		}
 		if (rc != 0 && rc != ERR_END)
 			break;
 		/* A full batch, or the end of what the log holds: commit with the position. */
 		if (n || next.segment != pos.segment || next.offset != pos.offset) {
-			int irc = store_ingest(s, batch, n, &next);
+			int irc = store_ingest(s, evs, n, &next);
 			if (irc) {
 				rc = irc;
 				break;
@@ -214,7 +216,7 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 			break;
 	}
 	arena_reset(&arena, true);
-	free(batch);
+	free(evs);
 	log_reader_close(r);
 	return rc;
 }
@@ -238,7 +240,8 @@ static void *indexer_main(void *arg)
 	for (;;) {
 		bool stopping = atomic_load(&ix->stop);
 		struct indexer_stats st = { 0 };
-		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, &st, NULL, NULL, NULL);
+		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, 0, &st, NULL, NULL,
+					  NULL);
 		atomic_fetch_add(&ix->indexed, st.events);
 		if (rc && !warned) {
 			dlog(DLOG_ERROR, "store: indexing stopped: %s; will retry", err_str(rc));

@@ -28,11 +28,12 @@ typedef void (*indexer_progress_fn)(void *ctx, const struct indexer_stats *st,
 				    const struct log_pos *pos);
 
 /*
- * Indexes everything the log holds now (sealed records), then returns.
+ * Indexes everything the log holds now (sealed records), then returns;
+ * `batch` events per transaction (0 = INDEXER_BATCH, at most INDEXER_BATCH).
  * `e` may be NULL (no enrichment). `stop`, if not NULL, is polled between
  * batches. Errors: ERR_CORRUPT (a bad log record: stops before it), ERR_SYS.
  */
-int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *e,
+int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *e, size_t batch,
 		     struct indexer_stats *st, indexer_progress_fn progress, void *pctx,
 		     volatile int *stop);
 

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -33,9 +34,11 @@ static void index_usage(FILE *to)
 		    "\n" STORE_OPTS_HELP
 		    "  -f, --follow         keep following the log until SIGINT/SIGTERM\n"
 		    "  -q, --quiet          no summary line\n"
+		    "      --batch N        events per transaction (default and maximum %u)\n"
 		    "  -h, --help           this text\n"
 		    "\n"
-		    "Progress is shown on stderr when it is a terminal.\n");
+		    "Progress is shown on stderr when it is a terminal.\n",
+		INDEXER_BATCH);
 }
 
 struct index_progress {
@@ -60,11 +63,13 @@ int cmd_index(int argc, char **argv)
 		STORE_OPTS_LONG,
 		{ "follow", no_argument, NULL, 'f' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "batch", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct store_opts so = { 0 };
 	bool follow = false, quiet = false;
+	size_t batch = 0;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:fqh", opts, NULL)) != -1) {
@@ -73,7 +78,15 @@ int cmd_index(int argc, char **argv)
 			return 2;
 		if (r)
 			continue;
-		if (ch == 'f') {
+		if (ch == 'b') {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || v < 1 || v > INDEXER_BATCH) {
+				fprintf(stderr, "sinkd index: --batch takes 1..%u\n", INDEXER_BATCH);
+				return 2;
+			}
+			batch = v;
+		} else if (ch == 'f') {
 			follow = true;
 		} else if (ch == 'q') {
 			quiet = true;
@@ -116,7 +129,7 @@ int cmd_index(int argc, char **argv)
 	struct indexer_stats st = { 0 };
 	int rc;
 	for (;;) {
-		rc = indexer_catch_up(s, so.log_dir, e, &st, tty ? index_show : NULL, &prog,
+		rc = indexer_catch_up(s, so.log_dir, e, batch, &st, tty ? index_show : NULL, &prog,
 				      &index_stop);
 		if (rc || !follow || index_stop)
 			break;

@@ -394,7 +394,7 @@ static int group_mail(struct report *r, struct rgroup *g, const char *hostname)
 		dynbuf_add(&files[n_att], g->csv[t].data, g->csv[t].len);
 		snprintf(names[n_att], sizeof names[n_att], "%s-%s-%s.csv", d,
 			 ss_type_name((enum ss_type)t), g->slug);
-		att[n_att] = (struct mail_attachment){ names[n_att], "text/csv",
+		att[n_att] = (struct mail_attachment){ names[n_att], "text/csv; charset=utf-8",
 						       (const uint8_t *)files[n_att].data,
 						       files[n_att].len };
 		n_att++;
@@ -824,10 +824,11 @@ int cmd_report(int argc, char **argv)
 			if (!rc)
 				rc = r->error;
 			for (size_t i = 0; i < r->n_groups; i++) {
-				if (!rc && (r->fmt_csv || r->fmt_jsonl))
-					rc = group_flush(r, r->groups[i]);
+				/* The mail first: writing the files empties the buffers. */
 				if (!rc && r->fmt_eml)
 					rc = group_mail(r, r->groups[i], hostname);
+				if (!rc && (r->fmt_csv || r->fmt_jsonl))
+					rc = group_flush(r, r->groups[i]);
 				group_free(r->groups[i]);
 			}
 			r->n_groups = 0;

@@ -273,7 +273,8 @@ static void test_errors(void)
 		  "      max_hedaer_bytes: 10\n",
 		  5, "listen[0].limits: unknown key \"max_hedaer_bytes\"" },
 		{ L1 "workers: 1\nworkers: 2\n", 3, "duplicate key \"workers\"" },
-		{ L1 "store: { sqlite: x.db }\n", 2, "unknown key \"store\"" },
+		{ L1 "store: { sqlite: x.db }\n", 2, "store: unknown key \"sqlite\"" },
+		{ L1 "enrich: { asn: [] }\n", 2, "enrich.asn: empty list" },
 		/* types and ranges */
 		{ L1 "workers: -1\n", 2, "workers: expected a non-negative integer" },
 		{ L1 "workers: many\n", 2, "workers: expected a non-negative integer" },
