@@ -7,8 +7,9 @@
 
 #include "core/err.h"
 
-#define LPM4_BITS 20
-#define LPM6_BITS 20
+/* The first level has about two blocks per segment, between 2^4 and 2^20 of them. */
+#define LPM_BITS_MIN 4
+#define LPM_BITS_MAX 20
 
 typedef unsigned __int128 u128;
 
@@ -33,7 +34,8 @@ struct lpm {
 	uint32_t *start4;
 	uint32_t *val4;
 	size_t n4;
-	uint32_t *idx4; /* (1 << LPM4_BITS) + 1 entries: segment holding the block's first address */
+	uint32_t *idx4; /* (1 << bits4) + 1 entries: segment holding the block's first address */
+	unsigned shift4, shift6; /* 32 - bits4, 128 - bits6 */
 	/* IPv6 */
 	u128 *start6;
 	uint32_t *val6;
@@ -220,6 +222,14 @@ static int lpm_index(const u128 *start, size_t n, unsigned bits, unsigned width,
 	return 0;
 }
 
+static unsigned index_bits(size_t n)
+{
+	unsigned bits = LPM_BITS_MIN;
+	while (bits < LPM_BITS_MAX && ((size_t)1 << bits) < 2 * n)
+		bits++;
+	return bits;
+}
+
 int lpm_build(struct lpm_builder *b, struct lpm **out)
 {
 	int rc = ERR_NOMEM;
@@ -241,14 +251,17 @@ int lpm_build(struct lpm_builder *b, struct lpm **out)
 		t->start4[i] = (uint32_t)g4.start[i];
 	t->val4 = g4.val;
 	g4.val = NULL;
-	if ((rc = lpm_index(g4.start, g4.n, LPM4_BITS, 32, &t->idx4)))
+	unsigned bits4 = index_bits(g4.n), bits6 = index_bits(g6.n);
+	t->shift4 = 32 - bits4;
+	t->shift6 = 128 - bits6;
+	if ((rc = lpm_index(g4.start, g4.n, bits4, 32, &t->idx4)))
 		goto out;
 	t->n6 = g6.n;
 	t->start6 = g6.start;
 	t->val6 = g6.val;
 	g6.start = NULL;
 	g6.val = NULL;
-	if ((rc = lpm_index(t->start6, t->n6, LPM6_BITS, 128, &t->idx6)))
+	if ((rc = lpm_index(t->start6, t->n6, bits6, 128, &t->idx6)))
 		goto out;
 	rc = 0;
 	*out = t;
@@ -265,7 +278,7 @@ out:
 
 uint32_t lpm_lookup4(const struct lpm *t, uint32_t ip)
 {
-	uint32_t blk = ip >> (32 - LPM4_BITS);
+	uint32_t blk = ip >> t->shift4;
 	uint32_t lo = t->idx4[blk], hi = t->idx4[blk + 1];
 	const uint32_t *s = t->start4;
 	while (lo < hi) {
@@ -285,7 +298,7 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 	if (!memcmp(addr, v4mapped, sizeof v4mapped))
 		return lpm_lookup4(t, (uint32_t)u128_from_bytes(addr + 12, 4));
 	u128 a = u128_from_bytes(addr, 16);
-	uint32_t blk = (uint32_t)(a >> (128 - LPM6_BITS));
+	uint32_t blk = (uint32_t)(a >> t->shift6);
 	uint32_t lo = t->idx6[blk], hi = t->idx6[blk + 1];
 	const u128 *s = t->start6;
 	while (lo < hi) {

@@ -15,7 +15,8 @@
  * prefixes) resolve to the one that starts later over their overlap.
  *
  * The built table is a flat sorted array of disjoint segments per family with
- * a direct-indexed first level on the top LPM4_BITS / LPM6_BITS bits, so a
+ * a direct-indexed first level on the top 4..20 bits (about two blocks per
+ * segment), so a
  * lookup is one index load and a binary search over the few segments that
  * start inside that block. Read-only after lpm_build(); no locks.
  */

@@ -83,6 +83,9 @@ int store_get_pos(struct store *s, struct log_pos *pos);
 /* Records n events and the position after them, atomically. */
 int store_ingest(struct store *s, const struct store_event *ev, size_t n, const struct log_pos *next);
 
+/* Merges the pending aggregate rows now (normally done every few million rows). */
+int store_compact(struct store *s);
+
 /* Selection for reads. Days are days since the epoch (UTC), inclusive. */
 struct store_net {
 	uint8_t ipver, plen;
@@ -100,7 +103,7 @@ struct store_filter {
 	bool infections_only; /* classified, not DNS */
 };
 
-/* Rows in (day, src_asn, ts) order. The callback's event is valid during the call; return non-0 to stop. */
+/* Rows in log order. The callback's event is valid during the call; return non-0 to stop. */
 typedef int (*store_event_fn)(void *ctx, const struct store_event *ev);
 int store_scan(struct store *s, const struct store_filter *f, store_event_fn fn, void *ctx);
 

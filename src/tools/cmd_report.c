@@ -16,12 +16,14 @@
 #include "core/dynbuf.h"
 #include "core/err.h"
 #include "core/timeutil.h"
+#include "enrich/csvline.h"
 #include "report/mail.h"
 #include "report/shadowserver.h"
 #include "tools/commands.h"
 #include "tools/store_opts.h"
 
-#define REPORT_FLUSH_BYTES (1u << 20)
+#define REPORT_FLUSH_BYTES (1u << 20)	/* one network's pending rows */
+#define REPORT_BUFFER_BYTES (256u << 20) /* all networks' pending rows together */
 #define REPORT_MAX_SEL	   256
 #define REPORT_MAX_DAYS	   366
 #define REPORT_TOP	   10
@@ -118,6 +120,7 @@ struct rgroup {
 	uint64_t rows[SS_TYPE_N];
 	bool created[SS_TYPE_N], jcreated;
 	uint64_t infections, dns;
+	size_t pending; /* bytes in csv[] and jsonl not yet written */
 	struct addrset uniq;
 	/* for the X-ARF part: the first infection */
 	bool have_first;
@@ -142,6 +145,7 @@ struct report {
 	int64_t day;
 	int error;
 	uint64_t rows_seen, files_written, mails;
+	size_t buffered; /* bytes pending in all groups */
 	uint64_t last_progress_ms;
 	bool tty;
 	struct dynbuf files; /* names written, for the summary */
@@ -338,7 +342,7 @@ static int on_event(void *ctx, const struct store_event *e)
 	}
 	enum ss_type t = ss_type_of(e);
 	int rc = 0;
-	if (r->fmt_csv || r->fmt_eml)
+	if (r->fmt_csv)
 		rc = ss_csv_row(&g->csv[t], t, e);
 	if (!rc && r->fmt_jsonl)
 		rc = ss_json_row(&g->jsonl, t, e);
@@ -346,6 +350,7 @@ static int on_event(void *ctx, const struct store_event *e)
 		r->error = rc;
 		return 1;
 	}
+	size_t added = g->csv[t].len + g->jsonl.len;
 	g->rows[t]++;
 	if (infection) {
 		g->infections++;
@@ -361,10 +366,23 @@ static int on_event(void *ctx, const struct store_event *e)
 		g->dns++;
 	}
 	r->rows_seen++;
-	/* With mails the CSV must stay whole in memory to attach it; otherwise stream it out. */
-	if (!r->fmt_eml && (g->csv[t].len > REPORT_FLUSH_BYTES || g->jsonl.len > REPORT_FLUSH_BYTES))
+	/* Rows come in log order, every network mixed: buffer per network, write out in chunks. */
+	r->buffered += added - g->pending;
+	g->pending = added;
+	if (g->csv[t].len > REPORT_FLUSH_BYTES || g->jsonl.len > REPORT_FLUSH_BYTES) {
+		r->buffered -= g->pending;
+		g->pending = 0;
 		if ((r->error = group_flush(r, g)))
 			return 1;
+	}
+	if (r->buffered > REPORT_BUFFER_BYTES) {
+		for (size_t i = 0; i < r->n_groups; i++) {
+			r->groups[i]->pending = 0;
+			if ((r->error = group_flush(r, r->groups[i])))
+				return 1;
+		}
+		r->buffered = 0;
+	}
 	if (r->tty && (r->rows_seen & 0xfff) == 0) {
 		uint64_t now = time_mono_ms();
 		if (now - r->last_progress_ms >= 250) {
@@ -386,18 +404,32 @@ static int group_mail(struct report *r, struct rgroup *g, const char *hostname)
 	char names[SS_TYPE_N][256];
 	struct dynbuf files[SS_TYPE_N];
 	size_t n_att = 0;
-	for (int t = 0; t < SS_TYPE_N; t++) {
+	int rc = 0;
+	for (int t = 0; t < SS_TYPE_N && !rc; t++) {
 		if (!g->rows[t])
 			continue;
-		dynbuf_init(&files[n_att], 128u << 20);
-		ss_csv_header(&files[n_att], (enum ss_type)t);
-		dynbuf_add(&files[n_att], g->csv[t].data, g->csv[t].len);
+		/* The CSV file written for this network is the attachment, byte for byte. */
+		char *data;
+		size_t len;
+		rc = file_path(r, path, sizeof path, ss_type_name((enum ss_type)t), g, "csv");
+		if (!rc && (rc = csvline_read_file(path, 1u << 30, &data, &len)) != 0)
+			fprintf(stderr, "sinkd report: reading %s back: %s\n", path, err_str(rc));
+		if (rc)
+			break;
+		dynbuf_init(&files[n_att], len + 1);
+		dynbuf_add(&files[n_att], data, len);
+		free(data);
 		snprintf(names[n_att], sizeof names[n_att], "%s-%s-%s.csv", d,
 			 ss_type_name((enum ss_type)t), g->slug);
 		att[n_att] = (struct mail_attachment){ names[n_att], "text/csv; charset=utf-8",
 						       (const uint8_t *)files[n_att].data,
 						       files[n_att].len };
 		n_att++;
+	}
+	if (rc) {
+		for (size_t i = 0; i < n_att; i++)
+			dynbuf_free(&files[i]);
+		return rc;
 	}
 	char src[64], dst[64], rid[400];
 	inet_ntop(g->first.ipver == 4 ? AF_INET : AF_INET6, g->first.src, src, sizeof src);
@@ -426,7 +458,7 @@ static int group_mail(struct report *r, struct rgroup *g, const char *hostname)
 	dynbuf_adds(&body, "\n-- \nsinkd " SINKD_VERSION " botnet sinkhole\n");
 	struct mail_msg m = { r->from_addr, g->email, subj.data,   body.data, &x,
 			      att,	    n_att,    time_now_us(), hostname };
-	int rc = mail_build(&msg, &m);
+	rc = mail_build(&msg, &m);
 	if (!rc && r->smtp) {
 		char err[512];
 		rc = mail_smtp_send(r->smtp, r->from_addr, g->email, msg.data, msg.len, err,
@@ -795,12 +827,14 @@ int cmd_report(int argc, char **argv)
 		goto out;
 	}
 	r->per = per >= 0 ? per : r->so.n_contacts ? PER_CONTACT : PER_ASN;
+	if (r->fmt_eml)
+		r->fmt_csv = true; /* the mails attach the CSV files */
 	char err[512];
 	if (store_open(&r->store, r->so.store, false, err, sizeof err)) {
 		fprintf(stderr, "sinkd report: %s\n", err);
 		goto out;
 	}
-	if ((r->fmt_csv || r->fmt_jsonl || (r->fmt_eml && !r->smtp)) &&
+	if ((r->fmt_csv || r->fmt_jsonl) &&
 	    mkdir(r->out_dir, 0750) != 0 && errno != EEXIST) {
 		fprintf(stderr, "sinkd report: %s: %s\n", r->out_dir, strerror(errno));
 		goto out;
@@ -824,14 +858,15 @@ int cmd_report(int argc, char **argv)
 			if (!rc)
 				rc = r->error;
 			for (size_t i = 0; i < r->n_groups; i++) {
-				/* The mail first: writing the files empties the buffers. */
+				/* The files first: the mail attaches them as written. */
+				if (!rc)
+					rc = group_flush(r, r->groups[i]);
 				if (!rc && r->fmt_eml)
 					rc = group_mail(r, r->groups[i], hostname);
-				if (!rc && (r->fmt_csv || r->fmt_jsonl))
-					rc = group_flush(r, r->groups[i]);
 				group_free(r->groups[i]);
 			}
 			r->n_groups = 0;
+			r->buffered = 0;
 		}
 		if (r->tty)
 			fputc('\n', stderr);

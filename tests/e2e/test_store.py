@@ -459,7 +459,7 @@ def test_smtp_submission():
 def dump(store):
     con = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     try:
-        return (con.execute("select * from daily_src order by 1,2,3").fetchall(),
+        return (con.execute("select * from daily_all order by 1,2,3").fetchall(),
                 con.execute("select * from addr_seen order by 1").fetchall(),
                 con.execute("select count(*), sum(ts_us % 1000003), sum(src_port), sum(src_asn) from events").fetchone(),
                 con.execute("select value from meta where key like 'log_%' order by key").fetchall())

@@ -102,6 +102,16 @@ int main(void)
 
 	struct log_pos p1 = { 1, 1000 }, p2 = { 2, 136 };
 	CHECK_INT(store_ingest(s, ev, 4, &p1), 0);
+	/* Compaction merges the pending aggregates; later batches add to merged rows. */
+	struct store_filter f0 = { .day_from = 20785, .day_to = 20785 };
+	struct dsum before = { 0 }, after = { 0 };
+	CHECK_INT(store_daily(s, &f0, on_daily, &before), 0);
+	CHECK_INT(store_compact(s), 0);
+	CHECK_INT(store_daily(s, &f0, on_daily, &after), 0);
+	CHECK_INT(after.unique, before.unique);
+	CHECK_INT(after.events, before.events);
+	CHECK_INT(before.unique, 2);
+	CHECK_INT(before.events, 3);
 	CHECK_INT(store_ingest(s, ev + 4, 4, &p2), 0);
 	CHECK_INT(store_get_pos(s, &pos), 0);
 	CHECK_INT(pos.segment, 2);
