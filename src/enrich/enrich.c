@@ -598,8 +598,16 @@ fail:
 
 void enrich_lookup(const struct enrich *e, int ipver, const uint8_t *addr, struct enrich_info *out)
 {
-	uint32_t a = lpm_lookup(e->asn, ipver, addr);
-	uint32_t c = lpm_lookup(e->cc, ipver, addr);
+	uint32_t a, c;
+	if (ipver == 4) {
+		uint32_t ip = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 |
+			      (uint32_t)addr[2] << 8 | addr[3];
+		a = lpm_lookup4(e->asn, ip);
+		c = lpm_lookup4(e->cc, ip);
+	} else {
+		a = lpm_lookup6(e->asn, addr);
+		c = lpm_lookup6(e->cc, addr);
+	}
 	if (a) {
 		out->asn = e->as.v[a - 1].asn;
 		out->as_org = e->as.str + e->as.v[a - 1].org;

@@ -4,10 +4,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/err.h"
 
 /* The first level has about two blocks per segment, between 2^4 and 2^20 of them. */
+#define LPM_TBL8	     0x80000000u
+#define LPM_DIR24_MIN_SEGMENTS 4096 /* smaller tables search: 64 MiB would be wasted on them */
 #define LPM_BITS_MIN 4
 #define LPM_BITS_MAX 20
 
@@ -36,6 +39,16 @@ struct lpm {
 	size_t n4;
 	uint32_t *idx4; /* (1 << bits4) + 1 entries: segment holding the block's first address */
 	unsigned shift4, shift6; /* 32 - bits4, 128 - bits6 */
+	/*
+	 * Large IPv4 tables also get a DIR-24-8 view (Gupta, Lin, McKeown): one
+	 * entry per /24 holding the value, or, where several segments share the
+	 * /24, LPM_TBL8 | group, and the group has one entry per address. A
+	 * lookup is one load (rarely two) instead of a search.
+	 */
+	uint32_t *tbl24; /* 1 << 24 entries, or NULL */
+	size_t tbl24_bytes;
+	uint32_t *tbl8;
+	size_t n_tbl8;
 	/* IPv6 */
 	u128 *start6;
 	uint32_t *val6;
@@ -73,6 +86,8 @@ void lpm_builder_free(struct lpm_builder *b)
 
 static int lpm_push(struct lpm_builder *b, int fam, u128 lo, u128 hi, uint32_t val)
 {
+	if (val & LPM_TBL8)
+		return ERR_INVAL; /* the top bit marks a DIR-24-8 group */
 	struct lpm_vec *v = &b->fam[fam];
 	if (v->n == v->cap) {
 		size_t cap = v->cap ? v->cap * 2 : 1024;
@@ -222,6 +237,47 @@ static int lpm_index(const u128 *start, size_t n, unsigned bits, unsigned width,
 	return 0;
 }
 
+/* Builds the DIR-24-8 view of the IPv4 segments. */
+static int lpm_dir24(struct lpm *t)
+{
+	/* Huge pages where the kernel offers them: 64 MiB of random reads. */
+	size_t bytes = ((size_t)1 << 24) * sizeof *t->tbl24;
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return ERR_NOMEM;
+	madvise(m, bytes, MADV_HUGEPAGE);
+	t->tbl24 = m;
+	t->tbl24_bytes = bytes;
+	size_t cap8 = 0, seg = 0;
+	for (uint32_t blk = 0; blk < (1u << 24); blk++) {
+		uint32_t first = blk << 8, last = first | 0xff;
+		while (seg + 1 < t->n4 && t->start4[seg + 1] <= first)
+			seg++;
+		if (seg + 1 >= t->n4 || t->start4[seg + 1] > last) {
+			t->tbl24[blk] = t->val4[seg]; /* one segment covers the whole /24 */
+			continue;
+		}
+		if (t->n_tbl8 == cap8) {
+			cap8 = cap8 ? cap8 * 2 : 1024;
+			if (cap8 > LPM_TBL8 / 256)
+				return ERR_NOMEM;
+			uint32_t *n8 = realloc(t->tbl8, cap8 * 256 * sizeof *n8);
+			if (!n8)
+				return ERR_NOMEM;
+			t->tbl8 = n8;
+		}
+		uint32_t *g = t->tbl8 + t->n_tbl8 * 256;
+		size_t k = seg;
+		for (uint32_t a = 0; a < 256; a++) {
+			while (k + 1 < t->n4 && t->start4[k + 1] <= (first | a))
+				k++;
+			g[a] = t->val4[k];
+		}
+		t->tbl24[blk] = LPM_TBL8 | (uint32_t)t->n_tbl8++;
+	}
+	return 0;
+}
+
 static unsigned index_bits(size_t n)
 {
 	unsigned bits = LPM_BITS_MIN;
@@ -256,6 +312,8 @@ int lpm_build(struct lpm_builder *b, struct lpm **out)
 	t->shift6 = 128 - bits6;
 	if ((rc = lpm_index(g4.start, g4.n, bits4, 32, &t->idx4)))
 		goto out;
+	if (t->n4 >= LPM_DIR24_MIN_SEGMENTS && (rc = lpm_dir24(t)))
+		goto out;
 	t->n6 = g6.n;
 	t->start6 = g6.start;
 	t->val6 = g6.val;
@@ -278,6 +336,12 @@ out:
 
 uint32_t lpm_lookup4(const struct lpm *t, uint32_t ip)
 {
+	if (t->tbl24) {
+		uint32_t v = t->tbl24[ip >> 8];
+		if (__builtin_expect(v & LPM_TBL8, 0))
+			v = t->tbl8[((size_t)(v & ~LPM_TBL8) << 8) | (ip & 0xff)];
+		return v;
+	}
 	uint32_t blk = ip >> t->shift4;
 	uint32_t lo = t->idx4[blk], hi = t->idx4[blk + 1];
 	const uint32_t *s = t->start4;
@@ -333,5 +397,8 @@ void lpm_free(struct lpm *t)
 	free(t->start6);
 	free(t->val6);
 	free(t->idx6);
+	if (t->tbl24)
+		munmap(t->tbl24, t->tbl24_bytes);
+	free(t->tbl8);
 	free(t);
 }

@@ -6,8 +6,8 @@
 #include <stdint.h>
 
 /*
- * A table maps addresses to a 32-bit value (0 = nothing known, so callers
- * store "index + 1"). It is built from prefixes and inclusive ranges, which
+ * A table maps addresses to a 31-bit value (0 = nothing known, so callers
+ * store "index + 1"; at most LPM_VALUE_MAX). It is built from prefixes and inclusive ranges, which
  * may overlap: the most specific entry wins (a /24 inside a /8 wins inside
  * the /24; a default route 0.0.0.0/0 answers only where nothing else does).
  * Of two identical entries the one added last wins. Two ranges that cross
@@ -16,11 +16,14 @@
  *
  * The built table is a flat sorted array of disjoint segments per family with
  * a direct-indexed first level on the top 4..20 bits (about two blocks per
- * segment), so a
- * lookup is one index load and a binary search over the few segments that
- * start inside that block. Read-only after lpm_build(); no locks.
+ * segment), so a lookup is one index load and a binary search over the few
+ * segments that start inside that block. An IPv4 table of 4096 segments or
+ * more also gets a DIR-24-8 view (64 MiB, huge pages where available): one
+ * load per lookup, two where a /24 is split. Read-only after lpm_build(); no
+ * locks.
  */
-#define LPM_NONE 0u
+#define LPM_NONE	0u
+#define LPM_VALUE_MAX 0x7fffffffu
 
 struct lpm_builder;
 struct lpm;

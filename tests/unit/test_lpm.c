@@ -81,7 +81,7 @@ static void near_addr(const struct pfx *p, uint8_t *a)
 	}
 }
 
-static void run_case(size_t n_pfx, bool defaults, bool clustered)
+static void run_case(size_t n_pfx, bool defaults, bool clustered, int probes)
 {
 	struct pfx *ps = calloc(n_pfx + 4, sizeof *ps);
 	size_t n = 0;
@@ -119,7 +119,7 @@ static void run_case(size_t n_pfx, bool defaults, bool clustered)
 	struct lpm *t;
 	CHECK_INT(lpm_build(b, &t), 0);
 	int bad = 0;
-	for (int i = 0; i < 40000 && bad < 5; i++) {
+	for (int i = 0; i < probes && bad < 5; i++) {
 		uint8_t a[16];
 		int ipver;
 		if (i % 2) {
@@ -161,6 +161,7 @@ static void test_edges(void)
 	CHECK_INT(lpm_add_prefix(b, 6, z, 0, 7), 0);	  /* ::/0 */
 	CHECK_INT(lpm_add_range(b, 4, hi, lo, 9), ERR_INVAL);
 	CHECK_INT(lpm_add_prefix(b, 4, ten, 33, 9), ERR_INVAL);
+	CHECK_INT(lpm_add_prefix(b, 4, ten, 8, LPM_VALUE_MAX + 1u), ERR_INVAL);
 	struct lpm *t;
 	CHECK_INT(lpm_build(b, &t), 0);
 	CHECK_INT(lpm_lookup4(t, 0x0a000001), 1);
@@ -193,9 +194,12 @@ static void test_edges(void)
 int main(void)
 {
 	test_edges();
-	run_case(50, true, false);
-	run_case(400, true, true);
-	run_case(3000, false, true);
-	run_case(3000, true, true);
+	run_case(50, true, false, 40000);
+	run_case(400, true, true, 40000);
+	run_case(3000, false, true, 40000);
+	run_case(3000, true, true, 40000);
+	/* Enough IPv4 segments for the DIR-24-8 view (and /25../32 splitting /24s). */
+	run_case(30000, true, true, 6000);
+	run_case(30000, false, false, 6000);
 	return check_done("lpm");
 }
