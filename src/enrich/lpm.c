@@ -1,6 +1,7 @@
 /* lpm.c — prefix/range tables flattened into disjoint sorted segments with a direct-indexed first level. */
 #include "enrich/lpm.h"
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,13 @@ struct lpm {
 	 * /24, LPM_TBL8 | group, and the group has one entry per address. A
 	 * lookup is one load (rarely two) instead of a search.
 	 */
-	uint32_t *tbl24; /* 1 << 24 entries, or NULL */
+	void *tbl24; /* 1 << 24 entries of `width` bytes, or NULL */
 	size_t tbl24_bytes;
-	uint32_t *tbl8;
+	unsigned width; /* 1 or 2: entries index dict[]; 4: values (LPM_TBL8 | group) */
+	void *tbl8;	/* groups of 256 entries of `width` bytes */
 	size_t n_tbl8;
+	uint32_t *dict;	     /* width 1/2: entry -> value; the last index means "split" */
+	uint32_t *split_blk; /* width 1/2: sorted /24 numbers of the groups, group = position */
 	/* IPv6 */
 	u128 *start6;
 	uint32_t *val6;
@@ -237,11 +241,65 @@ static int lpm_index(const u128 *start, size_t n, unsigned bits, unsigned width,
 	return 0;
 }
 
-/* Builds the DIR-24-8 view of the IPv4 segments. */
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void put_entry(void *tbl, unsigned width, size_t i, uint32_t v)
+{
+	if (width == 1)
+		((uint8_t *)tbl)[i] = (uint8_t)v;
+	else if (width == 2)
+		((uint16_t *)tbl)[i] = (uint16_t)v;
+	else
+		((uint32_t *)tbl)[i] = v;
+}
+
+/* Position of v in the sorted dictionary. */
+static uint32_t dict_index(const uint32_t *dict, size_t n, uint32_t v)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (dict[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (uint32_t)lo;
+}
+
+/*
+ * Builds the DIR-24-8 view of the IPv4 segments. Tables with few distinct
+ * values (countries) store a one- or two-byte index into a dictionary, so
+ * the table is 16 or 32 MiB instead of 64 and more of it stays in cache.
+ */
 static int lpm_dir24(struct lpm *t)
 {
-	/* Huge pages where the kernel offers them: 64 MiB of random reads. */
-	size_t bytes = ((size_t)1 << 24) * sizeof *t->tbl24;
+	/* The distinct values, sorted: the dictionary. */
+	uint32_t *d = malloc(t->n4 * sizeof *d);
+	if (!d)
+		return ERR_NOMEM;
+	memcpy(d, t->val4, t->n4 * sizeof *d);
+	qsort(d, t->n4, sizeof *d, u32_cmp);
+	size_t nd = 0;
+	for (size_t i = 0; i < t->n4; i++)
+		if (!nd || d[nd - 1] != d[i])
+			d[nd++] = d[i];
+	t->width = nd < 0xff ? 1 : nd < 0xffff ? 2 : 4;
+	if (t->width == 4) {
+		free(d);
+	} else {
+		t->dict = d;
+		/* Translate segment values to dictionary indexes once. */
+		for (size_t i = 0; i < t->n4; i++)
+			t->val4[i] = dict_index(d, nd, t->val4[i]);
+	}
+	uint32_t split = t->width == 1 ? 0xff : t->width == 2 ? 0xffff : 0;
+	/* Huge pages where the kernel offers them: many MiB of random reads. */
+	size_t bytes = ((size_t)1 << 24) * t->width;
 	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return ERR_NOMEM;
@@ -254,28 +312,58 @@ static int lpm_dir24(struct lpm *t)
 		while (seg + 1 < t->n4 && t->start4[seg + 1] <= first)
 			seg++;
 		if (seg + 1 >= t->n4 || t->start4[seg + 1] > last) {
-			t->tbl24[blk] = t->val4[seg]; /* one segment covers the whole /24 */
+			put_entry(t->tbl24, t->width, blk, t->val4[seg]); /* one segment: the /24 */
 			continue;
 		}
 		if (t->n_tbl8 == cap8) {
 			cap8 = cap8 ? cap8 * 2 : 1024;
 			if (cap8 > LPM_TBL8 / 256)
 				return ERR_NOMEM;
-			uint32_t *n8 = realloc(t->tbl8, cap8 * 256 * sizeof *n8);
+			void *n8 = realloc(t->tbl8, cap8 * 256 * t->width);
 			if (!n8)
 				return ERR_NOMEM;
 			t->tbl8 = n8;
+			if (t->width != 4) {
+				uint32_t *ns = realloc(t->split_blk, cap8 * sizeof *ns);
+				if (!ns)
+					return ERR_NOMEM;
+				t->split_blk = ns;
+			}
 		}
-		uint32_t *g = t->tbl8 + t->n_tbl8 * 256;
 		size_t k = seg;
 		for (uint32_t a = 0; a < 256; a++) {
 			while (k + 1 < t->n4 && t->start4[k + 1] <= (first | a))
 				k++;
-			g[a] = t->val4[k];
+			put_entry(t->tbl8, t->width, t->n_tbl8 * 256 + a, t->val4[k]);
 		}
-		t->tbl24[blk] = LPM_TBL8 | (uint32_t)t->n_tbl8++;
+		if (t->width == 4) {
+			put_entry(t->tbl24, 4, blk, LPM_TBL8 | (uint32_t)t->n_tbl8);
+		} else {
+			t->split_blk[t->n_tbl8] = blk;
+			put_entry(t->tbl24, t->width, blk, split);
+		}
+		t->n_tbl8++;
 	}
+	if (t->width != 4) /* the search path needs real values again */
+		for (size_t i = 0; i < t->n4; i++)
+			t->val4[i] = t->dict[t->val4[i]];
 	return 0;
+}
+
+/* Width 1/2: the group of a split /24 (binary search over the few split blocks). */
+static uint32_t split_lookup(const struct lpm *t, uint32_t ip)
+{
+	uint32_t blk = ip >> 8;
+	size_t lo = 0, hi = t->n_tbl8;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (t->split_blk[mid] < blk)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t i = lo * 256 + (ip & 0xff);
+	return t->width == 1 ? ((const uint8_t *)t->tbl8)[i] : ((const uint16_t *)t->tbl8)[i];
 }
 
 static unsigned index_bits(size_t n)
@@ -336,10 +424,22 @@ out:
 
 uint32_t lpm_lookup4(const struct lpm *t, uint32_t ip)
 {
-	if (t->tbl24) {
-		uint32_t v = t->tbl24[ip >> 8];
+	if (t->width == 1) {
+		uint32_t i = ((const uint8_t *)t->tbl24)[ip >> 8];
+		if (__builtin_expect(i == 0xff, 0))
+			i = split_lookup(t, ip);
+		return t->dict[i];
+	}
+	if (t->width == 2) {
+		uint32_t i = ((const uint16_t *)t->tbl24)[ip >> 8];
+		if (__builtin_expect(i == 0xffff, 0))
+			i = split_lookup(t, ip);
+		return t->dict[i];
+	}
+	if (t->width == 4) {
+		uint32_t v = ((const uint32_t *)t->tbl24)[ip >> 8];
 		if (__builtin_expect(v & LPM_TBL8, 0))
-			v = t->tbl8[((size_t)(v & ~LPM_TBL8) << 8) | (ip & 0xff)];
+			v = ((const uint32_t *)t->tbl8)[((size_t)(v & ~LPM_TBL8) << 8) | (ip & 0xff)];
 		return v;
 	}
 	uint32_t blk = ip >> t->shift4;
@@ -361,7 +461,10 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 {
 	if (!memcmp(addr, v4mapped, sizeof v4mapped))
 		return lpm_lookup4(t, (uint32_t)u128_from_bytes(addr + 12, 4));
-	u128 a = u128_from_bytes(addr, 16);
+	uint64_t h64, lo64;
+	memcpy(&h64, addr, 8);
+	memcpy(&lo64, addr + 8, 8);
+	u128 a = (u128)be64toh(h64) << 64 | be64toh(lo64);
 	uint32_t blk = (uint32_t)(a >> t->shift6);
 	uint32_t lo = t->idx6[blk], hi = t->idx6[blk + 1];
 	const u128 *s = t->start6;
@@ -400,5 +503,7 @@ void lpm_free(struct lpm *t)
 	if (t->tbl24)
 		munmap(t->tbl24, t->tbl24_bytes);
 	free(t->tbl8);
+	free(t->dict);
+	free(t->split_blk);
 	free(t);
 }

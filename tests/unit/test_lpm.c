@@ -81,7 +81,7 @@ static void near_addr(const struct pfx *p, uint8_t *a)
 	}
 }
 
-static void run_case(size_t n_pfx, bool defaults, bool clustered, int probes)
+static void run_case(size_t n_pfx, bool defaults, bool clustered, int probes, uint32_t nvals)
 {
 	struct pfx *ps = calloc(n_pfx + 4, sizeof *ps);
 	size_t n = 0;
@@ -112,7 +112,7 @@ static void run_case(size_t n_pfx, bool defaults, bool clustered, int probes)
 			random_addr(p->ipver, p->addr);
 		}
 		mask(p->addr, bits, p->plen);
-		p->val = (uint32_t)(i % 5000) + 1; /* repeated values: neighbours may merge */
+		p->val = (uint32_t)(i % nvals) + 1; /* repeated values: neighbours may merge */
 	}
 	for (size_t i = 0; i < n; i++)
 		CHECK_INT(lpm_add_prefix(b, ps[i].ipver, ps[i].addr, ps[i].plen, ps[i].val), 0);
@@ -194,12 +194,16 @@ static void test_edges(void)
 int main(void)
 {
 	test_edges();
-	run_case(50, true, false, 40000);
-	run_case(400, true, true, 40000);
-	run_case(3000, false, true, 40000);
-	run_case(3000, true, true, 40000);
-	/* Enough IPv4 segments for the DIR-24-8 view (and /25../32 splitting /24s). */
-	run_case(30000, true, true, 6000);
-	run_case(30000, false, false, 6000);
+	run_case(50, true, false, 40000, 5000);
+	run_case(400, true, true, 40000, 5000);
+	run_case(3000, false, true, 40000, 5000);
+	run_case(3000, true, true, 40000, 5000);
+	/*
+	 * Enough IPv4 segments for the DIR-24-8 view (and /25../32 splitting /24s),
+	 * with one-byte (few values), two-byte and four-byte entries.
+	 */
+	run_case(30000, true, true, 6000, 200);
+	run_case(30000, true, true, 6000, 5000);
+	run_case(30000, false, false, 6000, 1000000);
 	return check_done("lpm");
 }
