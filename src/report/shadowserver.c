@@ -135,12 +135,68 @@ const char *ss_feed_name(enum ss_type t)
 	return types[t].feed;
 }
 
+/* Two decimal digits. */
+static void put2(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+/*
+ * Civil date from days since the epoch (H. Hinnant's algorithm): a report
+ * formats millions of timestamps, and gmtime_r + strftime cost a microsecond
+ * each.
+ */
 void ss_timestamp(uint64_t ts_us, char *buf, size_t cap)
 {
-	time_t secs = (time_t)(ts_us / 1000000u);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+	if (cap < 20) {
+		if (cap)
+			buf[0] = '\0';
+		return;
+	}
+	uint64_t secs = ts_us / 1000000u;
+	int64_t z = (int64_t)(secs / 86400) + 719468;
+	unsigned sod = (unsigned)(secs % 86400);
+	int64_t era = z / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t y = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned d = doy - (153 * mp + 2) / 5 + 1;
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	if (y < 0 || y > 9999) {
+		buf[0] = '\0';
+		return;
+	}
+	put2(buf, (unsigned)(y / 100));
+	put2(buf + 2, (unsigned)(y % 100));
+	buf[4] = '-';
+	put2(buf + 5, m);
+	buf[7] = '-';
+	put2(buf + 8, d);
+	buf[10] = ' ';
+	put2(buf + 11, sod / 3600);
+	buf[13] = ':';
+	put2(buf + 14, sod / 60 % 60);
+	buf[16] = ':';
+	put2(buf + 17, sod % 60);
+	buf[19] = '\0';
+}
+
+/* Decimal digits of v; returns the length. */
+static size_t u64_dec(uint64_t v, char *out)
+{
+	char tmp[24];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
 }
 
 /* Length of a valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
@@ -183,6 +239,15 @@ static int add_safe(struct dynbuf *b, const char *p, size_t n, bool csv_quote)
 	size_t i = 0;
 	int rc = 0;
 	while (i < n && !rc) {
+		/* A run of plain printable ASCII goes in at once. */
+		size_t j = i;
+		while (j < n && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"')
+			j++;
+		if (j > i) {
+			rc = dynbuf_add(b, s + i, j - i);
+			i = j;
+			continue;
+		}
 		size_t l = utf8_seq(s + i, n - i);
 		if (l == 0 || (l == 1 && (s[i] < 0x20 || s[i] == 0x7f))) {
 			rc = dynbuf_addc(b, '?');
@@ -348,7 +413,8 @@ int ss_csv_row(struct dynbuf *b, enum ss_type t, const struct store_event *e)
 			rc = dynbuf_addc(b, ',');
 		ss_value(*c, e, &v);
 		if (v.kind == V_INT) {
-			rc = rc ? rc : dynbuf_printf(b, "%" PRIu64, v.i);
+			char d[24];
+			rc = rc ? rc : dynbuf_add(b, d, u64_dec(v.i, d));
 		} else if (v.kind == V_STR) {
 			rc = rc ? rc : dynbuf_addc(b, '"');
 			rc = rc ? rc : add_safe(b, v.s, v.len, true);

@@ -142,6 +142,8 @@ struct report {
 	size_t n_contact_sel;
 	struct rgroup **groups;
 	size_t n_groups, cap_groups;
+	uint32_t *ghash; /* group index + 1 by key hash, open addressing */
+	size_t ghash_cap;
 	int64_t day;
 	int error;
 	uint64_t rows_seen, files_written, mails;
@@ -183,9 +185,33 @@ static struct rgroup *group_get(struct report *r, const struct store_event *e,
 		snprintf(key, sizeof key, "%s", ct ? ct->email : "");
 	else
 		snprintf(key, sizeof key, "all");
-	for (size_t i = r->n_groups; i-- > 0;)
-		if (!strcmp(r->groups[i]->key, key))
-			return r->groups[i];
+	uint64_t h = 1469598103934665603ull;
+	for (const char *k = key; *k; k++)
+		h = (h ^ (uint8_t)*k) * 1099511628211ull;
+	if (r->ghash_cap) {
+		for (size_t i = h & (r->ghash_cap - 1); r->ghash[i];
+		     i = (i + 1) & (r->ghash_cap - 1))
+			if (!strcmp(r->groups[r->ghash[i] - 1]->key, key))
+				return r->groups[r->ghash[i] - 1];
+	}
+	if ((r->n_groups + 1) * 2 > r->ghash_cap) {
+		size_t cap = r->ghash_cap ? r->ghash_cap * 2 : 1024;
+		uint32_t *nh = calloc(cap, sizeof *nh);
+		if (!nh)
+			return NULL;
+		for (size_t gi = 0; gi < r->n_groups; gi++) {
+			uint64_t gh = 1469598103934665603ull;
+			for (const char *k = r->groups[gi]->key; *k; k++)
+				gh = (gh ^ (uint8_t)*k) * 1099511628211ull;
+			size_t i = gh & (cap - 1);
+			while (nh[i])
+				i = (i + 1) & (cap - 1);
+			nh[i] = (uint32_t)gi + 1;
+		}
+		free(r->ghash);
+		r->ghash = nh;
+		r->ghash_cap = cap;
+	}
 	if (r->n_groups == r->cap_groups) {
 		size_t cap = r->cap_groups ? r->cap_groups * 2 : 64;
 		struct rgroup **ng = realloc(r->groups, cap * sizeof *ng);
@@ -224,7 +250,11 @@ static struct rgroup *group_get(struct report *r, const struct store_event *e,
 	for (int t = 0; t < SS_TYPE_N; t++)
 		dynbuf_init(&g->csv[t], 64u << 20);
 	dynbuf_init(&g->jsonl, 64u << 20);
+	size_t hi = h & (r->ghash_cap - 1);
+	while (r->ghash[hi])
+		hi = (hi + 1) & (r->ghash_cap - 1);
 	r->groups[r->n_groups++] = g;
+	r->ghash[hi] = (uint32_t)r->n_groups;
 	return g;
 }
 
@@ -867,6 +897,8 @@ int cmd_report(int argc, char **argv)
 			}
 			r->n_groups = 0;
 			r->buffered = 0;
+			if (r->ghash)
+				memset(r->ghash, 0, r->ghash_cap * sizeof *r->ghash);
 		}
 		if (r->tty)
 			fputc('\n', stderr);
@@ -904,6 +936,7 @@ out:
 	for (size_t i = 0; i < r->n_groups; i++)
 		group_free(r->groups[i]);
 	free(r->groups);
+	free(r->ghash);
 	dynbuf_free(&r->files);
 	store_close(r->store);
 	enrich_free(r->enrich);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -172,6 +173,26 @@ int main(void)
 		    "\"http\",,,\"/login.php?a=\"\"1\"\"\",\"cnc.example\",\"Bot?\?/1.0 \xc3\xa9\","
 		    ",,,,");
 	store_close(s);
+
+	/* The timestamp formatter against gmtime over a wide range of instants. */
+	uint64_t x = 12345;
+	for (int i = 0; i < 200000; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t us = (x >> 11) % (253402300799ull * 1000000u); /* up to 9999-12-31 */
+		if (i < 4)
+			us = (uint64_t[]){ 0, 951782400000000ull, 4107542399000000ull,
+					   4107542400000000ull }[i]; /* 1970, 2000-02-29, 2100-02-28/03-01 */
+		char got[32], want[32];
+		ss_timestamp(us, got, sizeof got);
+		time_t t = (time_t)(us / 1000000u);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(want, sizeof want, "%Y-%m-%d %H:%M:%S", &tm);
+		if (strcmp(got, want)) {
+			CHECK_STR(got, want);
+			break;
+		}
+	}
 
 	/* Headers and the DNS report's columns. */
 	struct dynbuf h;
