@@ -17,7 +17,8 @@ static const struct subcommand subcommands[] = {
 	{ "loadgen", cmd_loadgen, "send simulated check-ins to a loopback sinkhole (bounded)" },
 	{ "config", cmd_config, "`config check FILE`: parse a config and print what it means" },
 	{ "lookup", cmd_lookup, "ASN, country and abuse contact of addresses (enrichment data)" },
-	{ "index", cmd_index, "index the event log into the store (SQLite): events and aggregates" },
+	{ "index", cmd_index,
+	  "index the event log into the store (SQLite): events and aggregates" },
 	{ "report", cmd_report, "per-network reports for a day: Shadowserver CSV, JSON, mail" },
 };
 

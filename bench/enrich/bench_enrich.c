@@ -44,7 +44,13 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-enum { M_SINKD_CC, M_MMDB_LOOKUP, M_MMDB_VALUE, M_SINKD_FULL, M_N };
+enum {
+	M_SINKD_CC,
+	M_MMDB_LOOKUP,
+	M_MMDB_VALUE,
+	M_SINKD_FULL,
+	M_N
+};
 static const char *const mname[M_N] = { "sinkd_country", "mmdb_lookup", "mmdb_lookup_value",
 					"sinkd_full" };
 
@@ -66,7 +72,8 @@ int main(int argc, char **argv)
 			asn[n_asn++] = argv[i];
 	}
 	if (!mmdb || n == 0 || rounds < 1 || rounds > 99) {
-		fprintf(stderr, "usage: bench_enrich COUNTRY.mmdb [ASN.csv...] [--n N] [--rounds R]\n");
+		fprintf(stderr,
+			"usage: bench_enrich COUNTRY.mmdb [ASN.csv...] [--n N] [--rounds R]\n");
 		return 2;
 	}
 	char err[512];
@@ -122,7 +129,8 @@ int main(int argc, char **argv)
 		size_t mismatch = 0, found = 0;
 		for (size_t i = 0; i < n; i++) {
 			int e;
-			MMDB_lookup_result_s r = MMDB_lookup_sockaddr(&db, (struct sockaddr *)&sa[i], &e);
+			MMDB_lookup_result_s r =
+				MMDB_lookup_sockaddr(&db, (struct sockaddr *)&sa[i], &e);
 			char want[3] = "";
 			MMDB_entry_data_s d;
 			if (e == MMDB_SUCCESS && r.found_entry &&
@@ -180,8 +188,8 @@ int main(int argc, char **argv)
 				rate[m][r] = (double)n / el;
 			}
 		}
-		printf("{\"family\":%d,\"n\":%zu,\"rounds\":%d,\"disagreements\":%zu", fam, n, rounds,
-		       mismatch);
+		printf("{\"family\":%d,\"n\":%zu,\"rounds\":%d,\"disagreements\":%zu", fam, n,
+		       rounds, mismatch);
 		for (int m = 0; m < M_N; m++) {
 			qsort(rate[m], (size_t)rounds, sizeof rate[m][0], cmp_d);
 			printf(",\"%s\":%.0f", mname[m], rate[m][rounds / 2]);

@@ -15,7 +15,11 @@
 #define CONTACTS_FILE_MAX (256u << 20)
 #define CONTACTS_MAX	  (1u << 22)
 
-enum contact_kind { CK_NET, CK_ASN, CK_CC };
+enum contact_kind {
+	CK_NET,
+	CK_ASN,
+	CK_CC
+};
 
 struct centry {
 	struct contact pub;
@@ -138,7 +142,13 @@ static char *dup_n(const char *s, size_t n)
 int contacts_parse(struct contacts *c, const char *buf, size_t len, const char *name, char *err,
 		   size_t errlen)
 {
-	enum { COL_SEL, COL_EMAIL, COL_ORG, COL_SOURCE, COL_N };
+	enum {
+		COL_SEL,
+		COL_EMAIL,
+		COL_ORG,
+		COL_SOURCE,
+		COL_N
+	};
 	static const char *const colnames[COL_N] = { "selector", "email", "org", "source" };
 	int col[COL_N] = { -1, -1, -1, -1 };
 	struct csvline *cl = malloc(sizeof *cl);
@@ -154,7 +164,8 @@ int contacts_parse(struct contacts *c, const char *buf, size_t len, const char *
 			continue;
 		if ((rc = csvline_split(line, ll, ',', true, cl))) {
 			snprintf(err, errlen, "%s:%zu: %s", name, lineno,
-				 rc == ERR_LIMIT ? "line too long" : "bad CSV quoting or too many fields");
+				 rc == ERR_LIMIT ? "line too long" :
+						   "bad CSV quoting or too many fields");
 			rc = ERR_MALFORMED;
 			goto out;
 		}
@@ -186,8 +197,8 @@ int contacts_parse(struct contacts *c, const char *buf, size_t len, const char *
 		}
 		size_t want = 3 + (col[COL_SOURCE] >= 0);
 		if (cl->n != want) {
-			snprintf(err, errlen, "%s:%zu: %zu fields, the header has %zu", name, lineno,
-				 cl->n, want);
+			snprintf(err, errlen, "%s:%zu: %zu fields, the header has %zu", name,
+				 lineno, cl->n, want);
 			rc = ERR_MALFORMED;
 			goto out;
 		}
@@ -202,8 +213,8 @@ int contacts_parse(struct contacts *c, const char *buf, size_t len, const char *
 			goto out;
 		}
 		if (!valid_email(cl->f[ei], cl->len[ei])) {
-			snprintf(err, errlen, "%s:%zu: \"%.60s\" is not a plain email address", name,
-				 lineno, cl->f[ei]);
+			snprintf(err, errlen, "%s:%zu: \"%.60s\" is not a plain email address",
+				 name, lineno, cl->f[ei]);
 			rc = ERR_MALFORMED;
 			goto out;
 		}
@@ -269,7 +280,8 @@ int contacts_load(struct contacts *c, const char *path, char *err, size_t errlen
 	size_t len;
 	int rc = csvline_read_file(path, CONTACTS_FILE_MAX, &buf, &len);
 	if (rc) {
-		snprintf(err, errlen, "%s: %s", path, rc == ERR_SYS ? strerror(errno) : err_str(rc));
+		snprintf(err, errlen, "%s: %s", path,
+			 rc == ERR_SYS ? strerror(errno) : err_str(rc));
 		return rc;
 	}
 	rc = contacts_parse(c, buf, len, path, err, errlen);

@@ -9,8 +9,8 @@
 #define CSVLINE_MAX_BYTES  4096 /* a longer line is refused */
 
 struct csvline {
-	size_t n;			      /* fields found */
-	const char *f[CSVLINE_MAX_FIELDS];    /* NUL-terminated, in `buf` */
+	size_t n;			   /* fields found */
+	const char *f[CSVLINE_MAX_FIELDS]; /* NUL-terminated, in `buf` */
 	size_t len[CSVLINE_MAX_FIELDS];
 	char buf[CSVLINE_MAX_BYTES + CSVLINE_MAX_FIELDS];
 };

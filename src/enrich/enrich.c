@@ -319,7 +319,10 @@ int enrich_parse_pfx2as(struct enrich_builder *b, const char *buf, size_t len,
 
 /* --- MaxMind DB ----------------------------------------------------------------- */
 
-enum mmdb_want { MMDB_WANT_ASN, MMDB_WANT_CC };
+enum mmdb_want {
+	MMDB_WANT_ASN,
+	MMDB_WANT_CC
+};
 
 struct mmdb_walk {
 	MMDB_s *db;
@@ -468,7 +471,12 @@ static int load_mmdb(struct enrich_builder *b, const char *path, enum mmdb_want 
 
 /* --- files ----------------------------------------------------------------------- */
 
-enum enrich_fmt { FMT_MMDB, FMT_IPLOCDB, FMT_IPTOASN, FMT_PFX2AS };
+enum enrich_fmt {
+	FMT_MMDB,
+	FMT_IPLOCDB,
+	FMT_IPTOASN,
+	FMT_PFX2AS
+};
 
 static bool ends_with(const char *s, const char *suf)
 {
@@ -516,7 +524,8 @@ static int load_text(struct enrich_builder *b, const char *path, enum enrich_fmt
 	size_t len;
 	int rc = csvline_read_file(path, ENRICH_FILE_MAX, &buf, &len);
 	if (rc) {
-		snprintf(err, errlen, "%s: %s", path, rc == ERR_SYS ? strerror(errno) : err_str(rc));
+		snprintf(err, errlen, "%s: %s", path,
+			 rc == ERR_SYS ? strerror(errno) : err_str(rc));
 		return rc;
 	}
 	if (len >= 2 && (uint8_t)buf[0] == 0x1f && (uint8_t)buf[1] == 0x8b) {

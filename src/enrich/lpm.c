@@ -10,10 +10,10 @@
 #include "core/err.h"
 
 /* The first level has about two blocks per segment, between 2^4 and 2^20 of them. */
-#define LPM_TBL8	     0x80000000u
+#define LPM_TBL8	       0x80000000u
 #define LPM_DIR24_MIN_SEGMENTS 4096 /* smaller tables search: 64 MiB would be wasted on them */
-#define LPM_BITS_MIN 4
-#define LPM_BITS_MAX 20
+#define LPM_BITS_MIN	       4
+#define LPM_BITS_MAX	       20
 
 typedef unsigned __int128 u128;
 
@@ -439,7 +439,8 @@ uint32_t lpm_lookup4(const struct lpm *t, uint32_t ip)
 	if (t->width == 4) {
 		uint32_t v = ((const uint32_t *)t->tbl24)[ip >> 8];
 		if (__builtin_expect(v & LPM_TBL8, 0))
-			v = ((const uint32_t *)t->tbl8)[((size_t)(v & ~LPM_TBL8) << 8) | (ip & 0xff)];
+			v = ((const uint32_t *)
+				     t->tbl8)[((size_t)(v & ~LPM_TBL8) << 8) | (ip & 0xff)];
 		return v;
 	}
 	uint32_t blk = ip >> t->shift4;

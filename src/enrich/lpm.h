@@ -22,7 +22,7 @@
  * load per lookup, two where a /24 is split. Read-only after lpm_build(); no
  * locks.
  */
-#define LPM_NONE	0u
+#define LPM_NONE      0u
 #define LPM_VALUE_MAX 0x7fffffffu
 
 struct lpm_builder;

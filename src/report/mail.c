@@ -113,15 +113,19 @@ int mail_build(struct dynbuf *out, const struct mail_msg *m)
 			       "Subject: ",
 			       m->from, m->to, date, id, m->message_id_host);
 	rc = rc ? rc : add_header_text(out, m->subject);
-	rc = rc ? rc : dynbuf_printf(out, "\r\nMIME-Version: 1.0\r\nX-ARF: YES\r\n"
-					  "Auto-Submitted: auto-generated\r\n"
-					  "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n"
-					  "This is a multi-part message in MIME format (X-ARF).\r\n",
-				     boundary);
+	rc = rc ? rc :
+		  dynbuf_printf(out,
+				"\r\nMIME-Version: 1.0\r\nX-ARF: YES\r\n"
+				"Auto-Submitted: auto-generated\r\n"
+				"Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n"
+				"This is a multi-part message in MIME format (X-ARF).\r\n",
+				boundary);
 	/* Part 1: the human-readable summary. */
-	rc = rc ? rc : dynbuf_printf(out, "\r\n--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-					  "Content-Transfer-Encoding: 8bit\r\n\r\n",
-				     boundary);
+	rc = rc ? rc :
+		  dynbuf_printf(out,
+				"\r\n--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+				"Content-Transfer-Encoding: 8bit\r\n\r\n",
+				boundary);
 	rc = rc ? rc : add_text_crlf(out, m->body);
 	/* Part 2: the machine-readable X-ARF 0.2 YAML. */
 	if (!rc && m->xarf) {
@@ -134,30 +138,34 @@ int mail_build(struct dynbuf *out, const struct mail_msg *m)
 				   "---\r\nReported-From: ",
 				   boundary);
 		rc = rc ? rc : yaml_str(out, x->reported_from);
-		rc = rc ? rc : dynbuf_printf(out, "\r\nCategory: abuse\r\nReport-Type: bot-infection\r\n"
-						  "Service: sinkhole\r\nVersion: 0.2\r\n"
-						  "User-Agent: \"sinkd %s\"\r\nDate: \"%s\"\r\n"
-						  "Source-Type: ip-address\r\nSource: ",
-					     SINKD_VERSION, xdate);
+		rc = rc ? rc :
+			  dynbuf_printf(out,
+					"\r\nCategory: abuse\r\nReport-Type: bot-infection\r\n"
+					"Service: sinkhole\r\nVersion: 0.2\r\n"
+					"User-Agent: \"sinkd %s\"\r\nDate: \"%s\"\r\n"
+					"Source-Type: ip-address\r\nSource: ",
+					SINKD_VERSION, xdate);
 		rc = rc ? rc : yaml_str(out, x->source);
 		rc = rc ? rc : dynbuf_printf(out, "\r\nSource-Port: %u\r\n", x->source_port);
 		if (!rc && x->source_asn)
 			rc = dynbuf_printf(out, "Source-Asn: %" PRIu32 "\r\n", x->source_asn);
 		rc = rc ? rc : dynbuf_adds(out, "Destination-Type: ip-address\r\nDestination: ");
 		rc = rc ? rc : yaml_str(out, x->destination);
-		rc = rc ? rc : dynbuf_printf(out, "\r\nDestination-Port: %u\r\nMalware-Name: ",
-					     x->destination_port);
+		rc = rc ? rc :
+			  dynbuf_printf(out, "\r\nDestination-Port: %u\r\nMalware-Name: ",
+					x->destination_port);
 		rc = rc ? rc : yaml_str(out, x->malware_name);
-		rc = rc ? rc : dynbuf_adds(out, "\r\nClassification-Taxonomy: malicious-code\r\n"
-						"Classification-Type: infected-system\r\nReport-ID: ");
+		rc = rc ? rc :
+			  dynbuf_adds(out, "\r\nClassification-Taxonomy: malicious-code\r\n"
+					   "Classification-Type: infected-system\r\nReport-ID: ");
 		rc = rc ? rc : yaml_str(out, x->report_id);
-		rc = rc ? rc : dynbuf_printf(out,
-					     "\r\nOccurrences: %" PRIu64 "\r\nSources: %" PRIu64
-					     "\r\nAttachment: %s\r\nSchema-URL: "
-					     "\"http://www.x-arf.org/schema/"
-					     "abuse_bot-infection_0.2.0.json\"\r\n",
-					     x->occurrences, x->sources,
-					     m->n_att ? "text/csv" : "none");
+		rc = rc ? rc :
+			  dynbuf_printf(out,
+					"\r\nOccurrences: %" PRIu64 "\r\nSources: %" PRIu64
+					"\r\nAttachment: %s\r\nSchema-URL: "
+					"\"http://www.x-arf.org/schema/"
+					"abuse_bot-infection_0.2.0.json\"\r\n",
+					x->occurrences, x->sources, m->n_att ? "text/csv" : "none");
 	}
 	/* Then the CSV files, base64 so no line is ever too long for SMTP. */
 	for (size_t i = 0; i < m->n_att && !rc; i++) {
@@ -239,8 +247,8 @@ static int smtp_cmd(struct smtp *s, const char *cmd, int want, char *err, size_t
 	}
 	int code = smtp_reply(s, last, sizeof last);
 	if (code / 100 != want) {
-		snprintf(err, errlen, "%s%s", code < 0 ? "no answer" : "server said: ",
-			 code < 0 ? "" : last);
+		snprintf(err, errlen, "%s%s",
+			 code < 0 ? "no answer" : "server said: ", code < 0 ? "" : last);
 		return ERR_SYS;
 	}
 	return 0;

@@ -17,7 +17,7 @@ struct mail_attachment {
 /* X-ARF 0.2 bot-infection report fields (YAML part, ../shared/reference/formats.md §6). */
 struct mail_xarf {
 	const char *reported_from;
-	const char *source;	 /* an address from the report (the most active) */
+	const char *source; /* an address from the report (the most active) */
 	uint16_t source_port;
 	uint32_t source_asn;
 	const char *destination; /* the sinkhole address it contacted */

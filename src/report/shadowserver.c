@@ -58,47 +58,68 @@ enum ss_col {
 };
 
 static const char *const col_name[] = {
-	[C_TIMESTAMP] = "timestamp",	     [C_PROTOCOL] = "protocol",
-	[C_SRC_IP] = "src_ip",		     [C_SRC_PORT] = "src_port",
-	[C_SRC_ASN] = "src_asn",	     [C_SRC_GEO] = "src_geo",
-	[C_SRC_REGION] = "src_region",	     [C_SRC_CITY] = "src_city",
-	[C_SRC_HOSTNAME] = "src_hostname",   [C_SRC_NAICS] = "src_naics",
-	[C_SRC_SECTOR] = "src_sector",	     [C_DEVICE_VENDOR] = "device_vendor",
-	[C_DEVICE_TYPE] = "device_type",     [C_DEVICE_MODEL] = "device_model",
-	[C_SEVERITY] = "severity",	     [C_DST_IP] = "dst_ip",
-	[C_DST_PORT] = "dst_port",	     [C_DST_ASN] = "dst_asn",
-	[C_DST_GEO] = "dst_geo",	     [C_DST_REGION] = "dst_region",
-	[C_DST_CITY] = "dst_city",	     [C_DST_HOSTNAME] = "dst_hostname",
-	[C_DST_NAICS] = "dst_naics",	     [C_DST_SECTOR] = "dst_sector",
-	[C_PUBLIC_SOURCE] = "public_source", [C_INFECTION] = "infection",
-	[C_FAMILY] = "family",		     [C_TAG] = "tag",
-	[C_APPLICATION] = "application",     [C_VERSION] = "version",
-	[C_EVENT_ID] = "event_id",	     [C_HTTP_URL] = "http_url",
-	[C_HTTP_HOST] = "http_host",	     [C_HTTP_AGENT] = "http_agent",
-	[C_FORWARDED_BY] = "forwarded_by",   [C_SSL_CIPHER] = "ssl_cipher",
-	[C_HTTP_REFERER] = "http_referer",   [C_SSL_SERVERNAME] = "ssl_servername",
-	[C_MACHINE_NAME] = "machine_name",   [C_QUERY_TYPE] = "query_type",
-	[C_QUERY] = "query",		     [C_COUNT] = "count",
+	[C_TIMESTAMP] = "timestamp",
+	[C_PROTOCOL] = "protocol",
+	[C_SRC_IP] = "src_ip",
+	[C_SRC_PORT] = "src_port",
+	[C_SRC_ASN] = "src_asn",
+	[C_SRC_GEO] = "src_geo",
+	[C_SRC_REGION] = "src_region",
+	[C_SRC_CITY] = "src_city",
+	[C_SRC_HOSTNAME] = "src_hostname",
+	[C_SRC_NAICS] = "src_naics",
+	[C_SRC_SECTOR] = "src_sector",
+	[C_DEVICE_VENDOR] = "device_vendor",
+	[C_DEVICE_TYPE] = "device_type",
+	[C_DEVICE_MODEL] = "device_model",
+	[C_SEVERITY] = "severity",
+	[C_DST_IP] = "dst_ip",
+	[C_DST_PORT] = "dst_port",
+	[C_DST_ASN] = "dst_asn",
+	[C_DST_GEO] = "dst_geo",
+	[C_DST_REGION] = "dst_region",
+	[C_DST_CITY] = "dst_city",
+	[C_DST_HOSTNAME] = "dst_hostname",
+	[C_DST_NAICS] = "dst_naics",
+	[C_DST_SECTOR] = "dst_sector",
+	[C_PUBLIC_SOURCE] = "public_source",
+	[C_INFECTION] = "infection",
+	[C_FAMILY] = "family",
+	[C_TAG] = "tag",
+	[C_APPLICATION] = "application",
+	[C_VERSION] = "version",
+	[C_EVENT_ID] = "event_id",
+	[C_HTTP_URL] = "http_url",
+	[C_HTTP_HOST] = "http_host",
+	[C_HTTP_AGENT] = "http_agent",
+	[C_FORWARDED_BY] = "forwarded_by",
+	[C_SSL_CIPHER] = "ssl_cipher",
+	[C_HTTP_REFERER] = "http_referer",
+	[C_SSL_SERVERNAME] = "ssl_servername",
+	[C_MACHINE_NAME] = "machine_name",
+	[C_QUERY_TYPE] = "query_type",
+	[C_QUERY] = "query",
+	[C_COUNT] = "count",
 };
 
 /* The first 31 columns, shared by the sinkhole and sinkhole-HTTP reports. */
-#define SS_COMMON                                                                                 \
+#define SS_COMMON                                                                                  \
 	C_TIMESTAMP, C_PROTOCOL, C_SRC_IP, C_SRC_PORT, C_SRC_ASN, C_SRC_GEO, C_SRC_REGION,         \
 		C_SRC_CITY, C_SRC_HOSTNAME, C_SRC_NAICS, C_SRC_SECTOR, C_DEVICE_VENDOR,            \
 		C_DEVICE_TYPE, C_DEVICE_MODEL, C_SEVERITY, C_DST_IP, C_DST_PORT, C_DST_ASN,        \
 		C_DST_GEO, C_DST_REGION, C_DST_CITY, C_DST_HOSTNAME, C_DST_NAICS, C_DST_SECTOR,    \
-		C_PUBLIC_SOURCE, C_INFECTION, C_FAMILY, C_TAG, C_APPLICATION, C_VERSION, C_EVENT_ID
+		C_PUBLIC_SOURCE, C_INFECTION, C_FAMILY, C_TAG, C_APPLICATION, C_VERSION,           \
+		C_EVENT_ID
 
-static const int cols_http[] = { SS_COMMON,	 C_HTTP_URL,	C_HTTP_HOST,
-				 C_HTTP_AGENT,	 C_FORWARDED_BY, C_SSL_CIPHER,
-				 C_HTTP_REFERER, C_SSL_SERVERNAME, C_MACHINE_NAME,
-				 C_END };
+static const int cols_http[] = { SS_COMMON,	 C_HTTP_URL,   C_HTTP_HOST,    C_HTTP_AGENT,
+				 C_FORWARDED_BY, C_SSL_CIPHER, C_HTTP_REFERER, C_SSL_SERVERNAME,
+				 C_MACHINE_NAME, C_END };
 static const int cols_tcp[] = { SS_COMMON, C_SSL_CIPHER, C_SSL_SERVERNAME, C_END };
 static const int cols_dns[] = {
-	C_TIMESTAMP,   C_PROTOCOL,    C_SRC_IP,	     C_SRC_PORT,     C_SRC_ASN,	 C_SRC_GEO,
-	C_SRC_REGION,  C_SRC_CITY,    C_SRC_HOSTNAME, C_SRC_NAICS,    C_SRC_SECTOR, C_DEVICE_VENDOR,
-	C_DEVICE_TYPE, C_DEVICE_MODEL, C_SEVERITY,    C_INFECTION,    C_FAMILY,	 C_TAG,
-	C_QUERY_TYPE,  C_QUERY,	      C_COUNT,	     C_END,
+	C_TIMESTAMP,   C_PROTOCOL,     C_SRC_IP,       C_SRC_PORT,  C_SRC_ASN,	  C_SRC_GEO,
+	C_SRC_REGION,  C_SRC_CITY,     C_SRC_HOSTNAME, C_SRC_NAICS, C_SRC_SECTOR, C_DEVICE_VENDOR,
+	C_DEVICE_TYPE, C_DEVICE_MODEL, C_SEVERITY,     C_INFECTION, C_FAMILY,	  C_TAG,
+	C_QUERY_TYPE,  C_QUERY,	       C_COUNT,	       C_END,
 };
 
 static const struct {
@@ -265,7 +286,11 @@ static int add_safe(struct dynbuf *b, const char *p, size_t n, bool csv_quote)
 
 /* A column's value: an integer, a string, or missing. */
 struct ss_val {
-	enum { V_NONE, V_INT, V_STR } kind;
+	enum {
+		V_NONE,
+		V_INT,
+		V_STR
+	} kind;
 	uint64_t i;
 	const char *s;
 	size_t len;
@@ -354,8 +379,9 @@ static void ss_value(int col, const struct store_event *e, struct ss_val *v)
 		v_col(v, e, STORE_C_TAG);
 		break;
 	case C_APPLICATION: {
-		static const char *const app[] = { [EVENT_HTTP] = "http", [EVENT_TLS] = "tls",
-						   [EVENT_DNS] = "dns", [EVENT_SMTP] = "smtp" };
+		static const char *const app[] = {
+			[EVENT_HTTP] = "http", [EVENT_TLS] = "tls", [EVENT_DNS] = "dns", [EVENT_SMTP] = "smtp"
+		};
 		if (e->type < sizeof app / sizeof app[0] && app[e->type])
 			v_str(v, app[e->type], strlen(app[e->type]));
 		break;

@@ -16,9 +16,9 @@
 #include "core/event.h"
 #include "core/log.h"
 
-#define INDEXER_POLL_NS	 100000000L
-#define INDEXER_ARENA	 (4u << 20)
-#define INDEXER_COL_MAX	 4096 /* bytes kept of one text column (the log keeps everything) */
+#define INDEXER_POLL_NS 100000000L
+#define INDEXER_ARENA	(4u << 20)
+#define INDEXER_COL_MAX 4096 /* bytes kept of one text column (the log keeps everything) */
 
 /* Per-batch copies of the strings: the log reader's record is valid only until its next call. */
 struct arena_chunk {
@@ -307,8 +307,8 @@ int indexer_start_config(struct indexer **out, const struct config *cfg)
 		bool asn = i < cs->n_asn;
 		const char *f = asn ? cs->asn[i] : cs->country[i - cs->n_asn];
 		struct enrich_load_stats st;
-		int rc = asn ? enrich_load_asn(b, f, &st, err, sizeof err)
-			     : enrich_load_country(b, f, &st, err, sizeof err);
+		int rc = asn ? enrich_load_asn(b, f, &st, err, sizeof err) :
+			       enrich_load_country(b, f, &st, err, sizeof err);
 		if (rc) {
 			dlog(DLOG_ERROR, "enrich: %s", err);
 			enrich_builder_free(b);

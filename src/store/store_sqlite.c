@@ -117,8 +117,8 @@ int store_open(struct store **out, const char *path, bool rw, char *err, size_t 
 		 */
 		/* Bigger pages: a quarter of the write calls for the same bytes (only takes
 		 * effect when the database is created). */
-		if (exec(s, "PRAGMA page_size=16384") || exec(s, "PRAGMA journal_mode=WAL") || exec(s, "PRAGMA synchronous=NORMAL") ||
-		    exec(s, "PRAGMA cache_size=-131072") ||
+		if (exec(s, "PRAGMA page_size=16384") || exec(s, "PRAGMA journal_mode=WAL") ||
+		    exec(s, "PRAGMA synchronous=NORMAL") || exec(s, "PRAGMA cache_size=-131072") ||
 		    exec(s, "PRAGMA wal_autocheckpoint=4096") || exec(s, schema_sql))
 			rc = sql_err(s, err, errlen, "schema");
 		if (!rc &&
@@ -130,18 +130,19 @@ int store_open(struct store **out, const char *path, bool rw, char *err, size_t 
 			     " ssl_servername, machine_name, query_type, query) VALUES(?,?,?,?,?,?,?,"
 			     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			     -1, &s->ins_event, NULL) != SQLITE_OK ||
-		     sqlite3_prepare_v2(s->db, "INSERT INTO agg_delta VALUES(?,?,?,?,?,?,?,?,?)", -1,
-					&s->ins_delta, NULL) != SQLITE_OK ||
+		     sqlite3_prepare_v2(s->db, "INSERT INTO agg_delta VALUES(?,?,?,?,?,?,?,?,?)",
+					-1, &s->ins_delta, NULL) != SQLITE_OK ||
 		     sqlite3_prepare_v2(
 			     s->db,
 			     "INSERT INTO day_rows VALUES(?, ?, ?) ON CONFLICT(day) DO UPDATE SET"
 			     " first_rowid = min(first_rowid, excluded.first_rowid),"
 			     " last_rowid = max(last_rowid, excluded.last_rowid)",
 			     -1, &s->up_day, NULL) != SQLITE_OK ||
-		     sqlite3_prepare_v2(s->db,
-					"INSERT INTO meta VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET"
-					" value = excluded.value",
-					-1, &s->set_pos, NULL) != SQLITE_OK))
+		     sqlite3_prepare_v2(
+			     s->db,
+			     "INSERT INTO meta VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET"
+			     " value = excluded.value",
+			     -1, &s->set_pos, NULL) != SQLITE_OK))
 			rc = sql_err(s, err, errlen, "prepare");
 		if (!rc) {
 			char sql[96];
@@ -194,8 +195,8 @@ int store_get_pos(struct store *s, struct log_pos *pos)
 	sqlite3_stmt *st;
 	pos->segment = 0;
 	pos->offset = 0;
-	if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM meta WHERE key LIKE 'log_%'", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM meta WHERE key LIKE 'log_%'", -1, &st,
+			       NULL) != SQLITE_OK)
 		return ERR_SYS;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *k = (const char *)sqlite3_column_text(st, 0);
@@ -297,7 +298,8 @@ int store_compact(struct store *s)
 	return maybe_compact(s, true);
 }
 
-int store_ingest(struct store *s, const struct store_event *ev, size_t n, const struct log_pos *next)
+int store_ingest(struct store *s, const struct store_event *ev, size_t n,
+		 const struct log_pos *next)
 {
 	if (!s->ins_event)
 		return ERR_INVAL;
@@ -478,7 +480,8 @@ static int prepare_filtered(struct store *s, const char *head, const char *dayco
 	if (f->n_asns) {
 		len += (size_t)snprintf(sql + len, cap - len, " AND %s IN (", asncol);
 		for (size_t i = 0; i < f->n_asns; i++)
-			len += (size_t)snprintf(sql + len, cap - len, "%s?%zu", i ? "," : "", i + 3);
+			len += (size_t)snprintf(sql + len, cap - len, "%s?%zu", i ? "," : "",
+						i + 3);
 		len += (size_t)snprintf(sql + len, cap - len, ")");
 	}
 	snprintf(sql + len, cap - len, " %s", tail);
@@ -510,15 +513,17 @@ int store_scan(struct store *s, const struct store_filter *f, store_event_fn fn,
 	snprintf(extra, sizeof extra,
 		 "AND rowid BETWEEN (SELECT min(first_rowid) FROM day_rows WHERE day BETWEEN ?1 AND"
 		 " ?2) AND (SELECT max(last_rowid) FROM day_rows WHERE day BETWEEN ?1 AND ?2) %s",
-		 f->infections_only ? "AND kind != 3 AND family IS NOT NULL AND family != 'unknown'"
-				    : "");
-	int rc = prepare_filtered(s,
-				  "SELECT ts_us, kind, type, transport, ipver, flags, src, src_port,"
-				  " src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
-				  " sensor, http_url, http_host, http_agent, forwarded_by,"
-				  " http_referer, ssl_servername, machine_name, query_type, query"
-				  " FROM events",
-				  "day", "src_asn", extra, "ORDER BY rowid", f, &st);
+		 f->infections_only ?
+			 "AND kind != 3 AND family IS NOT NULL AND family != 'unknown'" :
+			 "");
+	int rc =
+		prepare_filtered(s,
+				 "SELECT ts_us, kind, type, transport, ipver, flags, src, src_port,"
+				 " src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
+				 " sensor, http_url, http_host, http_agent, forwarded_by,"
+				 " http_referer, ssl_servername, machine_name, query_type, query"
+				 " FROM events",
+				 "day", "src_asn", extra, "ORDER BY rowid", f, &st);
 	if (rc)
 		return rc;
 	int r;
@@ -580,9 +585,10 @@ int store_daily(struct store *s, const struct store_filter *f, store_daily_fn fn
 		uint8_t ipver = (uint8_t)sqlite3_column_int(st, 5);
 		uint8_t a[16] = { 0 };
 		if (src)
-			memcpy(a, src, (size_t)sqlite3_column_bytes(st, 4) > 16
-					       ? 16
-					       : (size_t)sqlite3_column_bytes(st, 4));
+			memcpy(a, src,
+			       (size_t)sqlite3_column_bytes(st, 4) > 16 ?
+				       16 :
+				       (size_t)sqlite3_column_bytes(st, 4));
 		if (!family || !filter_addr(f, ipver, a, c))
 			continue;
 		if (!have || cur.day != day || strcmp(fam, family) || cur.asn != asn ||

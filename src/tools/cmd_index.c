@@ -25,19 +25,20 @@ static void index_on_signal(int sig)
 
 static void index_usage(FILE *to)
 {
-	fprintf(to, "usage: sinkd index [options] [--follow]\n"
-		    "\n"
-		    "Indexes the event log into the store (SQLite, WAL): every event with its\n"
-		    "ASN and country, plus daily aggregates of unique infected addresses. Each\n"
-		    "batch is committed together with the log position it reaches, so an\n"
-		    "interrupted run (even kill -9) resumes exactly where it stopped.\n"
-		    "\n" STORE_OPTS_HELP
-		    "  -f, --follow         keep following the log until SIGINT/SIGTERM\n"
-		    "  -q, --quiet          no summary line\n"
-		    "      --batch N        events per transaction (default and maximum %u)\n"
-		    "  -h, --help           this text\n"
-		    "\n"
-		    "Progress is shown on stderr when it is a terminal.\n",
+	fprintf(to,
+		"usage: sinkd index [options] [--follow]\n"
+		"\n"
+		"Indexes the event log into the store (SQLite, WAL): every event with its\n"
+		"ASN and country, plus daily aggregates of unique infected addresses. Each\n"
+		"batch is committed together with the log position it reaches, so an\n"
+		"interrupted run (even kill -9) resumes exactly where it stopped.\n"
+		"\n" STORE_OPTS_HELP
+		"  -f, --follow         keep following the log until SIGINT/SIGTERM\n"
+		"  -q, --quiet          no summary line\n"
+		"      --batch N        events per transaction (default and maximum %u)\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"Progress is shown on stderr when it is a terminal.\n",
 		INDEXER_BATCH);
 }
 
@@ -82,7 +83,8 @@ int cmd_index(int argc, char **argv)
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
 			if (*end || v < 1 || v > INDEXER_BATCH) {
-				fprintf(stderr, "sinkd index: --batch takes 1..%u\n", INDEXER_BATCH);
+				fprintf(stderr, "sinkd index: --batch takes 1..%u\n",
+					INDEXER_BATCH);
 				return 2;
 			}
 			batch = v;

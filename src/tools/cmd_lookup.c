@@ -57,7 +57,8 @@ int cmd_lookup(int argc, char **argv)
 	if (store_opts_resolve(&so, "lookup") || store_opts_load(&so, "lookup", false, &e, &c))
 		goto out;
 	if (!so.n_asn && !so.n_country)
-		fprintf(stderr, "sinkd lookup: no data files (--asn, --country or -c): nothing known\n");
+		fprintf(stderr,
+			"sinkd lookup: no data files (--asn, --country or -c): nothing known\n");
 	status = 0;
 	struct dynbuf b;
 	dynbuf_init(&b, 1u << 20);

@@ -22,12 +22,12 @@
 #include "tools/commands.h"
 #include "tools/store_opts.h"
 
-#define REPORT_FLUSH_BYTES (1u << 20)	/* one network's pending rows */
+#define REPORT_FLUSH_BYTES  (1u << 20)	 /* one network's pending rows */
 #define REPORT_BUFFER_BYTES (256u << 20) /* all networks' pending rows together */
-#define REPORT_MAX_SEL	   256
-#define REPORT_MAX_DAYS	   366
-#define REPORT_TOP	   10
-#define US_PER_DAY	   86400000000ull
+#define REPORT_MAX_SEL	    256
+#define REPORT_MAX_DAYS	    366
+#define REPORT_TOP	    10
+#define US_PER_DAY	    86400000000ull
 
 static const char caveat[] =
 	"Counts are of unique IP addresses, not of machines. Several infected machines\n"
@@ -44,8 +44,7 @@ static void report_usage(FILE *to)
 		"Shadowserver-compatible CSV (YYYY-MM-DD-<report_type>-<org>[-asN].csv, which\n"
 		"IntelMQ's Shadowserver parser detects by name), JSON lines, one notification\n"
 		"mail (.eml, X-ARF 0.2) per contact, and a summary with trends.\n"
-		"\n" STORE_OPTS_HELP
-		"      --day DATE       one UTC day\n"
+		"\n" STORE_OPTS_HELP "      --day DATE       one UTC day\n"
 		"      --from DATE, --to DATE   a range of UTC days (inclusive)\n"
 		"      --asn N          only these source ASNs (repeatable)\n"
 		"      --cidr PREFIX    only sources in these networks (repeatable)\n"
@@ -136,7 +135,11 @@ struct report {
 	const char *out_dir;
 	const char *from_addr;
 	const char *smtp;
-	enum { PER_ASN, PER_CONTACT, PER_ALL } per;
+	enum {
+		PER_ASN,
+		PER_CONTACT,
+		PER_ALL
+	} per;
 	bool fmt_csv, fmt_jsonl, fmt_eml, fmt_summary;
 	const char *contact_sel[REPORT_MAX_SEL];
 	size_t n_contact_sel;
@@ -159,7 +162,8 @@ static void slugify(struct dynbuf *b, const char *s)
 	size_t start = b->len;
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9');
 		if (ok) {
 			if (sep && b->len > start)
 				dynbuf_addc(b, '_');
@@ -284,8 +288,8 @@ static int file_path(struct report *r, char *buf, size_t cap, const char *type,
 {
 	char d[16];
 	day_str(r->day, d, sizeof d);
-	int n = type ? snprintf(buf, cap, "%s/%s-%s-%s.%s", r->out_dir, d, type, g->slug, ext)
-		     : snprintf(buf, cap, "%s/%s-%s.%s", r->out_dir, d, g->slug, ext);
+	int n = type ? snprintf(buf, cap, "%s/%s-%s-%s.%s", r->out_dir, d, type, g->slug, ext) :
+		       snprintf(buf, cap, "%s/%s-%s.%s", r->out_dir, d, g->slug, ext);
 	return n < 0 || (size_t)n >= cap ? ERR_LIMIT : 0;
 }
 
@@ -295,8 +299,7 @@ static int flush_to(struct report *r, const char *path, bool *created, struct dy
 {
 	if (!b->len && *created)
 		return 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (*created ? O_APPEND : O_TRUNC),
-		      0640);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (*created ? O_APPEND : O_TRUNC), 0640);
 	if (fd < 0) {
 		fprintf(stderr, "sinkd report: %s: %s\n", path, strerror(errno));
 		return ERR_SYS;
@@ -465,28 +468,28 @@ static int group_mail(struct report *r, struct rgroup *g, const char *hostname)
 	inet_ntop(g->first.ipver == 4 ? AF_INET : AF_INET6, g->first.src, src, sizeof src);
 	inet_ntop(g->first.ipver == 4 ? AF_INET : AF_INET6, g->first.dst, dst, sizeof dst);
 	snprintf(rid, sizeof rid, "%s-%s@%s", d, g->slug, hostname);
-	struct mail_xarf x = { r->from_addr,	     src,	     g->first.src_port,
-			       g->first.src_asn,     dst,	     g->first.dst_port,
-			       g->first_family,	     rid,	     g->infections,
-			       g->uniq.n,	     g->first.ts_us };
+	struct mail_xarf x = { r->from_addr,	 src,		g->first.src_port,
+			       g->first.src_asn, dst,		g->first.dst_port,
+			       g->first_family,	 rid,		g->infections,
+			       g->uniq.n,	 g->first.ts_us };
 	struct dynbuf body, subj, msg;
 	dynbuf_init(&body, 1u << 20);
 	dynbuf_init(&subj, 4096);
 	dynbuf_init(&msg, 512u << 20);
 	dynbuf_printf(&subj, "abuse report about %s - %s", g->org[0] ? g->org : g->key, d);
-	dynbuf_printf(&body,
-		      "Dear %s abuse team,\n\n"
-		      "our botnet sinkhole recorded connections from infected machines in your\n"
-		      "network on %s (UTC): %" PRIu64 " unique IP addresses, %" PRIu64
-		      " check-ins.\n"
-		      "They are listed in the attached CSV file(s), in the Shadowserver sinkhole\n"
-		      "report format (IntelMQ reads them as they are). Please have the machines\n"
-		      "cleaned: they are infected with the malware named in the \"infection\"\n"
-		      "column. The sinkhole answers them harmlessly and never sends them commands.\n\n",
-		      g->org[0] ? g->org : g->key, d, (uint64_t)g->uniq.n, g->infections);
+	dynbuf_printf(
+		&body,
+		"Dear %s abuse team,\n\n"
+		"our botnet sinkhole recorded connections from infected machines in your\n"
+		"network on %s (UTC): %" PRIu64 " unique IP addresses, %" PRIu64 " check-ins.\n"
+		"They are listed in the attached CSV file(s), in the Shadowserver sinkhole\n"
+		"report format (IntelMQ reads them as they are). Please have the machines\n"
+		"cleaned: they are infected with the malware named in the \"infection\"\n"
+		"column. The sinkhole answers them harmlessly and never sends them commands.\n\n",
+		g->org[0] ? g->org : g->key, d, (uint64_t)g->uniq.n, g->infections);
 	dynbuf_adds(&body, caveat);
 	dynbuf_adds(&body, "\n-- \nsinkd " SINKD_VERSION " botnet sinkhole\n");
-	struct mail_msg m = { r->from_addr, g->email, subj.data,   body.data, &x,
+	struct mail_msg m = { r->from_addr, g->email, subj.data,     body.data, &x,
 			      att,	    n_att,    time_now_us(), hostname };
 	rc = mail_build(&msg, &m);
 	if (!rc && r->smtp) {
@@ -629,12 +632,13 @@ static int summarise(struct report *r, const struct store_filter *f, struct dynb
 	if (!rc && f->day_to > f->day_from) {
 		uint64_t total = 0;
 		rc = store_unique_sources(r->store, f, &total);
-		dynbuf_printf(o, "Over the range: %" PRIu64 " unique IPs. Trend: %" PRIu64
-				 " on the first day, %" PRIu64 " on the last",
+		dynbuf_printf(o,
+			      "Over the range: %" PRIu64 " unique IPs. Trend: %" PRIu64
+			      " on the first day, %" PRIu64 " on the last",
 			      total, first, last);
 		if (first)
-			dynbuf_printf(o, " (%+.1f %%)", 100.0 * ((double)last - (double)first) /
-								(double)first);
+			dynbuf_printf(o, " (%+.1f %%)",
+				      100.0 * ((double)last - (double)first) / (double)first);
 		dynbuf_adds(o, ".\n");
 	}
 	dynbuf_addc(o, '\n');
@@ -734,7 +738,8 @@ int cmd_report(int argc, char **argv)
 			char *end;
 			errno = 0;
 			unsigned long v = strtoul(optarg, &end, 10);
-			if (!errno && !*end && *optarg >= '0' && *optarg <= '9' && v <= UINT32_MAX) {
+			if (!errno && !*end && *optarg >= '0' && *optarg <= '9' &&
+			    v <= UINT32_MAX) {
 				if (n_asns == REPORT_MAX_SEL)
 					goto usage;
 				asns[n_asns++] = (uint32_t)v;
@@ -790,16 +795,17 @@ int cmd_report(int argc, char **argv)
 			r->contact_sel[r->n_contact_sel++] = optarg;
 			break;
 		case 'p':
-			per = !strcmp(optarg, "asn")	   ? PER_ASN
-			      : !strcmp(optarg, "contact") ? PER_CONTACT
-			      : !strcmp(optarg, "all")	   ? PER_ALL
-							   : -2;
+			per = !strcmp(optarg, "asn")	 ? PER_ASN :
+			      !strcmp(optarg, "contact") ? PER_CONTACT :
+			      !strcmp(optarg, "all")	 ? PER_ALL :
+							   -2;
 			if (per == -2)
 				goto usage;
 			break;
 		case 'x':
 			if (!parse_formats(r, optarg)) {
-				fprintf(stderr, "sinkd report: --format takes csv,jsonl,eml,summary\n");
+				fprintf(stderr,
+					"sinkd report: --format takes csv,jsonl,eml,summary\n");
 				goto usage;
 			}
 			break;
@@ -848,11 +854,11 @@ int cmd_report(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
-	if (store_opts_load(&r->so, "report", false, r->so.n_asn ? &r->enrich : NULL,
-			    &r->contacts))
+	if (store_opts_load(&r->so, "report", false, r->so.n_asn ? &r->enrich : NULL, &r->contacts))
 		goto out;
 	if ((r->fmt_eml || r->n_contact_sel || per == PER_CONTACT) && !r->so.n_contacts) {
-		fprintf(stderr, "sinkd report: mails, --contact and --per contact need --contacts\n");
+		fprintf(stderr,
+			"sinkd report: mails, --contact and --per contact need --contacts\n");
 		status = 2;
 		goto out;
 	}
@@ -864,8 +870,7 @@ int cmd_report(int argc, char **argv)
 		fprintf(stderr, "sinkd report: %s\n", err);
 		goto out;
 	}
-	if ((r->fmt_csv || r->fmt_jsonl) &&
-	    mkdir(r->out_dir, 0750) != 0 && errno != EEXIST) {
+	if ((r->fmt_csv || r->fmt_jsonl) && mkdir(r->out_dir, 0750) != 0 && errno != EEXIST) {
 		fprintf(stderr, "sinkd report: %s: %s\n", r->out_dir, strerror(errno));
 		goto out;
 	}

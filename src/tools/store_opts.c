@@ -95,18 +95,16 @@ int store_opts_load(struct store_opts *o, const char *cmd, bool verbose, struct 
 			bool asn = i < o->n_asn;
 			const char *f = asn ? o->asn[i] : o->country[i - o->n_asn];
 			struct enrich_load_stats st;
-			int rc = asn ? enrich_load_asn(b, f, &st, err, sizeof err)
-				     : enrich_load_country(b, f, &st, err, sizeof err);
+			int rc = asn ? enrich_load_asn(b, f, &st, err, sizeof err) :
+				       enrich_load_country(b, f, &st, err, sizeof err);
 			if (rc) {
 				fprintf(stderr, "sinkd %s: %s\n", cmd, err);
 				enrich_builder_free(b);
 				return -1;
 			}
 			if (verbose || st.skipped)
-				fprintf(stderr,
-					"sinkd %s: %s: %llu entries%s",
-					cmd, f, (unsigned long long)st.entries,
-					st.skipped ? "" : "\n");
+				fprintf(stderr, "sinkd %s: %s: %llu entries%s", cmd, f,
+					(unsigned long long)st.entries, st.skipped ? "" : "\n");
 			if (st.skipped)
 				fprintf(stderr, ", %llu lines skipped (first: line %llu)\n",
 					(unsigned long long)st.skipped,

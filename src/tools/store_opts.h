@@ -30,19 +30,21 @@ struct store_opts {
 
 /* Long options: add these to a getopt table (codes 0x1000...). */
 #define STORE_OPTS_LONG                                                                            \
-	{ "config", required_argument, NULL, 'c' }, { "store", required_argument, NULL, 0x1001 }, \
+	{ "config", required_argument, NULL, 'c' }, { "store", required_argument, NULL, 0x1001 },  \
 		{ "log", required_argument, NULL, 0x1002 },                                        \
 		{ "asn", required_argument, NULL, 0x1003 },                                        \
 		{ "country", required_argument, NULL, 0x1004 },                                    \
-		{ "contacts", required_argument, NULL, 0x1005 }
+	{                                                                                          \
+		"contacts", required_argument, NULL, 0x1005                                        \
+	}
 
 #define STORE_OPTS_HELP                                                                            \
-	"  -c, --config FILE    sinkd config: store.path, log.dir, enrich.* come from it\n"         \
+	"  -c, --config FILE    sinkd config: store.path, log.dir, enrich.* come from it\n"        \
 	"      --store PATH     SQLite store (default: config store.path)\n"                       \
-	"      --log DIR        event log (default: config log.dir)\n"                              \
-	"      --asn FILE       ASN data: .mmdb, ip-location-db .csv, iptoasn .tsv, *pfx2as*\n"     \
+	"      --log DIR        event log (default: config log.dir)\n"                             \
+	"      --asn FILE       ASN data: .mmdb, ip-location-db .csv, iptoasn .tsv, *pfx2as*\n"    \
 	"                       (repeat; later files win where they overlap)\n"                    \
-	"      --country FILE   country MaxMind DB (.mmdb), repeatable\n"                           \
+	"      --country FILE   country MaxMind DB (.mmdb), repeatable\n"                          \
 	"      --contacts FILE  abuse contacts CSV (selector,email,org[,source]), repeatable\n"
 
 /* Handles one getopt result; returns 1 if it was one of ours, 0 if not, -1 on error. */

@@ -78,7 +78,7 @@ static void test_mmdb(const char *path, bool v6tree)
 			a[k] = (uint8_t)rnd();
 		if (ipver == 6 && i % 4 == 1)
 			a[0] = (uint8_t)(0x20 | (a[0] & 0x1f)); /* where the fixture's v6 data is */
-		if (ipver == 6 && i % 16 == 3)		/* IPv4-mapped: the alias path */
+		if (ipver == 6 && i % 16 == 3)			/* IPv4-mapped: the alias path */
 			memcpy(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12);
 		uint32_t rasn;
 		char rorg[300], rcc[3];
