@@ -139,6 +139,36 @@ int indexer_convert(const uint8_t *rec, size_t len, const char *sensor, const st
 	return 0;
 }
 
+/*
+ * The sinkhole's own addresses repeat in every event: their enrichment is
+ * remembered (the last one), the sources are looked up each time.
+ */
+struct dst_memo {
+	bool valid;
+	uint8_t ipver;
+	uint8_t addr[16];
+	uint32_t asn;
+	char cc[3];
+};
+
+static void enrich_events(const struct enrich *e, struct store_event *ev, struct dst_memo *m)
+{
+	struct enrich_info in;
+	enrich_lookup(e, ev->ipver, ev->src, &in);
+	ev->src_asn = in.asn;
+	memcpy(ev->src_cc, in.cc, 3);
+	if (!m->valid || m->ipver != ev->ipver || memcmp(m->addr, ev->dst, 16)) {
+		enrich_lookup(e, ev->ipver, ev->dst, &in);
+		m->valid = true;
+		m->ipver = ev->ipver;
+		memcpy(m->addr, ev->dst, 16);
+		m->asn = in.asn;
+		memcpy(m->cc, in.cc, 3);
+	}
+	ev->dst_asn = m->asn;
+	memcpy(ev->dst_cc, m->cc, 3);
+}
+
 /* Moves the event's strings into the batch arena. */
 static int own_strings(struct arena *a, struct store_event *ev)
 {
@@ -172,6 +202,7 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 		log_reader_close(r);
 		return ERR_NOMEM;
 	}
+	struct dst_memo dst_memo = { 0 };
 	size_t n = 0;
 	if (batch == 0 || batch > INDEXER_BATCH)
 		batch = INDEXER_BATCH;
@@ -181,11 +212,13 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 		rc = log_reader_next(r, &rec);
 		if (rc == 0) {
 			next = rec.next;
-			if (indexer_convert(rec.data, rec.len, rec.sensor_id, e, &evs[n]) != 0) {
+			if (indexer_convert(rec.data, rec.len, rec.sensor_id, NULL, &evs[n]) != 0) {
 				st->skipped++;
-			} else if ((rc = own_strings(&arena, &evs[n])) != 0) {
-				break;
 			} else {
+				if (e && (evs[n].ipver == 4 || evs[n].ipver == 6))
+					enrich_events(e, &evs[n], &dst_memo);
+				if ((rc = own_strings(&arena, &evs[n])) != 0)
+					break;
 				n++;
 			}
 			if (n < batch)

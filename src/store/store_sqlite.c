@@ -262,11 +262,11 @@ bool store_is_infection(const struct store_event *e)
 	return e->kind != STORE_KIND_DNS && f->len && !(f->len == 7 && !memcmp(f->p, "unknown", 7));
 }
 
+/* Every caller binds every parameter before each step, so bindings are not cleared. */
 static int step_reset(sqlite3_stmt *st)
 {
 	int r = sqlite3_step(st);
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
 

@@ -409,12 +409,22 @@ static int on_event(void *ctx, const struct store_event *e)
 			return 1;
 	}
 	if (r->buffered > REPORT_BUFFER_BYTES) {
-		for (size_t i = 0; i < r->n_groups; i++) {
-			r->groups[i]->pending = 0;
-			if ((r->error = group_flush(r, r->groups[i])))
-				return 1;
+		/*
+		 * Write out the big buffers first (each open costs the same whatever
+		 * it writes: tens of thousands of networks each holding a few rows
+		 * are left for later), everything only if that was not enough.
+		 */
+		for (int pass = 0; pass < 2 && r->buffered > REPORT_BUFFER_BYTES / 2; pass++) {
+			for (size_t i = 0; i < r->n_groups; i++) {
+				struct rgroup *x = r->groups[i];
+				if (!x->pending || (pass == 0 && x->pending < (64u << 10)))
+					continue;
+				r->buffered -= x->pending;
+				x->pending = 0;
+				if ((r->error = group_flush(r, x)))
+					return 1;
+			}
 		}
-		r->buffered = 0;
 	}
 	if (r->tty && (r->rows_seen & 0xfff) == 0) {
 		uint64_t now = time_mono_ms();
