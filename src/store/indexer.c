@@ -224,9 +224,12 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 			if (n < batch)
 				continue;
 		}
-		if (rc != 0 && rc != ERR_END)
+		if (rc != 0 && rc != ERR_END && rc != ERR_CORRUPT)
 			break;
-		/* A full batch, or the end of what the log holds: commit with the position. */
+		/*
+		 * A full batch, the end of what the log holds, or a damaged record:
+		 * commit what came before it, with the position.
+		 */
 		if (n || next.segment != pos.segment || next.offset != pos.offset) {
 			int irc = store_ingest(s, evs, n, &next);
 			if (irc) {
@@ -245,6 +248,8 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 			rc = 0;
 			break;
 		}
+		if (rc == ERR_CORRUPT)
+			break;
 		if (stop && *stop)
 			break;
 	}

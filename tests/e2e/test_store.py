@@ -545,6 +545,27 @@ def test_lookup():
     assert rc == 1 and "not an IP address" in err
 
 
+def test_bad_data_refused():
+    # A missing data file stops serve at start-up, naming the file.
+    d = h.Sinkd(start=False)
+    with open(d.config_path, "a", encoding="utf-8") as f:
+        f.write(f"store: {{ path: {d.dir}/s.db }}\nenrich: {{ asn: {d.dir}/missing.csv }}\n")
+    try:
+        d.start(timeout=10)
+    except h.SinkdError:
+        pass
+    else:
+        raise AssertionError("serve started with a missing enrichment file")
+    assert "missing.csv" in d.log_text(), d.log_tail()
+    d._failed = False
+    # A bad contacts line is an error with its line number; nothing is half-loaded.
+    bad = os.path.join(d.dir, "contacts.csv")
+    with open(bad, "w", encoding="utf-8") as f:
+        f.write("selector,email,org\nAS1,a@b.example,Org\n10.1.2.3/8,c@d.example,Org\n")
+    rc, out, err = h.sinkd_cmd("lookup", "--contacts", bad, "10.1.2.3")
+    assert rc == 1 and f"{bad}:3:" in err, err
+
+
 if __name__ == "__main__":
-    h.run([test_lookup, test_loadgen_serve_index_report, test_smtp_submission,
+    h.run([test_lookup, test_bad_data_refused, test_loadgen_serve_index_report, test_smtp_submission,
            test_kill9_indexer_resumes_exactly], per_test_timeout=280)
