@@ -312,7 +312,8 @@ static int asn_idx_cmp(const void *pa, const void *pb, void *arg)
 
 int contacts_finish(struct contacts *c)
 {
-	qsort(c->v, c->n, sizeof *c->v, centry_precedence_cmp);
+	if (c->n)
+		qsort(c->v, c->n, sizeof *c->v, centry_precedence_cmp);
 	struct lpm_builder *b;
 	if (lpm_builder_new(&b))
 		return ERR_NOMEM;

@@ -189,7 +189,8 @@ static void seg_emit(struct lpm_segs *g, u128 s, uint32_t v)
 static int lpm_flatten(struct lpm_vec *v, u128 max, struct lpm_segs *g)
 {
 	memset(g, 0, sizeof *g);
-	qsort(v->v, v->n, sizeof *v->v, lpm_item_cmp);
+	if (v->n)
+		qsort(v->v, v->n, sizeof *v->v, lpm_item_cmp);
 	struct lpm_item **stack = malloc((v->n + 1) * sizeof *stack);
 	if (!stack)
 		return ERR_NOMEM;
