@@ -633,6 +633,35 @@ void enrich_lookup(const struct enrich *e, int ipver, const uint8_t *addr, struc
 	}
 }
 
+#define ENRICH_PREFETCH_AHEAD 32
+
+static uint32_t ip4_of(const uint8_t *a)
+{
+	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+
+void enrich_lookup_batch(const struct enrich *e, int ipver, const uint8_t (*addrs)[16], size_t n,
+			 struct enrich_info *out)
+{
+	if (ipver != 4) {
+		for (size_t i = 0; i < n; i++)
+			enrich_lookup(e, ipver, addrs[i], &out[i]);
+		return;
+	}
+	for (size_t i = 0; i < n && i < ENRICH_PREFETCH_AHEAD; i++) {
+		lpm_prefetch4(e->asn, ip4_of(addrs[i]));
+		lpm_prefetch4(e->cc, ip4_of(addrs[i]));
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i + ENRICH_PREFETCH_AHEAD < n) {
+			uint32_t ahead = ip4_of(addrs[i + ENRICH_PREFETCH_AHEAD]);
+			lpm_prefetch4(e->asn, ahead);
+			lpm_prefetch4(e->cc, ahead);
+		}
+		enrich_lookup(e, 4, addrs[i], &out[i]);
+	}
+}
+
 const char *enrich_as_org(const struct enrich *e, uint32_t asn)
 {
 	int64_t i = asinfo_find(&e->as, asn);

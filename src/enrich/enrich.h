@@ -59,6 +59,13 @@ int enrich_build(struct enrich_builder *b, struct enrich **out);
 
 /* ipver 4 (addr: 4 bytes) or 6 (16 bytes). Thread-safe: the tables are read-only. */
 void enrich_lookup(const struct enrich *e, int ipver, const uint8_t *addr, struct enrich_info *out);
+/*
+ * The same for n addresses of one family (addrs[i] as above), faster than n
+ * calls: the table reads of later addresses are started early, so their
+ * cache misses overlap.
+ */
+void enrich_lookup_batch(const struct enrich *e, int ipver, const uint8_t (*addrs)[16], size_t n,
+			 struct enrich_info *out);
 /* Organisation recorded for an ASN ("" if none). */
 const char *enrich_as_org(const struct enrich *e, uint32_t asn);
 void enrich_free(struct enrich *e);

@@ -457,6 +457,12 @@ uint32_t lpm_lookup4(const struct lpm *t, uint32_t ip)
 	return t->val4[lo];
 }
 
+void lpm_prefetch4(const struct lpm *t, uint32_t ip)
+{
+	if (t->tbl24)
+		__builtin_prefetch((const char *)t->tbl24 + (size_t)(ip >> 8) * t->width);
+}
+
 static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)

@@ -45,6 +45,8 @@ void lpm_builder_free(struct lpm_builder *b);
 uint32_t lpm_lookup4(const struct lpm *t, uint32_t ip);
 /* 16 bytes, network order. An IPv4-mapped address (::ffff:a.b.c.d) is looked up as IPv4. */
 uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr);
+/* A hint that ip will be looked up soon (batched lookups overlap their cache misses). */
+void lpm_prefetch4(const struct lpm *t, uint32_t ip);
 /* ipver 4: addr holds 4 bytes; 6: 16 bytes. */
 uint32_t lpm_lookup(const struct lpm *t, int ipver, const uint8_t *addr);
 /* Number of disjoint segments of one family (for statistics). */

@@ -151,22 +151,44 @@ struct dst_memo {
 	char cc[3];
 };
 
-static void enrich_events(const struct enrich *e, struct store_event *ev, struct dst_memo *m)
+/* Sources in runs of one family through the batched lookup; destinations through the memo. */
+static void enrich_batch(const struct enrich *e, struct store_event *ev, size_t n,
+			 struct dst_memo *m)
 {
-	struct enrich_info in;
-	enrich_lookup(e, ev->ipver, ev->src, &in);
-	ev->src_asn = in.asn;
-	memcpy(ev->src_cc, in.cc, 3);
-	if (!m->valid || m->ipver != ev->ipver || memcmp(m->addr, ev->dst, 16)) {
-		enrich_lookup(e, ev->ipver, ev->dst, &in);
-		m->valid = true;
-		m->ipver = ev->ipver;
-		memcpy(m->addr, ev->dst, 16);
-		m->asn = in.asn;
-		memcpy(m->cc, in.cc, 3);
+	uint8_t addrs[256][16];
+	struct enrich_info in[256];
+	for (size_t i = 0; i < n;) {
+		int fam = ev[i].ipver;
+		size_t k = 0;
+		while (i + k < n && k < 256 && ev[i + k].ipver == fam) {
+			memcpy(addrs[k], ev[i + k].src, 16);
+			k++;
+		}
+		if (fam == 4 || fam == 6) {
+			enrich_lookup_batch(e, fam, (const uint8_t(*)[16])addrs, k, in);
+			for (size_t j = 0; j < k; j++) {
+				ev[i + j].src_asn = in[j].asn;
+				memcpy(ev[i + j].src_cc, in[j].cc, 3);
+			}
+		}
+		i += k;
 	}
-	ev->dst_asn = m->asn;
-	memcpy(ev->dst_cc, m->cc, 3);
+	for (size_t i = 0; i < n; i++) {
+		struct store_event *x = &ev[i];
+		if (x->ipver != 4 && x->ipver != 6)
+			continue;
+		if (!m->valid || m->ipver != x->ipver || memcmp(m->addr, x->dst, 16)) {
+			struct enrich_info d;
+			enrich_lookup(e, x->ipver, x->dst, &d);
+			m->valid = true;
+			m->ipver = x->ipver;
+			memcpy(m->addr, x->dst, 16);
+			m->asn = d.asn;
+			memcpy(m->cc, d.cc, 3);
+		}
+		x->dst_asn = m->asn;
+		memcpy(x->dst_cc, m->cc, 3);
+	}
 }
 
 /* Moves the event's strings into the batch arena. */
@@ -215,8 +237,6 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 			if (indexer_convert(rec.data, rec.len, rec.sensor_id, NULL, &evs[n]) != 0) {
 				st->skipped++;
 			} else {
-				if (e && (evs[n].ipver == 4 || evs[n].ipver == 6))
-					enrich_events(e, &evs[n], &dst_memo);
 				if ((rc = own_strings(&arena, &evs[n])) != 0)
 					break;
 				n++;
@@ -231,6 +251,8 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 		 * commit what came before it, with the position.
 		 */
 		if (n || next.segment != pos.segment || next.offset != pos.offset) {
+			if (e)
+				enrich_batch(e, evs, n, &dst_memo);
 			int irc = store_ingest(s, evs, n, &next);
 			if (irc) {
 				rc = irc;

@@ -96,6 +96,22 @@ static void test_mmdb(const char *path, bool v6tree)
 	}
 	CHECK_INT(bad, 0);
 	CHECK(found > 1000);
+	/* The batched lookup answers what single lookups answer. */
+	static uint8_t batch[3000][16];
+	struct enrich_info outs[3000], one;
+	for (int fam = 4; fam <= 6; fam += 2) {
+		for (int i = 0; i < 3000; i++)
+			for (int k = 0; k < 16; k++)
+				batch[i][k] = (uint8_t)rnd();
+		enrich_lookup_batch(e, fam, (const uint8_t(*)[16])batch, 3000, outs);
+		int diff = 0;
+		for (int i = 0; i < 3000; i++) {
+			enrich_lookup(e, fam, batch[i], &one);
+			diff += one.asn != outs[i].asn || strcmp(one.cc, outs[i].cc) ||
+				one.as_org != outs[i].as_org;
+		}
+		CHECK_INT(diff, 0);
+	}
 	MMDB_close(&db);
 	enrich_free(e);
 }
