@@ -20,6 +20,8 @@ static const struct subcommand subcommands[] = {
 	{ "index", cmd_index,
 	  "index the event log into the store (SQLite): events and aggregates" },
 	{ "report", cmd_report, "per-network reports for a day: Shadowserver CSV, JSON, mail" },
+	{ "zones", cmd_zones,
+	  "`zones export --format nsd|bind|rpz`: seized DNS zones, for other servers" },
 };
 
 static void usage(FILE *to)

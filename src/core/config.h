@@ -142,6 +142,7 @@ struct config_store {
 	char **contacts; /* enrich.contacts: abuse-contact CSVs */
 	size_t n_contacts;
 };
+struct config_dns; /* proto/dns/dns_config.h */
 
 struct config {
 	char *path;	 /* the file it came from */
@@ -165,6 +166,7 @@ struct config {
 	size_t n_families;
 	struct config_answer default_answer; /* for unmatched traffic; default 404 empty */
 	struct config_store store;
+	struct config_dns *dns;		     /* the `dns:` section; NULL if absent */
 };
 
 /*

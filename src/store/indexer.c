@@ -65,6 +65,29 @@ static void arena_reset(struct arena *a, bool all)
 		c->used = 0;
 }
 
+/* DNS type mnemonics for the report's query_type; others as "TYPEnnn" (RFC 3597). */
+static void set_qtype(struct store_event *e, uint16_t t)
+{
+	static const struct {
+		uint16_t t;
+		const char *name;
+	} names[] = {
+		{ 1, "A" },   { 2, "NS" },	{ 5, "CNAME" }, { 6, "SOA" },	 { 12, "PTR" },
+		{ 15, "MX" }, { 16, "TXT" },	{ 28, "AAAA" }, { 33, "SRV" },	 { 35, "NAPTR" },
+		{ 43, "DS" }, { 48, "DNSKEY" }, { 64, "SVCB" }, { 65, "HTTPS" }, { 255, "ANY" },
+	};
+	const char *n = NULL;
+	for (size_t i = 0; i < sizeof names / sizeof names[0] && !n; i++)
+		if (names[i].t == t)
+			n = names[i].name;
+	if (!n) {
+		snprintf(e->qtype_buf, sizeof e->qtype_buf, "TYPE%u", t);
+		n = e->qtype_buf;
+	}
+	e->col[STORE_C_QUERY_TYPE].p = n;
+	e->col[STORE_C_QUERY_TYPE].len = strlen(n);
+}
+
 static void set_col(struct store_event *e, enum store_col c, const struct event_field *f)
 {
 	e->col[c].p = (const char *)f->val;
@@ -118,6 +141,18 @@ int indexer_convert(const uint8_t *rec, size_t len, const char *sensor, const st
 			break;
 		case EVENT_T_HTTP_XFF:
 			set_col(out, STORE_C_FORWARDED_BY, &f);
+			break;
+		case EVENT_T_DNS_QNAME:
+			set_col(out, STORE_C_QUERY, &f);
+			break;
+		case EVENT_T_DNS_QTYPE:
+			if (f.len == 2)
+				set_qtype(out, (uint16_t)event_field_uint(&f));
+			break;
+		case EVENT_T_DNS_CLIENT_KIND:
+			/* The DNS module marks queries from resolvers: their own report. */
+			if (f.len == 8 && !memcmp(f.val, "resolver", 8))
+				out->kind = STORE_KIND_DNS;
 			break;
 		default:
 			break; /* tags of other protocols or later versions: not needed here */

@@ -69,6 +69,7 @@ struct store_event {
 	uint32_t src_asn, dst_asn;
 	char src_cc[3], dst_cc[3];
 	struct store_str col[STORE_C_N];
+	char qtype_buf[12]; /* backs col[STORE_C_QUERY_TYPE] for types without a mnemonic ("TYPE999") */
 };
 
 /* Counted as an infection: classified (family not "unknown") and not a DNS resolver query. */

@@ -545,6 +545,54 @@ def test_lookup():
     assert rc == 1 and "not an IP address" in err
 
 
+DNS_COLS = ("timestamp,protocol,src_ip,src_port,src_asn,src_geo,src_region,src_city,src_hostname,"
+            "src_naics,src_sector,device_vendor,device_type,device_model,severity,infection,family,"
+            "tag,query_type,query,count").split(",")
+
+
+def test_dns_queries_are_their_own_report():
+    import shutil as _sh
+    if not _sh.which("dig"):
+        raise h.Skip("dig is not installed")
+    d = h.Sinkd(yaml_text="""
+sensor: { id: e2e }
+log: { dir: $log_dir, fsync: none }
+workers: 1
+listen:
+  - { name: dns, proto: dns, addr: "127.0.0.1:$port0" }
+dns:
+  a: [192.0.2.10]
+  zones:
+    - { family: rustock, names: [rustock-cc.test] }
+store: { path: $dir/store.db }
+""", nports=1)
+    with running(d):
+        port = d.ports["port0"]
+        for name, qtype in (("rustock-cc.test", "A"), ("www.Rustock-CC.test", "AAAA"),
+                            ("x.rustock-cc.test", "TXT")):
+            p = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=3",
+                                name, qtype], capture_output=True, text=True, timeout=20)
+            assert p.returncode == 0, p.stdout + p.stderr
+        wait_indexed(os.path.join(d.dir, "store.db"), 3)
+    evs = [e for e in d.events() if e["event_type"] == "dns"]
+    days = sorted({eve_day(e["timestamp"]) for e in evs})
+    out = os.path.join(d.dir, "reports")
+    rc, text, err = h.sinkd_cmd("report", "--store", os.path.join(d.dir, "store.db"), "--from",
+                                days[0], "--to", days[-1], "--per", "all", "-o", out)
+    assert rc == 0, err
+    files = sorted(os.listdir(out))
+    assert files and all("-event4_sinkhole_dns-" in f for f in files), files
+    rows = []
+    for f in files:
+        rows += read_strict(os.path.join(out, f), DNS_COLS)
+    got = sorted((r["query_type"], r["query"], r["severity"], r["family"], r["count"]) for r in rows)
+    assert got == sorted([("A", "rustock-cc.test", "info", "rustock", 1),
+                          ("AAAA", "www.Rustock-CC.test", "info", "rustock", 1),
+                          ("TXT", "x.rustock-cc.test", "info", "rustock", 1)]), got
+    # Resolver queries are never counted as infections.
+    assert re.search(r"\d{4}-\d\d-\d\d\s+0\s+0\b", text), text
+
+
 def test_bad_data_refused():
     # A missing data file stops serve at start-up, naming the file.
     d = h.Sinkd(start=False)
@@ -567,5 +615,6 @@ def test_bad_data_refused():
 
 
 if __name__ == "__main__":
-    h.run([test_lookup, test_bad_data_refused, test_loadgen_serve_index_report, test_smtp_submission,
+    h.run([test_lookup, test_bad_data_refused, test_dns_queries_are_their_own_report,
+           test_loadgen_serve_index_report, test_smtp_submission,
            test_kill9_indexer_resumes_exactly], per_test_timeout=280)

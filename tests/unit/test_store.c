@@ -39,6 +39,11 @@ static void make_event(uint8_t *buf, size_t cap, struct store_event *out, const 
 	event_put_str(&b, EVENT_T_HTTP_HOST, "cnc.example");
 	event_put_str(&b, EVENT_T_HTTP_USER_AGENT, "Bot\x01\xff/1.0 \xc3\xa9");
 	event_put_u16(&b, 0x0777, 5); /* a tag from the future: skipped */
+	if (type == EVENT_DNS) {
+		event_put_str(&b, EVENT_T_DNS_QNAME, "Cnc.Example");
+		event_put_u16(&b, EVENT_T_DNS_QTYPE, 28);
+		event_put_str(&b, EVENT_T_DNS_CLIENT_KIND, "resolver");
+	}
 	size_t len;
 	CHECK_INT(event_finish(&b, &len), 0);
 	CHECK_INT(indexer_convert(buf, len, "sensor-1", NULL, out), 0);
@@ -209,8 +214,9 @@ int main(void)
 		  "\"ssl_servername\"\n");
 	dynbuf_reset(&h);
 	ss_csv_row(&h, SS_EVENT4_DNS, &ev[5]);
-	CHECK_STR(h.data, "\"2026-11-28 01:02:12\",\"udp\",\"11.0.0.4\",40000,64011,\"US\",,,,,,,,,"
-			  "\"info\",\"resolver\",\"resolver\",\"login\",,,1\n");
+	CHECK_STR(h.data,
+		  "\"2026-11-28 01:02:12\",\"udp\",\"11.0.0.4\",40000,64011,\"US\",,,,,,,,,"
+		  "\"info\",\"resolver\",\"resolver\",\"login\",\"AAAA\",\"Cnc.Example\",1\n");
 	CHECK_STR(ss_type_name(ss_type_of(&ev[4])), "event6_sinkhole_http");
 	dynbuf_reset(&h);
 	ss_json_row(&h, SS_EVENT4_HTTP, &ev[0]);
