@@ -165,8 +165,8 @@ struct config {
 	struct config_family *families; /* in order: first match wins */
 	size_t n_families;
 	struct config_answer default_answer; /* for unmatched traffic; default 404 empty */
-	struct config_store store;
 	struct config_dns *dns;		     /* the `dns:` section; NULL if absent */
+	struct config_store store;	     /* store: and enrich: (docs/store.md) */
 };
 
 /*
