@@ -288,7 +288,7 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 		if (n || next.segment != pos.segment || next.offset != pos.offset) {
 			if (e)
 				enrich_batch(e, evs, n, &dst_memo);
-			int irc = store_ingest(s, evs, n, &next);
+			int irc = store_ingest(s, evs, n, &pos, &next);
 			if (irc) {
 				rc = irc;
 				break;

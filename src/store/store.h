@@ -81,9 +81,14 @@ void store_close(struct store *s);
 
 /* Log position the store has indexed up to ({0,0} for a new store). */
 int store_get_pos(struct store *s, struct log_pos *pos);
-/* Records n events and the position after them, atomically. */
+/*
+ * Records n events and the position after them, atomically, provided the
+ * store is still at `from` (where the events start): a second indexer on the
+ * same store gets ERR_INVAL (nothing written) instead of storing the events
+ * twice.
+ */
 int store_ingest(struct store *s, const struct store_event *ev, size_t n,
-		 const struct log_pos *next);
+		 const struct log_pos *from, const struct log_pos *next);
 
 /* Merges the pending aggregate rows now (normally done every few million rows). */
 int store_compact(struct store *s);

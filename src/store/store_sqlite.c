@@ -299,7 +299,7 @@ int store_compact(struct store *s)
 }
 
 int store_ingest(struct store *s, const struct store_event *ev, size_t n,
-		 const struct log_pos *next)
+		 const struct log_pos *from, const struct log_pos *next)
 {
 	if (!s->ins_event)
 		return ERR_INVAL;
@@ -315,9 +315,13 @@ int store_ingest(struct store *s, const struct store_event *ev, size_t n,
 	}
 	memset(s->agg, 0, s->agg_cap * sizeof *s->agg);
 	s->agg_n = 0;
-	if (exec(s, "BEGIN"))
+	/* IMMEDIATE: take the write lock first, then check nobody moved the position. */
+	if (exec(s, "BEGIN IMMEDIATE"))
 		return ERR_SYS;
-	int rc = 0;
+	struct log_pos cur;
+	int rc = store_get_pos(s, &cur);
+	if (!rc && (cur.segment != from->segment || cur.offset != from->offset))
+		rc = ERR_INVAL;
 	int64_t day_first[4] = { 0 }, day_last[4] = { 0 }, days[4];
 	size_t n_days = 0;
 	for (size_t i = 0; i < n && !rc; i++) {

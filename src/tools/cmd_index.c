@@ -141,8 +141,12 @@ int cmd_index(int argc, char **argv)
 	if (tty)
 		fputc('\n', stderr);
 	if (rc) {
-		fprintf(stderr, "sinkd index: %s (the store holds everything before it)\n",
-			err_str(rc));
+		if (rc == ERR_INVAL)
+			fprintf(stderr, "sinkd index: another indexer is writing this store (sinkd "
+					"serve with store.path?); nothing was stored twice\n");
+		else
+			fprintf(stderr, "sinkd index: %s (the store holds everything before it)\n",
+				err_str(rc));
 		goto out;
 	}
 	if (!quiet) {

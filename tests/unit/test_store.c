@@ -107,7 +107,10 @@ int main(void)
 	CHECK(!store_is_infection(&ev[5]));
 
 	struct log_pos p1 = { 1, 1000 }, p2 = { 2, 136 };
-	CHECK_INT(store_ingest(s, ev, 4, &p1), 0);
+	struct log_pos p0 = { 0, 0 };
+	CHECK_INT(store_ingest(s, ev, 4, &p0, &p1), 0);
+	/* A second indexer starting from the old position is refused, nothing written. */
+	CHECK_INT(store_ingest(s, ev, 4, &p0, &p1), ERR_INVAL);
 	/* Compaction merges the pending aggregates; later batches add to merged rows. */
 	struct store_filter f0 = { .day_from = 20785, .day_to = 20785 };
 	struct dsum before = { 0 }, after = { 0 };
@@ -118,7 +121,7 @@ int main(void)
 	CHECK_INT(after.events, before.events);
 	CHECK_INT(before.unique, 2);
 	CHECK_INT(before.events, 3);
-	CHECK_INT(store_ingest(s, ev + 4, 4, &p2), 0);
+	CHECK_INT(store_ingest(s, ev + 4, 4, &p1, &p2), 0);
 	CHECK_INT(store_get_pos(s, &pos), 0);
 	CHECK_INT(pos.segment, 2);
 	CHECK_INT(pos.offset, 136);
