@@ -68,6 +68,7 @@ struct store {
 	/* per-batch pre-aggregation: (day, family, src) and src */
 	struct agg *agg;
 	size_t agg_cap, agg_n;
+	uint32_t *agg_used; /* slots in use, in insertion order: cleared and written without a scan */
 };
 
 struct agg {
@@ -187,6 +188,7 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->set_pos);
 	sqlite3_close(s->db);
 	free(s->agg);
+	free(s->agg_used);
 	free(s);
 }
 
@@ -245,7 +247,7 @@ static void agg_add(struct store *s, const struct agg *k, uint64_t ts)
 	s->agg[i].used = true;
 	s->agg[i].first = s->agg[i].last = ts;
 	s->agg[i].events = 1;
-	s->agg_n++;
+	s->agg_used[s->agg_n++] = (uint32_t)i;
 }
 
 static void bind_str(sqlite3_stmt *st, int i, const struct store_str *v)
@@ -307,13 +309,23 @@ int store_ingest(struct store *s, const struct store_event *ev, size_t n,
 	while (need < n * 2 + 16)
 		need *= 2;
 	if (need > s->agg_cap) {
-		struct agg *na = realloc(s->agg, need * sizeof *na);
-		if (!na)
+		struct agg *na = calloc(need, sizeof *na);
+		uint32_t *nu = malloc(need * sizeof *nu);
+		if (!na || !nu) {
+			free(na);
+			free(nu);
 			return ERR_NOMEM;
+		}
+		free(s->agg);
+		free(s->agg_used);
 		s->agg = na;
+		s->agg_used = nu;
 		s->agg_cap = need;
+		s->agg_n = 0;
 	}
-	memset(s->agg, 0, s->agg_cap * sizeof *s->agg);
+	/* Only the slots the last batch used are dirty. */
+	for (size_t i = 0; i < s->agg_n; i++)
+		s->agg[s->agg_used[i]].used = false;
 	s->agg_n = 0;
 	/* IMMEDIATE: take the write lock first, then check nobody moved the position. */
 	if (exec(s, "BEGIN IMMEDIATE"))
@@ -394,10 +406,8 @@ int store_ingest(struct store *s, const struct store_event *ev, size_t n,
 		rc = step_reset(s->up_day);
 	}
 	int64_t added = 0;
-	for (size_t i = 0; i < s->agg_cap && !rc; i++) {
-		const struct agg *a = &s->agg[i];
-		if (!a->used)
-			continue;
+	for (size_t i = 0; i < s->agg_n && !rc; i++) {
+		const struct agg *a = &s->agg[s->agg_used[i]];
 		sqlite3_stmt *st = s->ins_delta;
 		sqlite3_bind_int64(st, 1, a->day);
 		sqlite3_bind_text(st, 2, a->family, (int)a->family_len, SQLITE_STATIC);
