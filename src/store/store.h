@@ -9,9 +9,9 @@
 #include "core/log.h"
 
 /*
- * One interface, several backends: the embedded SQLite store (store_sqlite.c,
- * WAL mode) today; a ClickHouse backend later implements the same
- * operations. A store holds, per event, what a report needs (the Shadowserver
+ * One interface, several backends (store_internal.h): the embedded SQLite
+ * store (store_sqlite.c, WAL mode) today; a ClickHouse backend later
+ * implements the same operations. A store holds, per event, what a report needs (the Shadowserver
  * columns) plus daily aggregates:
  *   - unique source addresses per family, ASN, country and UTC day, with
  *     each address's first/last time seen that day and its event count;
@@ -75,7 +75,11 @@ struct store_event {
 /* Counted as an infection: classified (family not "unknown") and not a DNS resolver query. */
 bool store_is_infection(const struct store_event *e);
 
-/* Opens (creating and migrating if rw) the store at path. err gets a message. */
+/*
+ * Opens (creating if rw) the store at path: a file path or "sqlite:PATH"
+ * (other schemes name backends not in this build: ERR_UNSUPPORTED). err gets
+ * a message.
+ */
 int store_open(struct store **out, const char *path, bool rw, char *err, size_t errlen);
 void store_close(struct store *s);
 

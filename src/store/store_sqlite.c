@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "store/store_internal.h"
 
 #define STORE_SCHEMA_VERSION 1
 #define US_PER_DAY	     86400000000ull
@@ -61,7 +62,8 @@ static const char compact_sql[] =
 	" events = events + excluded.events;"
 	"DELETE FROM agg_delta;";
 
-struct store {
+struct sqlite_store {
+	struct store base; /* first: a struct store * is a struct sqlite_store * */
 	sqlite3 *db;
 	sqlite3_stmt *ins_event, *ins_delta, *up_day, *set_pos;
 	int64_t delta_rows; /* rows in agg_delta, to decide when to compact */
@@ -83,28 +85,30 @@ struct agg {
 	uint64_t first, last, events;
 };
 
-static int sql_err(struct store *s, char *err, size_t errlen, const char *what)
+static int sql_err(struct sqlite_store *s, char *err, size_t errlen, const char *what)
 {
 	if (err && errlen)
 		snprintf(err, errlen, "store: %s: %s", what, sqlite3_errmsg(s->db));
 	return ERR_SYS;
 }
 
-static int exec(struct store *s, const char *sql)
+static int exec(struct sqlite_store *s, const char *sql)
 {
 	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : ERR_SYS;
 }
 
-int store_open(struct store **out, const char *path, bool rw, char *err, size_t errlen)
+static void sq_close(struct store *base);
+
+static int sq_open(struct store **out, const char *path, bool rw, char *err, size_t errlen)
 {
-	struct store *s = calloc(1, sizeof *s);
+	struct sqlite_store *s = calloc(1, sizeof *s);
 	if (!s)
 		return ERR_NOMEM;
 	int flags = rw ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
 	if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "store: cannot open %s: %s", path,
 			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
-		store_close(s);
+		sq_close(&s->base);
 		return ERR_SYS;
 	}
 	sqlite3_busy_timeout(s->db, 10000);
@@ -170,16 +174,18 @@ int store_open(struct store **out, const char *path, bool rw, char *err, size_t 
 		}
 	}
 	if (rc) {
-		store_close(s);
+		sq_close(&s->base);
 		return rc;
 	}
 	s->delta_rows = -1; /* counted on first use */
-	*out = s;
+	s->base.ops = &store__sqlite_ops;
+	*out = &s->base;
 	return 0;
 }
 
-void store_close(struct store *s)
+static void sq_close(struct store *base)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	if (!s)
 		return;
 	sqlite3_finalize(s->ins_event);
@@ -192,7 +198,7 @@ void store_close(struct store *s)
 	free(s);
 }
 
-int store_get_pos(struct store *s, struct log_pos *pos)
+static int sq_get_pos(struct sqlite_store *s, struct log_pos *pos)
 {
 	sqlite3_stmt *st;
 	pos->segment = 0;
@@ -230,7 +236,7 @@ static bool agg_eq(const struct agg *a, const struct agg *b)
 	       a->family_len == b->family_len && !memcmp(a->family, b->family, a->family_len);
 }
 
-static void agg_add(struct store *s, const struct agg *k, uint64_t ts)
+static void agg_add(struct sqlite_store *s, const struct agg *k, uint64_t ts)
 {
 	size_t mask = s->agg_cap - 1, i = agg_hash(k) & mask;
 	while (s->agg[i].used) {
@@ -258,12 +264,6 @@ static void bind_str(sqlite3_stmt *st, int i, const struct store_str *v)
 		sqlite3_bind_null(st, i);
 }
 
-bool store_is_infection(const struct store_event *e)
-{
-	const struct store_str *f = &e->col[STORE_C_FAMILY];
-	return e->kind != STORE_KIND_DNS && f->len && !(f->len == 7 && !memcmp(f->p, "unknown", 7));
-}
-
 /* Every caller binds every parameter before each step, so bindings are not cleared. */
 static int step_reset(sqlite3_stmt *st)
 {
@@ -273,7 +273,7 @@ static int step_reset(sqlite3_stmt *st)
 }
 
 /* Compacts agg_delta into daily_src when it has grown; a transaction of its own. */
-static int maybe_compact(struct store *s, bool force)
+static int maybe_compact(struct sqlite_store *s, bool force)
 {
 	if (s->delta_rows < 0) {
 		sqlite3_stmt *st;
@@ -295,14 +295,16 @@ static int maybe_compact(struct store *s, bool force)
 	return 0;
 }
 
-int store_compact(struct store *s)
+static int sq_compact(struct store *base)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	return maybe_compact(s, true);
 }
 
-int store_ingest(struct store *s, const struct store_event *ev, size_t n,
-		 const struct log_pos *from, const struct log_pos *next)
+static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
+		     const struct log_pos *from, const struct log_pos *next)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	if (!s->ins_event)
 		return ERR_INVAL;
 	size_t need = 16;
@@ -331,7 +333,7 @@ int store_ingest(struct store *s, const struct store_event *ev, size_t n,
 	if (exec(s, "BEGIN IMMEDIATE"))
 		return ERR_SYS;
 	struct log_pos cur;
-	int rc = store_get_pos(s, &cur);
+	int rc = sq_get_pos(s, &cur);
 	if (!rc && (cur.segment != from->segment || cur.offset != from->offset))
 		rc = ERR_INVAL;
 	int64_t day_first[4] = { 0 }, day_last[4] = { 0 }, days[4];
@@ -444,20 +446,6 @@ int store_ingest(struct store *s, const struct store_event *ev, size_t n,
 
 /* --- reads --------------------------------------------------------------------------- */
 
-bool store_net_contains(const struct store_net *n, uint8_t ipver, const uint8_t *addr)
-{
-	if (n->ipver != ipver)
-		return false;
-	unsigned full = n->plen / 8, rest = n->plen % 8;
-	if (memcmp(n->addr, addr, full))
-		return false;
-	if (rest) {
-		uint8_t m = (uint8_t)(0xffu << (8 - rest));
-		return (n->addr[full] & m) == (addr[full] & m);
-	}
-	return true;
-}
-
 static bool filter_addr(const struct store_filter *f, uint8_t ipver, const uint8_t *addr,
 			const char *cc)
 {
@@ -481,7 +469,7 @@ static bool filter_addr(const struct store_filter *f, uint8_t ipver, const uint8
 }
 
 /* "SELECT ... WHERE <day> BETWEEN ?1 AND ?2 <extra> [AND <asn> IN (?3...)] <tail>", bound. */
-static int prepare_filtered(struct store *s, const char *head, const char *daycol,
+static int prepare_filtered(struct sqlite_store *s, const char *head, const char *daycol,
 			    const char *asncol, const char *extra, const char *tail,
 			    const struct store_filter *f, sqlite3_stmt **out)
 {
@@ -519,8 +507,9 @@ static void copy_cc(char dst[3], const unsigned char *t)
 	}
 }
 
-int store_scan(struct store *s, const struct store_filter *f, store_event_fn fn, void *ctx)
+static int sq_scan(struct store *base, const struct store_filter *f, store_event_fn fn, void *ctx)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	sqlite3_stmt *st;
 	/* A day is a rowid range (day_rows): no index to maintain while indexing. */
 	char extra[512];
@@ -577,8 +566,9 @@ int store_scan(struct store *s, const struct store_filter *f, store_event_fn fn,
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
 
-int store_daily(struct store *s, const struct store_filter *f, store_daily_fn fn, void *ctx)
+static int sq_daily(struct store *base, const struct store_filter *f, store_daily_fn fn, void *ctx)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	sqlite3_stmt *st;
 	int rc = prepare_filtered(s,
 				  "SELECT day, family, asn, cc, src, ipver, events FROM daily_all",
@@ -623,8 +613,9 @@ int store_daily(struct store *s, const struct store_filter *f, store_daily_fn fn
 	return r == SQLITE_DONE || r == SQLITE_ROW ? 0 : ERR_SYS;
 }
 
-int store_unique_sources(struct store *s, const struct store_filter *f, uint64_t *out)
+static int sq_unique_sources(struct store *base, const struct store_filter *f, uint64_t *out)
 {
+	struct sqlite_store *s = (struct sqlite_store *)base;
 	sqlite3_stmt *st;
 	int rc = prepare_filtered(s, "SELECT src, ipver, cc FROM daily_all", "day", "asn", "",
 				  "ORDER BY src", f, &st);
@@ -655,3 +646,20 @@ int store_unique_sources(struct store *s, const struct store_filter *f, uint64_t
 	*out = n;
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
+
+static int sq_get_pos_pub(struct store *base, struct log_pos *pos)
+{
+	return sq_get_pos((struct sqlite_store *)base, pos);
+}
+
+const struct store_ops store__sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.get_pos = sq_get_pos_pub,
+	.ingest = sq_ingest,
+	.compact = sq_compact,
+	.scan = sq_scan,
+	.daily = sq_daily,
+	.unique_sources = sq_unique_sources,
+};

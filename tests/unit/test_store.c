@@ -86,6 +86,9 @@ int main(void)
 	unlink(path);
 	struct store *s;
 	char err[256];
+	CHECK_INT(store_open(&s, "clickhouse://localhost:9000/sinkd", true, err, sizeof err),
+		  ERR_UNSUPPORTED);
+	CHECK(strstr(err, "no backend") != NULL);
 	CHECK_INT(store_open(&s, path, true, err, sizeof err), 0);
 	struct log_pos pos;
 	CHECK_INT(store_get_pos(s, &pos), 0);
