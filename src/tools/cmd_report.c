@@ -247,6 +247,13 @@ static struct rgroup *group_get(struct report *r, const struct store_event *e,
 	} else {
 		dynbuf_adds(&slug, "all");
 	}
+	/* Two contacts of one organisation name: the address tells their files apart. */
+	for (size_t i = 0; r->per == PER_CONTACT && ct && i < r->n_groups; i++)
+		if (!strcmp(r->groups[i]->slug, slug.data)) {
+			dynbuf_addc(&slug, '-');
+			slugify(&slug, ct->email);
+			break;
+		}
 	g->key = strdup(key);
 	g->slug = strdup(slug.data ? slug.data : "all");
 	g->org = strdup(org);

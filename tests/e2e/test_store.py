@@ -454,6 +454,20 @@ def test_smtp_submission():
     for _, data in sink.messages:
         msg = email.message_from_bytes(data, policy=email.policy.default)
         assert msg["X-ARF"] == "YES"
+    # Two contacts with one organisation name still get a file each; events of
+    # networks without a contact go to "unassigned" and are mailed to no one.
+    c2 = os.path.join(d.dir, "c2.csv")
+    with open(c2, "w", encoding="utf-8") as f:
+        f.write("selector,email,org\nAS64501,a@x.example,Same Org\nAS64502,b@y.example,Same Org\n")
+    out = os.path.join(d.dir, "same")
+    rc, text, err = h.sinkd_cmd("report", "--store", store, "--contacts", c2, "--from", days[0],
+                                "--to", days[-1], "-o", out, "--format", "csv,eml")
+    assert rc == 0, err
+    files = os.listdir(out)
+    emls = {f.split("-", 3)[3] for f in files if f.endswith(".eml")}
+    assert emls == {"same_org.eml", "same_org-a_x_example.eml"} or \
+        emls == {"same_org.eml", "same_org-b_y_example.eml"}, files
+    assert any(f.endswith("-unassigned.csv") for f in files), files
 
 
 def dump(store):
