@@ -643,8 +643,45 @@ static int parse_enrich_contacts(struct cfgp *p, yaml_node_t *n, void *obj)
 	return for_each_scalar(p, n, add_strlist_item, &l);
 }
 
+static const struct key bot_id_keys[] = {
+	{ "family", K_STR, offsetof(struct config_bot_id, family), 0, 0, NULL },
+	{ "uri_param", K_STR, offsetof(struct config_bot_id, uri_param), 0, 0, NULL },
+	{ "header", K_STR, offsetof(struct config_bot_id, header), 0, 0, NULL },
+};
+
+static int parse_bot_ids(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_store *s = obj;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return cfg_err(p, n, "expected a list, got %s", node_kind(n));
+	size_t i = 0;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = NULL;
+		size_t old = path_push_index(p, i);
+		int rc = enter(p, *it, &item);
+		if (rc)
+			return rc;
+		if (!item)
+			return ERR_CONFIG;
+		struct config_bot_id *b = grow((void **)&s->bot_ids, &s->n_bot_ids, sizeof *b);
+		if (!b)
+			return cfg_err(p, item, "out of memory");
+		rc = walk_map(p, item, bot_id_keys, sizeof bot_id_keys / sizeof bot_id_keys[0], b);
+		if (rc)
+			return rc;
+		if (!b->family)
+			return cfg_err(p, item, "family is required");
+		if (!b->uri_param == !b->header)
+			return cfg_err(p, item, "give exactly one of uri_param and header");
+		path_pop(p, old);
+	}
+	return 0;
+}
+
 static const struct key store_keys[] = {
 	{ "path", K_OSTR, offsetof(struct config_store, path), 0, 0, NULL },
+	{ "bot_ids", K_FN, 0, 0, 0, parse_bot_ids },
 };
 
 static const struct key enrich_keys[] = {
@@ -1688,6 +1725,12 @@ void config_free(struct config *c)
 	free(c->store.asn);
 	free(c->store.country);
 	free(c->store.contacts);
+	for (size_t i = 0; i < c->store.n_bot_ids; i++) {
+		free(c->store.bot_ids[i].family);
+		free(c->store.bot_ids[i].uri_param);
+		free(c->store.bot_ids[i].header);
+	}
+	free(c->store.bot_ids);
 	free(c);
 }
 

@@ -132,6 +132,13 @@ struct config_family {
 	bool has_answer; /* false: use the default answer */
 };
 
+/* Where a family's events carry a bot identifier (store.bot_ids). */
+struct config_bot_id {
+	char *family;	 /* events of this family */
+	char *uri_param; /* the value of this query parameter of the request URI, or */
+	char *header;	 /* the value of this request header (name compared without case) */
+};
+
 /* Enrichment data files and the embedded store (docs/store.md). */
 struct config_store {
 	char *path; /* store.path: SQLite database the indexer thread writes; NULL = none */
@@ -141,6 +148,8 @@ struct config_store {
 	size_t n_country;
 	char **contacts; /* enrich.contacts: abuse-contact CSVs */
 	size_t n_contacts;
+	struct config_bot_id *bot_ids; /* store.bot_ids: unique bot IDs counted per family */
+	size_t n_bot_ids;
 };
 struct config_dns; /* proto/dns/dns_config.h */
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/dlog.h"
@@ -94,8 +95,93 @@ static void set_col(struct store_event *e, enum store_col c, const struct event_
 	e->col[c].len = f->len > INDEXER_COL_MAX ? INDEXER_COL_MAX : f->len;
 }
 
+#define INDEXER_BOT_ID_MAX 128
+
+static bool slice_is(const uint8_t *p, size_t n, const char *s)
+{
+	return n == strlen(s) && !memcmp(p, s, n);
+}
+
+/* The value of query parameter `name` in a request target (raw, not decoded). */
+static bool uri_param(const uint8_t *uri, size_t len, const char *name, struct store_str *out)
+{
+	const uint8_t *q = memchr(uri, '?', len);
+	if (!q)
+		return false;
+	size_t i = (size_t)(q - uri) + 1, nl = strlen(name);
+	while (i < len) {
+		size_t end = i;
+		while (end < len && uri[end] != '&' && uri[end] != '#')
+			end++;
+		if (end - i > nl && !memcmp(uri + i, name, nl) && uri[i + nl] == '=') {
+			out->p = (const char *)uri + i + nl + 1;
+			out->len = end - i - nl - 1;
+			return out->len > 0;
+		}
+		if (end < len && uri[end] == '#')
+			break;
+		i = end + 1;
+	}
+	return false;
+}
+
+/* The value of header `name` in the recorded header list (be16 count, then be16-length pairs). */
+static bool header_value(const uint8_t *p, size_t len, const char *name, struct store_str *out)
+{
+	if (len < 2)
+		return false;
+	size_t count = (size_t)p[0] << 8 | p[1], off = 2, nl = strlen(name);
+	for (size_t i = 0; i < count; i++) {
+		if (len - off < 2)
+			return false;
+		size_t hn = (size_t)p[off] << 8 | p[off + 1];
+		off += 2;
+		if (hn > len - off)
+			return false;
+		const uint8_t *hname = p + off;
+		off += hn;
+		if (len - off < 2)
+			return false;
+		size_t hv = (size_t)p[off] << 8 | p[off + 1];
+		off += 2;
+		if (hv > len - off)
+			return false;
+		if (hn == nl && !strncasecmp((const char *)hname, name, nl) && hv) {
+			out->p = (const char *)p + off;
+			out->len = hv;
+			return true;
+		}
+		off += hv;
+	}
+	return false;
+}
+
+static void find_bot_id(const struct event_view *v, const struct config_store *bots,
+			struct store_event *out)
+{
+	const struct store_str *fam = &out->col[STORE_C_FAMILY];
+	for (size_t i = 0; i < bots->n_bot_ids; i++) {
+		const struct config_bot_id *b = &bots->bot_ids[i];
+		if (!slice_is((const uint8_t *)fam->p, fam->len, b->family))
+			continue;
+		struct event_field f;
+		struct store_str val = { NULL, 0 };
+		bool ok = false;
+		if (b->uri_param && event_find(v, EVENT_T_HTTP_URI, &f))
+			ok = uri_param(f.val, f.len, b->uri_param, &val);
+		else if (b->header && event_find(v, EVENT_T_HTTP_HEADERS, &f))
+			ok = header_value(f.val, f.len, b->header, &val);
+		if (ok) {
+			if (val.len > INDEXER_BOT_ID_MAX)
+				val.len = INDEXER_BOT_ID_MAX;
+			out->col[STORE_C_BOT_ID] = val;
+			return;
+		}
+	}
+}
+
 int indexer_convert(const uint8_t *rec, size_t len, const char *sensor, const struct enrich *e,
-		    struct store_event *out)
+		    const struct config_store *bots, struct store_event *out)
 {
 	struct event_view v;
 	if (event_decode(rec, len, &v))
@@ -158,6 +244,8 @@ int indexer_convert(const uint8_t *rec, size_t len, const char *sensor, const st
 			break; /* tags of other protocols or later versions: not needed here */
 		}
 	}
+	if (bots && bots->n_bot_ids && out->col[STORE_C_FAMILY].len)
+		find_bot_id(&v, bots, out);
 	if (sensor) {
 		out->col[STORE_C_SENSOR].p = sensor;
 		out->col[STORE_C_SENSOR].len = strlen(sensor);
@@ -239,9 +327,9 @@ static int own_strings(struct arena *a, struct store_event *ev)
 	return 0;
 }
 
-int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *e, size_t batch,
-		     struct indexer_stats *st, indexer_progress_fn progress, void *pctx,
-		     volatile int *stop)
+int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *e,
+		     const struct config_store *bots, size_t batch, struct indexer_stats *st,
+		     indexer_progress_fn progress, void *pctx, volatile int *stop)
 {
 	struct log_pos pos;
 	int rc = store_get_pos(s, &pos);
@@ -269,7 +357,8 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 		rc = log_reader_next(r, &rec);
 		if (rc == 0) {
 			next = rec.next;
-			if (indexer_convert(rec.data, rec.len, rec.sensor_id, NULL, &evs[n]) != 0) {
+			if (indexer_convert(rec.data, rec.len, rec.sensor_id, NULL, bots,
+					    &evs[n]) != 0) {
 				st->skipped++;
 			} else {
 				if ((rc = own_strings(&arena, &evs[n])) != 0)
@@ -322,6 +411,7 @@ struct indexer {
 	char *log_dir;
 	struct store *store;
 	const struct enrich *enrich;
+	const struct config_store *bots;
 	pthread_t thread;
 	_Atomic int stop;
 	_Atomic uint64_t indexed;
@@ -335,8 +425,8 @@ static void *indexer_main(void *arg)
 	for (;;) {
 		bool stopping = atomic_load(&ix->stop);
 		struct indexer_stats st = { 0 };
-		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, 0, &st, NULL, NULL,
-					  NULL);
+		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, ix->bots, 0, &st,
+					  NULL, NULL, NULL);
 		atomic_fetch_add(&ix->indexed, st.events);
 		if (rc && !warned) {
 			dlog(DLOG_ERROR, "store: indexing stopped: %s; will retry", err_str(rc));
@@ -353,12 +443,13 @@ static void *indexer_main(void *arg)
 }
 
 int indexer_start(struct indexer **out, const char *log_dir, const char *store_path,
-		  const struct enrich *e, char *err, size_t errlen)
+		  const struct enrich *e, const struct config_store *bots, char *err, size_t errlen)
 {
 	struct indexer *ix = calloc(1, sizeof *ix);
 	if (!ix)
 		return ERR_NOMEM;
 	ix->enrich = e;
+	ix->bots = bots;
 	ix->log_dir = strdup(log_dir);
 	int rc = ix->log_dir ? store_open(&ix->store, store_path, true, err, errlen) : ERR_NOMEM;
 	if (!rc && pthread_create(&ix->thread, NULL, indexer_main, ix) != 0)
@@ -415,7 +506,7 @@ int indexer_start_config(struct indexer **out, const struct config *cfg)
 	int rc = enrich_build(b, &e);
 	if (rc)
 		return rc;
-	rc = indexer_start(out, cfg->log_dir, cs->path, e, err, sizeof err);
+	rc = indexer_start(out, cfg->log_dir, cs->path, e, cs, err, sizeof err);
 	if (rc) {
 		dlog(DLOG_ERROR, "%s", err);
 		enrich_free(e);

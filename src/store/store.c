@@ -51,6 +51,11 @@ int store_daily(struct store *s, const struct store_filter *f, store_daily_fn fn
 	return s->ops->daily(s, f, fn, ctx);
 }
 
+int store_bots(struct store *s, const struct store_filter *f, store_bots_fn fn, void *ctx)
+{
+	return s->ops->bots(s, f, fn, ctx);
+}
+
 int store_unique_sources(struct store *s, const struct store_filter *f, uint64_t *out)
 {
 	return s->ops->unique_sources(s, f, out);

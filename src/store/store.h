@@ -54,6 +54,7 @@ enum store_col {
 	STORE_C_MACHINE_NAME,
 	STORE_C_QUERY_TYPE,
 	STORE_C_QUERY,
+	STORE_C_BOT_ID, /* from the rules in store.bot_ids */
 	STORE_C_N
 };
 
@@ -129,6 +130,16 @@ struct store_daily {
 };
 typedef int (*store_daily_fn)(void *ctx, const struct store_daily *d);
 int store_daily(struct store *s, const struct store_filter *f, store_daily_fn fn, void *ctx);
+
+/* Unique bot identifiers per (day, family) (store.bot_ids), over the filter's days only. */
+struct store_bots {
+	int64_t day;
+	const char *family;
+	uint64_t unique_bots;
+	uint64_t events;
+};
+typedef int (*store_bots_fn)(void *ctx, const struct store_bots *b);
+int store_bots(struct store *s, const struct store_filter *f, store_bots_fn fn, void *ctx);
 
 /* Unique infected source addresses over the filter's whole day range. */
 int store_unique_sources(struct store *s, const struct store_filter *f, uint64_t *out);

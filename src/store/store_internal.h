@@ -21,6 +21,7 @@ struct store_ops {
 	int (*scan)(struct store *s, const struct store_filter *f, store_event_fn fn, void *ctx);
 	int (*daily)(struct store *s, const struct store_filter *f, store_daily_fn fn, void *ctx);
 	int (*unique_sources)(struct store *s, const struct store_filter *f, uint64_t *out);
+	int (*bots)(struct store *s, const struct store_filter *f, store_bots_fn fn, void *ctx);
 };
 
 struct store {

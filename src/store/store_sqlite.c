@@ -10,7 +10,7 @@
 #include "core/err.h"
 #include "store/store_internal.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define US_PER_DAY	     86400000000ull
 
 /*
@@ -34,7 +34,7 @@ static const char schema_sql[] =
 	" dst_port INTEGER NOT NULL, dst_asn INTEGER NOT NULL, dst_cc TEXT NOT NULL,"
 	" family TEXT, tag TEXT, sensor TEXT, http_url TEXT, http_host TEXT, http_agent TEXT,"
 	" forwarded_by TEXT, http_referer TEXT, ssl_servername TEXT, machine_name TEXT,"
-	" query_type TEXT, query TEXT);"
+	" query_type TEXT, query TEXT, bot_id TEXT);"
 	"CREATE TABLE IF NOT EXISTS day_rows(day INTEGER PRIMARY KEY, first_rowid INTEGER NOT NULL,"
 	" last_rowid INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS daily_src("
@@ -50,6 +50,17 @@ static const char schema_sql[] =
 	" min(asn) AS asn, min(cc) AS cc, min(first_us) AS first_us, max(last_us) AS last_us,"
 	" sum(events) AS events FROM (SELECT * FROM daily_src UNION ALL SELECT * FROM agg_delta)"
 	" GROUP BY day, family, src;"
+	"CREATE TABLE IF NOT EXISTS daily_bot("
+	" day INTEGER NOT NULL, family TEXT NOT NULL, bot_id TEXT NOT NULL,"
+	" first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, events INTEGER NOT NULL,"
+	" PRIMARY KEY(day, family, bot_id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS bot_delta("
+	" day INTEGER NOT NULL, family TEXT NOT NULL, bot_id TEXT NOT NULL,"
+	" first_us INTEGER NOT NULL, last_us INTEGER NOT NULL, events INTEGER NOT NULL);"
+	"CREATE VIEW IF NOT EXISTS daily_bots AS SELECT day, family, bot_id,"
+	" min(first_us) AS first_us, max(last_us) AS last_us, sum(events) AS events"
+	" FROM (SELECT * FROM daily_bot UNION ALL SELECT * FROM bot_delta)"
+	" GROUP BY day, family, bot_id;"
 	"CREATE VIEW IF NOT EXISTS addr_seen AS SELECT src, min(ipver) AS ipver,"
 	" min(first_us) AS first_us, max(last_us) AS last_us, sum(events) AS events"
 	" FROM daily_all GROUP BY src;";
@@ -60,12 +71,18 @@ static const char compact_sql[] =
 	" GROUP BY day, family, src ON CONFLICT(day, family, src) DO UPDATE SET"
 	" first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us),"
 	" events = events + excluded.events;"
-	"DELETE FROM agg_delta;";
+	"DELETE FROM agg_delta;"
+	"INSERT INTO daily_bot SELECT day, family, bot_id, min(first_us), max(last_us), sum(events)"
+	" FROM bot_delta WHERE true GROUP BY day, family, bot_id"
+	" ON CONFLICT(day, family, bot_id) DO UPDATE SET"
+	" first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us),"
+	" events = events + excluded.events;"
+	"DELETE FROM bot_delta;";
 
 struct sqlite_store {
 	struct store base; /* first: a struct store * is a struct sqlite_store * */
 	sqlite3 *db;
-	sqlite3_stmt *ins_event, *ins_delta, *up_day, *set_pos;
+	sqlite3_stmt *ins_event, *ins_delta, *ins_bot, *up_day, *set_pos;
 	int64_t delta_rows; /* rows in agg_delta, to decide when to compact */
 	/* per-batch pre-aggregation: (day, family, src) and src */
 	struct agg *agg;
@@ -73,8 +90,12 @@ struct sqlite_store {
 	uint32_t *agg_used; /* slots in use, in insertion order: cleared and written without a scan */
 };
 
+/* A per-batch aggregate: an address of a family on a day, or (bot) a bot ID of a family on a day. */
 struct agg {
 	bool used;
+	bool bot;
+	const char *bot_id;
+	size_t bot_len;
 	int64_t day;
 	const char *family;
 	size_t family_len;
@@ -132,11 +153,13 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 			     "INSERT INTO events(day, ts_us, kind, type, transport, ipver, flags, src,"
 			     " src_port, src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
 			     " sensor, http_url, http_host, http_agent, forwarded_by, http_referer,"
-			     " ssl_servername, machine_name, query_type, query) VALUES(?,?,?,?,?,?,?,"
-			     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			     " ssl_servername, machine_name, query_type, query, bot_id) VALUES(?,?,?,"
+			     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			     -1, &s->ins_event, NULL) != SQLITE_OK ||
 		     sqlite3_prepare_v2(s->db, "INSERT INTO agg_delta VALUES(?,?,?,?,?,?,?,?,?)",
 					-1, &s->ins_delta, NULL) != SQLITE_OK ||
+		     sqlite3_prepare_v2(s->db, "INSERT INTO bot_delta VALUES(?,?,?,?,?,?)", -1,
+					&s->ins_bot, NULL) != SQLITE_OK ||
 		     sqlite3_prepare_v2(
 			     s->db,
 			     "INSERT INTO day_rows VALUES(?, ?, ?) ON CONFLICT(day) DO UPDATE SET"
@@ -190,6 +213,7 @@ static void sq_close(struct store *base)
 		return;
 	sqlite3_finalize(s->ins_event);
 	sqlite3_finalize(s->ins_delta);
+	sqlite3_finalize(s->ins_bot);
 	sqlite3_finalize(s->up_day);
 	sqlite3_finalize(s->set_pos);
 	sqlite3_close(s->db);
@@ -222,7 +246,9 @@ static int sq_get_pos(struct sqlite_store *s, struct log_pos *pos)
 
 static uint64_t agg_hash(const struct agg *a)
 {
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->day;
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->day ^ ((uint64_t)a->bot << 48);
+	for (size_t i = 0; i < a->bot_len; i++)
+		h = (h ^ (uint8_t)a->bot_id[i]) * 1099511628211ull;
 	for (size_t i = 0; i < 16; i++)
 		h = (h ^ a->src[i]) * 1099511628211ull;
 	for (size_t i = 0; i < a->family_len; i++)
@@ -232,8 +258,10 @@ static uint64_t agg_hash(const struct agg *a)
 
 static bool agg_eq(const struct agg *a, const struct agg *b)
 {
-	return a->ipver == b->ipver && !memcmp(a->src, b->src, 16) && a->day == b->day &&
-	       a->family_len == b->family_len && !memcmp(a->family, b->family, a->family_len);
+	return a->bot == b->bot && a->ipver == b->ipver && !memcmp(a->src, b->src, 16) &&
+	       a->day == b->day && a->family_len == b->family_len &&
+	       !memcmp(a->family, b->family, a->family_len) && a->bot_len == b->bot_len &&
+	       (!a->bot_len || !memcmp(a->bot_id, b->bot_id, a->bot_len));
 }
 
 static void agg_add(struct sqlite_store *s, const struct agg *k, uint64_t ts)
@@ -308,7 +336,7 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 	if (!s->ins_event)
 		return ERR_INVAL;
 	size_t need = 16;
-	while (need < n * 2 + 16)
+	while (need < n * 4 + 16)
 		need *= 2;
 	if (need > s->agg_cap) {
 		struct agg *na = calloc(need, sizeof *na);
@@ -399,6 +427,16 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 			memcpy(k.src, e->src, 16);
 			memcpy(k.cc, e->src_cc, 3);
 			agg_add(s, &k, e->ts_us);
+			const struct store_str *b = &e->col[STORE_C_BOT_ID];
+			if (b->len) {
+				struct agg kb = { .bot = true,
+						  .bot_id = b->p,
+						  .bot_len = b->len,
+						  .day = day,
+						  .family = k.family,
+						  .family_len = k.family_len };
+				agg_add(s, &kb, e->ts_us);
+			}
 		}
 	}
 	for (size_t k = 0; k < n_days && !rc; k++) {
@@ -410,6 +448,18 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 	int64_t added = 0;
 	for (size_t i = 0; i < s->agg_n && !rc; i++) {
 		const struct agg *a = &s->agg[s->agg_used[i]];
+		if (a->bot) {
+			sqlite3_stmt *bs = s->ins_bot;
+			sqlite3_bind_int64(bs, 1, a->day);
+			sqlite3_bind_text(bs, 2, a->family, (int)a->family_len, SQLITE_STATIC);
+			sqlite3_bind_text(bs, 3, a->bot_id, (int)a->bot_len, SQLITE_STATIC);
+			sqlite3_bind_int64(bs, 4, (sqlite3_int64)a->first);
+			sqlite3_bind_int64(bs, 5, (sqlite3_int64)a->last);
+			sqlite3_bind_int64(bs, 6, (sqlite3_int64)a->events);
+			rc = step_reset(bs);
+			added++;
+			continue;
+		}
 		sqlite3_stmt *st = s->ins_delta;
 		sqlite3_bind_int64(st, 1, a->day);
 		sqlite3_bind_text(st, 2, a->family, (int)a->family_len, SQLITE_STATIC);
@@ -519,14 +569,14 @@ static int sq_scan(struct store *base, const struct store_filter *f, store_event
 		 f->infections_only ?
 			 "AND kind != 3 AND family IS NOT NULL AND family != 'unknown'" :
 			 "");
-	int rc =
-		prepare_filtered(s,
-				 "SELECT ts_us, kind, type, transport, ipver, flags, src, src_port,"
-				 " src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
-				 " sensor, http_url, http_host, http_agent, forwarded_by,"
-				 " http_referer, ssl_servername, machine_name, query_type, query"
-				 " FROM events",
-				 "day", "src_asn", extra, "ORDER BY rowid", f, &st);
+	int rc = prepare_filtered(
+		s,
+		"SELECT ts_us, kind, type, transport, ipver, flags, src, src_port,"
+		" src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
+		" sensor, http_url, http_host, http_agent, forwarded_by,"
+		" http_referer, ssl_servername, machine_name, query_type, query, bot_id"
+		" FROM events",
+		"day", "src_asn", extra, "ORDER BY rowid", f, &st);
 	if (rc)
 		return rc;
 	int r;
@@ -647,6 +697,33 @@ static int sq_unique_sources(struct store *base, const struct store_filter *f, u
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
 
+static int sq_bots(struct store *base, const struct store_filter *f, store_bots_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "SELECT day, family, count(*), sum(events) FROM daily_bots"
+		    " WHERE day BETWEEN ?1 AND ?2 GROUP BY day, family ORDER BY day, family",
+		    -1, &st, NULL) != SQLITE_OK)
+		return ERR_SYS;
+	sqlite3_bind_int64(st, 1, f->day_from);
+	sqlite3_bind_int64(st, 2, f->day_to);
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *fam = (const char *)sqlite3_column_text(st, 1);
+		struct store_bots b = { sqlite3_column_int64(st, 0), fam ? fam : "",
+					(uint64_t)sqlite3_column_int64(st, 2),
+					(uint64_t)sqlite3_column_int64(st, 3) };
+		if (fn(ctx, &b)) {
+			r = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : ERR_SYS;
+}
+
 static int sq_get_pos_pub(struct store *base, struct log_pos *pos)
 {
 	return sq_get_pos((struct sqlite_store *)base, pos);
@@ -662,4 +739,5 @@ const struct store_ops store__sqlite_ops = {
 	.scan = sq_scan,
 	.daily = sq_daily,
 	.unique_sources = sq_unique_sources,
+	.bots = sq_bots,
 };

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/err.h"
 #include "core/timeutil.h"
 #include "store/indexer.h"
@@ -131,8 +132,8 @@ int cmd_index(int argc, char **argv)
 	struct indexer_stats st = { 0 };
 	int rc;
 	for (;;) {
-		rc = indexer_catch_up(s, so.log_dir, e, batch, &st, tty ? index_show : NULL, &prog,
-				      &index_stop);
+		rc = indexer_catch_up(s, so.log_dir, e, so.cfg ? &so.cfg->store : NULL, batch, &st,
+				      tty ? index_show : NULL, &prog, &index_stop);
 		if (rc || !follow || index_stop)
 			break;
 		struct timespec ts = { 0, 100000000L };

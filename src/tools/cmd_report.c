@@ -590,6 +590,16 @@ static int on_daily(void *ctx, const struct store_daily *d)
 	return 0;
 }
 
+static int on_bots(void *ctx, const struct store_bots *b)
+{
+	struct dynbuf *o = ctx;
+	char ds[16];
+	day_str(b->day, ds, sizeof ds);
+	dynbuf_printf(o, "  %s %-20s %10" PRIu64 " %12" PRIu64 "\n", ds, b->family, b->unique_bots,
+		      b->events);
+	return 0;
+}
+
 static void print_tally(struct dynbuf *o, const char *title, struct tally *t, size_t n,
 			struct enrich *e, bool asn)
 {
@@ -659,6 +669,17 @@ static int summarise(struct report *r, const struct store_filter *f, struct dynb
 		dynbuf_adds(o, ".\n");
 	}
 	dynbuf_addc(o, '\n');
+	/* Bot IDs (store.bot_ids) count machines where a family names them; all networks. */
+	struct dynbuf bots;
+	dynbuf_init(&bots, 4u << 20);
+	if (!rc && store_bots(r->store, f, on_bots, &bots) == 0 && bots.len) {
+		dynbuf_adds(
+			o,
+			"Unique bot IDs per day and family (all networks; unique IDs, events):\n");
+		dynbuf_add(o, bots.data, bots.len);
+		dynbuf_addc(o, '\n');
+	}
+	dynbuf_free(&bots);
 	print_tally(o, "By family", s->fam, s->n_fam, NULL, false);
 	print_tally(o, "By ASN", s->asn, s->n_asn, r->enrich, true);
 	print_tally(o, "By country", s->cc, s->n_cc, NULL, false);

@@ -607,6 +607,45 @@ store: { path: $dir/store.db }
     assert re.search(r"\d{4}-\d\d-\d\d\s+0\s+0\b", text), text
 
 
+def test_bot_ids_counted():
+    # Families whose check-ins name the bot (store.bot_ids) get unique bot IDs per day.
+    d = h.Sinkd(listen=[{"name": "seized", "proto": "http", "proxy_protocol": True}],
+                families=[{"name": "gatebot", "match": {"path": "/gate.php"}}],
+                config={"log": {"fsync": "none"}}, start=False)
+    store = os.path.join(d.dir, "store.db")
+    with open(d.config_path, "a", encoding="utf-8") as f:
+        f.write(f"store:\n  path: {store}\n  bot_ids:\n    - {{ family: gatebot, uri_param: id }}\n")
+    d.start()
+    with running(d):
+        loadgen_generic = ["loadgen", "--target", f"127.0.0.1:{d.port('seized')}", "--proxy-v2",
+                           "--profile", "generic", "--count", 500, "--duration", 60,
+                           "--concurrency", 4, "--sources", SOURCES, "--seed", 11, "--quiet"]
+        rc, out, err = h.sinkd_cmd(*loadgen_generic, timeout=120)
+        assert rc == 0, err
+        evs = d.wait_events(500)
+        wait_indexed(store, len(evs))
+    per_day = {}
+    for e in evs:
+        m = re.search(r"[?&]id=([^&#]+)", e["http"]["url"])
+        assert m, e["http"]["url"]
+        per_day.setdefault(eve_day(e["timestamp"]), set()).add(m.group(1))
+    con = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        got = {str(datetime.date(1970, 1, 1) + datetime.timedelta(days=day)): n for day, n in
+               con.execute("select day, count(*) from daily_bots where family = 'gatebot'"
+                           " group by day")}
+    finally:
+        con.close()
+    want = {str(k): len(v) for k, v in per_day.items()}
+    assert got == want, (got, want)
+    days = sorted(per_day)
+    rc, text, err = h.sinkd_cmd("report", "--store", store, "--from", days[0], "--to", days[-1],
+                                "--format", "summary")
+    assert rc == 0, err
+    for day, ids in per_day.items():
+        assert re.search(rf"{day}\s+gatebot\s+{len(ids)}\s", text), text
+
+
 def test_bad_data_refused():
     # A missing data file stops serve at start-up, naming the file.
     d = h.Sinkd(start=False)
@@ -630,5 +669,6 @@ def test_bad_data_refused():
 
 if __name__ == "__main__":
     h.run([test_lookup, test_bad_data_refused, test_dns_queries_are_their_own_report,
+           test_bot_ids_counted,
            test_loadgen_serve_index_report, test_smtp_submission,
            test_kill9_indexer_resumes_exactly], per_test_timeout=280)

@@ -275,6 +275,12 @@ static void test_errors(void)
 		{ L1 "workers: 1\nworkers: 2\n", 3, "duplicate key \"workers\"" },
 		{ L1 "store: { sqlite: x.db }\n", 2, "store: unknown key \"sqlite\"" },
 		{ L1 "enrich: { asn: [] }\n", 2, "enrich.asn: empty list" },
+		{ L1 "store: { bot_ids: [ { family: x } ] }\n", 2,
+		  "store.bot_ids[0]: give exactly one of uri_param and header" },
+		{ L1 "store: { bot_ids: [ { uri_param: id } ] }\n", 2,
+		  "store.bot_ids[0]: family is required" },
+		{ L1 "store: { bot_ids: [ { family: x, uri_param: id, colour: red } ] }\n", 2,
+		  "unknown key \"colour\"" },
 		/* types and ranges */
 		{ L1 "workers: -1\n", 2, "workers: expected a non-negative integer" },
 		{ L1 "workers: many\n", 2, "workers: expected a non-negative integer" },

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "core/dynbuf.h"
 #include "core/err.h"
+#include "core/config.h"
 #include "core/event.h"
 #include "report/shadowserver.h"
 #include "store/indexer.h"
@@ -17,6 +18,11 @@
 
 #define DAY_US 86400000000ull
 #define T0     (20785ull * DAY_US + 3723000000ull) /* 2026-11-28 01:02:03 UTC */
+
+/* Bot IDs of "rustock" come from the X-Bot-Id header (store.bot_ids). */
+static struct config_bot_id bot_rule[] = { { "rustock", NULL, "X-Bot-Id" },
+					   { "rustock", "id", NULL } };
+static const struct config_store bot_rules = { .bot_ids = bot_rule, .n_bot_ids = 2 };
 
 /* One encoded HTTP event, converted as the indexer would (no enrichment). */
 static void make_event(uint8_t *buf, size_t cap, struct store_event *out, const char *src,
@@ -39,6 +45,29 @@ static void make_event(uint8_t *buf, size_t cap, struct store_event *out, const 
 	event_put_str(&b, EVENT_T_HTTP_HOST, "cnc.example");
 	event_put_str(&b, EVENT_T_HTTP_USER_AGENT, "Bot\x01\xff/1.0 \xc3\xa9");
 	event_put_u16(&b, 0x0777, 5); /* a tag from the future: skipped */
+	/* Headers as the HTTP module records them: be16 count, (be16 len, name, be16 len, value)*. */
+	uint8_t hl[96];
+	char bot[48];
+	int bl = snprintf(bot, sizeof bot, "bot-%s", src);
+	size_t o = 0;
+	hl[o++] = 0;
+	hl[o++] = 2;
+	hl[o++] = 0;
+	hl[o++] = 4;
+	memcpy(hl + o, "Host", 4);
+	o += 4;
+	hl[o++] = 0;
+	hl[o++] = 1;
+	hl[o++] = 'x';
+	hl[o++] = 0;
+	hl[o++] = 8;
+	memcpy(hl + o, "x-bot-id", 8);
+	o += 8;
+	hl[o++] = 0;
+	hl[o++] = (uint8_t)bl;
+	memcpy(hl + o, bot, (size_t)bl);
+	o += (size_t)bl;
+	event_put(&b, EVENT_T_HTTP_HEADERS, hl, o);
 	if (type == EVENT_DNS) {
 		event_put_str(&b, EVENT_T_DNS_QNAME, "Cnc.Example");
 		event_put_u16(&b, EVENT_T_DNS_QTYPE, 28);
@@ -46,7 +75,7 @@ static void make_event(uint8_t *buf, size_t cap, struct store_event *out, const 
 	}
 	size_t len;
 	CHECK_INT(event_finish(&b, &len), 0);
-	CHECK_INT(indexer_convert(buf, len, "sensor-1", NULL, out), 0);
+	CHECK_INT(indexer_convert(buf, len, "sensor-1", NULL, &bot_rules, out), 0);
 	out->src_asn = h.src.ipver == 4 ? (uint32_t)(h.src.addr[0]) + 64000 : 64999;
 	memcpy(out->src_cc, h.src.addr[0] == 10 ? "DE" : "US", 3);
 }
@@ -61,6 +90,20 @@ static int on_row(void *ctx, const struct store_event *e)
 	struct collect *c = ctx;
 	c->n++;
 	return ss_csv_row(&c->csv, ss_type_of(e), e);
+}
+
+struct bsum {
+	uint64_t unique, events;
+	int rows;
+};
+
+static int on_bots(void *ctx, const struct store_bots *b)
+{
+	struct bsum *s = ctx;
+	s->unique += b->unique_bots;
+	s->events += b->events;
+	s->rows++;
+	return 0;
 }
 
 struct dsum {
@@ -136,6 +179,12 @@ int main(void)
 	uint64_t u = 0;
 	CHECK_INT(store_unique_sources(s, &f, &u), 0);
 	CHECK_INT(u, 3);
+	/* Bot IDs: 10.0.0.1 (three check-ins), 11.0.0.2, 2001:db8::9; not unknown, not DNS. */
+	struct bsum bs = { 0 };
+	CHECK_INT(store_bots(s, &f, on_bots, &bs), 0);
+	CHECK_INT(bs.rows, 1);
+	CHECK_INT(bs.unique, 3);
+	CHECK_INT(bs.events, 5);
 	struct dsum ds = { 0 };
 	CHECK_INT(store_daily(s, &f, on_daily, &ds), 0);
 	CHECK_INT(ds.unique, 3);
