@@ -20,6 +20,9 @@ static const struct subcommand subcommands[] = {
 	{ "index", cmd_index,
 	  "index the event log into the store (SQLite): events and aggregates" },
 	{ "report", cmd_report, "per-network reports for a day: Shadowserver CSV, JSON, mail" },
+	{ "firewall", cmd_firewall,
+	  "`firewall print -c FILE`: nftables rules for any-port capture" },
+	{ "top", cmd_top, "live ranking of ports, families and protocol guesses in a log" },
 	{ "zones", cmd_zones,
 	  "`zones export --format nsd|bind|rpz`: seized DNS zones, for other servers" },
 };

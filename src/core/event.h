@@ -100,6 +100,15 @@ enum event_tag {
 	EVENT_T_DNS_ANSWERS = 0x030b, /* be32 ttl, then (u8 ipver, 4 or 16 bytes)*: A/AAAA sent */
 	EVENT_T_DNS_ACTION = 0x030c,  /* string: answered|truncated|rrl-drop|rrl-slip|dropped */
 	EVENT_T_DNS_CLIENT_KIND = 0x030d, /* string: "resolver": the source is a DNS resolver */
+
+	/* Raw captures keep their first bytes in EVENT_T_RAW_PREFIX (EVE payload). */
+	EVENT_T_RAW_LEN = 0x0500, /* u64: bytes received (connection) or datagram size */
+	EVENT_T_RAW_ENTROPY =
+		0x0501,		    /* u16: Shannon entropy of the captured bytes, millibits/byte */
+	EVENT_T_RAW_GUESS = 0x0502, /* string: protocol guess: http tls smtp ssh dns unknown */
+	EVENT_T_RAW_BANNER_LEN = 0x0503, /* u32: banner bytes sent before reading */
+	EVENT_T_RAW_SUPPRESSED =
+		0x0504, /* u64: datagrams from this source not recorded (rate cap) */
 };
 
 #define EVENT_ADDR_LEN 19

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/payload_match.h"
 
 /*
  * A rule set is compiled from the config's families and never changes after;
@@ -34,6 +35,7 @@ struct rules_input {
 	uint64_t body_len;
 	const uint8_t *body_prefix; /* first bytes of the body */
 	size_t body_prefix_len;
+	struct payload_input payload; /* raw captures; data NULL for other protocols */
 	unsigned slot; /* which compiled copy of the regexes to use: the worker's id */
 };
 

@@ -1,4 +1,4 @@
-/* fuzz_conn.c — libFuzzer harness: hostile bytes through the whole HTTP connection module (PROXY, heads, bodies, rules, events, answers). */
+/* fuzz_conn.c — libFuzzer harness: hostile bytes through the HTTP and raw connection modules (PROXY, heads, bodies, captures, hand-over, rules, events, answers). */
 #include <dirent.h>
 #include <openssl/crypto.h>
 #include <stdbool.h>
@@ -16,6 +16,7 @@
 #include "net/listener.h"
 #include "net/worker.h"
 #include "proto/http/http_conn.h"
+#include "proto/raw/raw_conn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,7 +43,11 @@ static const char fuzz_config[] =
 	"                body_store_bytes: 64, max_requests_per_conn: 8 } }\n"
 	"  - { proto: http, addr: \"127.0.0.1:18002\", name: proxied, proxy_protocol: true,\n"
 	"      limits: { max_header_bytes: 2048, body_store_bytes: 16 } }\n"
+	"  - { proto: raw, addr: \"127.0.0.1:18003\", name: raw, raw: { capture_bytes: 64 } }\n"
 	"families:\n"
+	"  - name: rawfam\n"
+	"    match: { proto: raw, payload: { prefix: \"hex:c0de\", at: { offset: 4, bytes: x },\n"
+	"             len: [ 5, 60 ], entropy: [ 1, 6.5 ] }, dst_port: \"18000-18010\" }\n"
 	"  - name: login\n"
 	"    match: { method: POST, path: /login.php, body_len: [1, 96],\n"
 	"             host: { suffix: [ example.com, \".seized.test\" ] } }\n"
@@ -58,7 +63,7 @@ struct fuzz_state {
 	struct config *cfg;
 	struct ruleset rs;
 	struct recorder *rec;
-	struct listener l[2];
+	struct listener l[3];
 	struct worker w;
 	char dir[64];
 	uint64_t inputs;
@@ -105,10 +110,10 @@ static struct fuzz_state *fuzz_setup(void)
 	FUZZ_CHECK(OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) == 1);
 	FUZZ_CHECK(recorder_start(&fuzz_st.rec, &ro, NULL) == 0);
 	atexit(fuzz_teardown);
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < 3; i++) {
 		fuzz_st.l[i].cfg = &fuzz_st.cfg->listeners[i];
 		fuzz_st.l[i].index = i;
-		fuzz_st.l[i].ops = &http_proto_ops;
+		fuzz_st.l[i].ops = i == 2 ? &raw_proto_ops : &http_proto_ops;
 		fuzz_st.l[i].local.ipver = 4;
 		memcpy(fuzz_st.l[i].local.addr, "\x7f\x00\x00\x01", 4);
 		fuzz_st.l[i].local.port = (uint16_t)(18001 + i);
@@ -117,8 +122,8 @@ static struct fuzz_state *fuzz_setup(void)
 	w->lane = recorder_lane(fuzz_st.rec, 0);
 	w->rules = &fuzz_st.rs;
 	w->listeners = fuzz_st.l;
-	w->n_listeners = 2;
-	w->timers = calloc(2 * CONN_TIMER_KINDS, sizeof *w->timers);
+	w->n_listeners = 3;
+	w->timers = calloc(3 * CONN_TIMER_KINDS, sizeof *w->timers);
 	w->evbuf = malloc(EVENT_MAX_LEN);
 	w->stage_cap = 64u * 1024;
 	w->stage = malloc(w->stage_cap);
@@ -158,6 +163,19 @@ static void fuzz_flush(struct worker *w)
 	w->stage_conn = NULL;
 }
 
+/* What the worker's conn_feed does: offer the bytes, and again to the new module after a hand-over. */
+static size_t fuzz_input(struct conn *c, const uint8_t *buf, size_t held, bool eof)
+{
+	const struct proto_ops *ops = c->ops;
+	size_t used = ops->on_input(c, buf, held, eof);
+	if (c->ops != ops && !c->closed) {
+		FUZZ_CHECK(used == 0 && c->ops == &http_proto_ops);
+		used = c->ops->on_input(c, buf, held, eof);
+	}
+	FUZZ_CHECK(used <= held);
+	return used;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_state *st = fuzz_setup();
@@ -173,7 +191,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct conn *c = calloc(1, sizeof *c);
 	FUZZ_CHECK(c != NULL);
 	c->w = w;
-	c->l = &st->l[ctl & 1];
+	/* The top bit picks the raw listener (captures, and HTTP handed over from it). */
+	c->l = &st->l[(ctl & 128) ? 2 : (ctl & 1)];
+	c->ops = c->l->ops;
 	c->fd = -1;
 	c->peer.ipver = 4;
 	memcpy(c->peer.addr, (ctl & 2) ? "\xc0\x00\x02\x07" : "\xc6\x33\x64\x09", 4);
@@ -183,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c->flow_id = st->inputs;
 	w->answered = (ctl & 4) != 0;
 	w->draining = (ctl & 8) != 0 && (ctl & 16) != 0;
-	c->l->ops->on_open(c);
+	c->ops->on_open(c);
 	conn_set_timer(c, CONN_TIMER_REQUEST);
 
 	/* Chunk sizes from the control byte: whole, 1 byte at a time, or varied. */
@@ -210,8 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf + held, data + off, n);
 		held += n;
 		off += n;
-		size_t used = c->l->ops->on_input(c, buf, held, false);
-		FUZZ_CHECK(used <= held);
+		size_t used = fuzz_input(c, buf, held, false);
 		if (c->closed)
 			used = held;
 		memmove(buf, buf + used, held - used);
@@ -223,19 +242,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ctl & 16) {
 			c->in = buf;
 			c->in_len = (uint32_t)held;
-			c->l->ops->on_timeout(c);
+			c->ops->on_timeout(c);
 			c->in = NULL;
 		} else {
 			c->eof = true;
-			size_t used = c->l->ops->on_input(c, buf, held, true);
-			FUZZ_CHECK(used <= held);
+			fuzz_input(c, buf, held, true);
 		}
 		fuzz_flush(w);
 	}
-	c->l->ops->on_close(c);
+	if (c->ops->on_close)
+		c->ops->on_close(c);
 	free(c->out); /* answers that had to wait, had there been any */
 	/* The driver owns one connection at a time: reset the timer lists instead of unlinking. */
-	memset(w->timers, 0, 2 * CONN_TIMER_KINDS * sizeof *w->timers);
+	memset(w->timers, 0, 3 * CONN_TIMER_KINDS * sizeof *w->timers);
 	free(buf);
 	free(c);
 	return 0;
