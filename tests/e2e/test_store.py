@@ -445,7 +445,8 @@ def test_smtp_submission():
     sink.start()
     rc, text, err = h.sinkd_cmd("report", "-c", d.config_path, "--from", days[0], "--to", days[-1],
                                 "--format", "eml", "--smtp", f"127.0.0.1:{sink.port}",
-                                "--from-addr", "sinkhole@cert.example")
+                                "--from-addr", "sinkhole@cert.example",
+                                "-o", os.path.join(d.dir, "smtp-out"))
     sink.sock.close()
     assert rc == 0, err
     assert sink.messages, "no mail arrived"
