@@ -67,6 +67,7 @@ struct rule {
 	const char *method;
 	size_t method_len;
 	struct rule_str host, path, uri, ua;
+	struct rule_str sni, ja3, ja4;
 	bool has_body_len;
 	uint64_t body_min, body_max;
 	const uint8_t *body_prefix;
@@ -218,7 +219,10 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 		if (!str_match(&r->path, path, in->slot))
 			return false;
 	}
-	return str_match(&r->uri, in->uri, in->slot) && str_match(&r->ua, in->user_agent, in->slot);
+	return str_match(&r->uri, in->uri, in->slot) &&
+	       str_match(&r->ua, in->user_agent, in->slot) &&
+	       str_match(&r->sni, in->sni, in->slot) && str_match(&r->ja3, in->ja3, in->slot) &&
+	       str_match(&r->ja4, in->ja4, in->slot);
 }
 
 const struct rules_family *rules_classify(const struct rules *r, const struct rules_input *in)
@@ -256,6 +260,9 @@ void rules_free(struct rules *r)
 		rule_str_free(&r->rules[i].path);
 		rule_str_free(&r->rules[i].uri);
 		rule_str_free(&r->rules[i].ua);
+		rule_str_free(&r->rules[i].sni);
+		rule_str_free(&r->rules[i].ja3);
+		rule_str_free(&r->rules[i].ja4);
 	}
 	free(r->rules);
 	free(r);
@@ -397,6 +404,15 @@ int rules_compile_slots(const struct config *cfg, unsigned slots, struct rules *
 		if (!rc)
 			rc = compile_str(&ru->ua, &m->user_agent, false, slots, f->name,
 					 "user_agent", errbuf, errlen);
+		if (!rc)
+			rc = compile_str(&ru->sni, &m->sni, true, slots, f->name, "sni", errbuf,
+					 errlen);
+		if (!rc)
+			rc = compile_str(&ru->ja3, &m->ja3, false, slots, f->name, "ja3", errbuf,
+					 errlen);
+		if (!rc)
+			rc = compile_str(&ru->ja4, &m->ja4, false, slots, f->name, "ja4", errbuf,
+					 errlen);
 		if (rc)
 			goto out_free;
 	}
