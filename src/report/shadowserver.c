@@ -404,6 +404,9 @@ static void ss_value(int col, const struct store_event *e, struct ss_val *v)
 	case C_SSL_SERVERNAME:
 		v_col(v, e, STORE_C_SSL_SERVERNAME);
 		break;
+	case C_SSL_CIPHER:
+		v_col(v, e, STORE_C_SSL_CIPHER);
+		break;
 	case C_MACHINE_NAME:
 		v_col(v, e, STORE_C_MACHINE_NAME);
 		break;

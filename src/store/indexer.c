@@ -89,6 +89,35 @@ static void set_qtype(struct store_event *e, uint16_t t)
 	e->col[STORE_C_QUERY_TYPE].len = strlen(n);
 }
 
+/* TLS 1.3 suites by their IANA names; others as the code point. */
+static void set_cipher(struct store_event *e, uint16_t c)
+{
+	static const struct {
+		uint16_t c;
+		const char *name;
+	} names[] = {
+		{ 0x1301, "TLS_AES_128_GCM_SHA256" },
+		{ 0x1302, "TLS_AES_256_GCM_SHA384" },
+		{ 0x1303, "TLS_CHACHA20_POLY1305_SHA256" },
+		{ 0xc02b, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" },
+		{ 0xc02c, "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" },
+		{ 0xc02f, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" },
+		{ 0xc030, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" },
+		{ 0xcca8, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" },
+		{ 0xcca9, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" },
+	};
+	const char *n = NULL;
+	for (size_t i = 0; i < sizeof names / sizeof names[0] && !n; i++)
+		if (names[i].c == c)
+			n = names[i].name;
+	if (!n) {
+		snprintf(e->cipher_buf, sizeof e->cipher_buf, "0x%04X", c);
+		n = e->cipher_buf;
+	}
+	e->col[STORE_C_SSL_CIPHER].p = n;
+	e->col[STORE_C_SSL_CIPHER].len = strlen(n);
+}
+
 static void set_col(struct store_event *e, enum store_col c, const struct event_field *f)
 {
 	e->col[c].p = (const char *)f->val;
@@ -227,6 +256,13 @@ int indexer_convert(const uint8_t *rec, size_t len, const char *sensor, const st
 			break;
 		case EVENT_T_HTTP_XFF:
 			set_col(out, STORE_C_FORWARDED_BY, &f);
+			break;
+		case EVENT_T_TLS_SNI:
+			set_col(out, STORE_C_SSL_SERVERNAME, &f);
+			break;
+		case EVENT_T_TLS_CIPHER:
+			if (f.len == 2)
+				set_cipher(out, (uint16_t)event_field_uint(&f));
 			break;
 		case EVENT_T_DNS_QNAME:
 			set_col(out, STORE_C_QUERY, &f);

@@ -54,7 +54,8 @@ enum store_col {
 	STORE_C_MACHINE_NAME,
 	STORE_C_QUERY_TYPE,
 	STORE_C_QUERY,
-	STORE_C_BOT_ID, /* from the rules in store.bot_ids */
+	STORE_C_BOT_ID,	    /* from the rules in store.bot_ids */
+	STORE_C_SSL_CIPHER, /* negotiated TLS cipher suite (IANA name, or 0xHHHH) */
 	STORE_C_N
 };
 
@@ -71,6 +72,7 @@ struct store_event {
 	char src_cc[3], dst_cc[3];
 	struct store_str col[STORE_C_N];
 	char qtype_buf[12]; /* backs col[STORE_C_QUERY_TYPE] for types without a mnemonic ("TYPE999") */
+	char cipher_buf[8]; /* backs col[STORE_C_SSL_CIPHER] for suites without a name here ("0xC02F") */
 };
 
 /* Counted as an infection: classified (family not "unknown") and not a DNS resolver query. */

@@ -10,7 +10,7 @@
 #include "core/err.h"
 #include "store/store_internal.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define US_PER_DAY	     86400000000ull
 
 /*
@@ -34,7 +34,7 @@ static const char schema_sql[] =
 	" dst_port INTEGER NOT NULL, dst_asn INTEGER NOT NULL, dst_cc TEXT NOT NULL,"
 	" family TEXT, tag TEXT, sensor TEXT, http_url TEXT, http_host TEXT, http_agent TEXT,"
 	" forwarded_by TEXT, http_referer TEXT, ssl_servername TEXT, machine_name TEXT,"
-	" query_type TEXT, query TEXT, bot_id TEXT);"
+	" query_type TEXT, query TEXT, bot_id TEXT, ssl_cipher TEXT);"
 	"CREATE TABLE IF NOT EXISTS day_rows(day INTEGER PRIMARY KEY, first_rowid INTEGER NOT NULL,"
 	" last_rowid INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS daily_src("
@@ -153,8 +153,8 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 			     "INSERT INTO events(day, ts_us, kind, type, transport, ipver, flags, src,"
 			     " src_port, src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
 			     " sensor, http_url, http_host, http_agent, forwarded_by, http_referer,"
-			     " ssl_servername, machine_name, query_type, query, bot_id) VALUES(?,?,?,"
-			     "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			     " ssl_servername, machine_name, query_type, query, bot_id, ssl_cipher)"
+			     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 			     -1, &s->ins_event, NULL) != SQLITE_OK ||
 		     sqlite3_prepare_v2(s->db, "INSERT INTO agg_delta VALUES(?,?,?,?,?,?,?,?,?)",
 					-1, &s->ins_delta, NULL) != SQLITE_OK ||
@@ -574,7 +574,8 @@ static int sq_scan(struct store *base, const struct store_filter *f, store_event
 		"SELECT ts_us, kind, type, transport, ipver, flags, src, src_port,"
 		" src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
 		" sensor, http_url, http_host, http_agent, forwarded_by,"
-		" http_referer, ssl_servername, machine_name, query_type, query, bot_id"
+		" http_referer, ssl_servername, machine_name, query_type, query, bot_id,"
+		" ssl_cipher"
 		" FROM events",
 		"day", "src_asn", extra, "ORDER BY rowid", f, &st);
 	if (rc)

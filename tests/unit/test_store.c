@@ -68,6 +68,10 @@ static void make_event(uint8_t *buf, size_t cap, struct store_event *out, const 
 	memcpy(hl + o, bot, (size_t)bl);
 	o += (size_t)bl;
 	event_put(&b, EVENT_T_HTTP_HEADERS, hl, o);
+	if (type == EVENT_TLS) {
+		event_put_str(&b, EVENT_T_TLS_SNI, "cnc.example");
+		event_put_u16(&b, EVENT_T_TLS_CIPHER, 0x1301);
+	}
 	if (type == EVENT_DNS) {
 		event_put_str(&b, EVENT_T_DNS_QNAME, "Cnc.Example");
 		event_put_u16(&b, EVENT_T_DNS_QTYPE, 28);
@@ -273,6 +277,12 @@ int main(void)
 		  "\"2026-11-28 01:02:12\",\"udp\",\"11.0.0.4\",40000,64011,\"US\",,,,,,,,,"
 		  "\"info\",\"resolver\",\"resolver\",\"login\",\"AAAA\",\"Cnc.Example\",1\n");
 	CHECK_STR(ss_type_name(ss_type_of(&ev[4])), "event6_sinkhole_http");
+	/* TLS: SNI and cipher suite in the sinkhole report's last two columns. */
+	dynbuf_reset(&h);
+	CHECK_STR(ss_type_name(ss_type_of(&ev[6])), "event4_sinkhole");
+	ss_csv_row(&h, SS_EVENT4_TCP, &ev[6]);
+	CHECK(h.len > 40 &&
+	      !strcmp(h.data + h.len - 40, ",\"TLS_AES_128_GCM_SHA256\",\"cnc.example\"\n"));
 	dynbuf_reset(&h);
 	ss_json_row(&h, SS_EVENT4_HTTP, &ev[0]);
 	CHECK(strstr(h.data, "\"src_port\":40000,\"src_asn\":64010,\"src_geo\":\"DE\","
