@@ -23,6 +23,7 @@
 #include "net/privdrop.h"
 #include "net/worker.h"
 #include "proto/http/http_conn.h"
+#include "proto/smtp/smtp_conn.h"
 #include "report/eve_writer.h"
 
 struct daemon {
@@ -383,7 +384,7 @@ int daemon_run(const struct daemon_opts *o)
 		goto out;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct config_listener *lc = &cfg->listeners[i];
-		if (lc->proto != CONFIG_PROTO_HTTP) {
+		if (lc->proto != CONFIG_PROTO_HTTP && lc->proto != CONFIG_PROTO_SMTP) {
 			dlog(DLOG_ERROR, "listener %s: proto %s is not served by this build",
 			     lc->name, config_proto_name(lc->proto));
 			goto out;
@@ -396,6 +397,13 @@ int daemon_run(const struct daemon_opts *o)
 		}
 		d->listeners[i].ops = &http_proto_ops;
 		d->n_listeners = (unsigned)i + 1;
+		if (lc->proto == CONFIG_PROTO_SMTP) {
+			d->listeners[i].ops = &smtp_proto_ops;
+			if (smtp_listener_init(&d->listeners[i]) != 0) {
+				dlog(DLOG_ERROR, "listener %s: out of memory", lc->name);
+				goto out;
+			}
+		}
 		char addr[64];
 		dlog(DLOG_INFO, "listening on %s:%u as %s (%s%s)",
 		     event_addr_str(&d->listeners[i].local, addr, sizeof addr),
@@ -496,8 +504,11 @@ out:
 			worker_destroy(&d->workers[i]);
 		free(d->workers);
 	}
-	for (unsigned i = 0; i < d->n_listeners; i++)
+	for (unsigned i = 0; i < d->n_listeners; i++) {
+		if (d->listeners[i].ops == &smtp_proto_ops)
+			smtp_listener_free(&d->listeners[i]);
 		listener_free(&d->listeners[i]);
+	}
 	free(d->listeners);
 	if (cfg->pid_file && status == 0)
 		unlink(cfg->pid_file);

@@ -20,6 +20,7 @@ struct listener {
 	struct event_addr local; /* the bound address (port filled in) */
 	bool wildcard;		 /* bound to 0.0.0.0 / :: : ask the socket for the destination */
 	_Atomic uint32_t open;	 /* connections open on all workers together */
+	void *proto_state;	 /* the protocol module's per-listener state (SMTP: campaigns) */
 };
 
 /*

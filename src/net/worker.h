@@ -12,6 +12,7 @@
 #include "core/recorder.h"
 #include "net/listener.h"
 #include "proto/http/http_state.h"
+#include "proto/smtp/smtp_state.h"
 
 struct daemon;
 struct ruleset;
@@ -83,6 +84,7 @@ struct conn {
 
 	union {
 		struct http_state http;
+		struct smtp_state smtp;
 	} p;
 };
 

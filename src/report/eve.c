@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/json.h"
+#include "report/eve_smtp.h"
 
 /*
  * Suricata masks its flow ids to 51 bits ("JavaScript and even JSON often
@@ -658,6 +659,8 @@ int eve_format(const uint8_t *rec, size_t len, const char *sensor_id, struct dyn
 		out_printable(&o, fs.f[S_RAW_PREFIX].val, fs.f[S_RAW_PREFIX].len);
 	}
 	out_http(&o, &fs);
+	if (type == EVENT_SMTP && o.rc == 0)
+		o.rc = eve_smtp_format(&v, out);
 	out_sinkhole(&o, &v, &fs, sensor_id, known);
 	OUT_LIT(&o, "}\n");
 
