@@ -711,8 +711,7 @@ static const struct key smtp_keys[] = {
 	{ "max_errors", K_U32, offsetof(struct config_smtp, max_errors), 1, UINT32_MAX, NULL },
 	{ "campaign_threshold", K_U32, offsetof(struct config_smtp, campaign_threshold), 1, 100,
 	  NULL },
-	{ "campaign_slots", K_U32, offsetof(struct config_smtp, campaign_slots), 1, 16384,
-	  NULL },
+	{ "campaign_slots", K_U32, offsetof(struct config_smtp, campaign_slots), 1, 16384, NULL },
 	{ "sample_dir", K_OSTR, offsetof(struct config_smtp, sample_dir), 0, 0, NULL },
 	{ "sample_max_bytes", K_SIZE64, offsetof(struct config_smtp, sample_max_bytes), 1,
 	  UINT64_C(1) << 32, NULL },
@@ -800,7 +799,8 @@ static int config_smtp_check(struct cfgp *p, yaml_node_t *item, struct config_li
 	}
 	for (const char *c = s->hostname; *c; c++)
 		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-			return cfg_err(p, item, "smtp.hostname must not contain spaces or controls");
+			return cfg_err(p, item,
+				       "smtp.hostname must not contain spaces or controls");
 	/* The connection's input buffer (sized by max_header_bytes) must hold one command line. */
 	if (l->http.max_header_bytes < s->max_line_bytes)
 		l->http.max_header_bytes = s->max_line_bytes;

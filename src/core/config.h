@@ -61,9 +61,9 @@ struct config_smtp {
 	uint32_t max_transactions;   /* messages per session; default 100 */
 	uint32_t max_errors;	     /* bad commands before 421; default 20 */
 	uint32_t campaign_threshold; /* ssdeep score 1..100 joining a campaign; default 60 */
-	uint32_t campaign_slots;     /* campaign representatives kept (LRU), 1..16384; default 1024 */
-	char *sample_dir;	     /* keep messages here (NULL = off) */
-	uint64_t sample_max_bytes;   /* per sample file; default 1 MiB */
+	uint32_t campaign_slots;   /* campaign representatives kept (LRU), 1..16384; default 1024 */
+	char *sample_dir;	   /* keep messages here (NULL = off) */
+	uint64_t sample_max_bytes; /* per sample file; default 1 MiB */
 	uint32_t sample_retention_days; /* delete older samples; default 30 */
 };
 

@@ -193,9 +193,10 @@ static void print_summary(const struct config *c, const struct rules *r)
 			       sm->hostname, sm->max_line_bytes, a, sm->max_recipients,
 			       sm->max_commands, sm->max_transactions, sm->campaign_threshold);
 			if (sm->sample_dir)
-				printf("      samples in %s (at most %" PRIu64 " B each, kept %" PRIu32
-				       " days)\n",
-				       sm->sample_dir, sm->sample_max_bytes, sm->sample_retention_days);
+				printf("      samples in %s (at most %" PRIu64
+				       " B each, kept %" PRIu32 " days)\n",
+				       sm->sample_dir, sm->sample_max_bytes,
+				       sm->sample_retention_days);
 		}
 		if (l->n_trusted_proxies)
 			printf("      X-Forwarded-For trusted from %zu prefixes\n",

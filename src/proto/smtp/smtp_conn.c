@@ -43,13 +43,13 @@
  * the TLS module supplies a context for the listener (smtp_tls_available).
  */
 
-#define SMTP_PROXY_MAX	    (16u + PROXY_V2_MAX_LEN)
-#define SMTP_RAW_PREFIX_MAX 512
-#define SMTP_HELO_MAX	    255
-#define SMTP_ADDR_MAX	    320 /* RFC 5321: 64 local + @ + 255 domain */
-#define SMTP_RCPT_KEEP	    16	/* recipient addresses kept in the event */
-#define SMTP_DOMAINS_KEEP   32	/* distinct recipient domains kept */
-#define SMTP_LIST_BYTES	    4096
+#define SMTP_PROXY_MAX	     (16u + PROXY_V2_MAX_LEN)
+#define SMTP_RAW_PREFIX_MAX  512
+#define SMTP_HELO_MAX	     255
+#define SMTP_ADDR_MAX	     320 /* RFC 5321: 64 local + @ + 255 domain */
+#define SMTP_RCPT_KEEP	     16	 /* recipient addresses kept in the event */
+#define SMTP_DOMAINS_KEEP    32	 /* distinct recipient domains kept */
+#define SMTP_LIST_BYTES	     4096
 #define SMTP_SAMPLE_SWEEP_MS (3600u * 1000u)
 
 enum smtp_phase {
@@ -79,10 +79,21 @@ enum smtp_anomaly {
 };
 
 static const char *const smtp_anomaly_names[] = {
-	"bare_lf",	  "long_line",	  "nul",	"lenient_path",	   "no_helo",
-	"bad_header",	  "unknown_command", "bad_sequence", "syntax_error",
-	"pipelining_without_ehlo", "too_many_recipients", "oversize", "auth_attempt",
-	"starttls_refused", "header_cap",
+	"bare_lf",
+	"long_line",
+	"nul",
+	"lenient_path",
+	"no_helo",
+	"bad_header",
+	"unknown_command",
+	"bad_sequence",
+	"syntax_error",
+	"pipelining_without_ehlo",
+	"too_many_recipients",
+	"oversize",
+	"auth_attempt",
+	"starttls_refused",
+	"header_cap",
 };
 
 /* What the message in DATA has produced so far (heap: only while a message is arriving). */
@@ -92,8 +103,8 @@ struct smtp_msg {
 	struct smtp_fuzzy fuzzy;
 	SHA256_CTX sha;
 	uint64_t size;
-	bool over;	/* exceeded max_message_bytes */
-	int sample_fd;	/* -1: none */
+	bool over;     /* exceeded max_message_bytes */
+	int sample_fd; /* -1: none */
 	uint64_t sample_len;
 	char sample_tmp[64];
 };
@@ -111,8 +122,8 @@ struct smtp_session {
 	uint64_t declared_size;
 	uint16_t helo_len, mail_len;
 	uint32_t rcpt_count;
-	uint16_t rcpt_n, rcpt_bytes;	    /* kept addresses: count, bytes in rcpt */
-	uint16_t domains_n, domains_bytes;  /* kept domains */
+	uint16_t rcpt_n, rcpt_bytes;	   /* kept addresses: count, bytes in rcpt */
+	uint16_t domains_n, domains_bytes; /* kept domains */
 	const char *helo_verb;
 	char helo[SMTP_HELO_MAX];
 	char mail[SMTP_ADDR_MAX];
@@ -165,8 +176,7 @@ static void smtp_reply(struct conn *c, const char *text)
 	conn_write(c, text, strlen(text));
 }
 
-__attribute__((format(printf, 2, 3))) static void smtp_replyf(struct conn *c, const char *fmt,
-							       ...)
+__attribute__((format(printf, 2, 3))) static void smtp_replyf(struct conn *c, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -180,8 +190,8 @@ __attribute__((format(printf, 2, 3))) static void smtp_replyf(struct conn *c, co
 
 /* --- events ---------------------------------------------------------------------- */
 
-static void smtp_put_list(struct event_builder *b, uint16_t tag, const uint8_t *items,
-			  size_t bytes, uint16_t count)
+static void smtp_put_list(struct event_builder *b, uint16_t tag, const uint8_t *items, size_t bytes,
+			  uint16_t count)
 {
 	uint8_t tmp[2 + SMTP_LIST_BYTES];
 	put_be16(tmp, count);
@@ -190,8 +200,7 @@ static void smtp_put_list(struct event_builder *b, uint16_t tag, const uint8_t *
 }
 
 /* Appends a (be16 len, bytes) item to a kept list; false when it does not fit. */
-static bool smtp_list_add(uint8_t *list, uint16_t *bytes, uint16_t *count, const char *s,
-			  size_t n)
+static bool smtp_list_add(uint8_t *list, uint16_t *bytes, uint16_t *count, const char *s, size_t n)
 {
 	if (n > 255 || 2 + n > (size_t)(SMTP_LIST_BYTES - *bytes))
 		return false;
@@ -280,13 +289,14 @@ static void smtp_sample_sweep(struct conn *c)
 	struct smtp_listener *sl = c->l->proto_state;
 	uint64_t now = c->w->now_ms;
 	uint64_t next = atomic_load_explicit(&sl->next_sweep_ms, memory_order_relaxed);
-	if (now < next || !atomic_compare_exchange_strong(&sl->next_sweep_ms, &next,
-							   now + SMTP_SAMPLE_SWEEP_MS))
+	if (now < next ||
+	    !atomic_compare_exchange_strong(&sl->next_sweep_ms, &next, now + SMTP_SAMPLE_SWEEP_MS))
 		return;
 	DIR *d = opendir(sc->sample_dir);
 	if (!d)
 		return;
-	time_t cutoff = (time_t)(time_now_us() / 1000000) - (time_t)sc->sample_retention_days * 86400;
+	time_t cutoff =
+		(time_t)(time_now_us() / 1000000) - (time_t)sc->sample_retention_days * 86400;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t nl = strlen(de->d_name);
@@ -481,9 +491,8 @@ static uint64_t smtp_record(struct conn *c, uint16_t flags, const char *reason, 
 			event_put_u16(&b, EVENT_T_SMTP_CAMPAIGN_SCORE, (uint16_t)score);
 		}
 		char name[80];
-		const char *sample = status == 250 ? smtp_sample_finish(c, m, digest, name,
-									 sizeof name) :
-						     NULL;
+		const char *sample =
+			status == 250 ? smtp_sample_finish(c, m, digest, name, sizeof name) : NULL;
 		if (sample)
 			event_put_str(&b, EVENT_T_SMTP_SAMPLE, sample);
 	}
@@ -571,7 +580,8 @@ static size_t smtp_on_data(struct conn *c, const uint8_t *buf, size_t len)
 		/* Never-ending or oversized: refuse now rather than read on. */
 		s->anomalies |= SMTP_A_OVERSIZE;
 		smtp_shutdown(c, "552 5.3.4 Message size exceeds fixed limit\r\n",
-			      EVENT_F_LIMIT | EVENT_F_TRUNCATED, "message larger than max_message_bytes");
+			      EVENT_F_LIMIT | EVENT_F_TRUNCATED,
+			      "message larger than max_message_bytes");
 		return len;
 	}
 	if (!done)
@@ -584,7 +594,8 @@ static size_t smtp_on_data(struct conn *c, const uint8_t *buf, size_t len)
 		smtp_reply(c, "451 4.3.0 Temporary failure, try again later\r\n");
 	} else {
 		smtp_replyf(c, "250 2.0.0 Ok: queued as %llX%04X\r\n",
-			    (unsigned long long)(c->flow_id & 0xffffffffffull), c->tx_count & 0xffff);
+			    (unsigned long long)(c->flow_id & 0xffffffffffull),
+			    c->tx_count & 0xffff);
 	}
 	smtp_tx_reset(c);
 	c->p.smtp.phase = SMTP_PHASE_CMD;
@@ -599,8 +610,8 @@ static void smtp_begin_data(struct conn *c)
 		if (m)
 			smtp_fuzzy_free(&m->fuzzy);
 		free(m);
-		smtp_shutdown(c, "421 4.3.0 Out of resources, closing connection\r\n", EVENT_F_LIMIT,
-			      "out of memory starting DATA");
+		smtp_shutdown(c, "421 4.3.0 Out of resources, closing connection\r\n",
+			      EVENT_F_LIMIT, "out of memory starting DATA");
 		return;
 	}
 	smtp_data_init(&m->data);
@@ -651,8 +662,8 @@ static void smtp_command(struct conn *c, const char *line, size_t len)
 	const char *why = NULL;
 
 	if (++s->commands > sc->max_commands) {
-		smtp_shutdown(c, "421 4.7.0 Too many commands, closing connection\r\n", EVENT_F_LIMIT,
-			      "too many commands");
+		smtp_shutdown(c, "421 4.7.0 Too many commands, closing connection\r\n",
+			      EVENT_F_LIMIT, "too many commands");
 		return;
 	}
 	int rc = smtp_parse_cmd(line, len, &cmd, &why);
@@ -721,7 +732,8 @@ static void smtp_command(struct conn *c, const char *line, size_t len)
 	}
 	case SMTP_V_RCPT:
 		if (!s->has_mail) {
-			smtp_error(c, "503 5.5.1 Error: need MAIL command\r\n", SMTP_A_BAD_SEQUENCE);
+			smtp_error(c, "503 5.5.1 Error: need MAIL command\r\n",
+				   SMTP_A_BAD_SEQUENCE);
 			return;
 		}
 		if (s->rcpt_count >= sc->max_recipients) {
@@ -742,11 +754,13 @@ static void smtp_command(struct conn *c, const char *line, size_t len)
 		return;
 	case SMTP_V_DATA:
 		if (!s->has_mail) {
-			smtp_error(c, "503 5.5.1 Error: need MAIL command\r\n", SMTP_A_BAD_SEQUENCE);
+			smtp_error(c, "503 5.5.1 Error: need MAIL command\r\n",
+				   SMTP_A_BAD_SEQUENCE);
 			return;
 		}
 		if (!s->rcpt_count) {
-			smtp_error(c, "503 5.5.1 Error: need RCPT command\r\n", SMTP_A_BAD_SEQUENCE);
+			smtp_error(c, "503 5.5.1 Error: need RCPT command\r\n",
+				   SMTP_A_BAD_SEQUENCE);
 			return;
 		}
 		smtp_begin_data(c);

@@ -62,10 +62,10 @@ static const struct {
 const char *smtp_verb_name(enum smtp_verb v)
 {
 	static const char *const names[] = {
-		[SMTP_V_UNKNOWN] = "?",	   [SMTP_V_HELO] = "HELO", [SMTP_V_EHLO] = "EHLO",
-		[SMTP_V_MAIL] = "MAIL",	   [SMTP_V_RCPT] = "RCPT", [SMTP_V_DATA] = "DATA",
-		[SMTP_V_RSET] = "RSET",	   [SMTP_V_NOOP] = "NOOP", [SMTP_V_QUIT] = "QUIT",
-		[SMTP_V_VRFY] = "VRFY",	   [SMTP_V_EXPN] = "EXPN", [SMTP_V_HELP] = "HELP",
+		[SMTP_V_UNKNOWN] = "?",		[SMTP_V_HELO] = "HELO", [SMTP_V_EHLO] = "EHLO",
+		[SMTP_V_MAIL] = "MAIL",		[SMTP_V_RCPT] = "RCPT", [SMTP_V_DATA] = "DATA",
+		[SMTP_V_RSET] = "RSET",		[SMTP_V_NOOP] = "NOOP", [SMTP_V_QUIT] = "QUIT",
+		[SMTP_V_VRFY] = "VRFY",		[SMTP_V_EXPN] = "EXPN", [SMTP_V_HELP] = "HELP",
 		[SMTP_V_STARTTLS] = "STARTTLS", [SMTP_V_AUTH] = "AUTH", [SMTP_V_BDAT] = "BDAT",
 	};
 	if ((size_t)v < sizeof names / sizeof names[0] && names[v])
@@ -284,8 +284,8 @@ static void smtp_data_emit(struct smtp_data *d, const uint8_t *p, size_t n, smtp
 	cb(ctx, p, n);
 }
 
-size_t smtp_data_feed(struct smtp_data *d, const uint8_t *p, size_t n, bool *done,
-		      smtp_data_cb cb, void *ctx)
+size_t smtp_data_feed(struct smtp_data *d, const uint8_t *p, size_t n, bool *done, smtp_data_cb cb,
+		      void *ctx)
 {
 	static const uint8_t cr = '\r';
 	size_t i = 0;

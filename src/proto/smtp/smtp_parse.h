@@ -55,7 +55,7 @@ struct smtp_cmd {
 	/* MAIL / RCPT */
 	struct smtp_slice path;	  /* the address without <> and source route; len 0: null path <> */
 	struct smtp_slice domain; /* after the last '@' of path (absent without '@') */
-	bool lenient;		  /* accepted although not strictly RFC 5321 (no <>, space after ':') */
+	bool lenient; /* accepted although not strictly RFC 5321 (no <>, space after ':') */
 	/* MAIL parameters (RFC 1870 SIZE, RFC 6152 BODY) */
 	bool has_size;
 	uint64_t size;
@@ -102,8 +102,8 @@ void smtp_data_init(struct smtp_data *d);
  * consumed: they are the next command). Bytes that could start the terminator
  * (at most 2) may be left unconsumed until more arrive; nothing else is held.
  */
-size_t smtp_data_feed(struct smtp_data *d, const uint8_t *p, size_t n, bool *done,
-		      smtp_data_cb cb, void *ctx);
+size_t smtp_data_feed(struct smtp_data *d, const uint8_t *p, size_t n, bool *done, smtp_data_cb cb,
+		      void *ctx);
 
 /* --- headers ------------------------------------------------------------------ */
 
