@@ -1,0 +1,480 @@
+/* test_smtp.c — unit tests for the SMTP parsers (commands, DATA, headers), campaign clustering and SMTP rules. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/rules.h"
+#include "proto/smtp/smtp_campaign.h"
+#include "proto/smtp/smtp_parse.h"
+#include "proto/smtp/smtp_templates.h"
+
+/* --- commands ----------------------------------------------------------------- */
+
+struct cmd_vec {
+	const char *line;
+	int rc;
+	enum smtp_verb verb;
+	const char *path;   /* NULL: not checked */
+	const char *domain; /* NULL: absent */
+	bool lenient;
+	long long size; /* -1: none */
+	enum smtp_body_type body;
+};
+
+static void test_commands(void)
+{
+	static const struct cmd_vec v[] = {
+		{ "EHLO bot.example", 0, SMTP_V_EHLO, NULL, NULL, false, -1, 0 },
+		{ "helo [192.0.2.1] extra words", 0, SMTP_V_HELO, NULL, NULL, false, -1, 0 },
+		{ "HELO", ERR_MALFORMED, SMTP_V_HELO, NULL, NULL, false, -1, 0 },
+		{ "MAIL FROM:<a@b.example>", 0, SMTP_V_MAIL, "a@b.example", "b.example", false, -1,
+		  0 },
+		{ "mail from:<>", 0, SMTP_V_MAIL, "", NULL, false, -1, 0 },
+		{ "MAIL FROM: <x@y.example>", 0, SMTP_V_MAIL, "x@y.example", "y.example", true, -1,
+		  0 },
+		{ "MAIL FROM:x@y.example SIZE=100", 0, SMTP_V_MAIL, "x@y.example", "y.example",
+		  true, 100, 0 },
+		{ "MAIL FROM:<a@b> SIZE=12345 BODY=8BITMIME", 0, SMTP_V_MAIL, "a@b", "b", false,
+		  12345, SMTP_BODY_8BITMIME },
+		{ "MAIL FROM:<a@b> body=7bit", 0, SMTP_V_MAIL, "a@b", "b", false, -1,
+		  SMTP_BODY_7BIT },
+		{ "MAIL FROM:<a@b> BODY=BINARYMIME", ERR_MALFORMED, SMTP_V_MAIL, NULL, NULL, false,
+		  -1, 0 },
+		{ "MAIL FROM:<a@b> SIZE=99999999999999999999999", ERR_MALFORMED, SMTP_V_MAIL, NULL,
+		  NULL, false, -1, 0 },
+		{ "MAIL FROM:<a@b> SIZE=", ERR_MALFORMED, SMTP_V_MAIL, NULL, NULL, false, -1, 0 },
+		{ "MAIL FROM:<@relay.example:u@d.example>", 0, SMTP_V_MAIL, "u@d.example",
+		  "d.example", false, -1, 0 },
+		{ "MAIL FROM:<\"a>b\"@q.example>", 0, SMTP_V_MAIL, "\"a>b\"@q.example", "q.example",
+		  false, -1, 0 },
+		{ "MAIL FROM:<unterminated", ERR_MALFORMED, SMTP_V_MAIL, NULL, NULL, false, -1, 0 },
+		{ "MAIL TO:<a@b>", ERR_MALFORMED, SMTP_V_MAIL, NULL, NULL, false, -1, 0 },
+		{ "MAIL FROM:", ERR_MALFORMED, SMTP_V_MAIL, NULL, NULL, false, -1, 0 },
+		{ "RCPT TO:<victim@mx.example>", 0, SMTP_V_RCPT, "victim@mx.example", "mx.example",
+		  false, -1, 0 },
+		{ "RCPT TO:<>", ERR_MALFORMED, SMTP_V_RCPT, NULL, NULL, false, -1, 0 },
+		{ "RCPT TO:<postmaster>", 0, SMTP_V_RCPT, "postmaster", NULL, false, -1, 0 },
+		{ "DATA", 0, SMTP_V_DATA, NULL, NULL, false, -1, 0 },
+		{ "DATA now", ERR_MALFORMED, SMTP_V_DATA, NULL, NULL, false, -1, 0 },
+		{ "data   ", 0, SMTP_V_DATA, NULL, NULL, false, -1, 0 },
+		{ "RSET", 0, SMTP_V_RSET, NULL, NULL, false, -1, 0 },
+		{ "NOOP anything", 0, SMTP_V_NOOP, NULL, NULL, false, -1, 0 },
+		{ "QUIT", 0, SMTP_V_QUIT, NULL, NULL, false, -1, 0 },
+		{ "VRFY root", 0, SMTP_V_VRFY, NULL, NULL, false, -1, 0 },
+		{ "VRFY", ERR_MALFORMED, SMTP_V_VRFY, NULL, NULL, false, -1, 0 },
+		{ "STARTTLS", 0, SMTP_V_STARTTLS, NULL, NULL, false, -1, 0 },
+		{ "XYZZY", 0, SMTP_V_UNKNOWN, NULL, NULL, false, -1, 0 },
+		{ "", 0, SMTP_V_UNKNOWN, NULL, NULL, false, -1, 0 },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		struct smtp_cmd c;
+		const char *why = NULL;
+		size_t n = strlen(v[i].line);
+		/* An exact-size copy: the parser must not read past the slice. */
+		char *line = malloc(n ? n : 1);
+		memcpy(line, v[i].line, n);
+		int rc = smtp_parse_cmd(line, n, &c, &why);
+		if (rc != v[i].rc || c.verb != v[i].verb)
+			fprintf(stderr, "vector %zu: \"%s\"\n", i, v[i].line);
+		CHECK_INT(rc, v[i].rc);
+		CHECK_INT(c.verb, v[i].verb);
+		CHECK(rc == 0 || why != NULL);
+		if (rc == 0 && v[i].path)
+			CHECK_SLICE(c.path.ptr, c.path.len, v[i].path);
+		if (rc == 0 && (v[i].verb == SMTP_V_MAIL || v[i].verb == SMTP_V_RCPT)) {
+			if (v[i].domain)
+				CHECK_SLICE(c.domain.ptr, c.domain.len, v[i].domain);
+			else
+				CHECK(c.domain.ptr == NULL);
+			CHECK_INT(c.lenient, v[i].lenient);
+			CHECK_INT(c.has_size ? (long long)c.size : -1, v[i].size);
+			CHECK_INT(c.body, v[i].body);
+		}
+		free(line);
+	}
+	/* A NUL anywhere in the line is refused. */
+	struct smtp_cmd c;
+	const char *why = NULL;
+	CHECK_INT(smtp_parse_cmd("HELO a\0b", 8, &c, &why), ERR_MALFORMED);
+	CHECK(why != NULL);
+	CHECK_STR(smtp_verb_name(SMTP_V_STARTTLS), "STARTTLS");
+}
+
+static void test_line_find(void)
+{
+	size_t ll, tl;
+	CHECK_INT(smtp_line_find((const uint8_t *)"QUIT\r\nX", 7, &ll, &tl), 0);
+	CHECK_INT(ll, 4);
+	CHECK_INT(tl, 2);
+	CHECK_INT(smtp_line_find((const uint8_t *)"QUIT\nX", 6, &ll, &tl), 0);
+	CHECK_INT(ll, 4);
+	CHECK_INT(tl, 1);
+	CHECK_INT(smtp_line_find((const uint8_t *)"\n", 1, &ll, &tl), 0);
+	CHECK_INT(ll, 0);
+	CHECK_INT(smtp_line_find((const uint8_t *)"QUIT\r", 5, &ll, &tl), ERR_NEED_MORE);
+}
+
+/* --- DATA --------------------------------------------------------------------- */
+
+struct sink {
+	char buf[4096];
+	size_t len;
+};
+
+static void sink_cb(void *ctx, const uint8_t *p, size_t n)
+{
+	struct sink *s = ctx;
+	if (n > sizeof s->buf - s->len)
+		n = sizeof s->buf - s->len;
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+}
+
+/* Feeds `in` in pieces of `step` bytes (0: all at once); returns bytes consumed in all. */
+static size_t data_run(const char *in, size_t n, size_t step, struct sink *out, struct smtp_data *d,
+		       bool *done)
+{
+	smtp_data_init(d);
+	out->len = 0;
+	size_t off = 0;
+	*done = false;
+	while (off < n && !*done) {
+		size_t k = step && step < n - off ? step : n - off;
+		size_t used = smtp_data_feed(d, (const uint8_t *)in + off, k, done, sink_cb, out);
+		CHECK(used <= k);
+		off += used;
+		if (used < k && !*done) {
+			/* Only a possible terminator start may be held back: never with step 1. */
+			CHECK(step != 1);
+			break;
+		}
+	}
+	return off;
+}
+
+static void test_data(void)
+{
+	static const struct {
+		const char *in, *out;
+		size_t consumed; /* where the terminator ends */
+		bool bare_lf, long_line, nul;
+	} v[] = {
+		{ "Subject: x\r\n\r\nhello\r\n.\r\nQUIT\r\n", "Subject: x\r\n\r\nhello\r\n", 24,
+		  false, false, false },
+		{ "..leading dot\r\n.\r\n", ".leading dot\r\n", 18, false, false, false },
+		{ "a\r\n..\r\n...\r\n.\r\n", "a\r\n.\r\n..\r\n", 15, false, false, false },
+		{ "bare\nlf\n.\n", "bare\nlf\n", 10, true, false, false },
+		{ ".\r\n", "", 3, false, false, false },
+		{ ".x\r\n.\r\n", "x\r\n", 7, false, false, false },
+		{ ".\rx\r\n.\r\n", "\rx\r\n", 8, false, false, false },
+		{ "nul\0byte\r\n.\r\n", "nul\0byte\r\n", 13, false, false, true },
+		{ "x.\r\n.\r\n", "x.\r\n", 7, false, false, false },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		size_t n = v[i].consumed;
+		/* Include what follows the terminator, which must not be consumed. */
+		size_t total = n;
+		while (v[i].in[total] || total < n)
+			total++;
+		size_t out_len = 0;
+		while (v[i].out[out_len] || (i == 7 && out_len < 10))
+			out_len++;
+		for (size_t step = 0; step <= 3; step++) {
+			struct sink s;
+			struct smtp_data d;
+			bool done;
+			size_t used = data_run(v[i].in, total, step, &s, &d, &done);
+			if (!done || used != n)
+				fprintf(stderr, "data vector %zu step %zu\n", i, step);
+			CHECK(done);
+			CHECK_INT(used, n);
+			CHECK_INT(s.len, out_len);
+			CHECK(s.len == out_len && !memcmp(s.buf, v[i].out, out_len));
+			CHECK_INT(d.bare_lf, v[i].bare_lf);
+			CHECK_INT(d.nul, v[i].nul);
+			CHECK_INT(d.long_line, v[i].long_line);
+		}
+	}
+	/* A line of 2000 bytes is flagged long and passed through whole, byte by byte too. */
+	char big[2100];
+	memset(big, 'a', 2000);
+	memcpy(big + 2000, "\r\n.\r\n", 5);
+	for (size_t step = 0; step <= 7; step += 7) {
+		struct sink s;
+		struct smtp_data d;
+		bool done;
+		size_t used = data_run(big, 2005, step, &s, &d, &done);
+		CHECK(done);
+		CHECK_INT(used, 2005);
+		CHECK_INT(s.len, 2002);
+		CHECK(d.long_line);
+		CHECK(!d.bare_lf);
+	}
+	/* Without the terminator everything is consumed and nothing is held. */
+	struct sink s;
+	struct smtp_data d;
+	bool done;
+	CHECK_INT(data_run("no end\r\nstill none\r\n", 20, 0, &s, &d, &done), 20);
+	CHECK(!done);
+	CHECK_INT(s.len, 20);
+}
+
+/* --- headers ------------------------------------------------------------------- */
+
+static void hdrs_run(struct smtp_hdrs *h, const char *msg, size_t n, size_t step, size_t *hdr_len)
+{
+	smtp_hdrs_init(h);
+	size_t off = 0;
+	*hdr_len = 0;
+	while (off < n) {
+		size_t k = step && step < n - off ? step : n - off;
+		size_t used = smtp_hdrs_feed(h, (const uint8_t *)msg + off, k);
+		*hdr_len += used;
+		if (used < k) {
+			CHECK(h->done);
+			break;
+		}
+		off += k;
+	}
+}
+
+static void test_headers(void)
+{
+	const char *msg = "Received: from x\r\n\tby y\r\n"
+			  "From: \"Pharmacy\" <sales@pharma.example>\r\n"
+			  "To: bob@victim.example\r\n"
+			  "Subject: Dear bob\r\n  -80% now\r\n"
+			  "Date: Mon, 14 Mar 2011 10:00:00 +0000\r\n"
+			  "Message-ID: <123@x>\r\n"
+			  "X-Mailer: Microsoft Outlook Express 6.00.2900.2180\r\n"
+			  "Content-Type: text/html;\r\n charset=\"us-ascii\"\r\n"
+			  "Subject: second subject ignored\r\n"
+			  "\r\n"
+			  "Body: is not a header\r\n";
+	size_t n = strlen(msg);
+	size_t body = strlen("Body: is not a header\r\n");
+	for (size_t step = 0; step <= 5; step++) {
+		struct smtp_hdrs *h = malloc(sizeof *h);
+		size_t hl;
+		hdrs_run(h, msg, n, step, &hl);
+		CHECK(h->done);
+		CHECK_INT(hl, n - body);
+		CHECK(!h->malformed);
+		struct smtp_slice s = smtp_hdrs_get(h, SMTP_H_FROM);
+		CHECK_SLICE(s.ptr, s.len, "\"Pharmacy\" <sales@pharma.example>");
+		s = smtp_hdrs_get(h, SMTP_H_SUBJECT);
+		CHECK_SLICE(s.ptr, s.len, "Dear bob -80% now");
+		s = smtp_hdrs_get(h, SMTP_H_X_MAILER);
+		CHECK_SLICE(s.ptr, s.len, "Microsoft Outlook Express 6.00.2900.2180");
+		s = smtp_hdrs_get(h, SMTP_H_CONTENT_TYPE);
+		CHECK_SLICE(s.ptr, s.len, "text/html; charset=\"us-ascii\"");
+		s = smtp_hdrs_get(h, SMTP_H_MESSAGE_ID);
+		CHECK_SLICE(s.ptr, s.len, "<123@x>");
+		CHECK_SLICE(h->order, h->order_len,
+			    "Received,From,To,Subject,Date,Message-ID,X-Mailer,Content-Type,"
+			    "Subject");
+		CHECK_INT(h->n_headers, 9);
+		free(h);
+	}
+	/* Bare LF headers; a line without a colon starts the body and is flagged. */
+	struct smtp_hdrs *h = malloc(sizeof *h);
+	size_t hl;
+	hdrs_run(h, "Subject: a\nX-Mailer: b\nno colon here\nmore\n", 42, 0, &hl);
+	CHECK(h->done);
+	CHECK(h->malformed);
+	struct smtp_slice s = smtp_hdrs_get(h, SMTP_H_X_MAILER);
+	CHECK_SLICE(s.ptr, s.len, "b");
+	CHECK(smtp_hdrs_get(h, SMTP_H_DATE).ptr == NULL);
+	/* A message with no headers at all: the body begins at once. */
+	hdrs_run(h, "\r\nbody\r\n", 8, 0, &hl);
+	CHECK(h->done);
+	CHECK_INT(hl, 2);
+	CHECK_INT(h->n_headers, 0);
+	/* Values and the order list are capped, and the cap is reported. */
+	char *big = malloc(20000);
+	size_t k = 0;
+	k += (size_t)snprintf(big, 100, "Subject: ");
+	memset(big + k, 's', 1000);
+	k += 1000;
+	for (int i = 0; i < 600; i++)
+		k += (size_t)snprintf(big + k, 20000 - k, "\r\nX-H%d: v", i);
+	memcpy(big + k, "\r\n\r\n", 4);
+	k += 4;
+	hdrs_run(h, big, k, 0, &hl);
+	CHECK(h->done);
+	CHECK(h->truncated);
+	CHECK_INT(hl, k);
+	s = smtp_hdrs_get(h, SMTP_H_SUBJECT);
+	CHECK_INT(s.len, SMTP_HDR_VALUE_MAX);
+	CHECK(h->order_len <= SMTP_HDR_ORDER_MAX);
+	CHECK_INT(h->n_headers, SMTP_HDR_COUNT_MAX);
+	free(big);
+	free(h);
+}
+
+/* --- campaigns ----------------------------------------------------------------- */
+
+static char *digest_of(const char *body, char *out)
+{
+	struct smtp_fuzzy f;
+	CHECK_INT(smtp_fuzzy_init(&f), 0);
+	/* Fed in uneven pieces: the digest must not depend on how the body arrived. */
+	size_t n = strlen(body);
+	for (size_t off = 0; off < n;) {
+		size_t k = 1 + off % 97;
+		if (k > n - off)
+			k = n - off;
+		smtp_fuzzy_update(&f, (const uint8_t *)body + off, k);
+		off += k;
+	}
+	CHECK_INT(smtp_fuzzy_digest(&f, out), 0);
+	smtp_fuzzy_free(&f);
+	return out;
+}
+
+/*
+ * The issue's proof: messages from 5 templates with random per-recipient
+ * variation fall into exactly 5 campaign clusters, each template into one.
+ */
+static void test_campaigns(void)
+{
+	for (unsigned seed = 1; seed <= 3; seed++) {
+		struct smtp_campaigns *t;
+		CHECK_INT(smtp_campaigns_new(1024, 60, &t), 0);
+		char keys[SMTP_TEMPLATES][SMTP_CAMPAIGN_KEY_LEN + 1];
+		memset(keys, 0, sizeof keys);
+		uint64_t rng = seed * 0x9e3779b97f4a7c15ull;
+		int low = 100;
+		for (int i = 0; i < 400; i++) {
+			char body[8192], digest[SMTP_CAMPAIGN_DIGEST_MAX];
+			char key[SMTP_CAMPAIGN_KEY_LEN + 1];
+			int score;
+			unsigned tpl = (unsigned)(smtp_template_rand(&rng) % SMTP_TEMPLATES);
+			smtp_template_render(tpl, &rng, body, sizeof body);
+			smtp_campaign_assign(t, digest_of(body, digest), key, &score);
+			if (score < low)
+				low = score;
+			if (!keys[tpl][0])
+				memcpy(keys[tpl], key, sizeof key);
+			if (strcmp(keys[tpl], key))
+				fprintf(stderr, "seed %u template %u: %s vs %s (%s)\n", seed, tpl,
+					keys[tpl], key, digest);
+			CHECK_STR(keys[tpl], key);
+		}
+		CHECK_INT(smtp_campaigns_count(t), SMTP_TEMPLATES);
+		for (int a = 0; a < SMTP_TEMPLATES; a++)
+			for (int b = a + 1; b < SMTP_TEMPLATES; b++)
+				CHECK(strcmp(keys[a], keys[b]) != 0);
+		fprintf(stderr, "seed %u: lowest joining score %d\n", seed, low);
+		smtp_campaigns_free(t);
+	}
+	/* The table is bounded: the least recently matched campaign makes room. */
+	struct smtp_campaigns *t;
+	CHECK_INT(smtp_campaigns_new(2, 60, &t), 0);
+	char k1[17], k2[17], k3[17], k4[17];
+	int sc;
+	CHECK(smtp_campaign_assign(t, "3:abcdefghijkl:abc", k1, &sc));
+	CHECK(smtp_campaign_assign(t, "3:zyxwvutsrqpo:zyx", k2, &sc));
+	CHECK(!smtp_campaign_assign(t, "3:abcdefghijkl:abc", k3, &sc));
+	CHECK_STR(k1, k3);
+	CHECK(smtp_campaign_assign(t, "3:mnopqrstuvwx:mno", k4, &sc));
+	CHECK_INT(smtp_campaigns_count(t), 2);
+	CHECK(!smtp_campaign_assign(t, "3:abcdefghijkl:abc", k3, &sc));
+	CHECK(smtp_campaign_assign(t, "3:zyxwvutsrqpo:zyx", k3, &sc)); /* evicted: founded again */
+	smtp_campaigns_free(t);
+}
+
+/* --- rules ----------------------------------------------------------------------- */
+
+static void test_rules(void)
+{
+	const char *yaml =
+		"listen: [ { proto: smtp, addr: \"127.0.0.1:2525\" } ]\n"
+		"families:\n"
+		"  - name: rustock\n    tag: subject\n"
+		"    match: { proto: smtp, subject: { regex: \"^Dear [^ ]+ -[0-9]+% now$\" } }\n"
+		"  - name: spammer\n    tag: helo\n"
+		"    match: { helo: { suffix: bots.example } }\n"
+		"  - name: spammer\n    tag: from\n"
+		"    match: { mail_from: { suffix: pharma.example } }\n"
+		"  - name: spammer\n    tag: mailer\n"
+		"    match: { x_mailer: { contains: \"the bat\", nocase: true } }\n"
+		"  - name: spammer\n    tag: order\n"
+		"    match: { header_order: { prefix: \"Received,Message-Id,From\" } }\n"
+		"  - name: spammer\n    tag: campaign\n"
+		"    match: { campaign: [ 0123456789abcdef ] }\n";
+	struct config *cfg = NULL;
+	char err[512];
+	CHECK_INT(config_load_string(yaml, strlen(yaml), "s.yaml", &cfg, err, sizeof err), 0);
+	if (!cfg) {
+		fprintf(stderr, "%s\n", err);
+		return;
+	}
+	CHECK_INT(cfg->listeners[0].proto, CONFIG_PROTO_SMTP);
+	CHECK(!cfg->listeners[0].defer_accept);
+	CHECK_STR(cfg->listeners[0].smtp.hostname, "mx.sinkhole.invalid");
+	struct rules *r = NULL;
+	CHECK_INT(rules_compile(cfg, &r, err, sizeof err), 0);
+	struct {
+		const char *helo, *from_domain, *subject, *mailer, *order, *campaign;
+		const char *tag; /* NULL: unknown */
+	} v[] = {
+		{ NULL, NULL, "Dear bob -80% now", NULL, NULL, NULL, "subject" },
+		{ NULL, NULL, "Dear bob -80% later", NULL, NULL, NULL, NULL },
+		{ "host1.BOTS.example", NULL, NULL, NULL, NULL, NULL, "helo" },
+		{ "notbots.example", NULL, NULL, NULL, NULL, NULL, NULL },
+		{ NULL, "mail.pharma.example", NULL, NULL, NULL, NULL, "from" },
+		{ NULL, NULL, NULL, "The Bat! (v3.0)", NULL, NULL, "mailer" },
+		{ NULL, NULL, NULL, NULL, "Received,Message-Id,From,To", NULL, "order" },
+		{ NULL, NULL, NULL, NULL, "Received,From", NULL, NULL },
+		{ NULL, NULL, NULL, NULL, NULL, "0123456789abcdef", "campaign" },
+		{ NULL, NULL, NULL, NULL, NULL, "0123456789abcdee", NULL },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		struct rules_input in = { .proto = CONFIG_PROTO_SMTP, .listener = "x" };
+#define SL(f)                                                                                      \
+	in.f.ptr = v[i].f;                                                                         \
+	in.f.len = v[i].f ? strlen(v[i].f) : 0
+		SL(helo);
+		SL(subject);
+		SL(campaign);
+		in.mail_from.ptr = v[i].from_domain;
+		in.mail_from.len = v[i].from_domain ? strlen(v[i].from_domain) : 0;
+		in.x_mailer.ptr = v[i].mailer;
+		in.x_mailer.len = v[i].mailer ? strlen(v[i].mailer) : 0;
+		in.header_order.ptr = v[i].order;
+		in.header_order.len = v[i].order ? strlen(v[i].order) : 0;
+#undef SL
+		const struct rules_family *f = rules_classify(r, &in);
+		if (v[i].tag)
+			CHECK_STR(f->tag, v[i].tag);
+		else
+			CHECK_STR(f->name, "unknown");
+	}
+	/* An HTTP request never meets an SMTP condition. */
+	struct rules_input http = { .proto = CONFIG_PROTO_HTTP, .listener = "x" };
+	CHECK_STR(rules_classify(r, &http)->name, "unknown");
+	rules_free(r);
+	config_free(cfg);
+
+	/* smtp: belongs to smtp listeners. */
+	const char *bad =
+		"listen: [ { proto: http, addr: \"127.0.0.1:1\", smtp: { max_recipients: 5 } } ]\n";
+	CHECK_INT(config_load_string(bad, strlen(bad), "b.yaml", &cfg, err, sizeof err),
+		  ERR_CONFIG);
+	CHECK(strstr(err, "smtp") != NULL);
+}
+
+int main(void)
+{
+	test_commands();
+	test_line_find();
+	test_data();
+	test_headers();
+	test_campaigns();
+	test_rules();
+	return check_done("test_smtp");
+}
