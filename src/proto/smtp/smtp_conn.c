@@ -103,8 +103,9 @@ struct smtp_msg {
 	struct smtp_fuzzy fuzzy;
 	SHA256_CTX sha;
 	uint64_t size;
-	bool over;     /* exceeded max_message_bytes */
-	int sample_fd; /* -1: none */
+	bool over;	    /* exceeded max_message_bytes */
+	uint64_t discarded; /* bytes beyond max_message_bytes, read and dropped */
+	int sample_fd;	    /* -1: none */
 	uint64_t sample_len;
 	char sample_tmp[64];
 };
@@ -523,12 +524,14 @@ static void smtp_end_session(struct conn *c, uint16_t flags, const char *reason)
 	c->p.smtp.phase = SMTP_PHASE_DONE;
 }
 
-/* 421 and close: the session is over on our side. */
+/* A final reply (421, 552) and close: the session is over on our side. */
 static void smtp_shutdown(struct conn *c, const char *reply, uint16_t flags, const char *reason)
 {
 	struct smtp_session *s = c->p.smtp.s;
+	uint16_t code =
+		(uint16_t)((reply[0] - '0') * 100 + (reply[1] - '0') * 10 + (reply[2] - '0'));
 	if (s->has_mail || s->msg || c->tx_count == 0)
-		smtp_record(c, flags, reason, 421);
+		smtp_record(c, flags, reason, code);
 	smtp_tx_reset(c);
 	smtp_reply(c, reply);
 	conn_close_after_flush(c);
@@ -545,6 +548,7 @@ static void smtp_msg_bytes(void *ctx, const uint8_t *p, size_t n)
 	uint64_t room = sc->max_message_bytes > m->size ? sc->max_message_bytes - m->size : 0;
 	if (n > room) {
 		m->over = true;
+		m->discarded += n - room;
 		n = (size_t)room;
 	}
 	if (!n)
@@ -577,12 +581,28 @@ static size_t smtp_on_data(struct conn *c, const uint8_t *buf, size_t len)
 	if (used)
 		conn_set_timer(c, CONN_TIMER_REQUEST);
 	if (m->over) {
-		/* Never-ending or oversized: refuse now rather than read on. */
 		s->anomalies |= SMTP_A_OVERSIZE;
-		smtp_shutdown(c, "552 5.3.4 Message size exceeds fixed limit\r\n",
-			      EVENT_F_LIMIT | EVENT_F_TRUNCATED,
-			      "message larger than max_message_bytes");
-		return len;
+		/*
+		 * Too big: read on to the final dot and refuse it with 552, as
+		 * RFC 5321 §4.5.3.1.10 expects, so the client hears the reply; but
+		 * a message that goes on past twice the limit is never-ending: refuse
+		 * it at once and close.
+		 */
+		if (!done && m->discarded > c->l->cfg->smtp.max_message_bytes) {
+			smtp_shutdown(c, "552 5.3.4 Message size exceeds fixed limit\r\n",
+				      EVENT_F_LIMIT | EVENT_F_TRUNCATED,
+				      "message larger than max_message_bytes");
+			return len;
+		}
+		if (!done)
+			return used;
+		s->transactions++;
+		smtp_record(c, EVENT_F_LIMIT | EVENT_F_TRUNCATED,
+			    "message larger than max_message_bytes", 552);
+		smtp_reply(c, "552 5.3.4 Message size exceeds fixed limit\r\n");
+		smtp_tx_reset(c);
+		c->p.smtp.phase = SMTP_PHASE_CMD;
+		return used;
 	}
 	if (!done)
 		return used;
@@ -619,6 +639,7 @@ static void smtp_begin_data(struct conn *c)
 	SHA256_Init(&m->sha);
 	m->size = 0;
 	m->over = false;
+	m->discarded = 0;
 	m->sample_len = 0;
 	smtp_sample_start(c, m);
 	s->msg = m;
