@@ -11,6 +11,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_log(int argc, char **argv); /* log cat | log stats */
 int cmd_loadgen(int argc, char **argv);
+int cmd_loadgen_smtp(int argc, char **argv); /* loadgen --proto smtp */
 int cmd_config(int argc, char **argv); /* config check */
 
 #endif

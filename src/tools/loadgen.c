@@ -1556,7 +1556,8 @@ static void lg_usage(FILE *to)
 		"usage: sinkd loadgen [options]\n\n"
 		"Sends simulated infected-host HTTP check-ins to a sinkhole on THIS machine.\n"
 		"Only 127.0.0.0/8 and ::1 are accepted as targets. Stops after --count\n"
-		"requests or --duration seconds, whichever comes first, or on Ctrl-C.\n\n"
+		"requests or --duration seconds, whichever comes first, or on Ctrl-C.\n"
+		"SMTP spam sessions instead: sinkd loadgen --proto smtp --help.\n\n"
 		"  --target ADDR:PORT      127.0.0.1:PORT or [::1]:PORT (required)\n"
 		"  --count N               total requests (default 10000, max %llu)\n"
 		"  --duration SECONDS      time bound (default 20, max %d)\n"
@@ -1855,6 +1856,11 @@ int cmd_loadgen(int argc, char **argv)
 	bool capped = false;
 	int rc, status = 1;
 
+	/* SMTP sessions are their own generator (loadgen_smtp.c). */
+	for (int i = 1; i < argc; i++)
+		if ((!strcmp(argv[i], "--proto") && i + 1 < argc && !strcmp(argv[i + 1], "smtp")) ||
+		    !strcmp(argv[i], "--proto=smtp"))
+			return cmd_loadgen_smtp(argc, argv);
 	rc = lg_parse_args(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : 2;

@@ -1,6 +1,7 @@
 """test_smtp.py — the SMTP spamtrap end to end: smtplib, swaks, smtp-source, hostile sessions, samples, rules."""
 
 import hashlib
+import json
 import os
 import shutil
 import smtplib
@@ -307,6 +308,31 @@ def test_proxy_protocol():
         assert "via_proxy" in e["sinkhole"]["flags"]
 
 
-h.run([test_smtplib_transaction, test_swaks_every_command, test_pipelined_burst,
+def test_loadgen_campaigns():
+    """sinkd loadgen --proto smtp: 5 templates with per-recipient variation give exactly 5 campaigns."""
+    with h.Sinkd(listen=[SMTP], config={"log": {"fsync": "none"}}) as d:
+        rc, out, err = h.sinkd_cmd("loadgen", "--proto", "smtp", "--target",
+                                   f"127.0.0.1:{d.port('mx')}", "--count", "500",
+                                   "--concurrency", "4", "--messages-per-conn", "3",
+                                   "--recipients", "2", "--seed", "11", "--json", timeout=60)
+        assert rc == 0, out + err
+        summary = json.loads(out)
+        assert summary["messages"] == 500 and summary["errors"] == 0, summary
+        evs = [e for e in smtp_events(d, 500) if e["smtp"].get("status") == 250]
+        assert len(evs) == 500
+        by_campaign = {}
+        for e in evs:
+            by_campaign.setdefault(e["email"]["campaign"], []).append(e)
+        assert len(by_campaign) == 5, {k: len(v) for k, v in by_campaign.items()}
+        # Each cluster is one template (its sender domain names the template).
+        for group in by_campaign.values():
+            assert len({e["smtp"]["mail_from"].split("@")[1] for e in group}) == 1
+        assert sorted(len(v) for v in by_campaign.values()) == sorted(summary["templates"])
+        # Loopback only.
+        rc, out, err = h.sinkd_cmd("loadgen", "--proto", "smtp", "--target", "192.0.2.1:25")
+        assert rc == 2 and "loopback" in err, err
+
+
+h.run([test_smtplib_transaction, test_loadgen_campaigns, test_swaks_every_command, test_pipelined_burst,
        test_smtp_source, test_malformed_sessions, test_timeouts_and_error_limit,
        test_memory_bounded, test_samples_and_rules, test_proxy_protocol])
