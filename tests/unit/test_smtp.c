@@ -468,6 +468,52 @@ static void test_rules(void)
 	CHECK(strstr(err, "smtp") != NULL);
 }
 
+/* The bundled takedown's spam-side rules (examples/rustock.yaml). */
+static void test_rustock_example(void)
+{
+	struct config *cfg = NULL;
+	struct rules *r = NULL;
+	char err[512];
+	int rc = config_load("../examples/rustock.yaml", &cfg, err, sizeof err);
+	if (!rc)
+		rc = rules_compile(cfg, &r, err, sizeof err);
+	CHECK_INT(rc, 0);
+	if (rc) {
+		fprintf(stderr, "rustock.yaml: %s\n", err);
+		config_free(cfg);
+		return;
+	}
+	static const struct {
+		const char *subject, *want;
+	} v[] = {
+		{ "Dear bob -80% now", "rustock/spam-subject" },
+		{ "Dear alice.smith -5% now", "rustock/spam-subject" },
+		{ "Dear bob -80% later", "unknown" },
+		{ "dear bob -80% now", "unknown" },
+		{ "Your Canadian Pharmacy order", "rustock/pharma-campaign" },
+		{ "PHARMACY EXPRESS: -70% on everything", "rustock/pharma-campaign" },
+		{ "Microsoft International Lottery: winning notice", "rustock/lottery-campaign" },
+		{ "Meeting notes", "unknown" },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		struct rules_input in = { .proto = CONFIG_PROTO_SMTP, .listener = "smtp-trap" };
+		in.subject.ptr = v[i].subject;
+		in.subject.len = strlen(v[i].subject);
+		const struct rules_family *f = rules_classify(r, &in);
+		char got[96];
+		snprintf(got, sizeof got, "%s%s%s", f->name, f->tag ? "/" : "",
+			 f->tag ? f->tag : "");
+		CHECK_STR(got, v[i].want);
+	}
+	/* A seized C&C host name in an SMTP event means nothing: no HTTP rule fires. */
+	struct rules_input in = { .proto = CONFIG_PROTO_SMTP, .listener = "smtp-trap" };
+	in.helo.ptr = "onlinescannow.com";
+	in.helo.len = strlen(in.helo.ptr);
+	CHECK_STR(rules_classify(r, &in)->name, "unknown");
+	rules_free(r);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	test_commands();
@@ -476,5 +522,6 @@ int main(void)
 	test_headers();
 	test_campaigns();
 	test_rules();
+	test_rustock_example();
 	return check_done("test_smtp");
 }
