@@ -1,4 +1,5 @@
 /* test_smtp.c — unit tests for the SMTP parsers (commands, DATA, headers), campaign clustering and SMTP rules. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +388,50 @@ static void test_campaigns(void)
 	smtp_campaigns_free(t);
 }
 
+/* Workers share one table per listener: concurrent assignment stays consistent (TSan runs this). */
+struct assign_arg {
+	struct smtp_campaigns *t;
+	unsigned seed;
+	char keys[SMTP_TEMPLATES][SMTP_CAMPAIGN_KEY_LEN + 1];
+};
+
+static void *assign_thread(void *p)
+{
+	struct assign_arg *a = p;
+	uint64_t rng = a->seed * 0x2545f4914f6cdd1dull + 1;
+	for (int i = 0; i < 100; i++) {
+		char body[8192], digest[SMTP_CAMPAIGN_DIGEST_MAX];
+		int score;
+		unsigned tpl = (unsigned)(smtp_template_rand(&rng) % SMTP_TEMPLATES);
+		smtp_template_render(tpl, &rng, body, sizeof body);
+		smtp_campaign_assign(a->t, digest_of(body, digest), a->keys[tpl], &score);
+	}
+	return NULL;
+}
+
+static void test_campaign_threads(void)
+{
+	struct smtp_campaigns *t;
+	CHECK_INT(smtp_campaigns_new(64, 60, &t), 0);
+	struct assign_arg args[4];
+	pthread_t th[4];
+	for (unsigned i = 0; i < 4; i++) {
+		memset(&args[i], 0, sizeof args[i]);
+		args[i].t = t;
+		args[i].seed = i + 1;
+		CHECK_INT(pthread_create(&th[i], NULL, assign_thread, &args[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	CHECK_INT(smtp_campaigns_count(t), SMTP_TEMPLATES);
+	/* Every thread saw the same key for each template. */
+	for (unsigned i = 1; i < 4; i++)
+		for (int k = 0; k < SMTP_TEMPLATES; k++)
+			if (args[i].keys[k][0] && args[0].keys[k][0])
+				CHECK_STR(args[i].keys[k], args[0].keys[k]);
+	smtp_campaigns_free(t);
+}
+
 /* --- rules ----------------------------------------------------------------------- */
 
 static void test_rules(void)
@@ -521,6 +566,7 @@ int main(void)
 	test_data();
 	test_headers();
 	test_campaigns();
+	test_campaign_threads();
 	test_rules();
 	test_rustock_example();
 	return check_done("test_smtp");

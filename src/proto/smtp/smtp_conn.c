@@ -49,7 +49,7 @@
 #define SMTP_ADDR_MAX	     320 /* RFC 5321: 64 local + @ + 255 domain */
 #define SMTP_RCPT_KEEP	     16	 /* recipient addresses kept in the event */
 #define SMTP_DOMAINS_KEEP    32	 /* distinct recipient domains kept */
-#define SMTP_LIST_BYTES	     4096
+#define SMTP_LIST_BYTES	     2048
 #define SMTP_SAMPLE_SWEEP_MS (3600u * 1000u)
 
 enum smtp_phase {
