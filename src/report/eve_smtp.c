@@ -147,6 +147,8 @@ int eve_smtp_format(const struct event_view *v, struct dynbuf *out)
 			es_raw(&o, "]");
 			break;
 		case 'h':
+			if (f.len != 32)
+				break; /* a digest of the wrong size is not shown */
 			es_key(&o, email_keys[i].key);
 			if (o.rc == 0)
 				o.rc = json_hex(o.b, f.val, f.len);
