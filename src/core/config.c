@@ -731,7 +731,7 @@ void config_smtp_default(struct config_smtp *s)
 	s->max_recipients = 100;
 	s->max_message_bytes = 10u << 20;
 	s->max_commands = 1000;
-	s->max_transactions = 100;
+	s->max_transactions = 1000;
 	s->max_errors = 20;
 	s->campaign_threshold = 60;
 	s->campaign_slots = 1024;

@@ -58,7 +58,7 @@ struct config_smtp {
 	uint32_t max_recipients;     /* RCPT per transaction; default 100 (RFC 5321 minimum) */
 	uint64_t max_message_bytes;  /* advertised in SIZE; beyond: 552; default 10 MiB */
 	uint32_t max_commands;	     /* commands per session; default 1000 */
-	uint32_t max_transactions;   /* messages per session; default 100 */
+	uint32_t max_transactions;   /* messages per session; default 1000 */
 	uint32_t max_errors;	     /* bad commands before 421; default 20 */
 	uint32_t campaign_threshold; /* ssdeep score 1..100 joining a campaign; default 60 */
 	uint32_t campaign_slots;   /* campaign representatives kept (LRU), 1..16384; default 1024 */
