@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/timeutil.h"
 #include "net/daemon.h"
+#include "net/proxy.h"
 
 #define WORKER_SCRATCH	    (64u * 1024)
 #define WORKER_STAGE	    (64u * 1024)
@@ -498,6 +499,29 @@ int conn_write(struct conn *c, const void *data, size_t len)
 void conn_close_after_flush(struct conn *c)
 {
 	c->close_after_flush = true;
+}
+
+int conn_read_proxy(struct conn *c, const uint8_t *buf, size_t len, bool eof, size_t *used,
+		    const char **why)
+{
+	struct proxy_result pr;
+	*why = NULL;
+	int rc = proxy_parse(buf, len, &pr, why);
+	if (rc == ERR_NEED_MORE && !eof && len < 16u + PROXY_V2_MAX_LEN)
+		return ERR_NEED_MORE;
+	if (rc != 0) {
+		if (rc == ERR_NEED_MORE || !*why)
+			*why = rc == ERR_NEED_MORE ? "PROXY header incomplete" : "bad PROXY header";
+		return ERR_MALFORMED;
+	}
+	if (pr.kind == PROXY_KIND_PROXY && (pr.src.ipver == 4 || pr.src.ipver == 6)) {
+		c->peer = c->src;
+		c->src = pr.src;
+		c->dst = pr.dst;
+		c->flags |= EVENT_F_VIA_PROXY;
+	}
+	*used = pr.header_len;
+	return 0;
 }
 
 /* Sends what may be sent now. Returns false if the connection was closed. */

@@ -237,5 +237,14 @@ int conn_write(struct conn *c, const void *data, size_t len);
 void conn_set_timer(struct conn *c, enum conn_timer kind);
 /* Close after the queued output is sent (or at once if none). */
 void conn_close_after_flush(struct conn *c);
+/*
+ * The PROXY v1/v2 header at the start of a connection (listeners with
+ * proxy_protocol). Returns 0 with *used = the header's length, the
+ * connection's source and destination then being the ones it announced;
+ * ERR_NEED_MORE when it may still complete (not at eof, under the cap);
+ * ERR_MALFORMED with *why ("PROXY header incomplete" at eof or past the cap).
+ */
+int conn_read_proxy(struct conn *c, const uint8_t *buf, size_t len, bool eof, size_t *used,
+		    const char **why);
 
 #endif

@@ -24,7 +24,6 @@
 #include "core/rules.h"
 #include "core/timeutil.h"
 #include "net/daemon.h"
-#include "net/proxy.h"
 #include "net/worker.h"
 #include "proto/smtp/smtp_campaign.h"
 #include "proto/smtp/smtp_parse.h"
@@ -43,7 +42,6 @@
  * the TLS module supplies a context for the listener (smtp_tls_available).
  */
 
-#define SMTP_PROXY_MAX	     (16u + PROXY_V2_MAX_LEN)
 #define SMTP_RAW_PREFIX_MAX  512
 #define SMTP_HELO_MAX	     255
 #define SMTP_ADDR_MAX	     320 /* RFC 5321: 64 local + @ + 255 domain */
@@ -871,18 +869,16 @@ static size_t smtp_on_skip(struct conn *c, const uint8_t *buf, size_t len)
 
 static size_t smtp_on_proxy(struct conn *c, const uint8_t *buf, size_t len, bool eof)
 {
-	struct proxy_result pr;
-	const char *why = NULL;
-	int rc = proxy_parse(buf, len, &pr, &why);
-	if (rc == ERR_NEED_MORE && !eof && len < SMTP_PROXY_MAX)
+	const char *why;
+	size_t used = 0;
+	int rc = conn_read_proxy(c, buf, len, eof, &used, &why);
+	if (rc == ERR_NEED_MORE)
 		return 0;
 	if (rc != 0) {
 		struct event_builder b;
 		conn_event_begin(c, &b, EVENT_SMTP, NULL, EVENT_F_MALFORMED | EVENT_F_NO_ANSWER);
 		event_put_str(&b, EVENT_T_FAMILY, "unknown");
-		event_put_str(&b, EVENT_T_REASON,
-			      rc == ERR_NEED_MORE ? "PROXY header incomplete" :
-						    (why ? why : "bad PROXY header"));
+		event_put_str(&b, EVENT_T_REASON, why);
 		event_put(&b, EVENT_T_RAW_PREFIX, buf,
 			  len > SMTP_RAW_PREFIX_MAX ? SMTP_RAW_PREFIX_MAX : len);
 		conn_event_submit(c, &b);
@@ -891,14 +887,8 @@ static size_t smtp_on_proxy(struct conn *c, const uint8_t *buf, size_t len, bool
 		c->p.smtp.phase = SMTP_PHASE_DONE;
 		return len;
 	}
-	if (pr.kind == PROXY_KIND_PROXY && (pr.src.ipver == 4 || pr.src.ipver == 6)) {
-		c->peer = c->src;
-		c->src = pr.src;
-		c->dst = pr.dst;
-		c->flags |= EVENT_F_VIA_PROXY;
-	}
 	c->p.smtp.phase = SMTP_PHASE_CMD;
-	return pr.header_len;
+	return used;
 }
 
 static size_t smtp_on_input(struct conn *c, const uint8_t *buf, size_t len, bool eof)
