@@ -12,6 +12,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_log(int argc, char **argv); /* log cat | log stats */
 int cmd_loadgen(int argc, char **argv);
 int cmd_loadgen_smtp(int argc, char **argv); /* loadgen --proto smtp */
-int cmd_config(int argc, char **argv); /* config check */
+int cmd_config(int argc, char **argv);	     /* config check */
 
 #endif

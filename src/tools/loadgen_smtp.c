@@ -21,6 +21,7 @@
 #include "net/proxy.h"
 #include "proto/smtp/smtp_templates.h"
 #include "tools/commands.h"
+#include "tools/loopback.h"
 
 /*
  * One blocking client per thread (--concurrency threads): connect, read the
@@ -280,60 +281,6 @@ static void *lgs_thread_main(void *arg)
 	return NULL;
 }
 
-static int lgs_parse_target(const char *s, struct lgs_opts *o)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *colon;
-	const char *hs = s;
-	size_t hlen;
-	if (*s == '[') {
-		const char *rb = strchr(s, ']');
-		if (!rb || rb[1] != ':')
-			return ERR_INVAL;
-		hs = s + 1;
-		hlen = (size_t)(rb - hs);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return ERR_INVAL;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= sizeof host)
-		return ERR_INVAL;
-	memcpy(host, hs, hlen);
-	host[hlen] = '\0';
-	char *end;
-	errno = 0;
-	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (errno || *end || port == 0 || port > 65535)
-		return ERR_INVAL;
-	struct event_addr a;
-	if (event_addr_parse(host, &a))
-		return ERR_INVAL;
-	memset(&o->sa, 0, sizeof o->sa);
-	static const uint8_t loop6[16] = { [15] = 1 };
-	if (a.ipver == 4) {
-		if (a.addr[0] != 127)
-			return ERR_LIMIT;
-		struct sockaddr_in *sin = (struct sockaddr_in *)&o->sa;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		memcpy(&sin->sin_addr, a.addr, 4);
-		o->salen = sizeof *sin;
-	} else {
-		if (memcmp(a.addr, loop6, 16))
-			return ERR_LIMIT;
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&o->sa;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		memcpy(&sin6->sin6_addr, a.addr, 16);
-		o->salen = sizeof *sin6;
-	}
-	snprintf(o->target_str, sizeof o->target_str, "%s", s);
-	return 0;
-}
-
 static int lgs_num(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *end;
@@ -452,7 +399,10 @@ int cmd_loadgen_smtp(int argc, char **argv)
 		lgs_usage(stderr);
 		return 2;
 	}
-	int rc = lgs_parse_target(target, &o);
+	struct event_addr taddr;
+	int rc = loopback_target_parse(target, &taddr, &o.sa, &o.salen);
+	if (!rc)
+		snprintf(o.target_str, sizeof o.target_str, "%s", target);
 	if (rc == ERR_LIMIT) {
 		fprintf(stderr, "sinkd loadgen: %s is not a loopback address; refusing\n", target);
 		return 2;
