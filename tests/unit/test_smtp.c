@@ -1,4 +1,5 @@
 /* test_smtp.c — unit tests for the SMTP parsers (commands, DATA, headers), campaign clustering and SMTP rules. */
+#include <fuzzy.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +389,46 @@ static void test_campaigns(void)
 	smtp_campaigns_free(t);
 }
 
+/* The digest does not depend on the path: staging buffer, incremental state or the cache. */
+static void test_digest_paths(void)
+{
+	static char body[20000];
+	for (size_t i = 0; i < sizeof body - 1; i++)
+		body[i] = (char)('a' + (i * 7 + i / 13) % 26); /* already normalised text */
+	for (size_t n = 100; n < sizeof body; n = n * 3 + 7) {
+		char want[SMTP_CAMPAIGN_DIGEST_MAX], got[SMTP_CAMPAIGN_DIGEST_MAX];
+		CHECK_INT(fuzzy_hash_buf((const unsigned char *)body, (uint32_t)n, want), 0);
+		struct smtp_fuzzy f;
+		smtp_fuzzy_init(&f);
+		for (size_t off = 0; off < n; off += 333)
+			smtp_fuzzy_update(&f, (const uint8_t *)body + off,
+					  n - off < 333 ? n - off : 333);
+		CHECK_INT(smtp_fuzzy_digest(&f, got), 0);
+		CHECK_STR(got, want);
+		smtp_fuzzy_free(&f);
+	}
+	struct smtp_campaigns *t;
+	CHECK_INT(smtp_campaigns_new(4, 60, &t), 0);
+	for (int round = 0; round < 3; round++) {
+		for (int v = 0; v < 3; v++) {
+			char text[600], a[SMTP_CAMPAIGN_DIGEST_MAX], b[SMTP_CAMPAIGN_DIGEST_MAX];
+			snprintf(text, sizeof text, "%.*s variant %c", 400 + v * 50, body, 'x' + v);
+			struct smtp_fuzzy f1, f2;
+			smtp_fuzzy_init(&f1);
+			smtp_fuzzy_init(&f2);
+			smtp_fuzzy_update(&f1, (const uint8_t *)text, strlen(text));
+			smtp_fuzzy_update(&f2, (const uint8_t *)text, strlen(text));
+			CHECK_INT(smtp_fuzzy_digest(&f1, a), 0);
+			CHECK_INT(smtp_campaign_digest(t, &f2, b),
+				  0); /* rounds 1, 2: from the cache */
+			CHECK_STR(b, a);
+			smtp_fuzzy_free(&f1);
+			smtp_fuzzy_free(&f2);
+		}
+	}
+	smtp_campaigns_free(t);
+}
+
 /* Workers share one table per listener: concurrent assignment stays consistent (TSan runs this). */
 struct assign_arg {
 	struct smtp_campaigns *t;
@@ -566,6 +607,7 @@ int main(void)
 	test_data();
 	test_headers();
 	test_campaigns();
+	test_digest_paths();
 	test_campaign_threads();
 	test_rules();
 	test_rustock_example();

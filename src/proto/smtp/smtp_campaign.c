@@ -17,24 +17,34 @@ _Static_assert(SMTP_CAMPAIGN_DIGEST_MAX >= FUZZY_MAX_RESULT, "digest buffer too 
 
 int smtp_fuzzy_init(struct smtp_fuzzy *f)
 {
-	f->st = fuzzy_new();
+	/* The ssdeep state is created only once the body outgrows the staging buffer. */
+	f->st = NULL;
+	f->failed = false;
 	f->fed = 0;
 	f->in_space = true; /* drops leading white space */
 	f->in_digit = false;
 	f->blen = 0;
-	return f->st ? 0 : ERR_NOMEM;
+	return 0;
 }
 
 static void smtp_fuzzy_flush(struct smtp_fuzzy *f)
 {
-	if (f->blen && f->st)
-		fuzzy_update(f->st, f->buf, f->blen);
+	if (!f->blen || f->failed)
+		return;
+	if (!f->st) {
+		f->st = fuzzy_new();
+		if (!f->st) {
+			f->failed = true;
+			return;
+		}
+	}
+	fuzzy_update(f->st, f->buf, f->blen);
 	f->blen = 0;
 }
 
 void smtp_fuzzy_update(struct smtp_fuzzy *f, const uint8_t *p, size_t n)
 {
-	if (!f->st)
+	if (f->failed)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		if (f->fed >= SMTP_FUZZY_PREFIX_MAX)
@@ -67,10 +77,17 @@ void smtp_fuzzy_update(struct smtp_fuzzy *f, const uint8_t *p, size_t n)
 int smtp_fuzzy_digest(struct smtp_fuzzy *f, char out[SMTP_CAMPAIGN_DIGEST_MAX])
 {
 	out[0] = '\0';
-	if (!f->st)
-		return ERR_NOMEM;
-	smtp_fuzzy_flush(f);
-	if (fuzzy_digest(f->st, out, 0) != 0) {
+	int rc;
+	if (!f->st && !f->failed) {
+		/* A body that fits the staging buffer: one call, no state. */
+		rc = fuzzy_hash_buf(f->buf, (uint32_t)f->blen, out);
+	} else {
+		smtp_fuzzy_flush(f);
+		if (f->failed)
+			return ERR_NOMEM;
+		rc = fuzzy_digest(f->st, out, 0);
+	}
+	if (rc != 0) {
 		out[0] = '\0';
 		return ERR_NOMEM;
 	}
@@ -92,8 +109,24 @@ struct smtp_campaign_rep {
 	char digest[SMTP_CAMPAIGN_DIGEST_MAX];
 };
 
+/*
+ * Identical normalised bodies have identical digests: a small direct-mapped
+ * cache of recent short bodies (those that fit the staging buffer, compared
+ * byte for byte, so a hash collision can never give a wrong digest) saves
+ * ssdeep's work for the bulk runs where a bot sends one body again and again.
+ */
+#define SMTP_DIGEST_CACHE 64
+
+struct smtp_digest_entry {
+	uint64_t h;
+	uint16_t len; /* 0: empty */
+	char digest[SMTP_CAMPAIGN_DIGEST_MAX];
+	uint8_t body[sizeof(((struct smtp_fuzzy *)0)->buf)];
+};
+
 struct smtp_campaigns {
 	pthread_mutex_t mu;
+	struct smtp_digest_entry *cache; /* [SMTP_DIGEST_CACHE] */
 	unsigned threshold;
 	unsigned cap, n;
 	struct smtp_campaign_rep *reps;
@@ -109,7 +142,9 @@ int smtp_campaigns_new(unsigned slots, unsigned threshold, struct smtp_campaigns
 	t->threshold = threshold;
 	t->reps = calloc(t->cap, sizeof *t->reps);
 	t->order = calloc(t->cap, sizeof *t->order);
-	if (!t->reps || !t->order || pthread_mutex_init(&t->mu, NULL) != 0) {
+	t->cache = calloc(SMTP_DIGEST_CACHE, sizeof *t->cache);
+	if (!t->reps || !t->order || !t->cache || pthread_mutex_init(&t->mu, NULL) != 0) {
+		free(t->cache);
 		free(t->reps);
 		free(t->order);
 		free(t);
@@ -124,6 +159,7 @@ void smtp_campaigns_free(struct smtp_campaigns *t)
 	if (!t)
 		return;
 	pthread_mutex_destroy(&t->mu);
+	free(t->cache);
 	free(t->reps);
 	free(t->order);
 	free(t);
@@ -211,4 +247,45 @@ unsigned smtp_campaigns_count(struct smtp_campaigns *t)
 	unsigned n = t->n;
 	pthread_mutex_unlock(&t->mu);
 	return n;
+}
+
+static uint64_t smtp_body_hash(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0x243f6a8885a308d3ull ^ n;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h ^ (h >> 32);
+}
+
+int smtp_campaign_digest(struct smtp_campaigns *t, struct smtp_fuzzy *f,
+			 char out[SMTP_CAMPAIGN_DIGEST_MAX])
+{
+	if (f->st || f->failed || !f->blen)
+		return smtp_fuzzy_digest(f, out);
+	uint64_t h = smtp_body_hash(f->buf, f->blen);
+	struct smtp_digest_entry *e = &t->cache[h % SMTP_DIGEST_CACHE];
+	pthread_mutex_lock(&t->mu);
+	bool hit = e->len == f->blen && e->h == h && !memcmp(e->body, f->buf, f->blen);
+	if (hit)
+		memcpy(out, e->digest, SMTP_CAMPAIGN_DIGEST_MAX);
+	pthread_mutex_unlock(&t->mu);
+	if (hit)
+		return 0;
+	int rc = smtp_fuzzy_digest(f, out);
+	if (rc == 0) {
+		pthread_mutex_lock(&t->mu);
+		e->h = h;
+		e->len = (uint16_t)f->blen;
+		memcpy(e->body, f->buf, f->blen);
+		memcpy(e->digest, out, SMTP_CAMPAIGN_DIGEST_MAX);
+		pthread_mutex_unlock(&t->mu);
+	}
+	return rc;
 }

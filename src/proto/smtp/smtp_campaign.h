@@ -47,7 +47,8 @@ struct fuzzy_state;
  * mattering.
  */
 struct smtp_fuzzy {
-	struct fuzzy_state *st; /* NULL: allocation failed, no digest */
+	struct fuzzy_state *st; /* created when the body outgrows buf (NULL until then) */
+	bool failed;		/* allocation failed: no digest */
 	uint64_t fed;		/* normalised bytes given to ssdeep */
 	bool in_space, in_digit;
 	size_t blen;
@@ -56,7 +57,7 @@ struct smtp_fuzzy {
 
 int smtp_fuzzy_init(struct smtp_fuzzy *f);
 void smtp_fuzzy_update(struct smtp_fuzzy *f, const uint8_t *p, size_t n);
-/* Writes the NUL-terminated digest ("96:abc...:xy..."); ERR_NOMEM if init failed. */
+/* Writes the NUL-terminated digest ("96:abc...:xy..."); ERR_NOMEM if ssdeep failed. */
 int smtp_fuzzy_digest(struct smtp_fuzzy *f, char out[SMTP_CAMPAIGN_DIGEST_MAX]);
 void smtp_fuzzy_free(struct smtp_fuzzy *f);
 
@@ -72,6 +73,12 @@ void smtp_campaigns_free(struct smtp_campaigns *t);
  */
 bool smtp_campaign_assign(struct smtp_campaigns *t, const char *digest,
 			  char key[SMTP_CAMPAIGN_KEY_LEN + 1], int *score);
+/*
+ * The same digest as smtp_fuzzy_digest, served from the table's cache of
+ * recent short bodies when this normalised body was seen before.
+ */
+int smtp_campaign_digest(struct smtp_campaigns *t, struct smtp_fuzzy *f,
+			 char out[SMTP_CAMPAIGN_DIGEST_MAX]);
 /* Campaigns currently held (tests, stats). */
 unsigned smtp_campaigns_count(struct smtp_campaigns *t);
 

@@ -410,8 +410,9 @@ static uint64_t smtp_record(struct conn *c, uint16_t flags, const char *reason, 
 	if (m) {
 		SHA256_Final(digest, &m->sha);
 		if (m->hdrs.done || m->size) {
-			if (smtp_fuzzy_digest(&m->fuzzy, fuzzy) == 0 && fuzzy[0]) {
-				struct smtp_listener *sl = c->l->proto_state;
+			struct smtp_listener *sl = c->l->proto_state;
+			if (smtp_campaign_digest(sl->campaigns, &m->fuzzy, fuzzy) == 0 &&
+			    fuzzy[0]) {
 				smtp_campaign_assign(sl->campaigns, fuzzy, key, &score);
 				have_key = true;
 			}
