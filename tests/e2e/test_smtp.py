@@ -218,17 +218,19 @@ def test_timeouts_and_error_limit():
     with h.Sinkd(listen=[dict(SMTP, limits={"header_timeout_ms": 400},
                               smtp={"max_errors": 3})]) as d:
         port = d.port("mx")
-        # Silent after the greeting: recorded as a timed-out session.
+        # Silent after the greeting: told 421, recorded as a timed-out session.
         with h.connect(port) as s:
             assert h.recv_until(s, b"\r\n").startswith(b"220 ")
-            assert h.is_closed(s, timeout=5)
+            assert h.recv_all(s, timeout=5).startswith(b"421 4.4.2"), "no 421 on timeout"
+            assert h.is_closed(s, timeout=1)
         # Stalls inside DATA.
         with h.connect(port) as s:
             h.recv_until(s, b"\r\n")
             s.sendall(b"EHLO slow.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"
                       b"Subject: never finished\r\n\r\npart")
             out = h.recv_all(s, timeout=5)
-            assert out.endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n"), out
+            assert out.endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n421 4.4.2 Timeout, "
+                                b"closing connection\r\n"), out
             assert h.is_closed(s, timeout=1)
         # Too many bad commands: 421 and closed.
         out = h.send_recv(port, b"X\r\nY\r\nZ\r\nNOOP\r\n", timeout=5)
@@ -244,6 +246,26 @@ def test_timeouts_and_error_limit():
         assert slow["email"]["subject"] == "never finished"
         err = [e for e in evs if e["sinkhole"].get("reason") == "too many bad commands"]
         assert err and err[0]["smtp"]["status"] == 421
+
+
+def test_answered_mode():
+    """fsync: answered — the 250 after the dot leaves only once the event is on disk."""
+    with h.Sinkd(listen=[SMTP], config={"log": {"fsync": "answered"}, "drain_timeout_ms": 800}) as d:
+        with smtplib.SMTP("127.0.0.1", d.port("mx"), timeout=10) as c:
+            for i in range(5):
+                c.sendmail("a@b.example", ["c@d.example"], b"Subject: n%d\r\n\r\nx\r\n" % i)
+        evs = smtp_events(d, 5)
+        assert sorted(e["email"]["subject"] for e in evs) == [f"n{i}" for i in range(5)]
+        # A session still open at shutdown is recorded as such and told 421.
+        s = h.connect(d.port("mx"))
+        h.recv_until(s, b"\r\n")
+        s.sendall(b"EHLO late.example\r\nMAIL FROM:<a@b>\r\n")
+        h.recv_until(s, b"2.1.0")
+        d.stop()
+        assert h.recv_all(s, timeout=5).startswith(b"421 4.3.2")
+        s.close()
+        late = [e for e in d.events() if e.get("smtp", {}).get("helo") == "late.example"]
+        assert late and late[0]["sinkhole"]["reason"] == "sensor shutting down", late
 
 
 def test_memory_bounded():
@@ -335,4 +357,4 @@ def test_loadgen_campaigns():
 
 h.run([test_smtplib_transaction, test_loadgen_campaigns, test_swaks_every_command, test_pipelined_burst,
        test_smtp_source, test_malformed_sessions, test_timeouts_and_error_limit,
-       test_memory_bounded, test_samples_and_rules, test_proxy_protocol])
+       test_answered_mode, test_memory_bounded, test_samples_and_rules, test_proxy_protocol])

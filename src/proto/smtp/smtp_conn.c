@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -959,8 +960,23 @@ static void smtp_on_timeout(struct conn *c)
 	if (!c->p.smtp.s || c->p.smtp.phase == SMTP_PHASE_DONE)
 		return;
 	bool in_data = c->p.smtp.phase == SMTP_PHASE_DATA;
-	smtp_end_session(c, EVENT_F_TIMEOUT | EVENT_F_NO_ANSWER | (in_data ? EVENT_F_TRUNCATED : 0),
-			 in_data ? "DATA timed out" : "session timed out");
+	/* The worker also ends sessions this way when a shutdown's drain time is over. */
+	bool shutdown = c->w->draining;
+	uint16_t flags = (uint16_t)(EVENT_F_NO_ANSWER | (shutdown ? 0 : EVENT_F_TIMEOUT) |
+				    (in_data ? EVENT_F_TRUNCATED : 0));
+	smtp_end_session(c, flags,
+			 shutdown ? "sensor shutting down" :
+			 in_data  ? "DATA timed out" :
+				    "session timed out");
+	/*
+	 * RFC 5321 §4.5.3.2: a server that gives up says 421 first. The worker
+	 * closes right after this, so the line goes out directly, best effort.
+	 */
+	static const char bye[] = "421 4.4.2 Timeout, closing connection\r\n";
+	static const char down[] = "421 4.3.2 Service shutting down\r\n";
+	const char *msg = shutdown ? down : bye;
+	if (c->fd >= 0 && c->out_off == c->out_len && c->w->stage_conn != c)
+		(void)!send(c->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 static void smtp_on_close(struct conn *c)
