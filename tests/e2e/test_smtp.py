@@ -8,6 +8,7 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import time
 
 import harness as h
 
@@ -297,6 +298,13 @@ def test_samples_and_rules():
         {"name": "spammer", "tag": "helo", "match": {"helo": {"suffix": "bots.example"}}},
     ]
     samples = tempfile.mkdtemp(prefix="sinkd-e2e-samples.", dir="/tmp")
+    # Retention: an .eml older than sample_retention_days goes; other files stay.
+    old = os.path.join(samples, "0" * 64 + ".eml")
+    keep = os.path.join(samples, "notes.txt")
+    for path in (old, keep):
+        with open(path, "w", encoding="ascii") as f:
+            f.write("x")
+        os.utime(path, (time.time() - 3 * 86400, time.time() - 3 * 86400))
     try:
         d2 = h.Sinkd(listen=[dict(SMTP, smtp={"sample_dir": samples, "sample_max_bytes": 100,
                                              "sample_retention_days": 1})],
@@ -313,7 +321,9 @@ def test_samples_and_rules():
         assert name == hashlib.sha256(MESSAGE).hexdigest() + ".eml"
         with open(os.path.join(samples, name), "rb") as f:
             assert f.read() == MESSAGE[:100]  # capped at sample_max_bytes
-        assert sorted(os.listdir(samples)) == sorted(e["email"]["sample"] for e in evs)
+        assert sorted(os.listdir(samples)) == sorted([e["email"]["sample"] for e in evs] +
+                                                     ["notes.txt"])
+        assert not os.path.exists(old) and os.path.exists(keep)
         d2.stop()
     finally:
         shutil.rmtree(samples, ignore_errors=True)
