@@ -70,7 +70,7 @@ static const char *const smtp_tpl_body[SMTP_TEMPLATES] = {
 
 static const char *const smtp_tpl_subject[SMTP_TEMPLATES] = {
 	"Dear {N} -{P}% now",
-	"Winning notification {D}",
+	"MICROSOFT LOTTERY: winning notification {D}",
 	"{N}, replica watches {P}% off",
 	"Account alert: action required ({D})",
 	"{N}: GESI is about to explode",
