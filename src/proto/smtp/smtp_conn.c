@@ -984,6 +984,15 @@ static void smtp_on_close(struct conn *c)
 	struct smtp_session *s = c->p.smtp.s;
 	if (!s)
 		return;
+	/*
+	 * Every other way out records the session first and ends in PHASE_DONE.
+	 * What is left: the worker closing a session on its own (a peer that
+	 * stopped reading our replies, an idle session at shutdown, a socket
+	 * error): an open transaction is still evidence.
+	 */
+	if (c->p.smtp.phase != SMTP_PHASE_DONE)
+		smtp_end_session(c, EVENT_F_NO_ANSWER,
+				 c->w->draining ? "sensor shutting down" : "connection closed");
 	smtp_msg_free(s->msg, c->l->cfg->smtp.sample_dir);
 	free(s);
 	c->p.smtp.s = NULL;
