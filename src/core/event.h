@@ -112,6 +112,7 @@ enum event_tag {
 	EVENT_T_SMTP_BODY_TYPE = 0x0417,      /* string: MAIL BODY= parameter ("8BITMIME") */
 	EVENT_T_SMTP_DECLARED_SIZE = 0x0418,  /* u64: MAIL SIZE= parameter */
 	EVENT_T_SMTP_TLS = 0x0419,	      /* u8: 1 if the session was upgraded with STARTTLS */
+	EVENT_T_SMTP_BODY_SHA256 = 0x041a,    /* 32 bytes: digest of the body (after the headers) */
 };
 
 #define EVENT_ADDR_LEN 19

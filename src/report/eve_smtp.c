@@ -105,6 +105,7 @@ int eve_smtp_format(const struct event_view *v, struct dynbuf *out)
 		{ EVENT_T_SMTP_HEADER_ORDER, "header_order", 's' },
 		{ EVENT_T_SMTP_MSG_SIZE, "size", 'u' },
 		{ EVENT_T_SMTP_MSG_SHA256, "sha256", 'h' },
+		{ EVENT_T_SMTP_BODY_SHA256, "body_sha256", 'h' },
 		{ EVENT_T_SMTP_SSDEEP, "ssdeep", 's' },
 		{ EVENT_T_SMTP_CAMPAIGN, "campaign", 's' },
 		{ EVENT_T_SMTP_CAMPAIGN_SCORE, "campaign_score", 'u' },

@@ -81,6 +81,8 @@ def test_smtplib_transaction():
         # smtplib dot-stuffs the ".a line"; the recorded message is the unstuffed original.
         assert m["size"] == len(MESSAGE), (m["size"], len(MESSAGE))
         assert m["sha256"] == hashlib.sha256(MESSAGE).hexdigest()
+        body = MESSAGE[MESSAGE.index(b"\r\n\r\n") + 4:]
+        assert m["body_sha256"] == hashlib.sha256(body).hexdigest()
         assert m["status"] == "PARSE_DONE"
         assert m["from"] == "\"Pharmacy Express\" <sales@pharma.example>"
         assert m["to"] == ["bob@victim.example"]

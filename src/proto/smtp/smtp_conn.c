@@ -100,7 +100,8 @@ struct smtp_msg {
 	struct smtp_data data;
 	struct smtp_hdrs hdrs;
 	struct smtp_fuzzy fuzzy;
-	SHA256_CTX sha;
+	SHA256_CTX sha;	     /* the whole message */
+	SHA256_CTX body_sha; /* the body: what follows the header section */
 	uint64_t size;
 	bool over;	    /* exceeded max_message_bytes */
 	uint64_t discarded; /* bytes beyond max_message_bytes, read and dropped */
@@ -402,7 +403,7 @@ static uint64_t smtp_record(struct conn *c, uint16_t flags, const char *reason, 
 	struct smtp_session *s = c->p.smtp.s;
 	struct smtp_msg *m = s->msg;
 	struct event_builder b;
-	uint8_t digest[SHA256_DIGEST_LENGTH];
+	uint8_t digest[SHA256_DIGEST_LENGTH], body_digest[SHA256_DIGEST_LENGTH];
 	char fuzzy[SMTP_CAMPAIGN_DIGEST_MAX] = "";
 	char key[SMTP_CAMPAIGN_KEY_LEN + 1] = "";
 	int score = 0;
@@ -410,6 +411,7 @@ static uint64_t smtp_record(struct conn *c, uint16_t flags, const char *reason, 
 
 	if (m) {
 		SHA256_Final(digest, &m->sha);
+		SHA256_Final(body_digest, &m->body_sha);
 		if (m->hdrs.done || m->size) {
 			struct smtp_listener *sl = c->l->proto_state;
 			if (smtp_campaign_digest(sl->campaigns, &m->fuzzy, fuzzy) == 0 &&
@@ -476,6 +478,7 @@ static uint64_t smtp_record(struct conn *c, uint16_t flags, const char *reason, 
 	if (m) {
 		event_put_u64(&b, EVENT_T_SMTP_MSG_SIZE, m->size);
 		event_put(&b, EVENT_T_SMTP_MSG_SHA256, digest, sizeof digest);
+		event_put(&b, EVENT_T_SMTP_BODY_SHA256, body_digest, sizeof body_digest);
 		smtp_put_hdr(&b, m, SMTP_H_FROM, EVENT_T_SMTP_HDR_FROM);
 		smtp_put_hdr(&b, m, SMTP_H_TO, EVENT_T_SMTP_HDR_TO);
 		smtp_put_hdr(&b, m, SMTP_H_SUBJECT, EVENT_T_SMTP_HDR_SUBJECT);
@@ -556,8 +559,10 @@ static void smtp_msg_bytes(void *ctx, const uint8_t *p, size_t n)
 	m->size += n;
 	SHA256_Update(&m->sha, p, n);
 	size_t hdr = m->hdrs.done ? 0 : smtp_hdrs_feed(&m->hdrs, p, n);
-	if (hdr < n)
+	if (hdr < n) {
+		SHA256_Update(&m->body_sha, p + hdr, n - hdr);
 		smtp_fuzzy_update(&m->fuzzy, p + hdr, n - hdr);
+	}
 	if (m->sample_fd >= 0 && m->sample_len < sc->sample_max_bytes) {
 		uint64_t left = sc->sample_max_bytes - m->sample_len;
 		size_t k = n < left ? n : (size_t)left;
@@ -637,6 +642,7 @@ static void smtp_begin_data(struct conn *c)
 	smtp_data_init(&m->data);
 	smtp_hdrs_init(&m->hdrs);
 	SHA256_Init(&m->sha);
+	SHA256_Init(&m->body_sha);
 	m->size = 0;
 	m->over = false;
 	m->discarded = 0;
