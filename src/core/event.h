@@ -113,6 +113,8 @@ enum event_tag {
 	EVENT_T_SMTP_DECLARED_SIZE = 0x0418,  /* u64: MAIL SIZE= parameter */
 	EVENT_T_SMTP_TLS = 0x0419,	      /* u8: 1 if the session was upgraded with STARTTLS */
 	EVENT_T_SMTP_BODY_SHA256 = 0x041a,    /* 32 bytes: digest of the body (after the headers) */
+	EVENT_T_SMTP_SUBJECT_DECODED =
+		0x041b, /* string: Subject with RFC 2047 encoded words decoded */
 };
 
 #define EVENT_ADDR_LEN 19

@@ -98,6 +98,7 @@ int eve_smtp_format(const struct event_view *v, struct dynbuf *out)
 		{ EVENT_T_SMTP_HDR_FROM, "from", 's' },
 		{ EVENT_T_SMTP_HDR_TO, "to", 'a' },
 		{ EVENT_T_SMTP_HDR_SUBJECT, "subject", 's' },
+		{ EVENT_T_SMTP_SUBJECT_DECODED, "subject_decoded", 's' },
 		{ EVENT_T_SMTP_HDR_DATE, "date", 's' },
 		{ EVENT_T_SMTP_HDR_MESSAGE_ID, "message_id", 's' },
 		{ EVENT_T_SMTP_HDR_X_MAILER, "x_mailer", 's' },

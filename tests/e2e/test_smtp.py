@@ -315,10 +315,16 @@ def test_samples_and_rules():
             c.ehlo("x.bots.example")
             c.sendmail("a@b.example", ["c@d.example"], MESSAGE)
             c.sendmail("a@b.example", ["c@d.example"], b"Subject: hello\r\n\r\nhi\r\n")
-        evs = smtp_events(d2, 2)
+            # The subject shape hidden in an RFC 2047 encoded word still matches.
+            c.sendmail("a@b.example", ["c@d.example"],
+                       b"Subject: =?utf-8?B?RGVhciBib2IgLTgwJSBub3c=?=\r\n\r\nbuy\r\n")
+        evs = smtp_events(d2, 3)
         by_subject = {e["email"]["subject"]: e for e in evs}
         assert by_subject["Dear bob -80% now"]["sinkhole"]["family"] == "rustock"
         assert by_subject["hello"]["sinkhole"]["tag"] == "helo"
+        enc = by_subject["=?utf-8?B?RGVhciBib2IgLTgwJSBub3c=?="]
+        assert enc["email"]["subject_decoded"] == "Dear bob -80% now"
+        assert enc["sinkhole"]["family"] == "rustock", enc["sinkhole"]
         name = by_subject["Dear bob -80% now"]["email"]["sample"]
         assert name == hashlib.sha256(MESSAGE).hexdigest() + ".eml"
         with open(os.path.join(samples, name), "rb") as f:

@@ -317,6 +317,43 @@ static void test_headers(void)
 	free(h);
 }
 
+static void test_encoded_words(void)
+{
+	static const struct {
+		const char *in, *out; /* out NULL: nothing to decode */
+	} v[] = {
+		{ "=?utf-8?B?RGVhciBib2IgLTgwJSBub3c=?=", "Dear bob -80% now" },
+		{ "=?iso-8859-1?Q?Dear_bob_-80=25_now?=", "Dear bob -80% now" },
+		{ "Hello =?utf-8?Q?w=C3=B6rld?= !", "Hello w\xc3\xb6rld !" },
+		{ "=?utf-8?B?YQ==?= =?utf-8?B?Yg==?=", "ab" },
+		{ "=?utf-8?B?YQ==?=\t \t=?UTF-8?q?b?= c", "ab c" },
+		{ "=?utf-8?Q?a?= plain", "a plain" },
+		{ "plain text", NULL },
+		{ "=?bad", NULL },
+		{ "=?utf-8?X?abc?=", NULL },
+		{ "=?utf-8?Q?a=ZZ?=", NULL },
+		{ "=?utf-8?B?YW!i?=", NULL },
+		{ "=??B?YQ==?=", NULL },
+		{ "x =?utf-8?B?YQ==?= =?bad?= y", "x a =?bad?= y" },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		char out[64];
+		size_t n = strlen(v[i].in);
+		char *in = malloc(n); /* exact size: no NUL to lean on */
+		memcpy(in, v[i].in, n);
+		size_t got = smtp_decode_words(in, n, out, sizeof out);
+		if (v[i].out)
+			CHECK_SLICE(out, got, v[i].out);
+		else
+			CHECK_INT(got, 0);
+		free(in);
+	}
+	/* The output is capped. */
+	char small[4];
+	CHECK_INT(smtp_decode_words("=?utf-8?Q?abcdefgh?=", 20, small, sizeof small), 4);
+	CHECK(!memcmp(small, "abcd", 4));
+}
+
 /* --- campaigns ----------------------------------------------------------------- */
 
 static char *digest_of(const char *body, char *out)
@@ -620,6 +657,7 @@ int main(void)
 	test_line_find();
 	test_data();
 	test_headers();
+	test_encoded_words();
 	test_campaigns();
 	test_digest_paths();
 	test_campaign_threads();

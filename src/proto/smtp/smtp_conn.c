@@ -447,6 +447,17 @@ static uint64_t smtp_record(struct conn *c, uint16_t flags, const char *reason, 
 		.body_len = m ? m->size : 0,
 		.slot = w->id,
 	};
+	/* Spam hides its subjects in encoded words: rules see the decoded text. */
+	char subject[SMTP_HDR_VALUE_MAX];
+	size_t subject_len = 0;
+	if (in.subject.ptr) {
+		subject_len =
+			smtp_decode_words(in.subject.ptr, in.subject.len, subject, sizeof subject);
+		if (subject_len) {
+			in.subject.ptr = subject;
+			in.subject.len = subject_len;
+		}
+	}
 	const struct rules_family *fam = rules_classify(w->rules->rules, &in);
 
 	conn_event_begin(c, &b, EVENT_SMTP, NULL, flags);
@@ -482,6 +493,8 @@ static uint64_t smtp_record(struct conn *c, uint16_t flags, const char *reason, 
 		smtp_put_hdr(&b, m, SMTP_H_FROM, EVENT_T_SMTP_HDR_FROM);
 		smtp_put_hdr(&b, m, SMTP_H_TO, EVENT_T_SMTP_HDR_TO);
 		smtp_put_hdr(&b, m, SMTP_H_SUBJECT, EVENT_T_SMTP_HDR_SUBJECT);
+		if (subject_len)
+			event_put(&b, EVENT_T_SMTP_SUBJECT_DECODED, subject, subject_len);
 		smtp_put_hdr(&b, m, SMTP_H_DATE, EVENT_T_SMTP_HDR_DATE);
 		smtp_put_hdr(&b, m, SMTP_H_MESSAGE_ID, EVENT_T_SMTP_HDR_MESSAGE_ID);
 		smtp_put_hdr(&b, m, SMTP_H_X_MAILER, EVENT_T_SMTP_HDR_X_MAILER);

@@ -544,3 +544,137 @@ size_t smtp_hdrs_feed(struct smtp_hdrs *h, const uint8_t *p, size_t n)
 	}
 	return n;
 }
+
+/* --- RFC 2047 encoded words --------------------------------------------------------- */
+
+static int smtp_b64_val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+static int smtp_hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * One encoded word at in[0..n): "=?charset?X?text?=". Returns its length and
+ * appends the decoded text to out, or 0 if it is not a well-formed word.
+ */
+static size_t smtp_one_word(const char *in, size_t n, char *out, size_t cap, size_t *olen)
+{
+	if (n < 8 || in[0] != '=' || in[1] != '?')
+		return 0;
+	size_t i = 2;
+	while (i < n && in[i] != '?' && in[i] > ' ' && in[i] < 127)
+		i++;
+	if (i == 2 || i + 3 >= n || in[i] != '?' || in[i + 2] != '?')
+		return 0;
+	char enc = (char)(in[i + 1] | 0x20);
+	if (enc != 'b' && enc != 'q')
+		return 0;
+	size_t t0 = i + 3, t = t0;
+	while (t + 1 < n && !(in[t] == '?' && in[t + 1] == '=')) {
+		if (in[t] <= ' ' || in[t] >= 127)
+			return 0; /* encoded text has no spaces or controls */
+		t++;
+	}
+	if (t + 1 >= n)
+		return 0;
+	size_t start = *olen;
+	if (enc == 'q') {
+		for (size_t k = t0; k < t; k++) {
+			char c = in[k];
+			if (c == '_') {
+				c = ' ';
+			} else if (c == '=') {
+				int hi = k + 2 < t ? smtp_hex_val(in[k + 1]) : -1;
+				int lo = hi >= 0 ? smtp_hex_val(in[k + 2]) : -1;
+				if (lo < 0) {
+					*olen = start;
+					return 0;
+				}
+				c = (char)(hi << 4 | lo);
+				k += 2;
+			}
+			if (*olen < cap)
+				out[(*olen)++] = c;
+		}
+	} else {
+		uint32_t acc = 0;
+		int bits = 0;
+		for (size_t k = t0; k < t; k++) {
+			if (in[k] == '=')
+				break;
+			int v = smtp_b64_val(in[k]);
+			if (v < 0) {
+				*olen = start;
+				return 0;
+			}
+			acc = (acc << 6 | (uint32_t)v) & 0xffffff;
+			bits += 6;
+			if (bits >= 8) {
+				bits -= 8;
+				if (*olen < cap)
+					out[(*olen)++] = (char)(acc >> bits & 0xff);
+			}
+		}
+	}
+	return t + 2;
+}
+
+size_t smtp_decode_words(const char *in, size_t n, char *out, size_t cap)
+{
+	size_t olen = 0, i = 0;
+	bool any = false, last_word = false;
+	size_t pending_ws = 0; /* white space after a word, kept unless another word follows */
+	while (i < n) {
+		size_t used = smtp_one_word(in + i, n - i, out, cap, &olen);
+		if (used) {
+			any = true;
+			last_word = true;
+			pending_ws = 0;
+			i += used;
+			continue;
+		}
+		if (last_word && (in[i] == ' ' || in[i] == '\t')) {
+			/* Between two encoded words white space vanishes; elsewhere it stays. */
+			size_t j = i;
+			while (j < n && (in[j] == ' ' || in[j] == '\t'))
+				j++;
+			pending_ws = j - i;
+			/* A probe: with cap == olen the next word is checked, not written. */
+			size_t probe = olen;
+			if (j < n && smtp_one_word(in + j, n - j, out, olen, &probe)) {
+				i = j;
+				continue;
+			}
+			for (size_t k = 0; k < pending_ws && olen < cap; k++)
+				out[olen++] = in[i + k];
+			i = j;
+			last_word = false;
+			continue;
+		}
+		last_word = false;
+		if (olen < cap)
+			out[olen++] = in[i];
+		i++;
+	}
+	return any ? olen : 0;
+}

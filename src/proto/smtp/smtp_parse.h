@@ -152,4 +152,14 @@ size_t smtp_hdrs_feed(struct smtp_hdrs *h, const uint8_t *p, size_t n);
 /* The kept value of a header of interest, or an absent slice. */
 struct smtp_slice smtp_hdrs_get(const struct smtp_hdrs *h, enum smtp_hdr_id id);
 
+/*
+ * RFC 2047 encoded words ("=?utf-8?B?RGVhciBib2I=?=", "=?iso-8859-1?Q?a_b?=")
+ * in a header value, decoded into out (at most cap bytes; the charset's bytes
+ * are kept as they are, not converted). White space between two adjacent
+ * encoded words is dropped, as the RFC says. Returns the decoded length, or
+ * 0 when the value holds no well-formed encoded word (nothing to decode):
+ * malformed words are copied literally.
+ */
+size_t smtp_decode_words(const char *in, size_t n, char *out, size_t cap);
+
 #endif
