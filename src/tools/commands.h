@@ -13,5 +13,6 @@ int cmd_log(int argc, char **argv); /* log cat | log stats */
 int cmd_loadgen(int argc, char **argv);
 int cmd_loadgen_smtp(int argc, char **argv); /* loadgen --proto smtp */
 int cmd_config(int argc, char **argv);	     /* config check */
+int cmd_zones(int argc, char **argv);	     /* zones export | zones stats (DNS) */
 
 #endif
