@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/hex.h"
 
 static inline unsigned char smtp_lc(unsigned char c)
 {
@@ -562,17 +563,6 @@ static int smtp_b64_val(char c)
 	return -1;
 }
 
-static int smtp_hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * One encoded word at in[0..n): "=?charset?X?text?=". Returns its length and
  * appends the decoded text to out, or 0 if it is not a well-formed word.
@@ -604,8 +594,8 @@ static size_t smtp_one_word(const char *in, size_t n, char *out, size_t cap, siz
 			if (c == '_') {
 				c = ' ';
 			} else if (c == '=') {
-				int hi = k + 2 < t ? smtp_hex_val(in[k + 1]) : -1;
-				int lo = hi >= 0 ? smtp_hex_val(in[k + 2]) : -1;
+				int hi = k + 2 < t ? hex_value((unsigned char)in[k + 1]) : -1;
+				int lo = hi >= 0 ? hex_value((unsigned char)in[k + 2]) : -1;
 				if (lo < 0) {
 					*olen = start;
 					return 0;
