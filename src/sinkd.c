@@ -16,6 +16,9 @@ static const struct subcommand subcommands[] = {
 	{ "log", cmd_log, "look inside a log: `log cat` (EVE JSON lines), `log stats` (summary)" },
 	{ "loadgen", cmd_loadgen, "send simulated check-ins to a loopback sinkhole (bounded)" },
 	{ "config", cmd_config, "`config check FILE`: parse a config and print what it means" },
+	{ "firewall", cmd_firewall,
+	  "`firewall print -c FILE`: nftables rules for any-port capture" },
+	{ "top", cmd_top, "live ranking of ports, families and protocol guesses in a log" },
 	{ "zones", cmd_zones,
 	  "`zones export --format nsd|bind|rpz`: seized DNS zones, for other servers" },
 };

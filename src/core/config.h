@@ -67,6 +67,34 @@ struct config_smtp {
 	uint32_t sample_retention_days; /* delete older samples; default 30 */
 };
 
+/* An inclusive port range; one port is lo == hi. */
+struct config_port_range {
+	uint16_t lo, hi;
+};
+
+/* Raw capture on `proto: raw` listeners (see proto/raw). */
+struct config_raw {
+	uint32_t capture_bytes; /* first bytes recorded per connection; default 4096, 1 … 64 KiB */
+	uint32_t timeout_ms;	/* record what arrived by then and close; default 5000 */
+	uint8_t *banner;	/* sent right after accepting; NULL = none (default) */
+	size_t banner_len;
+	bool handover;	   /* hand guessed HTTP (and TLS) streams to their module; default true */
+	bool tcp, udp;	   /* transport: tcp | udp | both (default both) */
+	uint32_t udp_rate; /* datagrams recorded per second per source address; default 20 */
+};
+
+/*
+ * How the kernel delivers connections for other ports to an any-port
+ * listener (`ports:`): nftables REDIRECT (the original destination comes
+ * from SO_ORIGINAL_DST) or TPROXY (IP_TRANSPARENT; the socket's local
+ * address is the original destination).
+ */
+enum config_redirect {
+	CONFIG_REDIRECT_NONE = 0,
+	CONFIG_REDIRECT_NAT,
+	CONFIG_REDIRECT_TPROXY,
+};
+
 struct config_listener {
 	char *name; /* default "<proto>-<addr>" */
 	enum config_proto proto;
@@ -86,6 +114,14 @@ struct config_listener {
 	uint32_t max_connections; /* per listener, all workers together; default 100000 */
 	struct config_http_limits http;
 	struct config_smtp smtp; /* proto smtp only */
+	struct config_raw raw;
+	/* Any-port capture: the ports of `seized` addresses the firewall sends here (NULL = none). */
+	struct config_port_range *ports;
+	size_t n_ports;
+	enum config_redirect redirect;
+	struct event_addr *seized; /* default: the listener's own address (refused if wildcard) */
+	size_t n_seized;
+	bool defer_accept_set, raw_set; /* given in the file (defaults depend on proto) */
 };
 
 /*
@@ -115,11 +151,37 @@ struct config_strmatch {
 	bool nocase; /* default true for host, false otherwise */
 };
 
+/* Bytes that must appear at an exact offset of a raw payload. */
+struct config_payload_at {
+	uint32_t offset;
+	uint8_t *bytes;
+	size_t len;
+};
+
+/*
+ * Conditions on the first bytes of a raw capture (`match.payload`); every
+ * condition given must hold. Input without a payload (HTTP requests) never
+ * matches a rule that has one.
+ */
+struct config_payload {
+	bool present;
+	uint8_t *prefix; /* the payload starts with these */
+	size_t prefix_len;
+	uint8_t *contains; /* anywhere in the captured bytes */
+	size_t contains_len;
+	struct config_payload_at *at; /* bytes at an offset, all of them */
+	size_t n_at;
+	bool has_len;
+	uint64_t len_min, len_max; /* bytes received, inclusive */
+	bool has_entropy;
+	uint16_t entropy_min, entropy_max; /* Shannon entropy, millibits per byte (0 … 8000) */
+};
+
 struct config_match {
 	int proto;	  /* 0 = any, else enum config_proto */
 	char **listeners; /* listener names; NULL = any */
 	size_t n_listeners;
-	uint16_t *dst_ports; /* NULL = any */
+	struct config_port_range *dst_ports; /* "80", "1024-65535" or a list; NULL = any */
 	size_t n_dst_ports;
 	char *method; /* exact, case-sensitive; NULL = any */
 	struct config_strmatch host;
@@ -137,6 +199,7 @@ struct config_match {
 	struct config_strmatch x_mailer;     /* X-Mailer header */
 	struct config_strmatch header_order; /* header names as sent, joined by ',' */
 	struct config_strmatch campaign;     /* campaign key (16 lower-case hex digits) */
+	struct config_payload payload;	     /* first bytes of a raw capture */
 };
 
 struct config_header {

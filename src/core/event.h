@@ -101,6 +101,15 @@ enum event_tag {
 	EVENT_T_DNS_ACTION = 0x030c,  /* string: answered|truncated|rrl-drop|rrl-slip|dropped */
 	EVENT_T_DNS_CLIENT_KIND = 0x030d, /* string: "resolver": the source is a DNS resolver */
 
+	/* Raw captures keep their first bytes in EVENT_T_RAW_PREFIX (EVE payload). */
+	EVENT_T_RAW_LEN = 0x0500, /* u64: bytes received (connection) or datagram size */
+	EVENT_T_RAW_ENTROPY =
+		0x0501,		    /* u16: Shannon entropy of the captured bytes, millibits/byte */
+	EVENT_T_RAW_GUESS = 0x0502, /* string: protocol guess: http tls smtp ssh dns unknown */
+	EVENT_T_RAW_BANNER_LEN = 0x0503, /* u32: banner bytes sent before reading */
+	EVENT_T_RAW_SUPPRESSED =
+		0x0504, /* u64: datagrams from this source not recorded (rate cap) */
+
 	/* SMTP: one event per transaction (MAIL ... end of DATA, or its abort), or per session without one. */
 	EVENT_T_SMTP_HELO = 0x0400,	    /* string: HELO/EHLO argument */
 	EVENT_T_SMTP_HELO_VERB = 0x0401,    /* string: "HELO" or "EHLO" */

@@ -61,8 +61,9 @@ struct rule {
 	int proto;
 	const char *const *listeners;
 	size_t n_listeners;
-	const uint16_t *ports;
+	const struct config_port_range *ports;
 	size_t n_ports;
+	const struct config_payload *payload;
 	const char *method;
 	size_t method_len;
 	struct rule_str host, path, uri, ua;
@@ -179,7 +180,9 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 		return false;
 	if (r->n_ports) {
 		size_t i;
-		for (i = 0; i < r->n_ports && r->ports[i] != in->dst_port; i++)
+		for (i = 0; i < r->n_ports &&
+			    (in->dst_port < r->ports[i].lo || in->dst_port > r->ports[i].hi);
+		     i++)
 			;
 		if (i == r->n_ports)
 			return false;
@@ -200,6 +203,8 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 		return false;
 	if (r->body_prefix && (!in->body_prefix || in->body_prefix_len < r->body_prefix_len ||
 			       memcmp(in->body_prefix, r->body_prefix, r->body_prefix_len)))
+		return false;
+	if (r->payload->present && !payload_match(r->payload, &in->payload))
 		return false;
 	if (!str_match(&r->host, in->host, in->slot))
 		return false;
@@ -388,6 +393,7 @@ int rules_compile_slots(const struct config *cfg, unsigned slots, struct rules *
 		ru->n_listeners = m->n_listeners;
 		ru->ports = m->dst_ports;
 		ru->n_ports = m->n_dst_ports;
+		ru->payload = &m->payload;
 		ru->method = m->method;
 		ru->method_len = m->method ? strlen(m->method) : 0;
 		ru->has_body_len = m->has_body_len;

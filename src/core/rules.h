@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/payload_match.h"
 
 /*
  * A rule set is compiled from the config's families and never changes after;
@@ -41,6 +42,7 @@ struct rules_input {
 	struct rules_slice x_mailer;
 	struct rules_slice header_order; /* header names as sent, joined by ',' */
 	struct rules_slice campaign;
+	struct payload_input payload; /* raw captures; data NULL for other protocols */
 	unsigned slot; /* which compiled copy of the regexes to use: the worker's id */
 };
 

@@ -25,6 +25,7 @@
 #include "proto/dns/dns_conn.h"
 #include "proto/dns/dns_zone.h"
 #include "proto/http/http_conn.h"
+#include "proto/raw/raw_conn.h"
 #include "proto/smtp/smtp_conn.h"
 #include "report/eve_writer.h"
 
@@ -71,6 +72,7 @@ struct proto_entry {
 
 static const struct proto_entry proto_table[] = {
 	{ CONFIG_PROTO_HTTP, &http_proto_ops, NULL },
+	{ CONFIG_PROTO_RAW, &raw_proto_ops, &raw_dgram_ops },
 	{ CONFIG_PROTO_DNS, &dns_tcp_proto_ops, &dns_udp_proto_ops },
 	{ CONFIG_PROTO_SMTP, &smtp_proto_ops, NULL },
 };
@@ -481,9 +483,13 @@ int daemon_run(const struct daemon_opts *o)
 			     lc->name, config_proto_name(lc->proto));
 			goto out;
 		}
-		if (pe->stream && daemon_open_listener(d, lc, pe->stream, false) != 0)
+		/* A raw listener serves TCP, UDP or both (raw.transport). */
+		bool raw = lc->proto == CONFIG_PROTO_RAW;
+		if (pe->stream && (!raw || lc->raw.tcp) &&
+		    daemon_open_listener(d, lc, pe->stream, false) != 0)
 			goto out;
-		if (pe->dgram && daemon_open_listener(d, lc, pe->dgram, true) != 0)
+		if (pe->dgram && (!raw || lc->raw.udp) &&
+		    daemon_open_listener(d, lc, pe->dgram, true) != 0)
 			goto out;
 		/* The SMTP listener's workers share its campaign table. */
 		if (pe->stream == &smtp_proto_ops &&

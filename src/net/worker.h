@@ -13,6 +13,7 @@
 #include "net/listener.h"
 #include "proto/http/http_state.h"
 #include "proto/smtp/smtp_state.h"
+#include "proto/raw/raw_state.h"
 
 struct daemon;
 struct ruleset;
@@ -87,6 +88,7 @@ enum conn_timer {
 struct conn {
 	struct worker *w;
 	struct listener *l;
+	const struct proto_ops *ops; /* the listener's, until a hand-over (conn_handover) */
 	int fd;
 	uint32_t epoll_mask;	/* what epoll watches now */
 	struct event_addr src;	/* the client as recorded (after PROXY / X-Forwarded-For) */
@@ -123,6 +125,7 @@ struct conn {
 	union {
 		struct http_state http;
 		struct smtp_state smtp;
+		struct raw_state raw;
 	} p;
 };
 
@@ -184,8 +187,9 @@ struct worker {
 	uint8_t *evbuf; /* EVENT_MAX_LEN bytes to encode one event */
 	uint8_t *stage; /* answers of the connection being processed, not yet sent */
 	size_t stage_len, stage_cap;
-	struct conn *stage_conn; /* whose answers the stage holds (NULL: empty) */
-	struct worker_dgram *dg; /* batch buffers for datagram listeners (NULL: none) */
+	struct conn *stage_conn;	 /* whose answers the stage holds (NULL: empty) */
+	struct worker_dgram *dg;	 /* batch buffers for datagram listeners (NULL: none) */
+	struct raw_udp_limiter *raw_udp; /* proto/raw: per-source datagram cap (NULL: none yet) */
 	struct dns_rrl *dns_rrl; /* DNS response-rate-limit table (one allocation; NULL: none yet) */
 
 	const struct ruleset *rules; /* the rule set for the connection being processed now */
@@ -250,5 +254,14 @@ void conn_close_after_flush(struct conn *c);
  */
 int conn_read_proxy(struct conn *c, const uint8_t *buf, size_t len, bool eof, size_t *used,
 		    const char **why);
+
+/*
+ * Hands the connection to another protocol module (a raw capture that turned
+ * out to be HTTP). Call from on_input, consuming nothing and having freed the
+ * old module's state: the new module's on_open runs now and its on_input is
+ * then given every unconsumed byte, as if it had owned the connection from
+ * the start. Timers and buffers stay as they are.
+ */
+void conn_handover(struct conn *c, const struct proto_ops *ops);
 
 #endif

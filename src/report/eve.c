@@ -2,6 +2,7 @@
 #include "report/eve.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/cursor.h"
@@ -49,10 +50,17 @@ enum eve_slot {
 	S_XFF,
 	S_HEADERS,
 	S_RESPONSE_LEN,
+	S_RAW_LEN,
+	S_RAW_ENTROPY,
+	S_RAW_GUESS,
+	S_RAW_BANNER_LEN,
+	S_RAW_SUPPRESSED,
 	S_COUNT
 };
 
-#define SLOT(s) (1u << (s))
+/* One bit per slot: 64 leave room for the TLS and SMTP fields to come. */
+#define SLOT(s) (UINT64_C(1) << (s))
+_Static_assert(S_COUNT <= 64, "eve_fields.present has one bit per slot");
 /* Slots rendered inside the "http" object. */
 #define EVE_HTTP_SLOTS                                                                             \
 	(SLOT(S_METHOD) | SLOT(S_URI) | SLOT(S_HOST) | SLOT(S_USER_AGENT) | SLOT(S_REFERER) |      \
@@ -60,7 +68,7 @@ enum eve_slot {
 	 SLOT(S_HEADERS) | SLOT(S_RESPONSE_LEN) | SLOT(S_BODY_PREFIX))
 
 struct eve_fields {
-	uint32_t present; /* SLOT() bits */
+	uint64_t present; /* SLOT() bits */
 	bool app_seen;	  /* a field of the record's own protocol range is present */
 	struct event_field f[S_COUNT];
 };
@@ -124,6 +132,16 @@ static int eve_slot_of(uint16_t tag)
 		return S_HEADERS;
 	case EVENT_T_HTTP_RESPONSE_LEN:
 		return S_RESPONSE_LEN;
+	case EVENT_T_RAW_LEN:
+		return S_RAW_LEN;
+	case EVENT_T_RAW_ENTROPY:
+		return S_RAW_ENTROPY;
+	case EVENT_T_RAW_GUESS:
+		return S_RAW_GUESS;
+	case EVENT_T_RAW_BANNER_LEN:
+		return S_RAW_BANNER_LEN;
+	case EVENT_T_RAW_SUPPRESSED:
+		return S_RAW_SUPPRESSED;
 	}
 	return -1;
 }
@@ -170,7 +188,9 @@ static void eve_collect(const struct event_view *v, struct eve_fields *fs)
 		fs->present |= SLOT(s);
 	}
 	/* Drop fields whose size cannot be what their tag says; they are not rendered. */
-	static const uint8_t numeric[] = { S_TX_ID, S_RULE, S_STATUS, S_BODY_LEN, S_RESPONSE_LEN };
+	static const uint8_t numeric[] = { S_TX_ID,	  S_RULE,	    S_STATUS,
+					   S_BODY_LEN,	  S_RESPONSE_LEN,   S_RAW_LEN,
+					   S_RAW_ENTROPY, S_RAW_BANNER_LEN, S_RAW_SUPPRESSED };
 	for (size_t i = 0; i < sizeof numeric; i++)
 		if ((fs->present & SLOT(numeric[i])) && !eve_uint_len(fs->f[numeric[i]].len))
 			fs->present &= ~SLOT(numeric[i]);
@@ -510,6 +530,44 @@ static void out_http(struct eve_out *o, const struct eve_fields *fs)
 	out_add(o, "}", 1);
 }
 
+/* Raw captures: "raw": {length, entropy (bits per byte), guess, banner_length, suppressed}. */
+static void out_raw(struct eve_out *o, const struct eve_fields *fs)
+{
+	const struct event_field *f = fs->f;
+	uint64_t mask = SLOT(S_RAW_LEN) | SLOT(S_RAW_ENTROPY) | SLOT(S_RAW_GUESS) |
+			SLOT(S_RAW_BANNER_LEN) | SLOT(S_RAW_SUPPRESSED);
+	if (!(fs->present & mask))
+		return;
+	bool first = true;
+	OUT_LIT(o, ",\"raw\":{");
+	if (eve_has(fs, S_RAW_LEN)) {
+		OUT_KEY(o, &first, "length");
+		out_u64(o, event_field_uint(&f[S_RAW_LEN]));
+	}
+	if (eve_has(fs, S_RAW_ENTROPY)) {
+		uint64_t milli = event_field_uint(&f[S_RAW_ENTROPY]);
+		char num[32];
+		int n = snprintf(num, sizeof num, "%llu.%03llu", (unsigned long long)(milli / 1000),
+				 (unsigned long long)(milli % 1000));
+		OUT_KEY(o, &first, "entropy");
+		if (n > 0 && (size_t)n < sizeof num)
+			out_add(o, num, (size_t)n);
+	}
+	if (eve_has(fs, S_RAW_GUESS)) {
+		OUT_KEY(o, &first, "guess");
+		out_field_str(o, &f[S_RAW_GUESS]);
+	}
+	if (eve_has(fs, S_RAW_BANNER_LEN)) {
+		OUT_KEY(o, &first, "banner_length");
+		out_u64(o, event_field_uint(&f[S_RAW_BANNER_LEN]));
+	}
+	if (eve_has(fs, S_RAW_SUPPRESSED)) {
+		OUT_KEY(o, &first, "suppressed");
+		out_u64(o, event_field_uint(&f[S_RAW_SUPPRESSED]));
+	}
+	out_add(o, "}", 1);
+}
+
 static void out_sinkhole(struct eve_out *o, const struct event_view *v, const struct eve_fields *fs,
 			 const char *sensor_id, bool known_type)
 {
@@ -663,6 +721,7 @@ int eve_format(const uint8_t *rec, size_t len, const char *sensor_id, struct dyn
 		out_printable(&o, fs.f[S_RAW_PREFIX].val, fs.f[S_RAW_PREFIX].len);
 	}
 	out_http(&o, &fs);
+	out_raw(&o, &fs);
 	if (type == EVENT_DNS && o.rc == 0)
 		o.rc = eve_dns_object(out, &v);
 	if (type == EVENT_SMTP && o.rc == 0)

@@ -106,8 +106,30 @@ static void print_family(size_t i, const struct config_family *f)
 	}
 	if (m->n_dst_ports) {
 		printf("      %-12s", "dst_port");
-		for (size_t j = 0; j < m->n_dst_ports; j++)
-			printf("%s%u", j ? " | " : "", (unsigned)m->dst_ports[j]);
+		for (size_t j = 0; j < m->n_dst_ports; j++) {
+			printf("%s%u", j ? " | " : "", (unsigned)m->dst_ports[j].lo);
+			if (m->dst_ports[j].hi != m->dst_ports[j].lo)
+				printf("-%u", (unsigned)m->dst_ports[j].hi);
+		}
+		printf("\n");
+		any = true;
+	}
+	if (m->payload.present) {
+		const struct config_payload *pl = &m->payload;
+		printf("      %-12s", "payload");
+		if (pl->prefix_len)
+			printf(" prefix %zu bytes", pl->prefix_len);
+		for (size_t j = 0; j < pl->n_at; j++)
+			printf(" at %u: %zu bytes", (unsigned)pl->at[j].offset, pl->at[j].len);
+		if (pl->contains_len)
+			printf(" contains %zu bytes", pl->contains_len);
+		if (pl->has_len)
+			printf(" len %llu-%llu", (unsigned long long)pl->len_min,
+			       (unsigned long long)pl->len_max);
+		if (pl->has_entropy)
+			printf(" entropy %u.%03u-%u.%03u", pl->entropy_min / 1000u,
+			       pl->entropy_min % 1000u, pl->entropy_max / 1000u,
+			       pl->entropy_max % 1000u);
 		printf("\n");
 		any = true;
 	}
@@ -229,6 +251,26 @@ static void print_summary(const struct config *c, const struct rules *r)
 		if (l->n_trusted_proxies)
 			printf("      X-Forwarded-For trusted from %zu prefixes\n",
 			       l->n_trusted_proxies);
+		if (l->proto == CONFIG_PROTO_RAW)
+			printf("      raw: capture %" PRIu32 " B, timeout %" PRIu32
+			       " ms, banner %zu B, HTTP hand-over %s\n",
+			       l->raw.capture_bytes, l->raw.timeout_ms, l->raw.banner_len,
+			       l->raw.handover ? "on" : "off");
+		if (l->n_ports) {
+			printf("      any-port (%s): ports",
+			       l->redirect == CONFIG_REDIRECT_TPROXY ? "tproxy" : "nat redirect");
+			for (size_t j = 0; j < l->n_ports; j++) {
+				printf("%s%u", j ? ", " : " ", (unsigned)l->ports[j].lo);
+				if (l->ports[j].hi != l->ports[j].lo)
+					printf("-%u", (unsigned)l->ports[j].hi);
+			}
+			printf(" of");
+			for (size_t j = 0; j < l->n_seized; j++) {
+				char ip[64];
+				printf(" %s", event_addr_str(&l->seized[j], ip, sizeof ip));
+			}
+			printf("\n");
+		}
 	}
 
 	printf("families (%zu rules, first match wins):\n", rules_count(r));

@@ -15,7 +15,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
-COMMANDS = ["serve", "verify", "log", "loadgen", "config"]
+COMMANDS = ["serve", "verify", "log", "loadgen", "config", "firewall", "top"]
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:")
 

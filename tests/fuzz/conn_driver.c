@@ -113,7 +113,8 @@ void fuzz_env_conn(struct fuzz_env *st, uint8_t ctl, const uint8_t *data, size_t
 	c->flow_id = st->inputs;
 	w->answered = (ctl & 4) != 0;
 	w->draining = (ctl & 8) != 0 && (ctl & 16) != 0;
-	c->l->ops->on_open(c);
+	c->ops = c->l->ops;
+	c->ops->on_open(c);
 	conn_set_timer(c, CONN_TIMER_REQUEST);
 
 	/* Chunk sizes from the control byte: whole, 1 byte at a time, or varied. */
@@ -140,7 +141,7 @@ void fuzz_env_conn(struct fuzz_env *st, uint8_t ctl, const uint8_t *data, size_t
 		memcpy(buf + held, data + off, n);
 		held += n;
 		off += n;
-		size_t used = c->l->ops->on_input(c, buf, held, false);
+		size_t used = c->ops->on_input(c, buf, held, false);
 		FUZZ_CHECK(used <= held);
 		if (c->closed)
 			used = held;
@@ -153,16 +154,16 @@ void fuzz_env_conn(struct fuzz_env *st, uint8_t ctl, const uint8_t *data, size_t
 		if (ctl & 16) {
 			c->in = buf;
 			c->in_len = (uint32_t)held;
-			c->l->ops->on_timeout(c);
+			c->ops->on_timeout(c);
 			c->in = NULL;
 		} else {
 			c->eof = true;
-			size_t used = c->l->ops->on_input(c, buf, held, true);
+			size_t used = c->ops->on_input(c, buf, held, true);
 			FUZZ_CHECK(used <= held);
 		}
 		fuzz_flush(w);
 	}
-	c->l->ops->on_close(c);
+	c->ops->on_close(c);
 	free(c->out); /* answers that had to wait, had there been any */
 	/* The driver owns one connection at a time: reset the timer lists instead of unlinking. */
 	memset(w->timers, 0, 2 * CONN_TIMER_KINDS * sizeof *w->timers);

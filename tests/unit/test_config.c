@@ -171,7 +171,8 @@ static void test_full(void)
 	CHECK_INT(f->match.n_listeners, 1);
 	CHECK_STR(f->match.listeners[0], "http-80");
 	CHECK_INT(f->match.n_dst_ports, 2);
-	CHECK_INT(f->match.dst_ports[1], 8080);
+	CHECK_INT(f->match.dst_ports[1].lo, 8080);
+	CHECK_INT(f->match.dst_ports[1].hi, 8080);
 	CHECK_STR(f->match.method, "POST");
 	CHECK_INT(f->match.host.n_alts, 2);
 	CHECK_INT(f->match.host.alts[0].kind, CONFIG_MATCH_SUFFIX);
@@ -312,10 +313,31 @@ static void test_errors(void)
 		  "listen[0].proto: proto tls is not supported by this build yet" },
 		{ "listen:\n  - { proto: dns, addr: \"127.0.0.1:53\" }\n", 1,
 		  "has proto dns but there is no \"dns\" section" },
-		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:25\" }\n", 2,
-		  "proto raw is not supported" },
-		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\" }\n", 2,
-		  "proto raw is not supported" },
+		{ "listen:\n  - { proto: tls, addr: \"127.0.0.1:25\" }\n", 2,
+		  "proto tls is not supported" },
+		{ "listen:\n  - { proto: http, addr: \"127.0.0.1:1\", raw: { timeout_ms: 5 } }\n",
+		  2, "listen[0]: key \"raw\" is only for proto raw listeners" },
+		{ "listen:\n  - { proto: raw, addr: \"0.0.0.0:1\", ports: all }\n", 2,
+		  "\"ports\" on a wildcard address needs \"seized\"" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", ports: \"9-3\" }\n", 2,
+		  "listen[0].ports: port range \"9-3\" is not within 1-65535 in order" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", redirect: nat }\n", 2,
+		  "\"redirect\" and \"seized\" need \"ports\"" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", raw: { capture_bytes: 65537 } }\n",
+		  2, "listen[0].raw.capture_bytes" },
+		{ L1 "families:\n  - name: a\n    match: { payload: { entropy: [ 7, 9 ] } }\n", 4,
+		  "invalid entropy \"9\"" },
+		{ L1 "families:\n  - name: a\n    match: { payload: { at: { offset: 2 } } }\n", 4,
+		  "missing key \"bytes\"" },
+		{ L1 "families:\n  - name: a\n    match: { payload: { len: [ 9, 3 ] } }\n", 4,
+		  "min is greater than max" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", raw: { transport: sctp } }\n",
+		  2, "listen[0].raw.transport: unknown transport \"sctp\"" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", proxy_protocol: true }\n", 2,
+		  "proxy_protocol is not supported on raw listeners" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", raw: { capture_bytes: 8 } }\n"
+		  "families:\n  - name: a\n    match: { payload: { at: { offset: 6, bytes: abc } } }\n",
+		  5, "payload conditions reach byte 9 but raw listeners capture at most 8 bytes" },
 		{ "listen:\n  - { proto: http, addr: \"localhost:80\" }\n", 2,
 		  "listen[0].addr: invalid address \"localhost:80\"" },
 		{ "listen:\n  - { proto: http, addr: \"::1:80\" }\n", 2, "invalid address" },
@@ -360,7 +382,7 @@ static void test_errors(void)
 		     "    match: { listener: [ \"http-127.0.0.1:8080\", nope ] }\n",
 		  4, "families[0].match.listener[1]: no listener is named \"nope\"" },
 		{ L1 "families:\n  - name: a\n    match: { dst_port: [ 80, 0 ] }\n", 4,
-		  "match.dst_port[1]: must be between 1 and 65535" },
+		  "match.dst_port[1]: port range \"0\" is not within 1-65535 in order" },
 		{ L1 "families:\n  - name: a\n    match: { proto: ftp }\n", 4,
 		  "unknown proto \"ftp\"" },
 		{ L1 "families:\n  - name: a\n    match: { method: \"GE T\" }\n", 4,
