@@ -25,12 +25,13 @@ static void fuzz_env_teardown(void)
 		return;
 }
 
-void fuzz_env_setup(struct fuzz_env *e, const char *yaml, size_t len, const struct proto_ops *ops,
-		    const char *name)
+void fuzz_env_setup(struct fuzz_env *e, const char *yaml, size_t len,
+		    const struct proto_ops *const *ops, unsigned n_ops, const char *name)
 {
 	char err[256];
 	FUZZ_CHECK(config_load_string(yaml, len, "fuzz.yaml", &e->cfg, err, sizeof err) == 0);
-	FUZZ_CHECK(e->cfg->n_listeners >= 2);
+	FUZZ_CHECK(n_ops >= 2 && n_ops <= FUZZ_LISTENERS && e->cfg->n_listeners >= n_ops);
+	e->n_l = n_ops;
 	e->rs.cfg = e->cfg;
 	FUZZ_CHECK(rules_compile_slots(e->cfg, 1, &e->rs.rules, err, sizeof err) == 0);
 	snprintf(e->dir, sizeof e->dir, "/tmp/sinkd-fuzz-%s-%ld", name, (long)getpid());
@@ -51,10 +52,10 @@ void fuzz_env_setup(struct fuzz_env *e, const char *yaml, size_t len, const stru
 	FUZZ_CHECK(recorder_start(&e->rec, &ro, NULL) == 0);
 	fuzz_env_live = e;
 	atexit(fuzz_env_teardown);
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < n_ops; i++) {
 		e->l[i].cfg = &e->cfg->listeners[i];
 		e->l[i].index = i;
-		e->l[i].ops = ops;
+		e->l[i].ops = ops[i];
 		e->l[i].local.ipver = 4;
 		memcpy(e->l[i].local.addr, "\x7f\x00\x00\x01", 4);
 		e->l[i].local.port = (uint16_t)(18001 + i);
@@ -63,8 +64,8 @@ void fuzz_env_setup(struct fuzz_env *e, const char *yaml, size_t len, const stru
 	w->lane = recorder_lane(e->rec, 0);
 	w->rules = &e->rs;
 	w->listeners = e->l;
-	w->n_listeners = 2;
-	w->timers = calloc(2 * CONN_TIMER_KINDS, sizeof *w->timers);
+	w->n_listeners = n_ops;
+	w->timers = calloc(n_ops * CONN_TIMER_KINDS, sizeof *w->timers);
 	w->evbuf = malloc(EVENT_MAX_LEN);
 	w->stage_cap = 64u * 1024;
 	w->stage = malloc(w->stage_cap);
@@ -93,6 +94,19 @@ static void fuzz_trim_log(struct fuzz_env *st)
 	closedir(d);
 }
 
+/* What the worker's conn_feed does: offer the bytes, and again to the new module after a hand-over. */
+static size_t fuzz_input(struct conn *c, const uint8_t *buf, size_t held, bool eof)
+{
+	const struct proto_ops *ops = c->ops;
+	size_t used = ops->on_input(c, buf, held, eof);
+	if (c->ops != ops && !c->closed) {
+		FUZZ_CHECK(used == 0);
+		used = c->ops->on_input(c, buf, held, eof);
+	}
+	FUZZ_CHECK(used <= held);
+	return used;
+}
+
 void fuzz_env_conn(struct fuzz_env *st, uint8_t ctl, const uint8_t *data, size_t size,
 		   void (*fuzz_flush)(struct worker *w))
 {
@@ -103,7 +117,7 @@ void fuzz_env_conn(struct fuzz_env *st, uint8_t ctl, const uint8_t *data, size_t
 	struct conn *c = calloc(1, sizeof *c);
 	FUZZ_CHECK(c != NULL);
 	c->w = w;
-	c->l = &st->l[ctl & 1];
+	c->l = &st->l[(ctl & 128) && st->n_l > 2 ? 2 : (ctl & 1)];
 	c->fd = -1;
 	c->peer.ipver = 4;
 	memcpy(c->peer.addr, (ctl & 2) ? "\xc0\x00\x02\x07" : "\xc6\x33\x64\x09", 4);
@@ -141,8 +155,7 @@ void fuzz_env_conn(struct fuzz_env *st, uint8_t ctl, const uint8_t *data, size_t
 		memcpy(buf + held, data + off, n);
 		held += n;
 		off += n;
-		size_t used = c->ops->on_input(c, buf, held, false);
-		FUZZ_CHECK(used <= held);
+		size_t used = fuzz_input(c, buf, held, false);
 		if (c->closed)
 			used = held;
 		memmove(buf, buf + used, held - used);
@@ -158,15 +171,15 @@ void fuzz_env_conn(struct fuzz_env *st, uint8_t ctl, const uint8_t *data, size_t
 			c->in = NULL;
 		} else {
 			c->eof = true;
-			size_t used = c->ops->on_input(c, buf, held, true);
-			FUZZ_CHECK(used <= held);
+			fuzz_input(c, buf, held, true);
 		}
 		fuzz_flush(w);
 	}
-	c->ops->on_close(c);
+	if (c->ops->on_close)
+		c->ops->on_close(c);
 	free(c->out); /* answers that had to wait, had there been any */
 	/* The driver owns one connection at a time: reset the timer lists instead of unlinking. */
-	memset(w->timers, 0, 2 * CONN_TIMER_KINDS * sizeof *w->timers);
+	memset(w->timers, 0, st->n_l * CONN_TIMER_KINDS * sizeof *w->timers);
 	free(buf);
 	free(c);
 }

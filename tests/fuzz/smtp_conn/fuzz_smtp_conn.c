@@ -41,8 +41,8 @@ static struct fuzz_env *fuzz_setup(void)
 {
 	static bool ready;
 	if (!ready) {
-		fuzz_env_setup(&fuzz_env, fuzz_config, sizeof fuzz_config - 1, &smtp_proto_ops,
-			       "smtp-conn");
+		static const struct proto_ops *const ops[] = { &smtp_proto_ops, &smtp_proto_ops };
+		fuzz_env_setup(&fuzz_env, fuzz_config, sizeof fuzz_config - 1, ops, 2, "smtp-conn");
 		for (unsigned i = 0; i < 2; i++)
 			FUZZ_CHECK(smtp_listener_init(&fuzz_env.l[i]) == 0);
 		ready = true;
