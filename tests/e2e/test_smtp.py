@@ -1,8 +1,10 @@
 """test_smtp.py — the SMTP spamtrap end to end: smtplib, swaks, smtp-source, hostile sessions, samples, rules."""
 
+import base64
 import hashlib
 import json
 import os
+import quopri
 import shutil
 import smtplib
 import socket
@@ -94,6 +96,25 @@ def test_smtplib_transaction():
         assert len(m["campaign"]) == 16 and m["campaign_score"] == 100
         assert m["ssdeep"].count(":") == 2
         assert e["sinkhole"]["family"] == "unknown"
+
+
+def test_encodings_one_campaign():
+    """One body sent in clear, quoted-printable and base64: one campaign, identical digests."""
+    text = (b"Dear customer, Pharmacy Express has your order ready with -80% on every item "
+            b"this week only. Visit http://pharmacy-express.example/abc to claim it.\r\n") * 6
+    with h.Sinkd(listen=[SMTP]) as d:
+        with smtplib.SMTP("127.0.0.1", d.port("mx"), timeout=10) as c:
+            c.sendmail("a@b.example", ["c@d.example"], b"Subject: one\r\n\r\n" + text)
+            c.sendmail("a@b.example", ["c@d.example"],
+                       b"Subject: two\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+                       base64.encodebytes(text).replace(b"\n", b"\r\n"))
+            c.sendmail("a@b.example", ["c@d.example"],
+                       b"Subject: three\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+                       quopri.encodestring(text.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n"))
+        evs = smtp_events(d, 3)
+        assert len({e["email"]["ssdeep"] for e in evs}) == 1, [e["email"]["ssdeep"] for e in evs]
+        assert len({e["email"]["campaign"] for e in evs}) == 1
+        assert len({e["email"]["sha256"] for e in evs}) == 3
 
 
 def test_swaks_every_command():
@@ -373,6 +394,6 @@ def test_loadgen_campaigns():
         assert rc == 2 and "loopback" in err, err
 
 
-h.run([test_smtplib_transaction, test_loadgen_campaigns, test_swaks_every_command, test_pipelined_burst,
+h.run([test_smtplib_transaction, test_loadgen_campaigns, test_encodings_one_campaign, test_swaks_every_command, test_pipelined_burst,
        test_smtp_source, test_malformed_sessions, test_timeouts_and_error_limit,
        test_answered_mode, test_memory_bounded, test_samples_and_rules, test_proxy_protocol])

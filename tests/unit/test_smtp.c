@@ -426,6 +426,110 @@ static void test_campaigns(void)
 	smtp_campaigns_free(t);
 }
 
+struct dec_sink {
+	char buf[8192];
+	size_t len;
+};
+
+static void dec_cb(void *ctx, const uint8_t *p, size_t n)
+{
+	struct dec_sink *s = ctx;
+	CHECK(n <= sizeof s->buf - s->len);
+	if (n > sizeof s->buf - s->len)
+		n = sizeof s->buf - s->len;
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+}
+
+static void dec_run(const char *cte, const char *ctype, const char *in, size_t step,
+		    struct dec_sink *out)
+{
+	struct smtp_body_dec d;
+	struct smtp_slice c1 = { cte, cte ? strlen(cte) : 0 };
+	struct smtp_slice c2 = { ctype, ctype ? strlen(ctype) : 0 };
+	smtp_body_dec_init(&d, c1, c2);
+	out->len = 0;
+	size_t n = strlen(in);
+	for (size_t off = 0; off < n;) {
+		size_t k = step && step < n - off ? step : n - off;
+		smtp_body_dec_feed(&d, (const uint8_t *)in + off, k, dec_cb, out);
+		off += k;
+	}
+}
+
+/* Transfer encodings are undone before ssdeep, whichever way the bytes arrive. */
+static void test_body_decoding(void)
+{
+	static const struct {
+		const char *cte, *ctype, *in, *out;
+	} v[] = {
+		{ "quoted-printable", NULL, "Dear bob =E2=80=94 -80% now=\r\nand more =3D x\r\n",
+		  "Dear bob \xe2\x80\x94 -80% nowand more = x\r\n" },
+		{ " Quoted-Printable (comment)", "text/plain",
+		  "soft=\nbreak =zz end=", "softbreak =zz end" },
+		{ "base64", NULL, "RGVhciBib2Ig\r\nLTgwJSBub3c=\r\n", "Dear bob -80% now" },
+		{ "BASE64", "text/html; charset=utf-8", "RGVh!!ciBi\nb2I=", "Dear bob" },
+		{ "base64", "multipart/alternative; boundary=x", "RGVh", "RGVh" },
+		{ "7bit", NULL, "plain =41 text", "plain =41 text" },
+		{ NULL, NULL, "plain", "plain" },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		for (size_t step = 0; step <= 3; step++) {
+			struct dec_sink out;
+			dec_run(v[i].cte, v[i].ctype, v[i].in, step, &out);
+			if (out.len != strlen(v[i].out) || memcmp(out.buf, v[i].out, out.len))
+				fprintf(stderr, "decoding vector %zu step %zu\n", i, step);
+			CHECK_SLICE(out.buf, out.len, v[i].out);
+		}
+	}
+	/* One template, three encodings: one campaign digest. */
+	uint64_t rng = 42;
+	char body[4096];
+	size_t n = smtp_template_render(0, &rng, body, sizeof body);
+	static char b64[8192], qp[12288];
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t bl = 0, ql = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t w = (uint32_t)(uint8_t)body[i] << 16;
+		if (i + 1 < n)
+			w |= (uint32_t)(uint8_t)body[i + 1] << 8;
+		if (i + 2 < n)
+			w |= (uint8_t)body[i + 2];
+		b64[bl++] = tab[w >> 18];
+		b64[bl++] = tab[w >> 12 & 63];
+		b64[bl++] = i + 1 < n ? tab[w >> 6 & 63] : '=';
+		b64[bl++] = i + 2 < n ? tab[w & 63] : '=';
+		if (i % 57 == 54) {
+			b64[bl++] = '\r';
+			b64[bl++] = '\n';
+		}
+	}
+	b64[bl] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)body[i];
+		if (c == '=' || c == '%' || (i % 60 == 59 && c != '\r' && c != '\n'))
+			ql += (size_t)snprintf(qp + ql, sizeof qp - ql, "=%02X", c);
+		else
+			qp[ql++] = (char)c;
+		if (i % 70 == 69 && c != '\r' && c != '\n') {
+			memcpy(qp + ql, "=\r\n", 3); /* a soft line break */
+			ql += 3;
+		}
+	}
+	qp[ql] = '\0';
+	char want[SMTP_CAMPAIGN_DIGEST_MAX], got[SMTP_CAMPAIGN_DIGEST_MAX];
+	CHECK_STR(digest_of(body, want), digest_of(body, got));
+	const char *enc[][2] = { { "base64", b64 }, { "quoted-printable", qp } };
+	for (int e = 0; e < 2; e++) {
+		struct dec_sink out;
+		dec_run(enc[e][0], "text/plain", enc[e][1], 61, &out);
+		out.buf[out.len < sizeof out.buf ? out.len : sizeof out.buf - 1] = '\0';
+		CHECK_INT(out.len, n);
+		CHECK_STR(digest_of(out.buf, got), want);
+	}
+}
+
 /* The digest does not depend on the path: staging buffer, incremental state or the cache. */
 static void test_digest_paths(void)
 {
@@ -660,6 +764,7 @@ int main(void)
 	test_encoded_words();
 	test_campaigns();
 	test_digest_paths();
+	test_body_decoding();
 	test_campaign_threads();
 	test_rules();
 	test_rustock_example();

@@ -100,8 +100,10 @@ struct smtp_msg {
 	struct smtp_data data;
 	struct smtp_hdrs hdrs;
 	struct smtp_fuzzy fuzzy;
-	SHA256_CTX sha;	     /* the whole message */
-	SHA256_CTX body_sha; /* the body: what follows the header section */
+	SHA256_CTX sha;		  /* the whole message */
+	SHA256_CTX body_sha;	  /* the body: what follows the header section */
+	struct smtp_body_dec dec; /* transfer decoding in front of ssdeep */
+	bool dec_ready;		  /* dec set up from the headers (once they ended) */
 	uint64_t size;
 	bool over;	    /* exceeded max_message_bytes */
 	uint64_t discarded; /* bytes beyond max_message_bytes, read and dropped */
@@ -556,6 +558,12 @@ static void smtp_shutdown(struct conn *c, const char *reply, uint16_t flags, con
 
 /* --- DATA ------------------------------------------------------------------------ */
 
+/* Decoded body bytes into the campaign hash. */
+static void smtp_msg_fuzzy(void *ctx, const uint8_t *p, size_t n)
+{
+	smtp_fuzzy_update(ctx, p, n);
+}
+
 static void smtp_msg_bytes(void *ctx, const uint8_t *p, size_t n)
 {
 	struct conn *c = ctx;
@@ -573,8 +581,13 @@ static void smtp_msg_bytes(void *ctx, const uint8_t *p, size_t n)
 	SHA256_Update(&m->sha, p, n);
 	size_t hdr = m->hdrs.done ? 0 : smtp_hdrs_feed(&m->hdrs, p, n);
 	if (hdr < n) {
+		if (!m->dec_ready) {
+			smtp_body_dec_init(&m->dec, smtp_hdrs_get(&m->hdrs, SMTP_H_CTE),
+					   smtp_hdrs_get(&m->hdrs, SMTP_H_CONTENT_TYPE));
+			m->dec_ready = true;
+		}
 		SHA256_Update(&m->body_sha, p + hdr, n - hdr);
-		smtp_fuzzy_update(&m->fuzzy, p + hdr, n - hdr);
+		smtp_body_dec_feed(&m->dec, p + hdr, n - hdr, smtp_msg_fuzzy, &m->fuzzy);
 	}
 	if (m->sample_fd >= 0 && m->sample_len < sc->sample_max_bytes) {
 		uint64_t left = sc->sample_max_bytes - m->sample_len;
@@ -658,6 +671,7 @@ static void smtp_begin_data(struct conn *c)
 	SHA256_Init(&m->body_sha);
 	m->size = 0;
 	m->over = false;
+	m->dec_ready = false;
 	m->discarded = 0;
 	m->sample_len = 0;
 	smtp_sample_start(c, m);

@@ -376,6 +376,7 @@ static const char *const smtp_hdr_names[SMTP_H_COUNT] = {
 	[SMTP_H_MESSAGE_ID] = "message-id",
 	[SMTP_H_X_MAILER] = "x-mailer",
 	[SMTP_H_CONTENT_TYPE] = "content-type",
+	[SMTP_H_CTE] = "content-transfer-encoding",
 };
 
 void smtp_hdrs_init(struct smtp_hdrs *h)
@@ -548,20 +549,7 @@ size_t smtp_hdrs_feed(struct smtp_hdrs *h, const uint8_t *p, size_t n)
 
 /* --- RFC 2047 encoded words --------------------------------------------------------- */
 
-static int smtp_b64_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+static int smtp_b64_digit(uint8_t c);
 
 /*
  * One encoded word at in[0..n): "=?charset?X?text?=". Returns its length and
@@ -612,7 +600,7 @@ static size_t smtp_one_word(const char *in, size_t n, char *out, size_t cap, siz
 		for (size_t k = t0; k < t; k++) {
 			if (in[k] == '=')
 				break;
-			int v = smtp_b64_val(in[k]);
+			int v = smtp_b64_digit((uint8_t)in[k]);
 			if (v < 0) {
 				*olen = start;
 				return 0;
@@ -667,4 +655,148 @@ size_t smtp_decode_words(const char *in, size_t n, char *out, size_t cap)
 		i++;
 	}
 	return any ? olen : 0;
+}
+
+/* --- Content-Transfer-Encoding ---------------------------------------------------------- */
+
+/* The first token of a header value, compared without case (leading space skipped). */
+static bool smtp_token_is(struct smtp_slice v, const char *tok)
+{
+	if (!v.ptr)
+		return false;
+	size_t i = 0;
+	while (i < v.len && smtp_is_wsp(v.ptr[i]))
+		i++;
+	size_t j = i;
+	while (j < v.len && !smtp_is_wsp(v.ptr[j]) && v.ptr[j] != ';' && v.ptr[j] != '(')
+		j++;
+	return smtp_eq_nocase(v.ptr + i, j - i, tok);
+}
+
+void smtp_body_dec_init(struct smtp_body_dec *d, struct smtp_slice cte, struct smtp_slice ctype)
+{
+	memset(d, 0, sizeof *d);
+	/* A multipart body's parts carry their own encodings: hashed as sent. */
+	if (ctype.ptr) {
+		size_t i = 0;
+		while (i < ctype.len && smtp_is_wsp(ctype.ptr[i]))
+			i++;
+		if (smtp_prefix_nocase(ctype.ptr + i, ctype.len - i, "multipart/"))
+			return;
+	}
+	if (smtp_token_is(cte, "quoted-printable"))
+		d->cte = SMTP_CTE_QP;
+	else if (smtp_token_is(cte, "base64"))
+		d->cte = SMTP_CTE_BASE64;
+}
+
+enum {
+	QP_TEXT = 0,
+	QP_EQ,
+	QP_EQ_HEX,
+	QP_EQ_CR
+};
+
+static void smtp_qp_feed(struct smtp_body_dec *d, const uint8_t *p, size_t n, smtp_data_cb cb,
+			 void *ctx)
+{
+	uint8_t out[256];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = p[i];
+		if (k + 3 > sizeof out) {
+			cb(ctx, out, k);
+			k = 0;
+		}
+		switch (d->state) {
+		case QP_TEXT:
+			if (c == '=')
+				d->state = QP_EQ;
+			else
+				out[k++] = c;
+			break;
+		case QP_EQ:
+			if (hex_value(c) >= 0) {
+				d->hi = c;
+				d->state = QP_EQ_HEX;
+			} else if (c == '\r') {
+				d->state = QP_EQ_CR; /* soft line break, CRLF */
+			} else if (c == '\n') {
+				d->state = QP_TEXT; /* soft line break, bare LF */
+			} else if (c == ' ' || c == '\t') {
+				/* "=" and trailing white space before the line end: still soft */
+			} else {
+				out[k++] = '=';
+				out[k++] = c;
+				d->state = QP_TEXT;
+			}
+			break;
+		case QP_EQ_HEX:
+			if (hex_value(c) >= 0) {
+				out[k++] = (uint8_t)(hex_value(d->hi) << 4 | hex_value(c));
+			} else {
+				out[k++] = '=';
+				out[k++] = d->hi;
+				out[k++] = c;
+			}
+			d->state = QP_TEXT;
+			break;
+		case QP_EQ_CR:
+			d->state = QP_TEXT;
+			if (c != '\n')
+				i--; /* a lone CR after '=': dropped, the byte is text */
+			break;
+		}
+	}
+	if (k)
+		cb(ctx, out, k);
+}
+
+static int smtp_b64_digit(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+void smtp_body_dec_feed(struct smtp_body_dec *d, const uint8_t *p, size_t n, smtp_data_cb cb,
+			void *ctx)
+{
+	if (!n)
+		return;
+	if (d->cte == SMTP_CTE_QP) {
+		smtp_qp_feed(d, p, n, cb, ctx);
+		return;
+	}
+	if (d->cte != SMTP_CTE_BASE64) {
+		cb(ctx, p, n);
+		return;
+	}
+	uint8_t out[192];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = smtp_b64_digit(p[i]);
+		if (v < 0)
+			continue; /* line breaks, padding, junk */
+		d->acc = (d->acc << 6 | (uint32_t)v) & 0xffffff;
+		d->bits = (uint8_t)(d->bits + 6);
+		if (d->bits >= 8) {
+			d->bits = (uint8_t)(d->bits - 8);
+			out[k++] = (uint8_t)(d->acc >> d->bits & 0xff);
+			if (k == sizeof out) {
+				cb(ctx, out, k);
+				k = 0;
+			}
+		}
+	}
+	if (k)
+		cb(ctx, out, k);
 }

@@ -115,6 +115,7 @@ enum smtp_hdr_id {
 	SMTP_H_MESSAGE_ID,
 	SMTP_H_X_MAILER,
 	SMTP_H_CONTENT_TYPE,
+	SMTP_H_CTE, /* Content-Transfer-Encoding: how the body is encoded */
 	SMTP_H_COUNT,
 };
 
@@ -161,5 +162,31 @@ struct smtp_slice smtp_hdrs_get(const struct smtp_hdrs *h, enum smtp_hdr_id id);
  * malformed words are copied literally.
  */
 size_t smtp_decode_words(const char *in, size_t n, char *out, size_t cap);
+
+/*
+ * A streaming decoder for a single-part body's Content-Transfer-Encoding
+ * (RFC 2045 §6.7, §6.8), so that a campaign sent once in quoted-printable
+ * and once in base64 hashes the same. Bytes that do not decode are passed
+ * through (QP) or skipped (base64), never an error: this feeds a similarity
+ * hash, not a mail reader. Output goes to the callback in pieces.
+ */
+enum smtp_cte {
+	SMTP_CTE_IDENTITY = 0, /* 7bit, 8bit, binary, absent, unknown, or a multipart body */
+	SMTP_CTE_QP,
+	SMTP_CTE_BASE64,
+};
+
+struct smtp_body_dec {
+	uint8_t cte;   /* enum smtp_cte */
+	uint8_t state; /* internal */
+	uint8_t hi;    /* QP: first hex digit after '=' */
+	uint8_t bits;  /* base64: bits held */
+	uint32_t acc;  /* base64: the bits */
+};
+
+/* Picks the decoder from the Content-Transfer-Encoding and Content-Type values (either may be absent). */
+void smtp_body_dec_init(struct smtp_body_dec *d, struct smtp_slice cte, struct smtp_slice ctype);
+void smtp_body_dec_feed(struct smtp_body_dec *d, const uint8_t *p, size_t n, smtp_data_cb cb,
+			void *ctx);
 
 #endif

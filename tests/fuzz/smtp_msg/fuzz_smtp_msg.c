@@ -40,6 +40,19 @@ static void collect(void *ctx, const uint8_t *p, size_t n)
 	}
 }
 
+struct dec_out {
+	uint8_t *buf;
+	size_t len;
+};
+
+static void dec_collect(void *ctx, const uint8_t *p, size_t n)
+{
+	struct dec_out *o = ctx;
+	FUZZ_CHECK(n <= OUT_MAX - o->len);
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
+
 /* Runs the decoder over data in pieces of `step` bytes (0 = whole); returns bytes consumed. */
 static size_t run(const uint8_t *data, size_t size, size_t step, struct out *o, bool *done,
 		  struct smtp_data *d)
@@ -99,6 +112,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sv.ptr)
 			FUZZ_CHECK(smtp_decode_words(sv.ptr, sv.len, dec, sizeof dec) <=
 				   sizeof dec);
+	}
+	/* Transfer decoding of the body: whole or in pieces, the same bytes, never more than in. */
+	static const char *const ctes[] = { "quoted-printable", "base64", "7bit" };
+	for (int k = 0; k < 3; k++) {
+		struct smtp_slice cte = { ctes[k], strlen(ctes[k]) }, none = { NULL, 0 };
+		struct smtp_body_dec d1, d2;
+		smtp_body_dec_init(&d1, cte, none);
+		smtp_body_dec_init(&d2, cte, none);
+		size_t body_len = a.len - a.hdr_bytes;
+		if (body_len > OUT_MAX / 2)
+			body_len = OUT_MAX / 2;
+		const uint8_t *body = a.buf + a.hdr_bytes;
+		struct dec_out x = { malloc(OUT_MAX), 0 }, y = { malloc(OUT_MAX), 0 };
+		if (x.buf && y.buf) {
+			smtp_body_dec_feed(&d1, body, body_len, dec_collect, &x);
+			for (size_t off = 0; off < body_len; off += step)
+				smtp_body_dec_feed(&d2, body + off,
+						   body_len - off < step ? body_len - off : step,
+						   dec_collect, &y);
+			FUZZ_CHECK(x.len == y.len && !memcmp(x.buf, y.buf, x.len));
+			FUZZ_CHECK(x.len <= body_len + 2);
+		}
+		free(x.buf);
+		free(y.buf);
 	}
 	/* The body digest never fails on any bytes. */
 	struct smtp_fuzzy f;
