@@ -629,8 +629,8 @@ static int parse_listener_proto(struct cfgp *p, yaml_node_t *n, void *obj)
 		return cfg_err(p, n,
 			       "unknown proto \"%.*s\" (expected http, tls, dns, smtp or raw)",
 			       (int)len, s);
-	if (proto != CONFIG_PROTO_HTTP && proto != CONFIG_PROTO_RAW && proto != CONFIG_PROTO_DNS &&
-	    proto != CONFIG_PROTO_SMTP)
+	if (proto != CONFIG_PROTO_HTTP && proto != CONFIG_PROTO_TLS && proto != CONFIG_PROTO_RAW &&
+	    proto != CONFIG_PROTO_DNS && proto != CONFIG_PROTO_SMTP)
 		return cfg_err(p, n, "proto %s is not supported by this build yet",
 			       proto_names[proto]);
 	l->proto = (enum config_proto)proto;
@@ -719,6 +719,7 @@ static const struct key smtp_keys[] = {
 	  UINT64_C(1) << 32, NULL },
 	{ "sample_retention_days", K_U32, offsetof(struct config_smtp, sample_retention_days), 1,
 	  36500, NULL },
+	{ "starttls", K_BOOL, offsetof(struct config_smtp, starttls), 0, 0, NULL },
 };
 
 static int parse_smtp(struct cfgp *p, yaml_node_t *n, void *obj)
@@ -951,6 +952,130 @@ static int listener_check_raw(struct cfgp *p, yaml_node_t *item, struct config_l
 	return 0;
 }
 
+/* --- the tls: block (proto tls) ------------------------------------------------- */
+
+static int add_cert_name(struct cfgp *p, yaml_node_t *item, void *ctx)
+{
+	struct config_tls_cert *ct = ctx;
+	char **slot = grow((void **)&ct->names, &ct->n_names, sizeof *slot);
+	if (!slot)
+		return cfg_err(p, item, "out of memory");
+	int rc = get_string(p, item, slot, false);
+	if (rc)
+		return rc;
+	for (const char *c = *slot; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+			return cfg_err(p, item, "name \"%s\" contains spaces or control characters",
+				       *slot);
+	return 0;
+}
+
+static int parse_cert_names(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return for_each_scalar(p, n, add_cert_name, obj);
+}
+
+static const struct key tls_cert_keys[] = {
+	{ "cert", K_STR, offsetof(struct config_tls_cert, cert_file), 0, 0, NULL },
+	{ "key", K_STR, offsetof(struct config_tls_cert, key_file), 0, 0, NULL },
+	{ "names", K_FN, 0, 0, 0, parse_cert_names },
+};
+
+static int parse_tls_certs(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_tls *t = obj;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return cfg_err(p, n, "expected a list of certificates, got %s", node_kind(n));
+	for (size_t i = 0; i < seq_len(n); i++) {
+		yaml_node_t *item = NULL;
+		size_t old = path_push_index(p, i);
+		int rc = enter(p, n->data.sequence.items.start[i], &item);
+		struct config_tls_cert *ct = rc ? NULL :
+						  grow((void **)&t->certs, &t->n_certs, sizeof *ct);
+		if (!rc && !ct)
+			rc = cfg_err(p, item, "out of memory");
+		if (!rc)
+			rc = walk_map(p, item, tls_cert_keys,
+				      sizeof tls_cert_keys / sizeof tls_cert_keys[0], ct);
+		if (!rc && !ct->cert_file)
+			rc = cfg_err(p, item, "missing key \"cert\"");
+		if (rc)
+			return rc;
+		path_pop(p, old);
+	}
+	return 0;
+}
+
+static int parse_tls_version(struct cfgp *p, yaml_node_t *n, uint16_t *out)
+{
+	static const char *const names[] = { "1.0", "1.1", "1.2", "1.3" };
+	const char *s = NULL;
+	size_t len = 0;
+	int rc = scalar(p, n, &s, &len);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < 4; i++)
+		if (len == 3 && !memcmp(s, names[i], 3)) {
+			*out = (uint16_t)(0x0301 + i);
+			return 0;
+		}
+	return cfg_err(p, n, "unknown TLS version \"%.*s\" (expected 1.0, 1.1, 1.2 or 1.3)",
+		       (int)len, s);
+}
+
+static int parse_tls_min(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_tls_version(p, n, &((struct config_tls *)obj)->min_version);
+}
+
+static int parse_tls_max(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_tls_version(p, n, &((struct config_tls *)obj)->max_version);
+}
+
+static const struct key tls_keys[] = {
+	{ "certs", K_FN, 0, 0, 0, parse_tls_certs },
+	{ "self_signed", K_BOOL, offsetof(struct config_tls, self_signed), 0, 0, NULL },
+	{ "min_version", K_FN, 0, 0, 0, parse_tls_min },
+	{ "max_version", K_FN, 0, 0, 0, parse_tls_max },
+	{ "session_tickets", K_BOOL, offsetof(struct config_tls, session_tickets), 0, 0, NULL },
+	{ "session_cache", K_BOOL, offsetof(struct config_tls, session_cache), 0, 0, NULL },
+	{ "ciphers", K_STR, offsetof(struct config_tls, ciphers), 0, 0, NULL },
+	{ "ciphersuites", K_STR, offsetof(struct config_tls, ciphersuites), 0, 0, NULL },
+	{ "max_hello_bytes", K_SIZE32, offsetof(struct config_tls, max_hello_bytes), 16u << 10,
+	  192u << 10, NULL },
+};
+
+static int parse_listener_tls(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_listener *l = obj;
+	return walk_map(p, n, tls_keys, sizeof tls_keys / sizeof tls_keys[0], &l->tls);
+}
+
+void config_tls_default(struct config_tls *t)
+{
+	t->self_signed = true;
+	t->min_version = 0x0301;
+	t->max_version = 0x0304;
+	t->session_tickets = true;
+	t->session_cache = true;
+	t->max_hello_bytes = 64u << 10;
+}
+
+static void tls_free(struct config_tls *t)
+{
+	for (size_t i = 0; i < t->n_certs; i++) {
+		free(t->certs[i].cert_file);
+		free(t->certs[i].key_file);
+		for (size_t j = 0; j < t->certs[i].n_names; j++)
+			free(t->certs[i].names[j]);
+		free(t->certs[i].names);
+	}
+	free(t->certs);
+	free(t->ciphers);
+	free(t->ciphersuites);
+}
+
 static const struct key listener_keys[] = {
 	{ "proto", K_FN, 0, 0, 0, parse_listener_proto },
 	{ "addr", K_FN, 0, 0, 0, parse_listener_addr },
@@ -962,6 +1087,7 @@ static const struct key listener_keys[] = {
 	  UINT32_MAX, NULL },
 	{ "limits", K_FN, 0, 0, 0, parse_limits },
 	{ "smtp", K_FN, 0, 0, 0, parse_smtp },
+	{ "tls", K_FN, 0, 0, 0, parse_listener_tls },
 	{ "raw", K_FN, 0, 0, 0, parse_listener_raw },
 	{ "ports", K_FN, 0, 0, 0, parse_listener_ports },
 	{ "seized", K_FN, 0, 0, 0, parse_listener_seized },
@@ -1049,6 +1175,7 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 		l->defer_accept = true;
 		config_http_limits_default(&l->http);
 		config_smtp_default(&l->smtp);
+		config_tls_default(&l->tls);
 		l->raw.capture_bytes = 4096;
 		l->raw.timeout_ms = 5000;
 		l->raw.handover = true;
@@ -1065,6 +1192,8 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 			return rc;
 		if (!l->addr_text)
 			return cfg_err(p, item, "missing key \"addr\"");
+		if (l->tls.min_version > l->tls.max_version)
+			return cfg_err(p, item, "tls.min_version is above tls.max_version");
 		rc = listener_check_raw(p, item, l);
 		if (rc)
 			return rc;
@@ -1707,6 +1836,22 @@ static int parse_match_payload(struct cfgp *p, yaml_node_t *n, void *obj)
 	return 0;
 }
 
+static int parse_match_sni(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->sni, true);
+}
+
+/* Fingerprints are hex and compared without case (a JA3 copied in upper case still matches). */
+static int parse_match_ja3(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->ja3, true);
+}
+
+static int parse_match_ja4(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->ja4, true);
+}
+
 static const struct key match_keys[] = {
 	{ "proto", K_FN, 0, 0, 0, parse_match_proto },
 	{ "listener", K_FN, 0, 0, 0, parse_match_listener },
@@ -1724,6 +1869,9 @@ static const struct key match_keys[] = {
 	{ "x_mailer", K_FN, 0, 0, 0, parse_match_x_mailer },
 	{ "header_order", K_FN, 0, 0, 0, parse_match_header_order },
 	{ "campaign", K_FN, 0, 0, 0, parse_match_campaign },
+	{ "sni", K_FN, 0, 0, 0, parse_match_sni },
+	{ "ja3", K_FN, 0, 0, 0, parse_match_ja3 },
+	{ "ja4", K_FN, 0, 0, 0, parse_match_ja4 },
 	{ "payload", K_FN, 0, 0, 0, parse_match_payload },
 };
 
@@ -2098,6 +2246,7 @@ void config_free(struct config *c)
 		free(c->listeners[i].raw.banner);
 		free(c->listeners[i].ports);
 		free(c->listeners[i].seized);
+		tls_free(&c->listeners[i].tls);
 	}
 	free(c->listeners);
 	for (size_t i = 0; i < c->n_families; i++) {
@@ -2120,6 +2269,9 @@ void config_free(struct config *c)
 		strmatch_free(&m->x_mailer);
 		strmatch_free(&m->header_order);
 		strmatch_free(&m->campaign);
+		strmatch_free(&m->sni);
+		strmatch_free(&m->ja3);
+		strmatch_free(&m->ja4);
 		free(m->body_prefix);
 		free(m->payload.prefix);
 		free(m->payload.contains);

@@ -65,6 +65,7 @@ struct config_smtp {
 	char *sample_dir;	   /* keep messages here (NULL = off) */
 	uint64_t sample_max_bytes; /* per sample file; default 1 MiB */
 	uint32_t sample_retention_days; /* delete older samples; default 30 */
+	bool starttls; /* offer STARTTLS with the listener's `tls:` block (self-signed by default) */
 };
 
 /* An inclusive port range; one port is lo == hi. */
@@ -95,6 +96,29 @@ enum config_redirect {
 	CONFIG_REDIRECT_TPROXY,
 };
 
+/* A certificate for `proto: tls` (and STARTTLS): PEM files, and the names it serves. */
+struct config_tls_cert {
+	char *cert_file; /* PEM: the certificate, then its chain */
+	char *key_file;	 /* PEM private key; default: cert_file */
+	char **names;	 /* SNI names ("a.example", "*.a.example"); default: the cert's own names */
+	size_t n_names;
+};
+
+/* The `tls:` block of a listener. */
+struct config_tls {
+	struct config_tls_cert
+		*certs; /* first = for hellos whose name no cert has (self_signed off) */
+	size_t n_certs;
+	bool self_signed; /* generate a cert per requested name when none is configured; default true */
+	uint16_t min_version;	  /* 0x0301 (TLS 1.0) .. 0x0304; default 0x0301 */
+	uint16_t max_version;	  /* default 0x0304 */
+	bool session_tickets;	  /* default true */
+	bool session_cache;	  /* server-side session cache; default true */
+	char *ciphers;		  /* TLS <= 1.2 OpenSSL cipher list; default "ALL:@SECLEVEL=0" */
+	char *ciphersuites;	  /* TLS 1.3 suites; NULL = OpenSSL's default */
+	uint32_t max_hello_bytes; /* raw bytes held while a ClientHello arrives; default 64 KiB */
+};
+
 struct config_listener {
 	char *name; /* default "<proto>-<addr>" */
 	enum config_proto proto;
@@ -114,6 +138,7 @@ struct config_listener {
 	uint32_t max_connections; /* per listener, all workers together; default 100000 */
 	struct config_http_limits http;
 	struct config_smtp smtp; /* proto smtp only */
+	struct config_tls tls;	 /* proto tls (and smtp STARTTLS) */
 	struct config_raw raw;
 	/* Any-port capture: the ports of `seized` addresses the firewall sends here (NULL = none). */
 	struct config_port_range *ports;
@@ -188,6 +213,9 @@ struct config_match {
 	struct config_strmatch path; /* path = request target up to '?' */
 	struct config_strmatch uri;  /* whole request target including the query */
 	struct config_strmatch user_agent;
+	struct config_strmatch sni; /* TLS server name, host-like (suffix is label-aware, no case) */
+	struct config_strmatch ja3; /* JA3 MD5 (hex, no case) */
+	struct config_strmatch ja4; /* JA4 ("t13d1516h2_8daaf6152771_e5627efa2ab1") */
 	bool has_body_len;
 	uint64_t body_len_min, body_len_max; /* "body_len: 96" or "body_len: [90, 100]" */
 	uint8_t *body_prefix; /* bytes the body must start with ("hex:0a0b" or text) */
@@ -273,5 +301,7 @@ void config_smtp_default(struct config_smtp *s);
 
 /* Fills in the documented HTTP limit defaults (what a listener gets without `limits:`). */
 void config_http_limits_default(struct config_http_limits *l);
+/* Fills in the documented `tls:` defaults. */
+void config_tls_default(struct config_tls *t);
 
 #endif

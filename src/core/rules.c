@@ -68,6 +68,7 @@ struct rule {
 	size_t method_len;
 	struct rule_str host, path, uri, ua;
 	struct rule_str helo, mail_from, subject, x_mailer, header_order, campaign;
+	struct rule_str sni, ja3, ja4;
 	bool has_body_len;
 	uint64_t body_min, body_max;
 	const uint8_t *body_prefix;
@@ -226,7 +227,9 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 	       str_match(&r->subject, in->subject, in->slot) &&
 	       str_match(&r->x_mailer, in->x_mailer, in->slot) &&
 	       str_match(&r->header_order, in->header_order, in->slot) &&
-	       str_match(&r->campaign, in->campaign, in->slot);
+	       str_match(&r->campaign, in->campaign, in->slot) &&
+	       str_match(&r->sni, in->sni, in->slot) && str_match(&r->ja3, in->ja3, in->slot) &&
+	       str_match(&r->ja4, in->ja4, in->slot);
 }
 
 const struct rules_family *rules_classify(const struct rules *r, const struct rules_input *in)
@@ -270,6 +273,9 @@ void rules_free(struct rules *r)
 		rule_str_free(&r->rules[i].x_mailer);
 		rule_str_free(&r->rules[i].header_order);
 		rule_str_free(&r->rules[i].campaign);
+		rule_str_free(&r->rules[i].sni);
+		rule_str_free(&r->rules[i].ja3);
+		rule_str_free(&r->rules[i].ja4);
 	}
 	free(r->rules);
 	free(r);
@@ -427,6 +433,15 @@ int rules_compile_slots(const struct config *cfg, unsigned slots, struct rules *
 		for (size_t k = 0; !rc && k < sizeof smtp / sizeof smtp[0]; k++)
 			rc = compile_str(smtp[k].dst, smtp[k].src, smtp[k].is_host, slots, f->name,
 					 smtp[k].field, errbuf, errlen);
+		if (!rc)
+			rc = compile_str(&ru->sni, &m->sni, true, slots, f->name, "sni", errbuf,
+					 errlen);
+		if (!rc)
+			rc = compile_str(&ru->ja3, &m->ja3, false, slots, f->name, "ja3", errbuf,
+					 errlen);
+		if (!rc)
+			rc = compile_str(&ru->ja4, &m->ja4, false, slots, f->name, "ja4", errbuf,
+					 errlen);
 		if (rc)
 			goto out_free;
 	}

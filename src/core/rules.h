@@ -32,6 +32,9 @@ struct rules_input {
 	struct rules_slice uri;	 /* request target as sent */
 	struct rules_slice path; /* target up to '?' */
 	struct rules_slice user_agent;
+	struct rules_slice sni; /* TLS: server name of the ClientHello */
+	struct rules_slice ja3; /* TLS: JA3 MD5, lowercase hex */
+	struct rules_slice ja4; /* TLS: JA4 */
 	uint64_t body_len;
 	const uint8_t *body_prefix; /* first bytes of the body */
 	size_t body_prefix_len;

@@ -25,6 +25,8 @@
 #include "proto/dns/dns_conn.h"
 #include "proto/dns/dns_zone.h"
 #include "proto/http/http_conn.h"
+#include "proto/tls/tls_conn.h"
+#include "proto/tls/tls_server.h"
 #include "proto/raw/raw_conn.h"
 #include "proto/smtp/smtp_conn.h"
 #include "report/eve_writer.h"
@@ -72,6 +74,7 @@ struct proto_entry {
 
 static const struct proto_entry proto_table[] = {
 	{ CONFIG_PROTO_HTTP, &http_proto_ops, NULL },
+	{ CONFIG_PROTO_TLS, &tls_http_proto_ops, NULL },
 	{ CONFIG_PROTO_RAW, &raw_proto_ops, &raw_dgram_ops },
 	{ CONFIG_PROTO_DNS, &dns_tcp_proto_ops, &dns_udp_proto_ops },
 	{ CONFIG_PROTO_SMTP, &smtp_proto_ops, NULL },
@@ -485,15 +488,28 @@ int daemon_run(const struct daemon_opts *o)
 		}
 		/* A raw listener serves TCP, UDP or both (raw.transport). */
 		bool raw = lc->proto == CONFIG_PROTO_RAW;
-		if (pe->stream && (!raw || lc->raw.tcp) &&
-		    daemon_open_listener(d, lc, pe->stream, false) != 0)
+		unsigned stream = d->n_listeners;
+		bool tcp = pe->stream && (!raw || lc->raw.tcp);
+		if (tcp && daemon_open_listener(d, lc, pe->stream, false) != 0)
 			goto out;
 		if (pe->dgram && (!raw || lc->raw.udp) &&
 		    daemon_open_listener(d, lc, pe->dgram, true) != 0)
 			goto out;
+		/*
+		 * TLS listeners, and raw TCP listeners that hand guessed TLS streams
+		 * over, get their TLS context now, while key files may still be
+		 * root-only.
+		 */
+		if (tcp &&
+		    (lc->proto == CONFIG_PROTO_TLS || (raw && lc->raw.handover) ||
+		     (lc->proto == CONFIG_PROTO_SMTP && lc->smtp.starttls)) &&
+		    tls_server_new(lc, &d->listeners[stream].tls, err, sizeof err) != 0) {
+			dlog(DLOG_ERROR, "listener %s: %s", lc->name, err);
+			goto out;
+		}
 		/* The SMTP listener's workers share its campaign table. */
-		if (pe->stream == &smtp_proto_ops &&
-		    smtp_listener_init(&d->listeners[d->n_listeners - 1]) != 0) {
+		if (tcp && pe->stream == &smtp_proto_ops &&
+		    smtp_listener_init(&d->listeners[stream]) != 0) {
 			dlog(DLOG_ERROR, "listener %s: out of memory", lc->name);
 			goto out;
 		}
@@ -595,6 +611,7 @@ out:
 	for (unsigned i = 0; i < d->n_listeners; i++) {
 		if (d->listeners[i].ops == &smtp_proto_ops)
 			smtp_listener_free(&d->listeners[i]);
+		tls_server_free(d->listeners[i].tls);
 		listener_free(&d->listeners[i]);
 	}
 	free(d->listeners);

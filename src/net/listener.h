@@ -10,6 +10,7 @@
 #include "core/event.h"
 
 struct proto_ops;
+struct tls_server;
 
 struct listener {
 	const struct config_listener *cfg; /* owned by the startup config, which lives as long */
@@ -22,6 +23,7 @@ struct listener {
 	bool dgram;		 /* UDP: datagrams go to proto_ops.on_datagram, no connections */
 	_Atomic uint32_t open;	 /* connections open on all workers together */
 	void *proto_state;	 /* the protocol module's per-listener state (SMTP: campaigns) */
+	struct tls_server *tls;	 /* proto tls: certificates and versions (owned by the daemon) */
 };
 
 /*

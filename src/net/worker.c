@@ -18,6 +18,7 @@
 #include "net/anyport.h"
 #include "net/daemon.h"
 #include "net/proxy.h"
+#include "proto/tls/tls_conn.h"
 #include "proto/raw/raw_conn.h"
 
 #define WORKER_SCRATCH	    (64u * 1024)
@@ -139,6 +140,8 @@ void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf,
 	event_put_u32(b, EVENT_T_TX_ID, c->tx_count);
 	if (c->flags & EVENT_F_VIA_PROXY)
 		event_put_addr(b, EVENT_T_PEER, &c->peer);
+	if (c->tls)
+		tls_conn_put_fields(c, b);
 }
 
 void conn_event_begin(struct conn *c, struct event_builder *b, uint8_t type,
@@ -504,6 +507,13 @@ static int stage_spill(struct worker *w)
  */
 int conn_write(struct conn *c, const void *data, size_t len)
 {
+	if (c->tls)
+		return tls_conn_write(c, data, len);
+	return conn_write_raw(c, data, len);
+}
+
+int conn_write_raw(struct conn *c, const void *data, size_t len)
+{
 	struct worker *w = c->w;
 	if (c->closed)
 		return 0;
@@ -521,6 +531,30 @@ int conn_write(struct conn *c, const void *data, size_t len)
 	if (w->stage_conn == c)
 		stage_spill(w); /* keep the order of answers */
 	return conn_out_append(c, data, len);
+}
+
+const struct rules_family *conn_event_classify(struct conn *c, struct event_builder *b,
+					       struct rules_input *in)
+{
+	in->slot = c->w->id;
+	tls_conn_fill_rules(c, in);
+	const struct rules_family *fam = rules_classify(c->w->rules->rules, in);
+	event_put_str(b, EVENT_T_FAMILY, fam->name);
+	if (fam->tag)
+		event_put_str(b, EVENT_T_TAG, fam->tag);
+	if (fam->index != UINT32_MAX)
+		event_put_u32(b, EVENT_T_RULE, fam->index);
+	return fam;
+}
+
+void conn_apply_proxy(struct conn *c, const struct proxy_result *pr)
+{
+	if (pr->kind == PROXY_KIND_PROXY && (pr->src.ipver == 4 || pr->src.ipver == 6)) {
+		c->peer = c->src;
+		c->src = pr->src;
+		c->dst = pr->dst;
+		c->flags |= EVENT_F_VIA_PROXY;
+	}
 }
 
 void conn_close_after_flush(struct conn *c)
@@ -541,12 +575,7 @@ int conn_read_proxy(struct conn *c, const uint8_t *buf, size_t len, bool eof, si
 			*why = rc == ERR_NEED_MORE ? "PROXY header incomplete" : "bad PROXY header";
 		return ERR_MALFORMED;
 	}
-	if (pr.kind == PROXY_KIND_PROXY && (pr.src.ipver == 4 || pr.src.ipver == 6)) {
-		c->peer = c->src;
-		c->src = pr.src;
-		c->dst = pr.dst;
-		c->flags |= EVENT_F_VIA_PROXY;
-	}
+	conn_apply_proxy(c, &pr);
 	*used = pr.header_len;
 	return 0;
 }
@@ -654,6 +683,8 @@ static void conn_close(struct conn *c)
 	}
 	if (c->ops->on_close)
 		c->ops->on_close(c);
+	if (c->tls)
+		tls_conn_free(c);
 	list_unlink_timer(w, c);
 	wait_list_remove(w, c);
 	/* close() also drops the fd from epoll: it is never duplicated. */
@@ -743,11 +774,20 @@ void conn_handover(struct conn *c, const struct proto_ops *ops)
 /* Hands buffered input to the protocol when it can take it. */
 static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
 {
-	const struct proto_ops *ops = c->ops;
-	size_t used = ops->on_input(c, data, len, c->eof);
-	/* Handed over: the new module reads the same bytes from the start (at most once). */
-	if (c->ops != ops && !c->closed)
-		used = c->ops->on_input(c, data, len, c->eof);
+	size_t used;
+	if (c->tls) {
+		used = tls_conn_input(c, data, len, c->eof);
+	} else {
+		const struct proto_ops *ops = c->ops;
+		used = ops->on_input(c, data, len, c->eof);
+		/* Handed over: the new module reads the same bytes from the start (at most once). */
+		if (c->ops != ops && !c->closed)
+			used = c->tls ? tls_conn_input(c, data, len, c->eof) :
+					c->ops->on_input(c, data, len, c->eof);
+		/* The protocol started TLS (STARTTLS, a PROXY header, a hand-over): the rest is TLS. */
+		if (c->tls && used < len && !c->closed)
+			used += tls_conn_input(c, data + used, len - used, c->eof);
+	}
 	if (used > len)
 		used = len;
 	if (c->closed)
@@ -930,7 +970,7 @@ static void worker_expire(struct worker *w)
 			struct conn *c = lst->head;
 			list_unlink_timer(w, c);
 			STAT_INC(w->st.timeouts);
-			if (c->ops->on_timeout)
+			if (!(c->tls && tls_conn_timeout(c)) && c->ops->on_timeout)
 				c->ops->on_timeout(c);
 			conn_close(c);
 		}
@@ -994,7 +1034,7 @@ static void worker_force_close_all(struct worker *w)
 		while (w->timers[i].head) {
 			struct conn *c = w->timers[i].head;
 			list_unlink_timer(w, c);
-			if (c->ops->on_timeout)
+			if (!(c->tls && tls_conn_timeout(c)) && c->ops->on_timeout)
 				c->ops->on_timeout(c);
 			conn_close(c);
 		}

@@ -19,6 +19,7 @@ struct daemon;
 struct ruleset;
 struct worker;
 struct conn;
+struct tls_conn;
 struct dgram;
 struct dns_rrl;
 
@@ -121,6 +122,9 @@ struct conn {
 	struct conn *tprev, *tnext;
 	/* Durability wait list links. */
 	struct conn *wprev, *wnext;
+
+	/* TLS transport (proto/tls/tls_conn.h): when set, socket bytes pass through it both ways. */
+	struct tls_conn *tls;
 
 	union {
 		struct http_state http;
@@ -239,8 +243,25 @@ void dgram_event_begin(struct worker *w, struct dgram *dg, struct event_builder 
 		       uint16_t flags);
 uint64_t dgram_event_submit(struct worker *w, struct dgram *dg, struct event_builder *b);
 
-/* Queues answer bytes; they go out when the connection's last event is durable (answered mode). */
+/*
+ * Queues answer bytes; they go out when the connection's last event is durable (answered mode).
+ * On a TLS connection they are encrypted first.
+ */
 int conn_write(struct conn *c, const void *data, size_t len);
+/* The same, bypassing the connection's TLS layer (TLS records, STARTTLS answers). */
+int conn_write_raw(struct conn *c, const void *data, size_t len);
+struct rules_input;
+struct rules_family;
+/*
+ * Classifies `in` with the worker's current rule set (slot and the
+ * connection's TLS fields filled in here) and records the family, its tag
+ * and the rule index in the event. Returns the family (never NULL).
+ */
+const struct rules_family *conn_event_classify(struct conn *c, struct event_builder *b,
+					       struct rules_input *in);
+struct proxy_result;
+/* Takes the source and destination from a parsed PROXY header (kind PROXY with addresses). */
+void conn_apply_proxy(struct conn *c, const struct proxy_result *pr);
 /* Arms the connection's timer of this kind from now. */
 void conn_set_timer(struct conn *c, enum conn_timer kind);
 /* Close after the queued output is sent (or at once if none). */

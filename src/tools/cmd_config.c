@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/rules.h"
+#include "proto/tls/tls_server.h"
 #include "proto/dns/dns_config.h"
 #include "tools/commands.h"
 
@@ -14,7 +15,8 @@ static void usage(FILE *to)
 	fprintf(to, "usage: sinkd config check FILE\n\n"
 		    "Parses FILE as a sinkd configuration and compiles its family rules, exactly\n"
 		    "as `sinkd serve` would, then prints a short summary: sensor, log settings,\n"
-		    "listeners and the rules in the order they are tried.\n"
+		    "listeners and the rules in the order they are tried. TLS listeners'\n"
+		    "certificates and keys are loaded and checked too.\n"
 		    "Exits 0 if the configuration is valid, 1 with the error (file:line: key:\n"
 		    "problem) if not, 2 on a usage error.\n");
 }
@@ -141,7 +143,11 @@ static void print_family(size_t i, const struct config_family *f)
 	print_strmatch("path", &m->path, false);
 	print_strmatch("uri", &m->uri, false);
 	print_strmatch("user_agent", &m->user_agent, false);
-	any = any || m->host.n_alts || m->path.n_alts || m->uri.n_alts || m->user_agent.n_alts;
+	print_strmatch("sni", &m->sni, true);
+	print_strmatch("ja3", &m->ja3, true);
+	print_strmatch("ja4", &m->ja4, true);
+	any = any || m->host.n_alts || m->path.n_alts || m->uri.n_alts || m->user_agent.n_alts ||
+	      m->sni.n_alts || m->ja3.n_alts || m->ja4.n_alts;
 	print_strmatch("helo", &m->helo, true);
 	print_strmatch("mail_from", &m->mail_from, true);
 	print_strmatch("subject", &m->subject, false);
@@ -239,9 +245,10 @@ static void print_summary(const struct config *c, const struct rules *r)
 			fmt_size(a, sizeof a, sm->max_message_bytes);
 			printf("      smtp %s: lines %" PRIu32 " B, message %s, %" PRIu32
 			       " recipients, %" PRIu32 " commands, %" PRIu32
-			       " messages/session, campaign score >= %" PRIu32 "\n",
+			       " messages/session, campaign score >= %" PRIu32 "%s\n",
 			       sm->hostname, sm->max_line_bytes, a, sm->max_recipients,
-			       sm->max_commands, sm->max_transactions, sm->campaign_threshold);
+			       sm->max_commands, sm->max_transactions, sm->campaign_threshold,
+			       sm->starttls ? ", STARTTLS offered" : "");
 			if (sm->sample_dir)
 				printf("      samples in %s (at most %" PRIu64
 				       " B each, kept %" PRIu32 " days)\n",
@@ -251,6 +258,15 @@ static void print_summary(const struct config *c, const struct rules *r)
 		if (l->n_trusted_proxies)
 			printf("      X-Forwarded-For trusted from %zu prefixes\n",
 			       l->n_trusted_proxies);
+		if (l->proto == CONFIG_PROTO_TLS) {
+			const struct config_tls *t = &l->tls;
+			printf("      TLS 1.%d-1.%d, %zu certificate(s)%s, tickets %s, session cache "
+			       "%s, hello up to %" PRIu32 " B\n",
+			       t->min_version - 0x0301, t->max_version - 0x0301, t->n_certs,
+			       t->self_signed || !t->n_certs ? " + self-signed per name" : "",
+			       t->session_tickets ? "on" : "off", t->session_cache ? "on" : "off",
+			       t->max_hello_bytes);
+		}
 		if (l->proto == CONFIG_PROTO_RAW)
 			printf("      raw: capture %" PRIu32 " B, timeout %" PRIu32
 			       " ms, banner %zu B, HTTP hand-over %s\n",
@@ -310,6 +326,21 @@ int cmd_config(int argc, char **argv)
 		fprintf(stderr, "sinkd: %s: %s\n", argv[2], err[0] ? err : err_str(rc));
 		config_free(c);
 		return 1;
+	}
+	/* Certificates and keys are checked as `serve` loads them. */
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		struct tls_server *ts = NULL;
+		if (c->listeners[i].proto != CONFIG_PROTO_TLS)
+			continue;
+		rc = tls_server_new(&c->listeners[i], &ts, err, sizeof err);
+		tls_server_free(ts);
+		if (rc) {
+			fprintf(stderr, "sinkd: %s: listener %s: %s\n", argv[2],
+				c->listeners[i].name, err[0] ? err : err_str(rc));
+			rules_free(r);
+			config_free(c);
+			return 1;
+		}
 	}
 	print_summary(c, r);
 	rules_free(r);

@@ -65,7 +65,8 @@ def test_capture_banner_guess():
         h.recv_all(s, timeout=3)
         sent[s.getsockname()[1]] = ("noise", big[:4096], "unknown")
         s.close()
-        # A TLS ClientHello on a raw port: guessed (no TLS module to hand it to yet).
+        # A TLS ClientHello on a raw port: handed to the TLS module, which records this
+        # (zero-filled, so malformed) hello as a tls event with its bytes.
         s = h.connect(port)
         s.sendall(CLIENT_HELLO)
         s.shutdown(socket.SHUT_WR)
@@ -85,6 +86,10 @@ def test_capture_banner_guess():
         assert sorted(got) == sorted(sent), (sorted(got), sorted(sent))
         for sport, (fam, data, guess) in sent.items():
             e = got[sport]
+            if guess == "tls":
+                assert e["event_type"] == "tls" and e["tls"]["handshake"] == "malformed", e
+                assert base64.b64decode(e["payload"]) == data, e
+                continue
             assert e["event_type"] == "sinkhole_raw" and e["app_proto"] == "failed", e
             assert base64.b64decode(e["payload"]) == data, (sport, e["payload"][:80])
             assert e["raw"]["guess"] == guess, (guess, e["raw"])

@@ -8,6 +8,7 @@ import quopri
 import shutil
 import smtplib
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -145,6 +146,49 @@ def test_swaks_every_command():
         assert aborted["smtp"]["helo_verb"] == "HELO" and "email" not in aborted
         assert "starttls_refused" in aborted["smtp"]["anomalies"]
         assert "auth_attempt" in aborted["smtp"]["anomalies"]
+
+
+def test_starttls():
+    """STARTTLS (smtp.starttls): swaks and smtplib upgrade; events carry the client's JA3/JA4."""
+    with h.Sinkd(listen=[dict(SMTP, smtp={"starttls": True})]) as d:
+        port = d.port("mx")
+        # Offered only before TLS; the 220 leaves in clear.
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
+            c.ehlo("tls-bot.example")
+            assert c.has_extn("starttls")
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            code, msg = c.starttls(context=ctx)
+            assert code == 220, (code, msg)
+            c.ehlo("tls-bot.example")
+            assert not c.has_extn("starttls")  # not offered twice
+            c.sendmail("spam@pharma.example", ["bob@victim.example"], MESSAGE)
+        if shutil.which("swaks"):
+            p = subprocess.run(["swaks", "--server", f"127.0.0.1:{port}", "--tls",
+                                "--helo", "swaks-tls.example", "--from", "a@b.example",
+                                "--to", "c@d.example", "--header", "Subject: over tls"],
+                               capture_output=True, text=True, timeout=30)
+            assert p.returncode == 0, p.stdout + p.stderr
+            assert "220 2.0.0 Ready to start TLS" in p.stdout and "250 2.0.0 Ok: queued" in \
+                p.stdout, p.stdout
+        evs = d.wait_events(4 if shutil.which("swaks") else 2)
+        smtp = [e for e in evs if e["event_type"] == "smtp"]
+        tls = [e for e in evs if e["event_type"] == "tls"]
+        assert len(tls) >= 1 and all(e["tls"].get("ja3", {}).get("hash") for e in tls), tls
+        done = [e for e in smtp if e["smtp"].get("status") == 250]
+        assert done, smtp
+        for e in done:
+            assert e["smtp"]["starttls"] == 1, e["smtp"]
+            # The TLS fingerprint of the session is on the SMTP transaction itself.
+            assert len(e["tls"]["ja3"]["hash"]) == 32 and e["tls"]["ja4"], e.get("tls")
+            # RFC 3207: the HELO after TLS is the one recorded.
+            assert e["smtp"]["helo"] in ("tls-bot.example", "swaks-tls.example")
+        # Without a TLS context STARTTLS is refused (454) and not offered.
+    with h.Sinkd(listen=[SMTP]) as d:
+        out = session(d.port("mx"), [b"EHLO x.example\r\n", b"STARTTLS\r\n", b"QUIT\r\n"])
+        assert b"STARTTLS" not in out.split(b"\r\n354")[0].split(b"454")[0].split(b"\r\n", 1)[1]
+        assert b"454 4.7.0" in out, out
 
 
 def test_pipelined_burst():
@@ -394,6 +438,6 @@ def test_loadgen_campaigns():
         assert rc == 2 and "loopback" in err, err
 
 
-h.run([test_smtplib_transaction, test_loadgen_campaigns, test_encodings_one_campaign, test_swaks_every_command, test_pipelined_burst,
+h.run([test_smtplib_transaction, test_loadgen_campaigns, test_encodings_one_campaign, test_starttls, test_swaks_every_command, test_pipelined_burst,
        test_smtp_source, test_malformed_sessions, test_timeouts_and_error_limit,
        test_answered_mode, test_memory_bounded, test_samples_and_rules, test_proxy_protocol])

@@ -22,6 +22,7 @@
 #include "net/daemon.h"
 #include "net/worker.h"
 #include "proto/http/http_parse.h"
+#include "proto/tls/tls_conn.h"
 
 #define HTTP_RAW_PREFIX_MAX 512
 /* Space kept in a held event for the fields added when the request completes. */
@@ -393,6 +394,7 @@ static void http_complete(struct conn *c, struct http_pending *pd, const uint8_t
 		.body_prefix_len = prefix_len,
 		.slot = w->id,
 	};
+	tls_conn_fill_rules(c, &in);
 	const struct rules_family *fam = rules_classify(rs->rules, &in);
 	const struct http_answer *ans = http_answer_for(rs->http, fam);
 	if (pd->over_limit) {
@@ -468,14 +470,8 @@ static void http_reject(struct conn *c, const uint8_t *raw, size_t raw_len, uint
 		.proto = CONFIG_PROTO_HTTP,
 		.listener = c->l->cfg->name,
 		.dst_port = c->dst.port,
-		.slot = w->id,
 	};
-	const struct rules_family *fam = rules_classify(w->rules->rules, &in);
-	event_put_str(&b, EVENT_T_FAMILY, fam->name);
-	if (fam->tag)
-		event_put_str(&b, EVENT_T_TAG, fam->tag);
-	if (fam->index != UINT32_MAX)
-		event_put_u32(&b, EVENT_T_RULE, fam->index);
+	conn_event_classify(c, &b, &in);
 	event_put_str(&b, EVENT_T_REASON, reason);
 	if (raw_len)
 		event_put(&b, EVENT_T_RAW_PREFIX, raw,

@@ -11,17 +11,21 @@
 #include "proto/http/http_conn.h"
 #include "proto/raw/raw_guess.h"
 #include "proto/raw/raw_internal.h"
+#include "proto/tls/tls_conn.h"
 
 /*
  * Streams guessed as a protocol sinkd has a module for are handed to it, so
  * they are recorded in full rather than as a byte prefix. One entry per
- * module; TLS joins when its module (branch tls) lands on main.
+ * module. A TLS stream gets the TLS listener's treatment (handshake event
+ * with JA3/JA4, then HTTP inside) with a self-signed certificate per name:
+ * the daemon gives raw TCP listeners a TLS context for this.
  */
 static const struct raw_handover {
 	enum raw_guess guess;
 	const struct proto_ops *ops;
 } raw_handovers[] = {
 	{ RAW_GUESS_HTTP, &http_proto_ops },
+	{ RAW_GUESS_TLS, &tls_http_proto_ops },
 };
 
 static const struct proto_ops *raw_handover_for(enum raw_guess g)

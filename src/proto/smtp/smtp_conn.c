@@ -28,6 +28,7 @@
 #include "net/worker.h"
 #include "proto/smtp/smtp_campaign.h"
 #include "proto/smtp/smtp_parse.h"
+#include "proto/tls/tls_conn.h"
 
 /*
  * The dialogue is a small state machine over complete lines: every command
@@ -39,8 +40,12 @@
  * are configured, a size-capped file. Nothing is ever relayed: the accepted
  * message is recorded and dropped.
  *
- * STARTTLS is answered "454 TLS not available" and never advertised until
- * the TLS module supplies a context for the listener (smtp_tls_available).
+ * STARTTLS (RFC 3207) is offered when the listener has a TLS context
+ * (smtp.starttls): the "220 Ready" leaves in clear, the TLS module takes
+ * the rest of the stream (tls_start), records the handshake with the
+ * client's JA3/JA4, and every later event of the session carries them; the
+ * session forgets what it learned before TLS, as the RFC says. Without a
+ * context STARTTLS is answered 454 and recorded as an anomaly.
  */
 
 #define SMTP_RAW_PREFIX_MAX  512
@@ -118,6 +123,8 @@ struct smtp_session {
 	uint32_t errors;
 	uint32_t transactions;
 	bool esmtp;
+	bool tls;     /* upgraded with STARTTLS */
+	bool upgrade; /* STARTTLS answered: the rest of this read belongs to TLS */
 	bool has_helo;
 	bool has_mail;
 	uint8_t body_type; /* enum smtp_body_type of MAIL */
@@ -165,11 +172,25 @@ void smtp_listener_free(struct listener *l)
 	l->proto_state = NULL;
 }
 
-/* The TLS module is not in this build yet: STARTTLS is neither advertised nor accepted. */
+static void smtp_tx_reset(struct conn *c);
+
+/* STARTTLS is offered when the listener has a TLS context and the session is not TLS yet. */
 static bool smtp_tls_available(const struct conn *c)
 {
-	(void)c;
-	return false;
+	return c->l->tls != NULL && c->tls == NULL;
+}
+
+/* The handshake completed (its event is recorded): RFC 3207 §4.2, start afresh. */
+static void smtp_tls_ready(struct conn *c)
+{
+	struct smtp_session *s = c->p.smtp.s;
+	if (!s)
+		return;
+	smtp_tx_reset(c);
+	s->has_helo = false;
+	s->helo_len = 0;
+	s->esmtp = false;
+	s->tls = true;
 }
 
 /* --- replies ------------------------------------------------------------------- */
@@ -449,6 +470,7 @@ static uint64_t smtp_record(struct conn *c, uint16_t flags, const char *reason, 
 		.body_len = m ? m->size : 0,
 		.slot = w->id,
 	};
+	tls_conn_fill_rules(c, &in);
 	/* Spam hides its subjects in encoded words: rules see the decoded text. */
 	char subject[SMTP_HDR_VALUE_MAX];
 	size_t subject_len = 0;
@@ -514,6 +536,10 @@ static uint64_t smtp_record(struct conn *c, uint16_t flags, const char *reason, 
 			status == 250 ? smtp_sample_finish(c, m, digest, name, sizeof name) : NULL;
 		if (sample)
 			event_put_str(&b, EVENT_T_SMTP_SAMPLE, sample);
+	}
+	if (s->tls) {
+		uint8_t one = 1;
+		event_put(&b, EVENT_T_SMTP_TLS, &one, 1);
 	}
 	smtp_put_anomalies(&b, s->anomalies);
 	event_put_u32(&b, EVENT_T_SMTP_COMMANDS, s->commands);
@@ -846,8 +872,27 @@ static void smtp_command(struct conn *c, const char *line, size_t len)
 		smtp_reply(c, "214 2.0.0 See RFC 5321\r\n");
 		return;
 	case SMTP_V_STARTTLS:
-		s->anomalies |= SMTP_A_STARTTLS;
-		smtp_reply(c, "454 4.7.0 TLS not available due to local problem\r\n");
+		if (c->tls) {
+			smtp_error(c, "503 5.5.1 Error: TLS already active\r\n",
+				   SMTP_A_BAD_SEQUENCE);
+			return;
+		}
+		if (!smtp_tls_available(c)) {
+			s->anomalies |= SMTP_A_STARTTLS;
+			smtp_reply(c, "454 4.7.0 TLS not available due to local problem\r\n");
+			return;
+		}
+		/* An open transaction ends here: what follows is a new session. */
+		if (s->has_mail)
+			smtp_record(c, 0, "transaction aborted by STARTTLS", 0);
+		smtp_tx_reset(c);
+		smtp_reply(c, "220 2.0.0 Ready to start TLS\r\n");
+		if (tls_start(c, c->l->tls, smtp_tls_ready) != 0) {
+			smtp_end_session(c, EVENT_F_LIMIT, "out of memory starting TLS");
+			c->closed = true;
+			return;
+		}
+		s->upgrade = true;
 		return;
 	case SMTP_V_AUTH:
 		s->anomalies |= SMTP_A_AUTH;
@@ -956,6 +1001,11 @@ static size_t smtp_on_input(struct conn *c, const uint8_t *buf, size_t len, bool
 		if (used == 0)
 			break;
 		done += used;
+		if (c->p.smtp.s->upgrade) {
+			/* Whatever followed STARTTLS in this read is the ClientHello: TLS's. */
+			c->p.smtp.s->upgrade = false;
+			return done;
+		}
 		/* PIPELINING was not offered: a client that still sends commands in bursts. */
 		if (c->p.smtp.phase == SMTP_PHASE_CMD && done < len && !c->p.smtp.s->esmtp)
 			c->p.smtp.s->anomalies |= SMTP_A_PIPELINED_NO_EHLO;
