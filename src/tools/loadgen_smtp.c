@@ -338,7 +338,7 @@ int cmd_loadgen_smtp(int argc, char **argv)
 	};
 	const char *target = NULL;
 	bool have_seed = false;
-	uint64_t v;
+	uint64_t v = 0;
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
