@@ -14,6 +14,9 @@
 #define LPM_DIR24_MIN_SEGMENTS 4096 /* smaller tables search: 64 MiB would be wasted on them */
 #define LPM_BITS_MIN	       4
 #define LPM_BITS_MAX	       20
+#define LPM_SUB		       0x80000000u /* idx6: the block has a second-level index */
+#define LPM_SUB_MIN	       16	   /* segments in a block that earn it one */
+#define LPM_SUB_BITS_MAX       16
 
 typedef unsigned __int128 u128;
 
@@ -68,7 +71,16 @@ struct lpm {
 	u128 *start6;
 	uint32_t *val6;
 	size_t n6;
-	uint32_t *idx6;
+	uint32_t *idx6; /* as idx4; LPM_SUB | offset in sub6 for a dense block */
+	/*
+	 * A dense IPv6 block (announced space clusters in a few top-level blocks,
+	 * so one block can hold tens of thousands of segments) gets its own
+	 * direct index on the next bits: sub6[o] = bits, then (1 << bits) + 1
+	 * segment numbers as idx6 has for blocks. A lookup then searches a few
+	 * segments instead of thousands.
+	 */
+	uint32_t *sub6;
+	size_t n_sub6;
 };
 
 static u128 u128_from_bytes(const uint8_t *p, size_t n)
@@ -426,6 +438,54 @@ static unsigned index_bits(size_t n)
 	return bits;
 }
 
+/* The segment number idx6[b] stands for, through a block's second level. */
+static uint32_t idx6_seg(const struct lpm *t, size_t b)
+{
+	uint32_t v = t->idx6[b];
+	return v & LPM_SUB ? t->sub6[(v & ~LPM_SUB) + 1] : v;
+}
+
+/* Gives every block of idx6 with at least LPM_SUB_MIN segments a second-level index. */
+static int lpm_sub6(struct lpm *t, unsigned bits6)
+{
+	size_t blocks = (size_t)1 << bits6, cap = 0;
+	if (t->n6 >= LPM_SUB)
+		return 0; /* segment numbers must leave the flag bit free */
+	for (size_t b = 0; b < blocks; b++) {
+		uint32_t lo = t->idx6[b], hi = idx6_seg(t, b + 1);
+		if (hi - lo < LPM_SUB_MIN)
+			continue;
+		unsigned sb = LPM_BITS_MIN;
+		while (sb < LPM_SUB_BITS_MAX && ((size_t)1 << sb) < 2 * (size_t)(hi - lo))
+			sb++;
+		size_t need = ((size_t)1 << sb) + 2;
+		if (t->n_sub6 + need > LPM_SUB - 1)
+			return 0;
+		if (t->n_sub6 + need > cap) {
+			cap = (t->n_sub6 + need) * 2;
+			uint32_t *ns = realloc(t->sub6, cap * sizeof *ns);
+			if (!ns)
+				return ERR_NOMEM;
+			t->sub6 = ns;
+		}
+		uint32_t *p = t->sub6 + t->n_sub6;
+		p[0] = sb;
+		u128 base = (u128)b << t->shift6;
+		unsigned sub_shift = t->shift6 - sb;
+		uint32_t s = lo;
+		for (size_t j = 0; j < ((size_t)1 << sb); j++) {
+			u128 first = base + ((u128)j << sub_shift);
+			while (s + 1 < t->n6 && t->start6[s + 1] <= first)
+				s++;
+			p[1 + j] = s;
+		}
+		p[1 + ((size_t)1 << sb)] = hi;
+		t->idx6[b] = LPM_SUB | (uint32_t)t->n_sub6;
+		t->n_sub6 += need;
+	}
+	return 0;
+}
+
 int lpm_build(struct lpm_builder *b, struct lpm **out)
 {
 	int rc = ERR_NOMEM;
@@ -459,7 +519,7 @@ int lpm_build(struct lpm_builder *b, struct lpm **out)
 	t->val6 = g6.val;
 	g6.start = NULL;
 	g6.val = NULL;
-	if ((rc = lpm_index(t->start6, t->n6, bits6, 128, &t->idx6)))
+	if ((rc = lpm_index(t->start6, t->n6, bits6, 128, &t->idx6)) || (rc = lpm_sub6(t, bits6)))
 		goto out;
 	rc = 0;
 	*out = t;
@@ -533,7 +593,15 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 	memcpy(&lo64, addr + 8, 8);
 	u128 a = (u128)be64toh(h64) << 64 | be64toh(lo64);
 	uint32_t blk = (uint32_t)(a >> t->shift6);
-	uint32_t lo = t->idx6[blk], hi = t->idx6[blk + 1];
+	uint32_t lo = t->idx6[blk], hi;
+	if (lo & LPM_SUB) {
+		const uint32_t *p = t->sub6 + (lo & ~LPM_SUB);
+		size_t j = (size_t)((a >> (t->shift6 - p[0])) & (((u128)1 << p[0]) - 1));
+		lo = p[1 + j];
+		hi = p[2 + j];
+	} else {
+		hi = idx6_seg(t, blk + 1);
+	}
 	const u128 *s = t->start6;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi + 1) >> 1;
@@ -567,6 +635,7 @@ void lpm_free(struct lpm *t)
 	free(t->start6);
 	free(t->val6);
 	free(t->idx6);
+	free(t->sub6);
 	if (t->tbl24)
 		munmap(t->tbl24, t->tbl24_bytes);
 	free(t->tbl8);
