@@ -1678,7 +1678,7 @@ static int parse_payload_at(struct cfgp *p, yaml_node_t *n, void *obj)
 	if (n->type != YAML_SEQUENCE_NODE)
 		return add_payload_at(p, n, obj);
 	for (size_t i = 0; i < seq_len(n); i++) {
-		yaml_node_t *item;
+		yaml_node_t *item = NULL;
 		int rc = enter(p, n->data.sequence.items.start[i], &item);
 		if (!rc)
 			rc = add_payload_at(p, item, obj);
