@@ -310,43 +310,84 @@ static bool name_eq(const uint8_t *stored, const uint8_t *q, size_t len)
 	return true;
 }
 
-bool dns_zones_lookup(const struct dns_zones *z, const struct dns_name *qname, struct dns_match *m)
+void dns_zones_key(const struct dns_name *qname, struct dns_zone_key *k)
+{
+	uint64_t h = ZONE_FNV_OFFSET;
+	k->labels = qname->labels;
+	for (unsigned i = qname->labels; i-- > 0;) {
+		h = mix_label(h, qname->wire + qname->label_off[i]);
+		k->hash[i] = fold(h);
+	}
+}
+
+/* Suffixes the prefetch looks at, longest first: deeper ones are rare and still found, only slower. */
+#define ZONE_PREFETCH_SUFFIXES 8
+/* Probe steps stage 1 follows from a suffix's first slot. */
+#define ZONE_PREFETCH_PROBES   4
+
+void dns_zones_prefetch(const struct dns_zones *z, const struct dns_zone_key *k, int stage)
+{
+	if (!z->n_ents)
+		return;
+	size_t mask = z->table_cap - 1;
+	unsigned n = k->labels < ZONE_PREFETCH_SUFFIXES ? k->labels : ZONE_PREFETCH_SUFFIXES;
+	for (unsigned i = 0; i < n; i++) {
+		size_t s = k->hash[i] & mask;
+		if (stage == 0) {
+			__builtin_prefetch(&z->table[s]);
+			continue;
+		}
+		for (unsigned p = 0; p < ZONE_PREFETCH_PROBES && z->table[s].ref; p++) {
+			if (z->table[s].hash == k->hash[i]) {
+				__builtin_prefetch(z->arena + z->table[s].ref - 1);
+				break;
+			}
+			s = (s + 1) & mask;
+		}
+	}
+}
+
+bool dns_zones_lookup_key(const struct dns_zones *z, const struct dns_name *qname,
+			  const struct dns_zone_key *k, struct dns_match *m)
 {
 	unsigned n = qname->labels;
-	if (n == 0 || !z->n_ents)
+	if (n == 0 || !z->n_ents || k->labels != n)
 		return false;
-	uint32_t hashes[DNS_LABELS_MAX];
-	uint64_t h = ZONE_FNV_OFFSET;
 	size_t mask = z->table_cap - 1;
-	for (unsigned i = n; i-- > 0;) {
-		h = mix_label(h, qname->wire + qname->label_off[i]);
-		hashes[i] = fold(h);
-		/* Every suffix's first slot is fetched at once, not one miss after another. */
-		__builtin_prefetch(&z->table[hashes[i] & mask]);
-	}
 	/* The deepest seized name wins: try the longest suffix first. Root-label stores never exist. */
 	size_t wire_no_root = (size_t)qname->len - 1;
 	for (unsigned i = 0; i < n; i++) {
 		size_t off = qname->label_off[i];
 		size_t len = wire_no_root - off;
-		uint32_t hv = hashes[i];
-		size_t k = hv & mask;
-		while (z->table[k].ref) {
-			if (z->table[k].hash != hv) {
-				k = (k + 1) & mask;
+		uint32_t hv = k->hash[i];
+		size_t s = hv & mask;
+		while (z->table[s].ref) {
+			if (z->table[s].hash != hv) {
+				s = (s + 1) & mask;
 				continue;
 			}
-			const uint8_t *r = z->arena + z->table[k].ref - 1;
+			const uint8_t *r = z->arena + z->table[s].ref - 1;
 			if (r[6] == len && name_eq(r + ZONE_REC_HEAD, qname->wire + off, len)) {
 				m->group = &z->groups[rec_group(r)];
 				m->apex_label = i;
 				m->at_apex = i == 0;
 				return true;
 			}
-			k = (k + 1) & mask;
+			s = (s + 1) & mask;
 		}
 	}
 	return false;
+}
+
+bool dns_zones_lookup(const struct dns_zones *z, const struct dns_name *qname, struct dns_match *m)
+{
+	if (qname->labels == 0 || !z->n_ents)
+		return false;
+	struct dns_zone_key k;
+	dns_zones_key(qname, &k);
+	/* Every suffix's first slot is fetched at once, not one miss after another. */
+	dns_zones_prefetch(z, &k, 0);
+	return dns_zones_lookup_key(z, qname, &k, m);
 }
 
 void dns_zones_get_stats(const struct dns_zones *z, struct dns_zones_stats *st)
