@@ -98,13 +98,27 @@ static void put_answers(struct event_builder *b, const struct dns_answer_info *a
 	event_put(b, EVENT_T_DNS_ANSWERS, v, n);
 }
 
-/* Lower-case presentation form of the matched apex. */
+/*
+ * Lower-case presentation form of the matched apex. `qtext` is the question
+ * name's text (qtext_len characters): when it has no escapes, label i starts
+ * there at the label's wire offset and the apex is its tail, lower-cased.
+ */
 static void put_zone(struct event_builder *b, const struct dns_query *q,
-		     const struct dns_answer_info *ai)
+		     const struct dns_answer_info *ai, const char *qtext, size_t qtext_len)
 {
-	struct dns_name apex;
 	unsigned first = ai->match.apex_label;
 	size_t off = q->qname.label_off[first];
+	char text[DNS_TEXT_NAME_MAX];
+	if (q->qname.len >= 2 && qtext_len == (size_t)q->qname.len - 2 && off < qtext_len) {
+		size_t n = qtext_len - off;
+		for (size_t i = 0; i < n; i++) {
+			char ch = qtext[off + i];
+			text[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+		}
+		event_put(b, EVENT_T_DNS_ZONE, text, n);
+		return;
+	}
+	struct dns_name apex;
 	apex.len = (uint16_t)(q->qname.len - off);
 	memcpy(apex.wire, q->qname.wire + off, apex.len);
 	apex.labels = (uint8_t)(q->qname.labels - first);
@@ -113,9 +127,8 @@ static void put_zone(struct event_builder *b, const struct dns_query *q,
 	for (size_t i = 0; i < apex.len; i++)
 		if (apex.wire[i] >= 'A' && apex.wire[i] <= 'Z')
 			apex.wire[i] = (uint8_t)(apex.wire[i] + 32);
-	char text[DNS_TEXT_NAME_MAX];
-	dns_name_text(&apex, text, sizeof text);
-	event_put_str(b, EVENT_T_DNS_ZONE, text);
+	size_t n = dns_name_text(&apex, text, sizeof text);
+	event_put(b, EVENT_T_DNS_ZONE, text, n);
 }
 
 /* The DNS fields of one query's event (the header is already begun). */
@@ -136,10 +149,11 @@ static void dns_event_fields(struct event_builder *b, const uint8_t *msg, size_t
 		event_put_u16(b, EVENT_T_DNS_ID, q->id);
 		event_put_u16(b, EVENT_T_DNS_QFLAGS, q->flags);
 	}
+	char text[DNS_TEXT_NAME_MAX];
+	size_t text_len = 0;
 	if (q->has_question) {
-		char text[DNS_TEXT_NAME_MAX];
-		dns_name_text(&q->qname, text, sizeof text);
-		event_put_str(b, EVENT_T_DNS_QNAME, text);
+		text_len = dns_name_text(&q->qname, text, sizeof text);
+		event_put(b, EVENT_T_DNS_QNAME, text, text_len);
 		event_put_u16(b, EVENT_T_DNS_QTYPE, q->qtype);
 		event_put_u16(b, EVENT_T_DNS_QCLASS, q->qclass);
 	}
@@ -151,7 +165,7 @@ static void dns_event_fields(struct event_builder *b, const uint8_t *msg, size_t
 	if (q->has_ecs)
 		put_ecs(b, q);
 	if (ai->matched)
-		put_zone(b, q, ai);
+		put_zone(b, q, ai, q->has_question ? text : "", text_len);
 	if (answered) {
 		event_put_u16(b, EVENT_T_DNS_RCODE, ai->rcode);
 		event_put_u16(b, EVENT_T_DNS_RFLAGS, ai->flags);
