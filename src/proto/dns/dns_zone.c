@@ -67,11 +67,35 @@ static inline uint64_t lower8(uint64_t x)
 	return x | ((ge_a & ~gt_z & ~x & high) >> 2);
 }
 
-/* Up to 8 bytes as one word (missing bytes 0); the same bytes always give the same word. */
+/*
+ * Up to 8 bytes as one word (missing bytes 0); the same bytes always give
+ * the same word. Built from 4-, 2- and 1-byte loads rather than a copy of
+ * variable length, which goes through memory and stalls the load after it.
+ */
 static inline uint64_t load_word(const uint8_t *p, size_t n)
 {
 	uint64_t v = 0;
-	memcpy(&v, p, n < 8 ? n : 8);
+	if (n >= 8) {
+		memcpy(&v, p, 8);
+		return v;
+	}
+	unsigned shift = 0;
+	if (n & 4) {
+		uint32_t x;
+		memcpy(&x, p, 4);
+		v = x;
+		p += 4;
+		shift = 32;
+	}
+	if (n & 2) {
+		uint16_t x;
+		memcpy(&x, p, 2);
+		v |= (uint64_t)x << shift;
+		p += 2;
+		shift += 16;
+	}
+	if (n & 1)
+		v |= (uint64_t)p[0] << shift;
 	return v;
 }
 
@@ -365,7 +389,10 @@ void dns_zones_prefetch(const struct dns_zones *z, const struct dns_zone_key *k,
 		}
 		for (unsigned p = 0; p < ZONE_PREFETCH_PROBES && z->table[s].ref; p++) {
 			if (z->table[s].hash == k->hash[i]) {
-				__builtin_prefetch(z->arena + z->table[s].ref - 1);
+				/* A record is rarely aligned: it may reach into the next line. */
+				const uint8_t *r = z->arena + z->table[s].ref - 1;
+				__builtin_prefetch(r);
+				__builtin_prefetch(r + 63);
 				break;
 			}
 			s = (s + 1) & mask;
