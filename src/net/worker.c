@@ -458,6 +458,11 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 				m->msg_hdr.msg_controllen =
 					dgram_reply_ctl(d->tx_ctl[out], &dg->dst);
 			}
+			if (w->answered && dg->event_seq == 0) {
+				/* Never answer what is not recorded (the lane was full): the client retries. */
+				STAT_INC(w->st.refused_unrecorded);
+				continue;
+			}
 			if (w->answered && dg->event_seq > recorder_durable(w->lane)) {
 				dgram_hold(w, l, m, dg->event_seq);
 				continue;
