@@ -215,7 +215,7 @@ void dgram_event_begin(struct worker *w, struct dgram *dg, struct event_builder 
 		.type = type,
 		.flags = flags,
 		.transport = IPPROTO_UDP,
-		.ts_us = time_now_us(),
+		.ts_us = dg->ts_us ? dg->ts_us : time_now_us(),
 		.flow_id = dg->flow_id,
 		.src = dg->src,
 		.dst = dg->dst,
@@ -410,6 +410,8 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 			continue;
 		if (n <= 0)
 			return;
+		/* One clock read per batch: its datagrams were received together. */
+		uint64_t ts_us = time_now_us();
 		for (int i = 0; i < n; i++) {
 			struct msghdr *mh = &d->rx[i].msg_hdr;
 			struct dgram *dg = &d->dgs[i];
@@ -422,6 +424,7 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 				/* Slot i: a batch never has more replies before i than datagrams. */
 				.reply = d->tx_buf[i],
 				.reply_cap = WORKER_DGRAM_REPLY,
+				.ts_us = ts_us,
 			};
 			if (dg->len > WORKER_DGRAM_MAX)
 				dg->len = WORKER_DGRAM_MAX;

@@ -83,6 +83,7 @@ struct dgram {
 	size_t reply_cap;   /* ... up to this many bytes */
 	uint64_t event_seq; /* set by dgram_event_submit: what the reply waits for */
 	void *proto_ctx;    /* NULL, or what on_datagram_batch prepared for this datagram */
+	uint64_t ts_us;	    /* when its batch was received (µs, wall clock; 0: take it now) */
 };
 
 #define WORKER_DGRAM_BATCH 32
