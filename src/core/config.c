@@ -606,6 +606,102 @@ static int parse_eve(struct cfgp *p, yaml_node_t *n, void *obj)
 	return walk_map(p, n, eve_keys, sizeof eve_keys / sizeof eve_keys[0], obj);
 }
 
+/* --- store and enrich ------------------------------------------------------------- */
+
+struct strlist_ctx {
+	char ***v;
+	size_t *n;
+};
+
+static int add_strlist_item(struct cfgp *p, yaml_node_t *item, void *ctx)
+{
+	struct strlist_ctx *l = ctx;
+	char **slot = grow((void **)l->v, l->n, sizeof *slot);
+	if (!slot)
+		return cfg_err(p, item, "out of memory");
+	return get_string(p, item, slot, false);
+}
+
+static int parse_enrich_asn(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_store *s = obj;
+	struct strlist_ctx l = { &s->asn, &s->n_asn };
+	return for_each_scalar(p, n, add_strlist_item, &l);
+}
+
+static int parse_enrich_country(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_store *s = obj;
+	struct strlist_ctx l = { &s->country, &s->n_country };
+	return for_each_scalar(p, n, add_strlist_item, &l);
+}
+
+static int parse_enrich_contacts(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_store *s = obj;
+	struct strlist_ctx l = { &s->contacts, &s->n_contacts };
+	return for_each_scalar(p, n, add_strlist_item, &l);
+}
+
+static const struct key bot_id_keys[] = {
+	{ "family", K_STR, offsetof(struct config_bot_id, family), 0, 0, NULL },
+	{ "uri_param", K_STR, offsetof(struct config_bot_id, uri_param), 0, 0, NULL },
+	{ "header", K_STR, offsetof(struct config_bot_id, header), 0, 0, NULL },
+};
+
+static int parse_bot_ids(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_store *s = obj;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return cfg_err(p, n, "expected a list, got %s", node_kind(n));
+	size_t i = 0;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = NULL;
+		size_t old = path_push_index(p, i);
+		int rc = enter(p, *it, &item);
+		if (rc)
+			return rc;
+		if (!item)
+			return ERR_CONFIG;
+		struct config_bot_id *b = grow((void **)&s->bot_ids, &s->n_bot_ids, sizeof *b);
+		if (!b)
+			return cfg_err(p, item, "out of memory");
+		rc = walk_map(p, item, bot_id_keys, sizeof bot_id_keys / sizeof bot_id_keys[0], b);
+		if (rc)
+			return rc;
+		if (!b->family)
+			return cfg_err(p, item, "family is required");
+		if (!b->uri_param == !b->header)
+			return cfg_err(p, item, "give exactly one of uri_param and header");
+		path_pop(p, old);
+	}
+	return 0;
+}
+
+static const struct key store_keys[] = {
+	{ "path", K_OSTR, offsetof(struct config_store, path), 0, 0, NULL },
+	{ "bot_ids", K_FN, 0, 0, 0, parse_bot_ids },
+};
+
+static const struct key enrich_keys[] = {
+	{ "asn", K_FN, 0, 0, 0, parse_enrich_asn },
+	{ "country", K_FN, 0, 0, 0, parse_enrich_country },
+	{ "contacts", K_FN, 0, 0, 0, parse_enrich_contacts },
+};
+
+static int parse_store(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config *c = obj;
+	return walk_map(p, n, store_keys, sizeof store_keys / sizeof store_keys[0], &c->store);
+}
+
+static int parse_enrich(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config *c = obj;
+	return walk_map(p, n, enrich_keys, sizeof enrich_keys / sizeof enrich_keys[0], &c->store);
+}
+
 /* --- listeners ------------------------------------------------------------------ */
 
 static int proto_from_name(const char *s, size_t len)
@@ -1863,6 +1959,8 @@ static const struct key top_keys[] = {
 	{ "drain_timeout_ms", K_U32, offsetof(struct config, drain_timeout_ms), 0, UINT32_MAX,
 	  NULL },
 	{ "eve", K_FN, 0, 0, 0, parse_eve },
+	{ "store", K_FN, 0, 0, 0, parse_store },
+	{ "enrich", K_FN, 0, 0, 0, parse_enrich },
 	{ "listen", K_FN, 0, 0, 0, parse_listeners },
 	{ "families", K_FN, 0, 0, 0, defer_families },
 	{ "default_answer", K_FN, 0, 0, 0, parse_default_answer },
@@ -2163,6 +2261,22 @@ void config_free(struct config *c)
 	free(c->eve_file);
 	free(c->stats_file);
 	free(c->pid_file);
+	free(c->store.path);
+	for (size_t i = 0; i < c->store.n_asn; i++)
+		free(c->store.asn[i]);
+	for (size_t i = 0; i < c->store.n_country; i++)
+		free(c->store.country[i]);
+	for (size_t i = 0; i < c->store.n_contacts; i++)
+		free(c->store.contacts[i]);
+	free(c->store.asn);
+	free(c->store.country);
+	free(c->store.contacts);
+	for (size_t i = 0; i < c->store.n_bot_ids; i++) {
+		free(c->store.bot_ids[i].family);
+		free(c->store.bot_ids[i].uri_param);
+		free(c->store.bot_ids[i].header);
+	}
+	free(c->store.bot_ids);
 	free(c);
 }
 

@@ -222,6 +222,25 @@ struct config_family {
 	bool has_answer; /* false: use the default answer */
 };
 
+/* Where a family's events carry a bot identifier (store.bot_ids). */
+struct config_bot_id {
+	char *family;	 /* events of this family */
+	char *uri_param; /* the value of this query parameter of the request URI, or */
+	char *header;	 /* the value of this request header (name compared without case) */
+};
+
+/* Enrichment data files and the embedded store (docs/store.md). */
+struct config_store {
+	char *path; /* store.path: SQLite database the indexer thread writes; NULL = none */
+	char **asn; /* enrich.asn: ASN sources, in load order */
+	size_t n_asn;
+	char **country; /* enrich.country: country MMDBs */
+	size_t n_country;
+	char **contacts; /* enrich.contacts: abuse-contact CSVs */
+	size_t n_contacts;
+	struct config_bot_id *bot_ids; /* store.bot_ids: unique bot IDs counted per family */
+	size_t n_bot_ids;
+};
 struct config_dns; /* proto/dns/dns_config.h */
 
 struct config {
@@ -246,6 +265,7 @@ struct config {
 	size_t n_families;
 	struct config_answer default_answer; /* for unmatched traffic; default 404 empty */
 	struct config_dns *dns;		     /* the `dns:` section; NULL if absent */
+	struct config_store store;	     /* store: and enrich: (docs/store.md) */
 };
 
 /*

@@ -29,6 +29,7 @@
 #include "proto/tls/tls_server.h"
 #include "proto/raw/raw_conn.h"
 #include "report/eve_writer.h"
+#include "store/indexer.h"
 
 struct daemon {
 	struct config *boot_cfg; /* listeners, log and limits come from here; lives to exit */
@@ -41,6 +42,7 @@ struct daemon {
 	unsigned n_workers;
 	struct recorder *rec;
 	struct eve_writer *eve;
+	struct indexer *indexer; /* store thread, when store.path is set */
 	char *stats_path;
 	uint64_t started_us;
 	uint64_t reloads;
@@ -320,6 +322,8 @@ static void daemon_write_stats(struct daemon *d)
 	dynbuf_adds(&b, "}");
 	if (d->eve)
 		stats_u64(&b, "eve_written", eve_writer_written(d->eve), 0);
+	if (d->indexer)
+		stats_u64(&b, "store_indexed", indexer_indexed(d->indexer), 0);
 	json_key(&b, "rules", 0);
 	dynbuf_adds(&b, "{");
 	stats_u64(&b, "generation", daemon_rules_gen(d), 1);
@@ -554,6 +558,13 @@ int daemon_run(const struct daemon_opts *o)
 			goto out;
 		}
 	}
+	if (cfg->store.path) {
+		rc = indexer_start_config(&d->indexer, cfg);
+		if (rc) {
+			dlog(DLOG_ERROR, "store %s: cannot start", cfg->store.path);
+			goto out;
+		}
+	}
 	d->stats_path = cfg->stats_file;
 	if (cfg->pid_file && write_pid_file(cfg->pid_file) != 0)
 		dlog(DLOG_WARN, "pid file %s: %s", cfg->pid_file, strerror(errno));
@@ -593,6 +604,8 @@ out:
 	}
 	if (d->eve)
 		eve_writer_stop(d->eve);
+	if (d->indexer)
+		indexer_stop(d->indexer);
 	if (d->workers) {
 		for (unsigned i = 0; i < inited_workers; i++)
 			worker_destroy(&d->workers[i]);

@@ -14,6 +14,9 @@ int cmd_loadgen(int argc, char **argv);
 int cmd_config(int argc, char **argv);	 /* config check */
 int cmd_firewall(int argc, char **argv); /* firewall print */
 int cmd_top(int argc, char **argv);
-int cmd_zones(int argc, char **argv); /* zones export | zones stats (DNS) */
+int cmd_lookup(int argc, char **argv); /* enrichment of addresses */
+int cmd_index(int argc, char **argv);  /* log -> store */
+int cmd_report(int argc, char **argv); /* per-network reports from the store */
+int cmd_zones(int argc, char **argv);  /* zones export | zones stats (DNS) */
 
 #endif

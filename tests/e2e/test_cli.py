@@ -15,7 +15,8 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
-COMMANDS = ["serve", "verify", "log", "loadgen", "config", "firewall", "top"]
+COMMANDS = ["serve", "verify", "log", "loadgen", "config", "firewall", "top", "lookup", "index",
+            "report"]
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:")
 
