@@ -726,7 +726,7 @@ static int parse_listener_proto(struct cfgp *p, yaml_node_t *n, void *obj)
 			       "unknown proto \"%.*s\" (expected http, tls, dns, smtp or raw)",
 			       (int)len, s);
 	if (proto != CONFIG_PROTO_HTTP && proto != CONFIG_PROTO_TLS && proto != CONFIG_PROTO_RAW &&
-	    proto != CONFIG_PROTO_DNS)
+	    proto != CONFIG_PROTO_DNS && proto != CONFIG_PROTO_SMTP)
 		return cfg_err(p, n, "proto %s is not supported by this build yet",
 			       proto_names[proto]);
 	l->proto = (enum config_proto)proto;
@@ -794,6 +794,48 @@ static int parse_limits(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_listener *l = obj;
 	return walk_map(p, n, limit_keys, sizeof limit_keys / sizeof limit_keys[0], &l->http);
+}
+
+static const struct key smtp_keys[] = {
+	{ "hostname", K_STR, offsetof(struct config_smtp, hostname), 0, 0, NULL },
+	{ "max_line_bytes", K_SIZE32, offsetof(struct config_smtp, max_line_bytes), 512, 64u << 10,
+	  NULL },
+	{ "max_recipients", K_U32, offsetof(struct config_smtp, max_recipients), 1, 100000, NULL },
+	{ "max_message_bytes", K_SIZE64, offsetof(struct config_smtp, max_message_bytes), 1024,
+	  UINT64_C(1) << 40, NULL },
+	{ "max_commands", K_U32, offsetof(struct config_smtp, max_commands), 1, UINT32_MAX, NULL },
+	{ "max_transactions", K_U32, offsetof(struct config_smtp, max_transactions), 1, UINT32_MAX,
+	  NULL },
+	{ "max_errors", K_U32, offsetof(struct config_smtp, max_errors), 1, UINT32_MAX, NULL },
+	{ "campaign_threshold", K_U32, offsetof(struct config_smtp, campaign_threshold), 1, 100,
+	  NULL },
+	{ "campaign_slots", K_U32, offsetof(struct config_smtp, campaign_slots), 1, 16384, NULL },
+	{ "sample_dir", K_OSTR, offsetof(struct config_smtp, sample_dir), 0, 0, NULL },
+	{ "sample_max_bytes", K_SIZE64, offsetof(struct config_smtp, sample_max_bytes), 1,
+	  UINT64_C(1) << 32, NULL },
+	{ "sample_retention_days", K_U32, offsetof(struct config_smtp, sample_retention_days), 1,
+	  36500, NULL },
+	{ "starttls", K_BOOL, offsetof(struct config_smtp, starttls), 0, 0, NULL },
+};
+
+static int parse_smtp(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_listener *l = obj;
+	return walk_map(p, n, smtp_keys, sizeof smtp_keys / sizeof smtp_keys[0], &l->smtp);
+}
+
+void config_smtp_default(struct config_smtp *s)
+{
+	s->max_line_bytes = 2048;
+	s->max_recipients = 100;
+	s->max_message_bytes = 10u << 20;
+	s->max_commands = 1000;
+	s->max_transactions = 1000;
+	s->max_errors = 20;
+	s->campaign_threshold = 60;
+	s->campaign_slots = 1024;
+	s->sample_max_bytes = 1u << 20;
+	s->sample_retention_days = 30;
 }
 
 /* "hex:0a0b" or plain text: a byte string (at least one byte allocated on success). */
@@ -1140,6 +1182,7 @@ static const struct key listener_keys[] = {
 	{ "max_connections", K_U32, offsetof(struct config_listener, max_connections), 1,
 	  UINT32_MAX, NULL },
 	{ "limits", K_FN, 0, 0, 0, parse_limits },
+	{ "smtp", K_FN, 0, 0, 0, parse_smtp },
 	{ "tls", K_FN, 0, 0, 0, parse_listener_tls },
 	{ "raw", K_FN, 0, 0, 0, parse_listener_raw },
 	{ "ports", K_FN, 0, 0, 0, parse_listener_ports },
@@ -1168,6 +1211,43 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/*
+ * An SMTP server speaks first, so TCP_DEFER_ACCEPT would hold every session
+ * until the client gave up: it is always off there. `smtp:` belongs to smtp
+ * listeners only, so a misplaced block is an error, not silently ignored.
+ */
+static int config_smtp_check(struct cfgp *p, yaml_node_t *item, struct config_listener *l)
+{
+	struct config_smtp *s = &l->smtp;
+	if (l->proto != CONFIG_PROTO_SMTP) {
+		for (yaml_node_pair_t *pair = item->data.mapping.pairs.start;
+		     pair < item->data.mapping.pairs.top; pair++) {
+			yaml_node_t *k = yaml_document_get_node(p->doc, pair->key);
+			if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == 4 &&
+			    !memcmp(k->data.scalar.value, "smtp", 4))
+				return cfg_err(p, k, "key \"smtp\" is for proto smtp listeners");
+		}
+		return 0;
+	}
+	if (l->defer_accept_set && l->defer_accept)
+		return cfg_err(p, item,
+			       "defer_accept cannot be on for smtp: the server speaks first");
+	l->defer_accept = false;
+	if (!s->hostname) {
+		s->hostname = dup_mem("mx.sinkhole.invalid", 19);
+		if (!s->hostname)
+			return cfg_err(p, item, "out of memory");
+	}
+	for (const char *c = s->hostname; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+			return cfg_err(p, item,
+				       "smtp.hostname must not contain spaces or controls");
+	/* The connection's input buffer (sized by max_header_bytes) must hold one command line. */
+	if (l->http.max_header_bytes < s->max_line_bytes)
+		l->http.max_header_bytes = s->max_line_bytes;
+	return 0;
+}
+
 static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config *c = obj;
@@ -1190,6 +1270,7 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 		l->max_connections = 100000;
 		l->defer_accept = true;
 		config_http_limits_default(&l->http);
+		config_smtp_default(&l->smtp);
 		config_tls_default(&l->tls);
 		l->raw.capture_bytes = 4096;
 		l->raw.timeout_ms = 5000;
@@ -1202,6 +1283,9 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 			return rc;
 		if (!l->proto)
 			return cfg_err(p, item, "missing key \"proto\"");
+		rc = config_smtp_check(p, item, l);
+		if (rc)
+			return rc;
 		if (!l->addr_text)
 			return cfg_err(p, item, "missing key \"addr\"");
 		if (l->tls.min_version > l->tls.max_version)
@@ -1587,6 +1671,36 @@ static int parse_match_ua(struct cfgp *p, yaml_node_t *n, void *obj)
 	return parse_strmatch(p, n, &((struct config_match *)obj)->user_agent, false);
 }
 
+static int parse_match_helo(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->helo, true);
+}
+
+static int parse_match_mail_from(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->mail_from, true);
+}
+
+static int parse_match_subject(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->subject, false);
+}
+
+static int parse_match_x_mailer(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->x_mailer, false);
+}
+
+static int parse_match_header_order(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->header_order, false);
+}
+
+static int parse_match_campaign(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->campaign, false);
+}
+
 static int parse_body_len(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_match *m = obj;
@@ -1845,6 +1959,12 @@ static const struct key match_keys[] = {
 	{ "user_agent", K_FN, 0, 0, 0, parse_match_ua },
 	{ "body_len", K_FN, 0, 0, 0, parse_body_len },
 	{ "body_prefix", K_FN, 0, 0, 0, parse_body_prefix },
+	{ "helo", K_FN, 0, 0, 0, parse_match_helo },
+	{ "mail_from", K_FN, 0, 0, 0, parse_match_mail_from },
+	{ "subject", K_FN, 0, 0, 0, parse_match_subject },
+	{ "x_mailer", K_FN, 0, 0, 0, parse_match_x_mailer },
+	{ "header_order", K_FN, 0, 0, 0, parse_match_header_order },
+	{ "campaign", K_FN, 0, 0, 0, parse_match_campaign },
 	{ "sni", K_FN, 0, 0, 0, parse_match_sni },
 	{ "ja3", K_FN, 0, 0, 0, parse_match_ja3 },
 	{ "ja4", K_FN, 0, 0, 0, parse_match_ja4 },
@@ -2219,6 +2339,8 @@ void config_free(struct config *c)
 		free(c->listeners[i].name);
 		free(c->listeners[i].addr_text);
 		free(c->listeners[i].trusted_proxies);
+		free(c->listeners[i].smtp.hostname);
+		free(c->listeners[i].smtp.sample_dir);
 		free(c->listeners[i].raw.banner);
 		free(c->listeners[i].ports);
 		free(c->listeners[i].seized);
@@ -2239,6 +2361,12 @@ void config_free(struct config *c)
 		strmatch_free(&m->path);
 		strmatch_free(&m->uri);
 		strmatch_free(&m->user_agent);
+		strmatch_free(&m->helo);
+		strmatch_free(&m->mail_from);
+		strmatch_free(&m->subject);
+		strmatch_free(&m->x_mailer);
+		strmatch_free(&m->header_order);
+		strmatch_free(&m->campaign);
 		strmatch_free(&m->sni);
 		strmatch_free(&m->ja3);
 		strmatch_free(&m->ja4);

@@ -28,6 +28,7 @@
 #include "proto/tls/tls_conn.h"
 #include "proto/tls/tls_server.h"
 #include "proto/raw/raw_conn.h"
+#include "proto/smtp/smtp_conn.h"
 #include "report/eve_writer.h"
 #include "store/indexer.h"
 
@@ -78,6 +79,7 @@ static const struct proto_entry proto_table[] = {
 	{ CONFIG_PROTO_TLS, &tls_http_proto_ops, NULL },
 	{ CONFIG_PROTO_RAW, &raw_proto_ops, &raw_dgram_ops },
 	{ CONFIG_PROTO_DNS, &dns_tcp_proto_ops, &dns_udp_proto_ops },
+	{ CONFIG_PROTO_SMTP, &smtp_proto_ops, NULL },
 };
 
 static const struct proto_entry *proto_lookup(enum config_proto p)
@@ -502,9 +504,17 @@ int daemon_run(const struct daemon_opts *o)
 		 * over, get their TLS context now, while key files may still be
 		 * root-only.
 		 */
-		if (tcp && (lc->proto == CONFIG_PROTO_TLS || (raw && lc->raw.handover)) &&
+		if (tcp &&
+		    (lc->proto == CONFIG_PROTO_TLS || (raw && lc->raw.handover) ||
+		     (lc->proto == CONFIG_PROTO_SMTP && lc->smtp.starttls)) &&
 		    tls_server_new(lc, &d->listeners[stream].tls, err, sizeof err) != 0) {
 			dlog(DLOG_ERROR, "listener %s: %s", lc->name, err);
+			goto out;
+		}
+		/* The SMTP listener's workers share its campaign table. */
+		if (tcp && pe->stream == &smtp_proto_ops &&
+		    smtp_listener_init(&d->listeners[stream]) != 0) {
+			dlog(DLOG_ERROR, "listener %s: out of memory", lc->name);
 			goto out;
 		}
 	}
@@ -612,6 +622,8 @@ out:
 		free(d->workers);
 	}
 	for (unsigned i = 0; i < d->n_listeners; i++) {
+		if (d->listeners[i].ops == &smtp_proto_ops)
+			smtp_listener_free(&d->listeners[i]);
 		tls_server_free(d->listeners[i].tls);
 		listener_free(&d->listeners[i]);
 	}

@@ -11,8 +11,9 @@ int cmd_serve(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_log(int argc, char **argv); /* log cat | log stats */
 int cmd_loadgen(int argc, char **argv);
-int cmd_config(int argc, char **argv);	 /* config check */
-int cmd_firewall(int argc, char **argv); /* firewall print */
+int cmd_loadgen_smtp(int argc, char **argv); /* loadgen --proto smtp */
+int cmd_config(int argc, char **argv);	     /* config check */
+int cmd_firewall(int argc, char **argv);     /* firewall print */
 int cmd_top(int argc, char **argv);
 int cmd_lookup(int argc, char **argv); /* enrichment of addresses */
 int cmd_index(int argc, char **argv);  /* log -> store */
