@@ -299,14 +299,20 @@ int cmd_top(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	uint64_t next_draw = 0;
+	unsigned batch = 0;
 	while (!top_stop) {
 		struct log_record rec;
 		rc = log_reader_next(r, &rec);
 		if (rc == 0) {
 			top_add(t, rec.data, rec.len);
-			continue;
-		}
-		if (rc != ERR_END) {
+			/* Live, a log that never runs dry must not freeze the screen:
+			 * look at the clock every few thousand records too. */
+			if (once || ++batch < 4096)
+				continue;
+			batch = 0;
+			if (time_mono_ms() < next_draw)
+				continue;
+		} else if (rc != ERR_END) {
 			fprintf(stderr, "sinkd top: %s: %s\n", dir, err_str(rc));
 			goto out;
 		}
@@ -317,6 +323,8 @@ int cmd_top(int argc, char **argv)
 		}
 		if (once)
 			break;
+		if (rc == 0)
+			continue;
 		struct timespec ts = { 0, 100000000L };
 		nanosleep(&ts, NULL);
 	}
