@@ -5,9 +5,10 @@ of a pty (so it takes its live mode) with a short interval; the test reads the
 master side. Phase 1 sends HTTP check-ins from two loopback sources, phase 2
 raw connections with unknown bytes to the raw port from two other sources; a
 later screen must show the raw port and `raw:unknown` with the right event
-and unique-source counts. Also: the screen redraws (home + clear), a window
-resize (TIOCSWINSZ + SIGWINCH) is survived, and SIGINT ends it with status 0
-and the terminal's modes as they were.
+and unique-source counts. Also: the screen redraws (home + clear); a window
+resize (TIOCSWINSZ + SIGWINCH) redraws at once with as many rows as fit; the
+tool turns off line mode and echo while live, and both `q` and SIGINT end it
+with status 0 and the terminal's modes as they were before.
 """
 
 import fcntl
@@ -34,20 +35,23 @@ TITLES = {"destination port": "port", "family": "family", "protocol (guess)": "g
 class Top:
     """`sinkd top` on a pty; collects everything it writes."""
 
-    def __init__(self, log_dir, interval_ms=200):
+    def __init__(self, log_dir, interval_ms=200, rows=40):
         self.master, slave = os.openpty()
-        self.set_size(40, 100)
+        self.set_size(rows, 100)
+        self.mode_before = termios.tcgetattr(self.master)
         self.proc = subprocess.Popen([h.SINKD, "top", "--interval", str(interval_ms), log_dir],
                                      stdin=slave, stdout=slave, stderr=slave,
                                      start_new_session=True)
         os.close(slave)
         self.buf = b""
+        self.idle = False  # the last read waited in vain: the last screen is whole
 
     def set_size(self, rows, cols):
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
     def pump(self, timeout):
         r, _, _ = select.select([self.master], [], [], timeout)
+        self.idle = not r
         if r:
             try:
                 data = os.read(self.master, 65536)
@@ -58,9 +62,11 @@ class Top:
         return True
 
     def screens(self):
-        """Complete screens: the text between two clears (the last one may be partial)."""
-        parts = self.buf.split(CLEAR)
-        return [p.decode("utf-8", "replace").replace("\r", "") for p in parts[1:-1]]
+        """Complete screens: the text after each clear, the last one only once output paused."""
+        parts = self.buf.split(CLEAR)[1:]
+        if not self.idle:
+            parts = parts[:-1]
+        return [p.decode("utf-8", "replace").replace("\r", "") for p in parts]
 
     def wait_screen(self, pred, timeout=15.0, after=0):
         deadline = time.monotonic() + timeout
@@ -71,6 +77,23 @@ class Top:
             assert self.proc.poll() is None, f"top exited {self.proc.returncode}: {self.buf[-2000:]!r}"
             self.pump(0.2)
         raise AssertionError(f"no such screen in {timeout}s; last: {self.screens()[-1:]}")
+
+    def live_mode(self):
+        """The pty's local flags once the tool has switched them (no line mode, no echo)."""
+        h.wait_until(lambda: not termios.tcgetattr(self.master)[3] & (termios.ICANON | termios.ECHO),
+                     timeout=10, what="top to switch the terminal to key mode")
+
+    def wait_exit(self):
+        deadline = time.monotonic() + 10
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.pump(0.1)
+        assert self.proc.wait(timeout=5) == 0, self.proc.returncode
+        deadline = time.monotonic() + 5
+        while self.pump(0.2) and time.monotonic() < deadline:
+            pass
+        assert termios.tcgetattr(self.master) == self.mode_before, "terminal not restored"
+        assert b"ERROR" not in self.buf and b"runtime error" not in self.buf, self.buf[-2000:]
+        assert self.buf.endswith(b"\n"), self.buf[-200:]  # the last screen is whole
 
     def close(self):
         if self.proc.poll() is None:
@@ -114,7 +137,7 @@ def test_live_screen():
         h.wait_until(lambda: os.path.isdir(d.log_dir), what="log dir")
         top = Top(d.log_dir)
         try:
-            mode_before = termios.tcgetattr(top.master)
+            top.live_mode()
             # An empty log still gets a screen, and it keeps being redrawn.
             top.wait_screen(lambda s: s["total"] == 0)
             # Phase 1: HTTP check-ins, 2 from 127.0.0.1 and 1 from 127.0.0.4.
@@ -129,10 +152,6 @@ def test_live_screen():
             assert s1["port"] == {f"tcp/{web}": (3, 2)}, s1
             assert s1["guess"] == {"http": (3, 2)}, s1
             assert s1["family"] == {"unknown": (3, 2)}, s1
-
-            # A resize mid-run: the tool must live through SIGWINCH and keep drawing.
-            top.set_size(24, 80)
-            os.kill(top.proc.pid, signal.SIGWINCH)
 
             # Phase 2: unknown bytes to the raw port, 3 from 127.0.0.2 and 1 from 127.0.0.3.
             for src in ("127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.3"):
@@ -154,23 +173,39 @@ def test_live_screen():
             scr = top.screens()[i2]
             assert scr.index(f"tcp/{raw} ") < scr.index(f"tcp/{web} "), scr
             assert scr.index("raw:unknown") < scr.index("http "), scr
-            # Still redrawing after the resize (and SIGWINCH did not end it).
-            n = len(top.screens())
-            top.wait_screen(lambda s: s["total"] == 7, after=n)
-            assert top.proc.poll() is None
 
-            # SIGINT: a clean exit, status 0, terminal modes untouched.
+            # Shrunk to 16 lines: one row per table fits, the rest is "(N more)".
+            top.set_size(16, 80)
+            n = len(top.screens())
+            os.kill(top.proc.pid, signal.SIGWINCH)
+            i3, s3 = top.wait_screen(lambda s: len(s["port"]) == 1, timeout=5, after=n)
+            assert s3["port"] == {f"tcp/{raw}": (4, 2)} and s3["guess"] == {"raw:unknown": (4, 2)}
+            scr = top.screens()[i3]
+            assert scr.count("(1 more)") == 2 and len(scr.rstrip("\n").split("\n")) <= 16, scr
+            top.set_size(40, 100)
+            os.kill(top.proc.pid, signal.SIGWINCH)
+            top.wait_screen(lambda s: len(s["port"]) == 2, timeout=5, after=i3 + 1)
+
+            # q: a clean exit, status 0, the terminal as it was.
+            os.write(top.master, b"q")
+            top.wait_exit()
+        finally:
+            top.close()
+
+        # A second top over the same log with a one-minute interval: its first screen
+        # comes at once, and only SIGWINCH can bring a second one within the wait.
+        # Then SIGINT (Ctrl-C): the same clean exit.
+        top = Top(d.log_dir, interval_ms=60000)
+        try:
+            top.live_mode()
+            i, _ = top.wait_screen(lambda s: s["total"] == 7 and s["guess"].get("raw:unknown") == (4, 2))
+            top.pump(0.5)
+            assert len(top.screens()) == i + 1, "redrawn before the interval"
+            top.set_size(30, 90)
+            os.kill(top.proc.pid, signal.SIGWINCH)
+            top.wait_screen(lambda s: s["total"] == 7, timeout=10, after=i + 1)
             os.kill(top.proc.pid, signal.SIGINT)
-            deadline = time.monotonic() + 10
-            while top.proc.poll() is None and time.monotonic() < deadline:
-                top.pump(0.1)
-            assert top.proc.wait(timeout=5) == 0, top.proc.returncode
-            deadline = time.monotonic() + 5
-            while top.pump(0.2) and time.monotonic() < deadline:
-                pass
-            assert termios.tcgetattr(top.master) == mode_before
-            assert b"ERROR" not in top.buf and b"runtime error" not in top.buf, top.buf[-2000:]
-            assert top.buf.endswith(b"\n"), top.buf[-200:]  # the last screen is whole
+            top.wait_exit()
         finally:
             top.close()
         u.stop_clean(d)
