@@ -21,6 +21,7 @@
 #include "core/timeutil.h"
 #include "net/listener.h"
 #include "net/privdrop.h"
+#include "core/sign.h"
 #include "net/worker.h"
 #include "proto/http/http_conn.h"
 #include "report/eve_writer.h"
@@ -322,6 +323,7 @@ int daemon_run(const struct daemon_opts *o)
 	memset(d, 0, sizeof *d);
 	char err[512] = "";
 	int status = 1;
+	struct sign_key *skey = NULL;
 	int sfd = -1;
 	unsigned started_workers = 0, inited_workers = 0;
 	d->started_us = time_now_us();
@@ -402,6 +404,15 @@ int daemon_run(const struct daemon_opts *o)
 		     d->listeners[i].local.port, lc->name, config_proto_name(lc->proto),
 		     lc->proxy_protocol ? ", PROXY protocol" : "");
 	}
+	/* The signing key is read before privileges are dropped: it may be root's alone. */
+	if (cfg->signing_key) {
+		rc = sign_key_load(cfg->signing_key, &skey);
+		if (rc || !sign_key_has_private(skey)) {
+			dlog(DLOG_ERROR, "log.signing_key %s: %s", cfg->signing_key,
+			     rc == ERR_SYS ? strerror(errno) : "not a PEM Ed25519 private key");
+			goto out;
+		}
+	}
 	struct privdrop pd;
 	rc = privdrop_prepare(&pd, cfg->user, cfg->group, err, sizeof err);
 	if (rc) {
@@ -428,7 +439,9 @@ int daemon_run(const struct daemon_opts *o)
 		.lanes = d->n_workers,
 		.fsync = cfg->fsync,
 		.fsync_interval_ms = cfg->fsync_interval_ms,
+		.sign_key = skey,
 	};
+	skey = NULL; /* the recorder owns it now */
 	struct log_recovery recov;
 	memset(&recov, 0, sizeof recov);
 	rc = recorder_start(&d->rec, &ro, &recov);
@@ -509,6 +522,7 @@ out:
 	}
 	ruleset_free(act, d->boot_cfg);
 	config_free(d->boot_cfg);
+	sign_key_free(skey);
 	if (sfd >= 0)
 		close(sfd);
 	if (status == 0)

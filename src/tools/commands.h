@@ -11,6 +11,8 @@ int cmd_serve(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_log(int argc, char **argv); /* log cat | log stats */
 int cmd_loadgen(int argc, char **argv);
-int cmd_config(int argc, char **argv); /* config check */
+int cmd_config(int argc, char **argv);	 /* config check */
+int cmd_key(int argc, char **argv);	 /* key generate | show */
+int cmd_evidence(int argc, char **argv); /* evidence export | verify */
 
 #endif
