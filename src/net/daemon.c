@@ -89,6 +89,18 @@ static int ruleset_build(struct config *cfg, unsigned workers, struct ruleset **
 	return 0;
 }
 
+int ruleset_new(struct config *cfg, unsigned slots, struct ruleset **out, char *errbuf,
+		size_t errlen)
+{
+	return ruleset_build(cfg, slots, out, errbuf, errlen);
+}
+
+void ruleset_release(struct ruleset *rs)
+{
+	if (rs)
+		ruleset_free(rs, rs->cfg);
+}
+
 /* Frees retired rule sets that every worker has moved past. */
 static void daemon_reap_rules(struct daemon *d)
 {

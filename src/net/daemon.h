@@ -33,6 +33,15 @@ struct daemon_opts {
 /* Runs the sensor until SIGTERM/SIGINT. Returns the process exit status. */
 int daemon_run(const struct daemon_opts *o);
 
+/*
+ * A rule set compiled from cfg exactly as the daemon compiles its own, with
+ * `slots` copies of the regular expressions (one per thread that classifies).
+ * cfg stays the caller's. For socketless drivers (replay, fuzzing).
+ */
+int ruleset_new(struct config *cfg, unsigned slots, struct ruleset **out, char *errbuf,
+		size_t errlen);
+void ruleset_release(struct ruleset *rs);
+
 /* For workers. */
 const struct ruleset *daemon_rules(struct daemon *d);
 uint64_t daemon_rules_gen(struct daemon *d);

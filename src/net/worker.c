@@ -116,7 +116,7 @@ void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf,
 		.type = type,
 		.flags = (uint16_t)(c->flags | flags),
 		.transport = IPPROTO_TCP,
-		.ts_us = time_now_us(),
+		.ts_us = c->w->clock_us ? c->w->clock_us : time_now_us(),
 		.flow_id = c->flow_id,
 		.src = src ? *src : c->src,
 		.dst = c->dst,
@@ -147,7 +147,13 @@ uint64_t conn_event_submit(struct conn *c, struct event_builder *b)
 		return 0;
 	}
 	uint64_t seq = 0;
-	if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
+	if (w->sink) {
+		if (w->sink(w->sink_arg, b->buf, len) != 0) {
+			STAT_INC(w->st.events_dropped);
+			return 0;
+		}
+		seq = ++w->sink_seq;
+	} else if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
 		STAT_INC(w->st.events_dropped);
 		return 0;
 	}
@@ -367,6 +373,16 @@ static void conn_set_epoll(struct conn *c, uint32_t mask)
 static size_t conn_in_limit(const struct conn *c)
 {
 	return (size_t)c->l->cfg->http.max_header_bytes + CONN_PROXY_ROOM;
+}
+
+size_t conn_input_cap(const struct conn *c)
+{
+	return conn_in_limit(c);
+}
+
+void conn_timer_stop(struct conn *c)
+{
+	list_unlink_timer(c->w, c);
 }
 
 /* Keeps the unconsumed tail of data in c->in (data may be the scratch buffer or c->in itself). */

@@ -147,6 +147,16 @@ struct worker {
 	bool draining;
 	uint64_t drain_deadline_ms;
 
+	/*
+	 * Socketless use (net/conn_driver: replay, fuzzing): events go to `sink`
+	 * instead of the lane, and are stamped `clock_us` (the capture's time)
+	 * instead of the wall clock. Both unset in the daemon.
+	 */
+	int (*sink)(void *arg, const uint8_t *rec, size_t len);
+	void *sink_arg;
+	uint64_t sink_seq;
+	uint64_t clock_us;
+
 	struct worker_stats st;
 };
 
@@ -183,5 +193,9 @@ int conn_write(struct conn *c, const void *data, size_t len);
 void conn_set_timer(struct conn *c, enum conn_timer kind);
 /* Close after the queued output is sent (or at once if none). */
 void conn_close_after_flush(struct conn *c);
+
+/* For socketless drivers: the input a connection may hold, and taking it off the timer lists. */
+size_t conn_input_cap(const struct conn *c);
+void conn_timer_stop(struct conn *c);
 
 #endif

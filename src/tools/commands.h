@@ -14,5 +14,7 @@ int cmd_loadgen(int argc, char **argv);
 int cmd_config(int argc, char **argv);	 /* config check */
 int cmd_key(int argc, char **argv);	 /* key generate | show */
 int cmd_evidence(int argc, char **argv); /* evidence export | verify */
+int cmd_replay(int argc, char **argv);	 /* replay FILE.pcap */
+int cmd_rules(int argc, char **argv);	 /* rules test RULES FILE.pcap */
 
 #endif

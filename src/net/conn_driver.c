@@ -1,0 +1,217 @@
+/* conn_driver.c — protocol modules without sockets: the worker's per-connection duties, done in memory. */
+#include "net/conn_driver.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "net/daemon.h"
+#include "proto/http/http_conn.h"
+
+#define DRIVER_STAGE_BYTES (64u * 1024)
+
+/*
+ * Listener protocol → stream module. A protocol added to the daemon is added
+ * here too, and replay and every other driver user serve it.
+ */
+static const struct {
+	enum config_proto proto;
+	const struct proto_ops *ops;
+} stream_modules[] = {
+	{ CONFIG_PROTO_HTTP, &http_proto_ops },
+};
+
+const struct proto_ops *conn_driver_stream_ops(enum config_proto p)
+{
+	for (size_t i = 0; i < sizeof stream_modules / sizeof stream_modules[0]; i++)
+		if (stream_modules[i].proto == p)
+			return stream_modules[i].ops;
+	return NULL;
+}
+
+static void sockaddr_to_event(const struct sockaddr_storage *ss, struct event_addr *a)
+{
+	memset(a, 0, sizeof *a);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		a->ipver = 4;
+		memcpy(a->addr, &s4->sin_addr, 4);
+		a->port = ntohs(s4->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		a->ipver = 6;
+		memcpy(a->addr, &s6->sin6_addr, 16);
+		a->port = ntohs(s6->sin6_port);
+	}
+}
+
+int conn_driver_init(struct conn_driver *d, struct config *cfg, conn_driver_sink sink, void *arg,
+		     char *errbuf, size_t errlen)
+{
+	struct worker *w = &d->w;
+	int rc;
+
+	memset(d, 0, sizeof *d);
+	d->cfg = cfg;
+	if ((rc = ruleset_new(cfg, 1, &d->rs, errbuf, errlen)))
+		return rc;
+	d->n_listeners = (unsigned)cfg->n_listeners;
+	d->listeners = calloc(d->n_listeners ? d->n_listeners : 1, sizeof *d->listeners);
+	w->timers =
+		calloc((d->n_listeners ? d->n_listeners : 1) * CONN_TIMER_KINDS, sizeof *w->timers);
+	w->evbuf = malloc(EVENT_MAX_LEN);
+	w->stage_cap = DRIVER_STAGE_BYTES;
+	w->stage = malloc(w->stage_cap);
+	if (!d->listeners || !w->timers || !w->evbuf || !w->stage) {
+		conn_driver_free(d);
+		return ERR_NOMEM;
+	}
+	for (unsigned i = 0; i < d->n_listeners; i++) {
+		struct listener *l = &d->listeners[i];
+		l->cfg = &cfg->listeners[i];
+		l->index = i;
+		l->ops = conn_driver_stream_ops(cfg->listeners[i].proto);
+		sockaddr_to_event(&cfg->listeners[i].addr, &l->local);
+	}
+	w->rules = d->rs;
+	w->listeners = d->listeners;
+	w->n_listeners = d->n_listeners;
+	w->sink = sink;
+	w->sink_arg = arg;
+	return 0;
+}
+
+void conn_driver_free(struct conn_driver *d)
+{
+	ruleset_release(d->rs);
+	free(d->listeners);
+	free(d->w.timers);
+	free(d->w.evbuf);
+	free(d->w.stage);
+	memset(d, 0, sizeof *d);
+}
+
+void conn_driver_set_time(struct conn_driver *d, uint64_t now_us)
+{
+	d->w.clock_us = now_us ? now_us : 1;
+	d->w.now_ms = now_us / 1000u;
+}
+
+/* Answers are staged by the module; here they have nowhere to go. */
+static void driver_discard_output(struct conn_driver *d, struct conn *c)
+{
+	d->w.stage_len = 0;
+	d->w.stage_conn = NULL;
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = c->out_cap = 0;
+}
+
+void conn_driver_open(struct conn_driver *d, struct conn *c, unsigned li,
+		      const struct event_addr *src, const struct event_addr *dst, uint64_t flow_id)
+{
+	c->w = &d->w;
+	c->l = &d->listeners[li];
+	c->fd = -1;
+	c->peer = *src;
+	c->src = *src;
+	c->dst = *dst;
+	c->flow_id = flow_id;
+	if (c->l->ops->on_open)
+		c->l->ops->on_open(c);
+	conn_set_timer(c, CONN_TIMER_REQUEST);
+	driver_discard_output(d, c);
+}
+
+bool conn_driver_done(const struct conn *c)
+{
+	return c->closed || c->close_after_flush;
+}
+
+/* Offers everything held to the module and keeps what it leaves. */
+static void driver_feed(struct conn_driver *d, struct conn *c)
+{
+	size_t used = c->l->ops->on_input(c, c->in, c->in_len, c->eof);
+	if (used > c->in_len || c->closed)
+		used = c->in_len;
+	memmove(c->in, c->in + used, c->in_len - used);
+	c->in_len -= (uint32_t)used;
+	driver_discard_output(d, c);
+}
+
+size_t conn_driver_input(struct conn_driver *d, struct conn *c, const uint8_t *data, size_t len)
+{
+	size_t taken = 0;
+	if (!c->in) {
+		c->in_cap = (uint32_t)conn_input_cap(c);
+		c->in = malloc(c->in_cap);
+		if (!c->in) {
+			c->closed = true;
+			return 0;
+		}
+	}
+	while (taken < len && !conn_driver_done(c)) {
+		size_t room = c->in_cap - c->in_len;
+		if (room == 0) {
+			/* As in the worker: a module that cannot progress with a full buffer. */
+			c->closed = true;
+			break;
+		}
+		size_t n = len - taken < room ? len - taken : room;
+		memcpy(c->in + c->in_len, data + taken, n);
+		c->in_len += (uint32_t)n;
+		c->bytes_in += n;
+		taken += n;
+		driver_feed(d, c);
+	}
+	return taken;
+}
+
+void conn_driver_eof(struct conn_driver *d, struct conn *c)
+{
+	if (conn_driver_done(c) || c->eof)
+		return;
+	c->eof = true;
+	if (!c->in) {
+		static uint8_t none[1];
+		size_t used = c->l->ops->on_input(c, none, 0, true);
+		(void)used;
+		driver_discard_output(d, c);
+		return;
+	}
+	driver_feed(d, c);
+}
+
+void conn_driver_timeout(struct conn_driver *d, struct conn *c)
+{
+	conn_timer_stop(c);
+	if (conn_driver_done(c))
+		return;
+	if (c->l->ops->on_timeout)
+		c->l->ops->on_timeout(c);
+	driver_discard_output(d, c);
+	c->closed = true;
+}
+
+void conn_driver_close(struct conn_driver *d, struct conn *c)
+{
+	conn_timer_stop(c);
+	if (c->l->ops->on_close)
+		c->l->ops->on_close(c);
+	driver_discard_output(d, c);
+	free(c->in);
+	c->in = NULL;
+	c->in_len = c->in_cap = 0;
+}
+
+struct conn *conn_driver_expired(struct conn_driver *d, uint64_t now_ms)
+{
+	for (unsigned i = 0; i < d->n_listeners * CONN_TIMER_KINDS; i++) {
+		struct conn *c = d->w.timers[i].head;
+		if (c && c->deadline_ms <= now_ms)
+			return c;
+	}
+	return NULL;
+}
