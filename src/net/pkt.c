@@ -99,7 +99,8 @@ static int link_skip(int link, struct cursor *c)
 	}
 }
 
-static enum pkt_skip ipv4(struct cursor *c, struct pkt *p, size_t *l4_len, size_t *l4_wire)
+static enum pkt_skip ipv4(struct cursor *c, struct pkt *p, bool cut, size_t *l4_len,
+			  size_t *l4_wire)
 {
 	const uint8_t *h = c->p;
 	size_t left = cursor_left(c);
@@ -113,6 +114,9 @@ static enum pkt_skip ipv4(struct cursor *c, struct pkt *p, size_t *l4_len, size_
 		return PKT_SKIP_BAD_IP;
 	if (left < ihl)
 		return PKT_SKIP_SHORT;
+	/* A whole frame cannot hold less than its IP header says it does. */
+	if (!cut && total > left)
+		return PKT_SKIP_BAD_IP;
 	uint16_t frag = get_be16(h + 6);
 	if ((frag & 0x2000) || (frag & 0x1fff))
 		return PKT_SKIP_FRAGMENT;
@@ -129,7 +133,8 @@ static enum pkt_skip ipv4(struct cursor *c, struct pkt *p, size_t *l4_len, size_
 	return PKT_OK;
 }
 
-static enum pkt_skip ipv6(struct cursor *c, struct pkt *p, size_t *l4_len, size_t *l4_wire)
+static enum pkt_skip ipv6(struct cursor *c, struct pkt *p, bool cut, size_t *l4_len,
+			  size_t *l4_wire)
 {
 	const uint8_t *h = c->p;
 	if (cursor_left(c) < 40)
@@ -138,6 +143,8 @@ static enum pkt_skip ipv6(struct cursor *c, struct pkt *p, size_t *l4_len, size_
 		return PKT_SKIP_BAD_IP;
 	size_t plen = get_be16(h + 4);
 	uint8_t nh = h[6];
+	if (!cut && plen > cursor_left(c) - 40)
+		return PKT_SKIP_BAD_IP;
 	p->src.ipver = p->dst.ipver = 6;
 	memcpy(p->src.addr, h + 8, 16);
 	memcpy(p->dst.addr, h + 24, 16);
@@ -172,7 +179,7 @@ enum pkt_skip pkt_decode(int link, const uint8_t *frame, size_t caplen, size_t w
 	size_t l4_len = 0, l4_wire = 0;
 	enum pkt_skip rc;
 
-	(void)wirelen;
+	bool cut = caplen < wirelen;
 	memset(p, 0, sizeof *p);
 	cursor_init(&c, frame, caplen);
 	int v = link_skip(link, &c);
@@ -180,7 +187,7 @@ enum pkt_skip pkt_decode(int link, const uint8_t *frame, size_t caplen, size_t w
 		return PKT_SKIP_SHORT;
 	if (v != 4 && v != 6)
 		return PKT_SKIP_LINK;
-	rc = v == 4 ? ipv4(&c, p, &l4_len, &l4_wire) : ipv6(&c, p, &l4_len, &l4_wire);
+	rc = v == 4 ? ipv4(&c, p, cut, &l4_len, &l4_wire) : ipv6(&c, p, cut, &l4_len, &l4_wire);
 	if (rc)
 		return rc;
 	const uint8_t *l4 = c.p;
