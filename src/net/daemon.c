@@ -57,6 +57,51 @@ uint32_t daemon_drain_timeout_ms(struct daemon *d)
 	return d->boot_cfg->drain_timeout_ms;
 }
 
+/*
+ * What serves each listener proto: a stream module (TCP), a datagram module
+ * (UDP), or both on the same address (one listener entry each).
+ */
+struct proto_entry {
+	enum config_proto proto;
+	const struct proto_ops *stream;
+	const struct proto_ops *dgram;
+};
+
+static const struct proto_entry proto_table[] = {
+	{ CONFIG_PROTO_HTTP, &http_proto_ops, NULL },
+};
+
+static const struct proto_entry *proto_lookup(enum config_proto p)
+{
+	for (size_t i = 0; i < sizeof proto_table / sizeof proto_table[0]; i++)
+		if (proto_table[i].proto == p)
+			return &proto_table[i];
+	return NULL;
+}
+
+/* Opens one listener entry (stream or datagram) for a configured endpoint and logs it. */
+static int daemon_open_listener(struct daemon *d, const struct config_listener *lc,
+				const struct proto_ops *ops, bool dgram)
+{
+	struct listener *l = &d->listeners[d->n_listeners];
+	unsigned idx = d->n_listeners;
+	int rc = dgram ? listener_open_dgram(l, lc, idx, d->n_workers) :
+			 listener_open(l, lc, idx, d->n_workers);
+	if (rc) {
+		dlog(DLOG_ERROR, "listener %s on %s (%s): %s", lc->name, lc->addr_text,
+		     dgram ? "udp" : "tcp", rc == ERR_SYS ? strerror(errno) : err_str(rc));
+		return rc;
+	}
+	l->ops = ops;
+	d->n_listeners++;
+	char addr[64];
+	dlog(DLOG_INFO, "listening on %s:%u/%s as %s (%s%s)",
+	     event_addr_str(&l->local, addr, sizeof addr), l->local.port, dgram ? "udp" : "tcp",
+	     lc->name, config_proto_name(lc->proto),
+	     lc->proxy_protocol && !dgram ? ", PROXY protocol" : "");
+	return 0;
+}
+
 static void ruleset_free(struct ruleset *rs, const struct config *boot)
 {
 	if (!rs)
@@ -185,6 +230,7 @@ static void daemon_write_stats(struct daemon *d)
 		return;
 	uint64_t accepted = 0, refused = 0, open = 0, timeouts = 0, requests = 0, malformed = 0;
 	uint64_t unrec = 0, bytes_in = 0, bytes_out = 0, events = 0;
+	uint64_t dg_in = 0, dg_out = 0, dg_err = 0, dg_held = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		struct worker_stats *s = &d->workers[i].st;
 		accepted += atomic_load_explicit(&s->accepted, memory_order_relaxed);
@@ -197,6 +243,10 @@ static void daemon_write_stats(struct daemon *d)
 		bytes_in += atomic_load_explicit(&s->bytes_in, memory_order_relaxed);
 		bytes_out += atomic_load_explicit(&s->bytes_out, memory_order_relaxed);
 		events += atomic_load_explicit(&s->events, memory_order_relaxed);
+		dg_in += atomic_load_explicit(&s->dgram_in, memory_order_relaxed);
+		dg_out += atomic_load_explicit(&s->dgram_out, memory_order_relaxed);
+		dg_err += atomic_load_explicit(&s->dgram_send_errors, memory_order_relaxed);
+		dg_held += atomic_load_explicit(&s->dgram_held_dropped, memory_order_relaxed);
 	}
 	struct recorder_stats rs;
 	recorder_stats(d->rec, &rs);
@@ -219,6 +269,13 @@ static void daemon_write_stats(struct daemon *d)
 	stats_u64(&b, "timeouts", timeouts, 0);
 	stats_u64(&b, "bytes_in", bytes_in, 0);
 	stats_u64(&b, "bytes_out", bytes_out, 0);
+	dynbuf_adds(&b, "}");
+	json_key(&b, "datagrams", 0);
+	dynbuf_adds(&b, "{");
+	stats_u64(&b, "received", dg_in, 1);
+	stats_u64(&b, "sent", dg_out, 0);
+	stats_u64(&b, "send_errors", dg_err, 0);
+	stats_u64(&b, "held_dropped", dg_held, 0);
 	dynbuf_adds(&b, "}");
 	stats_u64(&b, "requests", requests, 0);
 	stats_u64(&b, "malformed", malformed, 0);
@@ -254,6 +311,8 @@ static void daemon_write_stats(struct daemon *d)
 		dynbuf_adds(&b, "{");
 		json_key(&b, "name", 1);
 		json_cstr(&b, d->listeners[i].cfg->name);
+		json_key(&b, "transport", 0);
+		json_cstr(&b, d->listeners[i].dgram ? "udp" : "tcp");
 		stats_u64(&b, "open", atomic_load(&d->listeners[i].open), 0);
 		dynbuf_adds(&b, "}");
 	}
@@ -392,29 +451,21 @@ int daemon_run(const struct daemon_opts *o)
 	raise_nofile();
 
 	/* Bind while still root (ports below 1024), then give root up. */
-	d->listeners = calloc(cfg->n_listeners, sizeof *d->listeners);
+	d->listeners = calloc(cfg->n_listeners * 2, sizeof *d->listeners);
 	if (!d->listeners)
 		goto out;
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct config_listener *lc = &cfg->listeners[i];
-		if (lc->proto != CONFIG_PROTO_HTTP) {
+		const struct proto_entry *pe = proto_lookup(lc->proto);
+		if (!pe) {
 			dlog(DLOG_ERROR, "listener %s: proto %s is not served by this build",
 			     lc->name, config_proto_name(lc->proto));
 			goto out;
 		}
-		rc = listener_open(&d->listeners[i], lc, (unsigned)i, d->n_workers);
-		if (rc) {
-			dlog(DLOG_ERROR, "listener %s on %s: %s", lc->name, lc->addr_text,
-			     rc == ERR_SYS ? strerror(errno) : err_str(rc));
+		if (pe->stream && daemon_open_listener(d, lc, pe->stream, false) != 0)
 			goto out;
-		}
-		d->listeners[i].ops = &http_proto_ops;
-		d->n_listeners = (unsigned)i + 1;
-		char addr[64];
-		dlog(DLOG_INFO, "listening on %s:%u as %s (%s%s)",
-		     event_addr_str(&d->listeners[i].local, addr, sizeof addr),
-		     d->listeners[i].local.port, lc->name, config_proto_name(lc->proto),
-		     lc->proxy_protocol ? ", PROXY protocol" : "");
+		if (pe->dgram && daemon_open_listener(d, lc, pe->dgram, true) != 0)
+			goto out;
 	}
 	/* The signing key is read before privileges are dropped: it may be root's alone. */
 	if (cfg->signing_key) {

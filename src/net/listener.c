@@ -11,7 +11,9 @@
 
 #include "core/err.h"
 
-#define LISTENER_BACKLOG 4096
+#define LISTENER_BACKLOG    4096
+/* Receive buffer asked for on UDP sockets: absorbs bursts while the worker is busy. */
+#define LISTENER_UDP_RCVBUF (4 << 20)
 
 static int listener_socket(const struct sockaddr_storage *addr, socklen_t addr_len,
 			   const struct config_listener *cfg)
@@ -46,6 +48,35 @@ fail:;
 	return -1;
 }
 
+static int listener_socket_dgram(const struct sockaddr_storage *addr, socklen_t addr_len)
+{
+	int fam = addr->ss_family;
+	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+		goto fail;
+	if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
+		goto fail;
+	/* Asked for on every socket; cmsg space is reserved only where the address is a wildcard. */
+	if (fam == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) :
+			      setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one))
+		goto fail;
+	/* Best effort: the kernel caps it at rmem_max without failing. */
+	int rcv = LISTENER_UDP_RCVBUF;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+	if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0)
+		goto fail;
+	return fd;
+fail:;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
 static void listener_fill_local(struct listener *l, int fd)
 {
 	struct sockaddr_storage ss;
@@ -68,8 +99,8 @@ static void listener_fill_local(struct listener *l, int fd)
 	}
 }
 
-int listener_open(struct listener *l, const struct config_listener *cfg, unsigned index,
-		  unsigned workers)
+static int listener_open_any(struct listener *l, const struct config_listener *cfg, unsigned index,
+			     unsigned workers, bool dgram)
 {
 	memset(l, 0, sizeof *l);
 	l->cfg = cfg;
@@ -84,7 +115,8 @@ int listener_open(struct listener *l, const struct config_listener *cfg, unsigne
 	/* With port 0 the kernel picks one: the other workers must bind that same port. */
 	struct sockaddr_storage addr = cfg->addr;
 	for (unsigned i = 0; i < workers; i++) {
-		l->fds[i] = listener_socket(&addr, cfg->addr_len, cfg);
+		l->fds[i] = dgram ? listener_socket_dgram(&addr, cfg->addr_len) :
+				    listener_socket(&addr, cfg->addr_len, cfg);
 		if (l->fds[i] < 0) {
 			int saved = errno;
 			listener_free(l);
@@ -102,7 +134,20 @@ int listener_open(struct listener *l, const struct config_listener *cfg, unsigne
 		}
 	}
 	listener_fill_local(l, l->fds[0]);
+	l->dgram = dgram;
 	return 0;
+}
+
+int listener_open(struct listener *l, const struct config_listener *cfg, unsigned index,
+		  unsigned workers)
+{
+	return listener_open_any(l, cfg, index, workers, false);
+}
+
+int listener_open_dgram(struct listener *l, const struct config_listener *cfg, unsigned index,
+			unsigned workers)
+{
+	return listener_open_any(l, cfg, index, workers, true);
 }
 
 void listener_close_fd(struct listener *l, unsigned worker)

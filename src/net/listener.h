@@ -19,6 +19,7 @@ struct listener {
 	unsigned n_fds;
 	struct event_addr local; /* the bound address (port filled in) */
 	bool wildcard;		 /* bound to 0.0.0.0 / :: : ask the socket for the destination */
+	bool dgram;		 /* UDP: datagrams go to proto_ops.on_datagram, no connections */
 	_Atomic uint32_t open;	 /* connections open on all workers together */
 };
 
@@ -29,6 +30,15 @@ struct listener {
  */
 int listener_open(struct listener *l, const struct config_listener *cfg, unsigned index,
 		  unsigned workers);
+/*
+ * The same for a UDP endpoint (SO_REUSEPORT: the kernel hashes each client's
+ * datagrams to one worker's socket). A wildcard address asks for the
+ * destination of each datagram (IP_PKTINFO / IPV6_RECVPKTINFO) so that the
+ * reply leaves from the address the client wrote to. The PROXY protocol does
+ * not apply to datagrams.
+ */
+int listener_open_dgram(struct listener *l, const struct config_listener *cfg, unsigned index,
+			unsigned workers);
 void listener_close_fd(struct listener *l, unsigned worker);
 void listener_free(struct listener *l);
 

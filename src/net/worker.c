@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -27,6 +28,12 @@
 #define CONN_OUT_MAX	    (1u << 20)
 /* Room kept for one PROXY v2 header ahead of the request head. */
 #define CONN_PROXY_ROOM	    (16u + 2048u)
+
+/* Datagram batches per readiness report, so one busy UDP socket cannot starve the rest. */
+#define WORKER_DGRAM_ROUNDS 8
+/* Answered mode: replies held for durability, per worker; beyond this they are not sent. */
+#define WORKER_DGRAM_HELD   4096u
+#define WORKER_DGRAM_CTL    64 /* room for one IP_PKTINFO / IPV6_PKTINFO control message */
 
 /* epoll data: 0 is the wake fd, values with the top bit set are listeners, the rest connections. */
 #define EPOLL_TAG_LISTENER (1ull << 63)
@@ -160,6 +167,274 @@ uint64_t conn_event_submit(struct conn *c, struct event_builder *b)
 	STAT_INC(w->st.events);
 	c->last_seq = seq;
 	return seq;
+}
+
+/* --- datagrams ----------------------------------------------------------------- */
+
+/* A reply waiting for its event to be durable (answered mode). */
+struct dgram_held {
+	uint64_t seq;
+	unsigned listener;
+	struct sockaddr_storage to;
+	socklen_t to_len;
+	uint8_t ctl[WORKER_DGRAM_CTL];
+	size_t ctl_len;
+	size_t len;
+	uint8_t data[];
+};
+
+/* Per-worker batch buffers, allocated once if the worker has a datagram listener. */
+struct worker_dgram {
+	struct mmsghdr rx[WORKER_DGRAM_BATCH];
+	struct iovec rx_iov[WORKER_DGRAM_BATCH];
+	struct sockaddr_storage rx_addr[WORKER_DGRAM_BATCH];
+	uint8_t rx_ctl[WORKER_DGRAM_BATCH][WORKER_DGRAM_CTL];
+	uint8_t rx_buf[WORKER_DGRAM_BATCH][WORKER_DGRAM_MAX];
+	struct mmsghdr tx[WORKER_DGRAM_BATCH];
+	struct iovec tx_iov[WORKER_DGRAM_BATCH];
+	uint8_t tx_ctl[WORKER_DGRAM_BATCH][WORKER_DGRAM_CTL];
+	uint8_t tx_buf[WORKER_DGRAM_BATCH][WORKER_DGRAM_REPLY];
+	/* FIFO of held replies: sequences only grow, so the head is always the oldest. */
+	struct dgram_held *held[WORKER_DGRAM_HELD];
+	unsigned held_head, held_count;
+};
+
+void dgram_event_begin(struct worker *w, struct dgram *dg, struct event_builder *b, uint8_t type,
+		       uint16_t flags)
+{
+	struct event_header h = {
+		.type = type,
+		.flags = flags,
+		.transport = IPPROTO_UDP,
+		.ts_us = time_now_us(),
+		.flow_id = dg->flow_id,
+		.src = dg->src,
+		.dst = dg->dst,
+	};
+	h.dst.ipver = h.src.ipver;
+	event_begin(b, w->evbuf, EVENT_MAX_LEN, &h);
+	event_put_str(b, EVENT_T_LISTENER, dg->l->cfg->name);
+}
+
+uint64_t dgram_event_submit(struct worker *w, struct dgram *dg, struct event_builder *b)
+{
+	size_t len;
+	dg->event_seq = 0;
+	if (event_finish(b, &len) != 0) {
+		STAT_INC(w->st.events_dropped);
+		return 0;
+	}
+	uint64_t seq = 0;
+	if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
+		STAT_INC(w->st.events_dropped);
+		return 0;
+	}
+	STAT_INC(w->st.events);
+	dg->event_seq = seq;
+	return seq;
+}
+
+/* Reads the destination address from IP_PKTINFO / IPV6_PKTINFO; false if absent. */
+static bool dgram_pktinfo(struct msghdr *mh, struct event_addr *dst)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+			dst->ipver = 4;
+			memset(dst->addr, 0, sizeof dst->addr);
+			memcpy(dst->addr, &pi.ipi_addr, 4);
+			return true;
+		}
+		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+			dst->ipver = 6;
+			memcpy(dst->addr, &pi.ipi6_addr, 16);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Builds the control message that makes a reply leave from `from`; returns its length. */
+static size_t dgram_reply_ctl(uint8_t *buf, const struct event_addr *from)
+{
+	struct msghdr mh = { .msg_control = buf, .msg_controllen = WORKER_DGRAM_CTL };
+	memset(buf, 0, WORKER_DGRAM_CTL);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (from->ipver == 4) {
+		struct in_pktinfo pi;
+		memset(&pi, 0, sizeof pi);
+		memcpy(&pi.ipi_spec_dst, from->addr, 4);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof pi);
+		memcpy(CMSG_DATA(cm), &pi, sizeof pi);
+		return CMSG_SPACE(sizeof pi);
+	}
+	struct in6_pktinfo pi6;
+	memset(&pi6, 0, sizeof pi6);
+	memcpy(&pi6.ipi6_addr, from->addr, 16);
+	cm->cmsg_level = IPPROTO_IPV6;
+	cm->cmsg_type = IPV6_PKTINFO;
+	cm->cmsg_len = CMSG_LEN(sizeof pi6);
+	memcpy(CMSG_DATA(cm), &pi6, sizeof pi6);
+	return CMSG_SPACE(sizeof pi6);
+}
+
+/* Sends n prepared replies with as few sendmmsg calls as the kernel allows. */
+static void dgram_send(struct worker *w, int fd, struct mmsghdr *msgs, unsigned n)
+{
+	unsigned done = 0;
+	while (done < n) {
+		int k = sendmmsg(fd, msgs + done, n - done, MSG_DONTWAIT);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			/* Full socket buffer or an unreachable client: the rest of the batch is lost. */
+			STAT_ADD(w->st.dgram_send_errors, n - done);
+			return;
+		}
+		for (int i = 0; i < k; i++)
+			STAT_ADD(w->st.bytes_out, msgs[done + (unsigned)i].msg_len);
+		STAT_ADD(w->st.dgram_out, (uint64_t)k);
+		done += (unsigned)k;
+	}
+}
+
+static void dgram_hold(struct worker *w, struct listener *l, const struct mmsghdr *m, uint64_t seq)
+{
+	struct worker_dgram *d = w->dg;
+	size_t len = m->msg_hdr.msg_iov[0].iov_len;
+	struct dgram_held *h = NULL;
+	if (d->held_count < WORKER_DGRAM_HELD)
+		h = malloc(sizeof *h + len);
+	if (!h) {
+		STAT_INC(w->st.dgram_held_dropped);
+		return;
+	}
+	h->listener = l->index;
+	memcpy(&h->to, m->msg_hdr.msg_name, m->msg_hdr.msg_namelen);
+	h->to_len = m->msg_hdr.msg_namelen;
+	h->ctl_len = m->msg_hdr.msg_controllen;
+	if (h->ctl_len)
+		memcpy(h->ctl, m->msg_hdr.msg_control, h->ctl_len);
+	h->len = len;
+	memcpy(h->data, m->msg_hdr.msg_iov[0].iov_base, len);
+	h->seq = seq;
+	d->held[(d->held_head + d->held_count) % WORKER_DGRAM_HELD] = h;
+	d->held_count++;
+}
+
+/* Answered mode: sends held replies whose events are durable (or all, when `all`). */
+static void dgram_release(struct worker *w, bool all)
+{
+	struct worker_dgram *d = w->dg;
+	if (!d)
+		return;
+	uint64_t durable = recorder_durable(w->lane);
+	while (d->held_count) {
+		struct dgram_held *h = d->held[d->held_head];
+		if (!all && h->seq > durable)
+			break;
+		d->held_head = (d->held_head + 1) % WORKER_DGRAM_HELD;
+		d->held_count--;
+		int fd = w->listeners[h->listener].fds[w->id];
+		if (!all && fd >= 0) {
+			struct iovec iov = { h->data, h->len };
+			struct mmsghdr m = { .msg_hdr = {
+						     .msg_name = &h->to,
+						     .msg_namelen = h->to_len,
+						     .msg_iov = &iov,
+						     .msg_iovlen = 1,
+						     .msg_control = h->ctl_len ? h->ctl : NULL,
+						     .msg_controllen = h->ctl_len,
+					     } };
+			dgram_send(w, fd, &m, 1);
+		} else {
+			STAT_INC(w->st.dgram_held_dropped);
+		}
+		free(h);
+	}
+}
+
+static void conn_fill_addr(struct event_addr *a, const struct sockaddr_storage *ss);
+
+/* Receives and answers datagrams in batches until the socket is empty or the round budget is spent. */
+static void worker_dgram_read(struct worker *w, struct listener *l)
+{
+	struct worker_dgram *d = w->dg;
+	int fd = l->fds[w->id];
+	if (!d || fd < 0 || !l->ops->on_datagram)
+		return;
+	for (int round = 0; round < WORKER_DGRAM_ROUNDS; round++) {
+		for (unsigned i = 0; i < WORKER_DGRAM_BATCH; i++) {
+			d->rx_iov[i] = (struct iovec){ d->rx_buf[i], WORKER_DGRAM_MAX };
+			d->rx[i].msg_hdr = (struct msghdr){
+				.msg_name = &d->rx_addr[i],
+				.msg_namelen = sizeof d->rx_addr[i],
+				.msg_iov = &d->rx_iov[i],
+				.msg_iovlen = 1,
+				.msg_control = l->wildcard ? d->rx_ctl[i] : NULL,
+				.msg_controllen = l->wildcard ? WORKER_DGRAM_CTL : 0,
+			};
+			d->rx[i].msg_len = 0;
+		}
+		int n = recvmmsg(fd, d->rx, WORKER_DGRAM_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		unsigned out = 0;
+		for (int i = 0; i < n; i++) {
+			struct msghdr *mh = &d->rx[i].msg_hdr;
+			struct dgram dg = {
+				.l = l,
+				.data = d->rx_buf[i],
+				.len = d->rx[i].msg_len,
+				.truncated = (mh->msg_flags & MSG_TRUNC) != 0,
+				.flow_id = w->flow_base | (w->flow_next++ & 0x0fffffffu),
+				.reply = d->tx_buf[out],
+				.reply_cap = WORKER_DGRAM_REPLY,
+			};
+			if (dg.len > WORKER_DGRAM_MAX)
+				dg.len = WORKER_DGRAM_MAX;
+			conn_fill_addr(&dg.src, &d->rx_addr[i]);
+			dg.dst = l->local;
+			if (l->wildcard && !dgram_pktinfo(mh, &dg.dst))
+				dg.dst = l->local;
+			dg.dst.port = l->local.port;
+			STAT_INC(w->st.dgram_in);
+			STAT_ADD(w->st.bytes_in, dg.len);
+			size_t rlen = l->ops->on_datagram(w, &dg);
+			if (rlen == 0 || rlen > dg.reply_cap)
+				continue;
+			struct mmsghdr *m = &d->tx[out];
+			d->tx_iov[out] = (struct iovec){ d->tx_buf[out], rlen };
+			m->msg_hdr = (struct msghdr){
+				.msg_name = &d->rx_addr[i],
+				.msg_namelen = mh->msg_namelen,
+				.msg_iov = &d->tx_iov[out],
+				.msg_iovlen = 1,
+			};
+			m->msg_len = 0;
+			if (l->wildcard) {
+				m->msg_hdr.msg_control = d->tx_ctl[out];
+				m->msg_hdr.msg_controllen =
+					dgram_reply_ctl(d->tx_ctl[out], &dg.dst);
+			}
+			if (w->answered && dg.event_seq > recorder_durable(w->lane)) {
+				dgram_hold(w, l, m, dg.event_seq);
+				continue;
+			}
+			out++;
+		}
+		if (out)
+			dgram_send(w, fd, d->tx, out);
+		if ((unsigned)n < WORKER_DGRAM_BATCH)
+			return;
+	}
 }
 
 /* --- output ------------------------------------------------------------------ */
@@ -612,6 +887,7 @@ static int worker_next_timeout(struct worker *w)
 /* Durability advanced: answer every connection whose events are now on disk. */
 static void worker_durable(struct worker *w)
 {
+	dgram_release(w, false);
 	uint64_t durable = recorder_durable(w->lane);
 	struct conn *c = w->waiting.head;
 	while (c) {
@@ -669,7 +945,11 @@ static void worker_handle(struct worker *w, struct epoll_event *ev)
 	}
 	if (tag & EPOLL_TAG_LISTENER) {
 		unsigned idx = (unsigned)(tag & ~EPOLL_TAG_LISTENER);
-		if (idx < w->n_listeners && !w->draining)
+		if (idx >= w->n_listeners || w->draining)
+			return;
+		if (w->listeners[idx].dgram)
+			worker_dgram_read(w, &w->listeners[idx]);
+		else
 			worker_accept(w, &w->listeners[idx]);
 		return;
 	}
@@ -696,7 +976,9 @@ static void *worker_main(void *arg)
 		w->now_ms = time_mono_ms();
 		if (atomic_load_explicit(&w->stop, memory_order_relaxed) && !w->draining)
 			worker_begin_drain(w);
-		if (w->draining && (w->n_conns == 0 || w->now_ms >= w->drain_deadline_ms)) {
+		bool held = w->dg && w->dg->held_count;
+		if (w->draining &&
+		    ((w->n_conns == 0 && !held) || w->now_ms >= w->drain_deadline_ms)) {
 			worker_force_close_all(w);
 			break;
 		}
@@ -708,7 +990,7 @@ static void *worker_main(void *arg)
 		for (int i = 0; i < n; i++)
 			worker_handle(w, &events[i]);
 		worker_expire(w);
-		if (w->answered && w->waiting.head)
+		if (w->answered && (w->waiting.head || (w->dg && w->dg->held_count)))
 			worker_durable(w);
 	}
 	return NULL;
@@ -734,6 +1016,13 @@ int worker_init(struct worker *w, unsigned id, struct daemon *d, struct listener
 	w->timers = calloc((size_t)n_listeners * CONN_TIMER_KINDS, sizeof *w->timers);
 	if (!w->scratch || !w->evbuf || !w->stage || !w->timers)
 		return ERR_NOMEM;
+	for (unsigned i = 0; i < n_listeners; i++) {
+		if (listeners[i].dgram && !w->dg) {
+			w->dg = calloc(1, sizeof *w->dg);
+			if (!w->dg)
+				return ERR_NOMEM;
+		}
+	}
 	uint32_t rnd = 0;
 	if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
 		rnd = (uint32_t)time_now_us();
@@ -787,6 +1076,10 @@ void worker_destroy(struct worker *w)
 		struct conn *c = w->free_conns;
 		w->free_conns = c->tnext;
 		free(c);
+	}
+	if (w->dg) {
+		dgram_release(w, true);
+		free(w->dg);
 	}
 	free(w->scratch);
 	free(w->evbuf);

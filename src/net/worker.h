@@ -17,11 +17,13 @@ struct daemon;
 struct ruleset;
 struct worker;
 struct conn;
+struct dgram;
 
 /*
  * The interface every protocol module gives the worker loop. The worker owns
  * sockets, buffers, timers and the event lane; the protocol turns bytes into
- * answers and events. Only on_input is required.
+ * answers and events. A stream (TCP) listener needs on_input; a datagram
+ * (UDP) listener needs on_datagram and uses none of the others.
  */
 struct proto_ops {
 	const char *name;
@@ -37,7 +39,42 @@ struct proto_ops {
 	void (*on_timeout)(struct conn *c);
 	/* The connection is being closed (any reason): free protocol state. */
 	void (*on_close)(struct conn *c);
+	/*
+	 * One datagram arrived on a UDP listener (see struct dgram). The module
+	 * records what it must (dgram_event_begin / dgram_event_submit) and
+	 * writes at most one reply into dg->reply (dg->reply_cap bytes at most).
+	 * Returns the reply length; 0 sends nothing. The reply goes back to
+	 * dg->src from dg->dst. Called on the worker's thread; the datagram and
+	 * the reply buffer belong to the worker and are valid only during the
+	 * call. In `fsync: answered` mode the reply is held until the datagram's
+	 * event is durable (a bounded queue: replies beyond it are not sent and
+	 * are counted as dgram_held_dropped).
+	 */
+	size_t (*on_datagram)(struct worker *w, struct dgram *dg);
 };
+
+/*
+ * One received datagram. The worker receives in batches (recvmmsg) and sends
+ * the replies of a batch together (sendmmsg): one or two syscalls for up to
+ * WORKER_DGRAM_BATCH datagrams. Datagrams larger than the receive slot
+ * (WORKER_DGRAM_MAX bytes) are cut and marked `truncated`.
+ */
+struct dgram {
+	struct listener *l;
+	struct event_addr src; /* the client */
+	struct event_addr dst; /* the sinkhole address it wrote to */
+	const uint8_t *data;
+	size_t len;
+	bool truncated;	    /* the datagram was longer than len: the rest is lost */
+	uint64_t flow_id;   /* a fresh flow id per datagram */
+	uint8_t *reply;	    /* the module writes its answer here ... */
+	size_t reply_cap;   /* ... up to this many bytes */
+	uint64_t event_seq; /* set by dgram_event_submit: what the reply waits for */
+};
+
+#define WORKER_DGRAM_BATCH 32
+#define WORKER_DGRAM_MAX   8192u /* receive slot: larger datagrams are cut */
+#define WORKER_DGRAM_REPLY 4096u /* reply slot */
 
 enum conn_timer {
 	CONN_TIMER_REQUEST = 0, /* waiting for a request to complete: header_timeout_ms */
@@ -100,6 +137,10 @@ struct worker_stats {
 		refused_unrecorded; /* answered mode: closed unanswered because the lane was full */
 	_Atomic uint64_t bytes_in;
 	_Atomic uint64_t bytes_out;
+	_Atomic uint64_t dgram_in;	     /* datagrams received on UDP listeners */
+	_Atomic uint64_t dgram_out;	     /* replies sent */
+	_Atomic uint64_t dgram_send_errors;  /* replies the kernel refused */
+	_Atomic uint64_t dgram_held_dropped; /* answered mode: reply queue full, not sent */
 };
 
 #define STAT_ADD(field, n)                                                                         \
@@ -139,6 +180,7 @@ struct worker {
 	uint8_t *stage; /* answers of the connection being processed, not yet sent */
 	size_t stage_len, stage_cap;
 	struct conn *stage_conn; /* whose answers the stage holds (NULL: empty) */
+	struct worker_dgram *dg; /* batch buffers for datagram listeners (NULL: none) */
 
 	const struct ruleset *rules; /* the rule set for the connection being processed now */
 	_Atomic uint64_t
@@ -186,6 +228,16 @@ void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf,
  * wait for in answered mode (0 if the event could not be recorded).
  */
 uint64_t conn_event_submit(struct conn *c, struct event_builder *b);
+
+/*
+ * Datagram listeners: starts an event for one datagram (transport UDP, the
+ * datagram's addresses and flow id, the listener name), and submits it,
+ * remembering its sequence in dg->event_seq for answered mode. Returns the
+ * sequence, or 0 if it could not be recorded (counted in events_dropped).
+ */
+void dgram_event_begin(struct worker *w, struct dgram *dg, struct event_builder *b, uint8_t type,
+		       uint16_t flags);
+uint64_t dgram_event_submit(struct worker *w, struct dgram *dg, struct event_builder *b);
 
 /* Queues answer bytes; they go out when the connection's last event is durable (answered mode). */
 int conn_write(struct conn *c, const void *data, size_t len);
