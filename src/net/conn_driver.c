@@ -8,27 +8,17 @@
 
 #include "core/err.h"
 #include "net/daemon.h"
-#include "proto/http/http_conn.h"
 
 #define DRIVER_STAGE_BYTES (64u * 1024)
 
-/*
- * Listener protocol → stream module. A protocol added to the daemon is added
- * here too, and replay and every other driver user serve it.
- */
-static const struct {
-	enum config_proto proto;
-	const struct proto_ops *ops;
-} stream_modules[] = {
-	{ CONFIG_PROTO_HTTP, &http_proto_ops },
-};
-
-const struct proto_ops *conn_driver_stream_ops(enum config_proto p)
+bool conn_driver_has_stream(const struct conn_driver *d, unsigned li)
 {
-	for (size_t i = 0; i < sizeof stream_modules / sizeof stream_modules[0]; i++)
-		if (stream_modules[i].proto == p)
-			return stream_modules[i].ops;
-	return NULL;
+	return li < d->n_listeners && d->listeners[li].ops && d->listeners[li].ops->on_input;
+}
+
+bool conn_driver_has_dgram(const struct conn_driver *d, unsigned li)
+{
+	return li < d->n_listeners && d->dlisteners[li].ops && d->dlisteners[li].ops->on_datagram;
 }
 
 static void sockaddr_to_event(const struct sockaddr_storage *ss, struct event_addr *a)
@@ -59,12 +49,14 @@ int conn_driver_init(struct conn_driver *d, struct config *cfg, conn_driver_sink
 		return rc;
 	d->n_listeners = (unsigned)cfg->n_listeners;
 	d->listeners = calloc(d->n_listeners ? d->n_listeners : 1, sizeof *d->listeners);
+	d->dlisteners = calloc(d->n_listeners ? d->n_listeners : 1, sizeof *d->dlisteners);
+	d->reply = malloc(WORKER_DGRAM_REPLY);
 	w->timers =
 		calloc((d->n_listeners ? d->n_listeners : 1) * CONN_TIMER_KINDS, sizeof *w->timers);
 	w->evbuf = malloc(EVENT_MAX_LEN);
 	w->stage_cap = DRIVER_STAGE_BYTES;
 	w->stage = malloc(w->stage_cap);
-	if (!d->listeners || !w->timers || !w->evbuf || !w->stage) {
+	if (!d->listeners || !d->dlisteners || !d->reply || !w->timers || !w->evbuf || !w->stage) {
 		conn_driver_free(d);
 		return ERR_NOMEM;
 	}
@@ -72,8 +64,10 @@ int conn_driver_init(struct conn_driver *d, struct config *cfg, conn_driver_sink
 		struct listener *l = &d->listeners[i];
 		l->cfg = &cfg->listeners[i];
 		l->index = i;
-		l->ops = conn_driver_stream_ops(cfg->listeners[i].proto);
+		l->ops = daemon_stream_ops(cfg->listeners[i].proto);
 		sockaddr_to_event(&cfg->listeners[i].addr, &l->local);
+		d->dlisteners[i] = *l;
+		d->dlisteners[i].ops = daemon_dgram_ops(cfg->listeners[i].proto);
 	}
 	w->rules = d->rs;
 	w->listeners = d->listeners;
@@ -87,6 +81,8 @@ void conn_driver_free(struct conn_driver *d)
 {
 	ruleset_release(d->rs);
 	free(d->listeners);
+	free(d->dlisteners);
+	free(d->reply);
 	free(d->w.timers);
 	free(d->w.evbuf);
 	free(d->w.stage);
@@ -214,4 +210,28 @@ struct conn *conn_driver_expired(struct conn_driver *d, uint64_t now_ms)
 			return c;
 	}
 	return NULL;
+}
+
+void conn_driver_datagram(struct conn_driver *d, unsigned li, const struct event_addr *src,
+			  const struct event_addr *dst, const uint8_t *data, size_t len,
+			  bool truncated, uint64_t flow_id)
+{
+	struct dgram dg = {
+		.l = &d->dlisteners[li],
+		.src = *src,
+		.dst = *dst,
+		.data = data,
+		.len = len,
+		.truncated = truncated,
+		.flow_id = flow_id,
+		.reply = d->reply,
+		.reply_cap = WORKER_DGRAM_REPLY,
+	};
+	/* The live worker's receive slot cuts larger datagrams: the module sees the same. */
+	if (dg.len > WORKER_DGRAM_MAX) {
+		dg.len = WORKER_DGRAM_MAX;
+		dg.truncated = true;
+	}
+	size_t n = dg.l->ops->on_datagram(&d->w, &dg);
+	(void)n;
 }

@@ -30,9 +30,11 @@ typedef int (*conn_driver_sink)(void *arg, const uint8_t *rec, size_t len);
 struct conn_driver {
 	struct worker w;
 	struct ruleset *rs;
-	struct listener *listeners; /* one per cfg->listeners[] */
+	struct listener *listeners; /* one per cfg->listeners[], with its stream module (or NULL) */
+	struct listener *dlisteners; /* the same, with its datagram module (or NULL) */
 	unsigned n_listeners;
 	const struct config *cfg;
+	uint8_t *reply; /* datagram answers are written here, then dropped */
 };
 
 /*
@@ -43,8 +45,19 @@ int conn_driver_init(struct conn_driver *d, struct config *cfg, conn_driver_sink
 		     char *errbuf, size_t errlen);
 void conn_driver_free(struct conn_driver *d);
 
-/* The module that serves a listener protocol, or NULL when this build has none (table in .c). */
-const struct proto_ops *conn_driver_stream_ops(enum config_proto p);
+/* Listener li has a module for TCP streams / for UDP datagrams in this build. */
+bool conn_driver_has_stream(const struct conn_driver *d, unsigned li);
+bool conn_driver_has_dgram(const struct conn_driver *d, unsigned li);
+
+/*
+ * One datagram from src to dst on listener li (which must have a datagram
+ * module): the module answers (dropped) and records, as on a live socket.
+ * `truncated`: the capture cut it (the module sees the same flag as for a
+ * datagram larger than the live receive slot, which is also applied here).
+ */
+void conn_driver_datagram(struct conn_driver *d, unsigned li, const struct event_addr *src,
+			  const struct event_addr *dst, const uint8_t *data, size_t len,
+			  bool truncated, uint64_t flow_id);
 
 /* Sets the clock: event timestamps and the protocol's timers. */
 void conn_driver_set_time(struct conn_driver *d, uint64_t now_us);

@@ -79,6 +79,18 @@ static const struct proto_entry *proto_lookup(enum config_proto p)
 	return NULL;
 }
 
+const struct proto_ops *daemon_stream_ops(enum config_proto p)
+{
+	const struct proto_entry *e = proto_lookup(p);
+	return e ? e->stream : NULL;
+}
+
+const struct proto_ops *daemon_dgram_ops(enum config_proto p)
+{
+	const struct proto_entry *e = proto_lookup(p);
+	return e ? e->dgram : NULL;
+}
+
 /* Opens one listener entry (stream or datagram) for a configured endpoint and logs it. */
 static int daemon_open_listener(struct daemon *d, const struct config_listener *lc,
 				const struct proto_ops *ops, bool dgram)

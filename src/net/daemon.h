@@ -42,6 +42,14 @@ int ruleset_new(struct config *cfg, unsigned slots, struct ruleset **out, char *
 		size_t errlen);
 void ruleset_release(struct ruleset *rs);
 
+/*
+ * The modules that serve a listener protocol over TCP and over UDP (the
+ * daemon's own table), or NULL when this build has none.
+ */
+struct proto_ops;
+const struct proto_ops *daemon_stream_ops(enum config_proto p);
+const struct proto_ops *daemon_dgram_ops(enum config_proto p);
+
 /* For workers. */
 const struct ruleset *daemon_rules(struct daemon *d);
 uint64_t daemon_rules_gen(struct daemon *d);

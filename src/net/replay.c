@@ -284,7 +284,7 @@ static struct flow *flow_new(struct replay *rp, const struct event_addr *cli,
 	if (li < 0) {
 		f->state = FLOW_IGNORED;
 		rp->st->flows_unmatched++;
-	} else if (!rp->drv.listeners[li].ops || !rp->drv.listeners[li].ops->on_input) {
+	} else if (!conn_driver_has_stream(&rp->drv, (unsigned)li)) {
 		f->state = FLOW_IGNORED;
 		rp->st->flows_no_module++;
 	} else {
@@ -401,8 +401,17 @@ static void replay_udp(struct replay *rp, const struct pkt *p)
 		rp->st->udp_unmatched++;
 		return;
 	}
-	/* No datagram module is in the stream table: UDP listeners (DNS) hook in here. */
-	rp->st->udp_no_module++;
+	if (!conn_driver_has_dgram(&rp->drv, (unsigned)li)) {
+		rp->st->udp_no_module++;
+		return;
+	}
+	uint8_t ts[8];
+	put_be64(ts, rp->now_us);
+	uint32_t h = flow_hash(&p->src, &p->dst);
+	uint64_t flow_id = ((uint64_t)mix(h, ts, 8) << 32 | mix(~h, ts, 8)) & INT64_MAX;
+	rp->st->udp_replayed++;
+	conn_driver_datagram(&rp->drv, (unsigned)li, &p->src, &p->dst, p->payload, p->len,
+			     p->len < p->wire_len, flow_id);
 }
 
 static void replay_progress(struct replay *rp, FILE *f, bool final)

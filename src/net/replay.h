@@ -55,6 +55,7 @@ struct replay_stats {
 	uint64_t stray_packets;	  /* TCP packets of no known flow with neither SYN nor data */
 	uint64_t evicted_idle;	  /* flows ended by flow_timeout_us */
 	uint64_t evicted_full;	  /* flows ended because the table was full */
+	uint64_t udp_replayed;	  /* datagrams given to a datagram module */
 	uint64_t udp_unmatched;	  /* datagrams no listener serves */
 	uint64_t udp_no_module; /* datagrams for a listener whose protocol has no datagram module */
 	uint64_t events;

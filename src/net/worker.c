@@ -206,7 +206,7 @@ void dgram_event_begin(struct worker *w, struct dgram *dg, struct event_builder 
 		.type = type,
 		.flags = flags,
 		.transport = IPPROTO_UDP,
-		.ts_us = time_now_us(),
+		.ts_us = w->clock_us ? w->clock_us : time_now_us(),
 		.flow_id = dg->flow_id,
 		.src = dg->src,
 		.dst = dg->dst,
@@ -225,7 +225,13 @@ uint64_t dgram_event_submit(struct worker *w, struct dgram *dg, struct event_bui
 		return 0;
 	}
 	uint64_t seq = 0;
-	if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
+	if (w->sink) {
+		if (w->sink(w->sink_arg, b->buf, len) != 0) {
+			STAT_INC(w->st.events_dropped);
+			return 0;
+		}
+		seq = ++w->sink_seq;
+	} else if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
 		STAT_INC(w->st.events_dropped);
 		return 0;
 	}

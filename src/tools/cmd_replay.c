@@ -161,9 +161,9 @@ static void summary_text(const char *file, const struct replay_stats *st)
 		" gaps (%" PRIu64 " bytes missing)\n",
 		st->out_of_order, st->dup_bytes, st->conflict_bytes, st->gaps, st->gap_bytes);
 	fprintf(stderr,
-		"  udp: %" PRIu64 " datagrams; %" PRIu64 " skipped: no listener; %" PRIu64
-		" skipped: no datagram module in this build\n",
-		st->udp_packets, st->udp_unmatched, st->udp_no_module);
+		"  udp: %" PRIu64 " datagrams, %" PRIu64 " replayed; %" PRIu64
+		" skipped: no listener; %" PRIu64 " skipped: no datagram module in this build\n",
+		st->udp_packets, st->udp_replayed, st->udp_unmatched, st->udp_no_module);
 	fprintf(stderr, "  tcp packets of no known flow (no SYN, no data): %" PRIu64 "\n",
 		st->stray_packets);
 	for (int k = 1; k < PKT_SKIP_KINDS; k++)
@@ -210,6 +210,7 @@ static void summary_json(const char *file, const struct replay_stats *st)
 	NUM("gaps", st->gaps);
 	NUM("gap_bytes", st->gap_bytes);
 	NUM("udp_packets", st->udp_packets);
+	NUM("udp_replayed", st->udp_replayed);
 	NUM("udp_unmatched", st->udp_unmatched);
 	NUM("udp_no_module", st->udp_no_module);
 	NUM("stray_packets", st->stray_packets);

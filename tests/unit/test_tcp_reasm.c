@@ -55,8 +55,8 @@ static void test_all_orders(void)
 			int s0 = perm[k];
 			/* Each segment starts 3 bytes early: overlaps on every boundary. */
 			size_t from = cut[s0] >= 3 ? cut[s0] - 3 : 0;
-			tcp_reasm_add(&r, &b, 0xfffffff1u + (uint32_t)from, (const uint8_t *)text + from,
-				      cut[s0 + 1] - from, &s);
+			tcp_reasm_add(&r, &b, 0xfffffff1u + (uint32_t)from,
+				      (const uint8_t *)text + from, cut[s0 + 1] - from, &s);
 		}
 		tcp_reasm_finish(&r, &b, 0, &s);
 		CHECK_INT(o.len, n);
@@ -89,7 +89,7 @@ static void test_first_copy_wins(void)
 	struct tcp_reasm r;
 	tcp_reasm_init(&r, 1 << 16);
 	tcp_reasm_syn(&r, 100);
-	tcp_reasm_add(&r, &b, 105, (const uint8_t *)"AAAA", 4, &s);  /* held: offsets 4..7 */
+	tcp_reasm_add(&r, &b, 105, (const uint8_t *)"AAAA", 4, &s);   /* held: offsets 4..7 */
 	tcp_reasm_add(&r, &b, 103, (const uint8_t *)"BBBBBB", 6, &s); /* 2..7: only 2,3 are new */
 	tcp_reasm_add(&r, &b, 101, (const uint8_t *)"xy", 2, &s);
 	CHECK_SLICE(o.buf, o.len, "xyBBAAAA");
