@@ -98,6 +98,13 @@ void conn_driver_set_time(struct conn_driver *d, uint64_t now_us)
 /* Answers are staged by the module; here they have nowhere to go. */
 static void driver_discard_output(struct conn_driver *d, struct conn *c)
 {
+	if (d->on_output) {
+		/* Answers that had to wait went to c->out before any staged after them. */
+		if (c->out_len > c->out_off)
+			d->on_output(d->output_arg, c->out + c->out_off, c->out_len - c->out_off);
+		if (d->w.stage_len)
+			d->on_output(d->output_arg, d->w.stage, d->w.stage_len);
+	}
 	d->w.stage_len = 0;
 	d->w.stage_conn = NULL;
 	free(c->out);

@@ -35,6 +35,9 @@ struct conn_driver {
 	unsigned n_listeners;
 	const struct config *cfg;
 	uint8_t *reply; /* datagram answers are written here, then dropped */
+	/* Optional: sees every answer a stream module writes before it is dropped (tests, fuzzing). */
+	void (*on_output)(void *arg, const uint8_t *data, size_t len);
+	void *output_arg;
 };
 
 /*
