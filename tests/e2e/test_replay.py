@@ -10,7 +10,6 @@ import hashlib
 import ipaddress
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -326,9 +325,13 @@ def test_one_gib_flow_bounded_memory():
             + str(size).encode() + b"\r\n\r\n")
     digest = hashlib.sha256()
     args = [h.SINKD, "replay", "-c", CFG, "--summary", "json", "--no-progress", "-"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # Under ASan, freed blocks wait in a quarantine (256 MiB by default): keep it
+    # small so the resident size measures replay, not the sanitizer.
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = ":".join(x for x in (env.get("ASAN_OPTIONS"), "quarantine_size_mb=16")
+                                   if x)
     p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, env=env)
     try:
         w = pg.PcapWriter(p.stdin)
         f = pg.TcpFlow(w, "10.9.0.1", 45000, "10.9.0.2", 80, isn=0xFFFF0000)  # wraps
@@ -357,7 +360,8 @@ def test_one_gib_flow_bounded_memory():
         w.close()  # closes replay's stdin: the end of the capture
         out = p.stdout.read()
         err = p.stderr.read()
-        p.wait(timeout=600)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
     finally:
         if p.poll() is None:
             p.kill()
@@ -372,9 +376,8 @@ def test_one_gib_flow_bounded_memory():
     s = json.loads([x for x in err.splitlines() if x.startswith("{")][-1])
     assert s["out_of_order"] >= (size // seg) // 64 - 1 and s["gaps"] == 0, s
     assert s["peak_held"] <= 2 * seg, s
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak_kib > before:  # only measurable when this child set a new maximum
-        assert peak_kib < 200 * 1024, f"replay used {peak_kib} KiB for a 1 GiB flow"
+    # A release build peaks near 18 MiB; sanitizer builds need more room.
+    assert ru.ru_maxrss < 160 * 1024, f"replay used {ru.ru_maxrss} KiB for a 1 GiB flow"
 
 
 def cleanup():
