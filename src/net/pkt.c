@@ -85,6 +85,8 @@ static int link_skip(int link, struct cursor *c)
 		cursor_skip(c, 18);
 		return ethertype_version(et);
 	}
+	case PKT_LINK_DLT_RAW:
+	case PKT_LINK_DLT_RAW_BSD:
 	case PKT_LINK_RAW: {
 		if (cursor_left(c) < 1)
 			return 0;

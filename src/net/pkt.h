@@ -8,10 +8,16 @@
 
 #include "core/event.h"
 
-/* Link types (the pcap LINKTYPE_ values this decoder knows). */
+/*
+ * Link types this decoder knows: the pcap LINKTYPE_ values, plus the DLT_
+ * values libpcap reports for raw IP (12 on Linux, 14 on some BSDs) when a
+ * file says LINKTYPE_RAW.
+ */
 enum pkt_link {
-	PKT_LINK_NULL = 0,	  /* BSD loopback: 4-byte address family, host byte order */
-	PKT_LINK_ETHERNET = 1,	  /* Ethernet II, 802.1Q / QinQ tags skipped */
+	PKT_LINK_NULL = 0,     /* BSD loopback: 4-byte address family, host byte order */
+	PKT_LINK_ETHERNET = 1, /* Ethernet II, 802.1Q / QinQ tags skipped */
+	PKT_LINK_DLT_RAW = 12, /* raw IPv4 or IPv6 (DLT_RAW) */
+	PKT_LINK_DLT_RAW_BSD = 14,
 	PKT_LINK_RAW = 101,	  /* raw IPv4 or IPv6 */
 	PKT_LINK_LOOP = 108,	  /* OpenBSD loopback: address family in network byte order */
 	PKT_LINK_LINUX_SLL = 113, /* Linux "cooked" capture (-i any) */

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -181,6 +182,42 @@ def test_pcapng_ipv6_midstream():
     ev, s, _ = replay(one_flow("mid.pcap", split(REQ, 5), handshake=False))
     assert only_event(ev)["http"]["url"].startswith("/alpha/")
     assert s["flows_midstream"] == 1, s
+
+
+def test_link_types():
+    """Linux cooked (v1, v2: tcpdump -i any), raw IP, BSD loopback, and 802.1Q-tagged Ethernet."""
+    def ip_only(frame):
+        return frame[14:]
+
+    def sll(ip, et):
+        return struct.pack("!HHH8sH", 0, 772, 6, b"\0" * 8, et) + ip
+
+    def sll2(ip, et):
+        return struct.pack("!HHIHBB8s", et, 0, 1, 772, 0, 6, b"\0" * 8) + ip
+
+    cases = [
+        (113, lambda fr: sll(ip_only(fr), 0x0800)),
+        (276, lambda fr: sll2(ip_only(fr), 0x0800)),
+        (101, ip_only),
+        (228, ip_only),
+        (0, lambda fr: struct.pack("=I", 2) + ip_only(fr)),
+        (108, lambda fr: struct.pack("!I", 2) + ip_only(fr)),
+        (1, lambda fr: fr[:12] + b"\x81\x00\x00\x07" + fr[12:]),
+    ]
+    for link, wrap in cases:
+        name = path(f"link{link}.pcap")
+        w = pg.PcapWriter(name, linktype=link)
+
+        class Wrapped:
+            def packet(self, frame, ts=None, caplen=None):
+                w.packet(wrap(frame), ts=ts, caplen=caplen)
+        f = pg.TcpFlow(Wrapped(), "10.3.0.1", 40000, "10.3.0.2", 80)
+        f.handshake()
+        f.send(0, REQ)
+        f.fin(len(REQ))
+        w.close()
+        ev, s, _ = replay(name)
+        assert len(ev) == 1 and ev[0]["http"]["url"].startswith("/alpha/"), (link, ev, s)
 
 
 def test_proxy_protocol_listener():
@@ -389,7 +426,7 @@ if __name__ == "__main__":
     try:
         h.run([test_in_order, test_out_of_order, test_duplicates, test_overlaps_first_copy_wins,
                test_gap_recorded, test_keepalive_and_tx_ids, test_pcapng_ipv6_midstream,
-               test_proxy_protocol_listener, test_unmatched_and_udp, test_timeout_on_capture_clock,
+               test_link_types, test_proxy_protocol_listener, test_unmatched_and_udp, test_timeout_on_capture_clock,
                test_malformed_frames, test_truncated_and_garbage_files, test_log_output,
                test_rules_test, test_one_gib_flow_bounded_memory], per_test_timeout=600)
     finally:
