@@ -116,6 +116,27 @@ static void wait_list_remove(struct worker *w, struct conn *c)
 
 /* --- events ----------------------------------------------------------------- */
 
+/*
+ * A finished record goes to the lane (or, for socketless drivers, to the
+ * sink). Returns its sequence number, or 0 when it could not be recorded.
+ */
+static uint64_t worker_emit(struct worker *w, const uint8_t *rec, size_t len)
+{
+	uint64_t seq = 0;
+	if (w->sink) {
+		if (w->sink(w->sink_arg, rec, len) != 0) {
+			STAT_INC(w->st.events_dropped);
+			return 0;
+		}
+		seq = ++w->sink_seq;
+	} else if (recorder_submit(w->lane, rec, len, &seq) != 0) {
+		STAT_INC(w->st.events_dropped);
+		return 0;
+	}
+	STAT_INC(w->st.events);
+	return seq;
+}
+
 void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf, size_t cap,
 			  uint8_t type, const struct event_addr *src, uint16_t flags)
 {
@@ -153,19 +174,9 @@ uint64_t conn_event_submit(struct conn *c, struct event_builder *b)
 		STAT_INC(w->st.events_dropped);
 		return 0;
 	}
-	uint64_t seq = 0;
-	if (w->sink) {
-		if (w->sink(w->sink_arg, b->buf, len) != 0) {
-			STAT_INC(w->st.events_dropped);
-			return 0;
-		}
-		seq = ++w->sink_seq;
-	} else if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
-		STAT_INC(w->st.events_dropped);
-		return 0;
-	}
-	STAT_INC(w->st.events);
-	c->last_seq = seq;
+	uint64_t seq = worker_emit(w, b->buf, len);
+	if (seq)
+		c->last_seq = seq;
 	return seq;
 }
 
@@ -224,18 +235,7 @@ uint64_t dgram_event_submit(struct worker *w, struct dgram *dg, struct event_bui
 		STAT_INC(w->st.events_dropped);
 		return 0;
 	}
-	uint64_t seq = 0;
-	if (w->sink) {
-		if (w->sink(w->sink_arg, b->buf, len) != 0) {
-			STAT_INC(w->st.events_dropped);
-			return 0;
-		}
-		seq = ++w->sink_seq;
-	} else if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
-		STAT_INC(w->st.events_dropped);
-		return 0;
-	}
-	STAT_INC(w->st.events);
+	uint64_t seq = worker_emit(w, b->buf, len);
 	dg->event_seq = seq;
 	return seq;
 }

@@ -219,6 +219,33 @@ static int manifest_file(struct dynbuf *m, const char *rel, const uint8_t sha[32
 	return dynbuf_adds(m, line);
 }
 
+/*
+ * Copies log file `name` (its first `len` bytes, or all of it when
+ * UINT64_MAX) into the bundle's log/ and lists it in the manifest. Prints
+ * why on failure.
+ */
+static int bundle_add(const char *logdir, const char *blog, const char *name, uint64_t len,
+		      struct dynbuf *m)
+{
+	char rel[128];
+	uint8_t sha[32];
+	uint64_t copied = 0;
+	char *src = path_join(logdir, name), *dst = path_join(blog, name);
+	int rc = src && dst ? copy_hash(src, dst, len, sha, &copied) : ERR_NOMEM;
+	free(src);
+	free(dst);
+	if (rc) {
+		fprintf(stderr, "sinkd evidence export: copying %s: %s\n", name,
+			rc == ERR_SYS ? strerror(errno) : err_str(rc));
+		return rc;
+	}
+	snprintf(rel, sizeof rel, "log/%s", name);
+	rc = manifest_file(m, rel, sha, copied);
+	if (rc)
+		fprintf(stderr, "sinkd evidence export: the manifest is too large\n");
+	return rc;
+}
+
 /* Writes the signed heads in [first, end] to the bundle; collects their key ids. */
 static int export_heads(const char *logdir, const char *bundle_log, uint64_t first, uint64_t end,
 			uint8_t (*keys)[32], size_t *n_keys, size_t max_keys, size_t *n_heads)
@@ -350,28 +377,18 @@ static int evidence_export(const char *logdir, const char *from, const char *to,
 		 segs[hi].segment);
 	rc = rc ? rc : dynbuf_adds(&m, line);
 	for (size_t i = lo; i <= hi && !rc; i++) {
-		char name[32], rel[48];
-		uint8_t sha[32];
-		uint64_t len, copied, seg_end;
+		char name[32];
+		uint64_t len, seg_end;
 		snprintf(name, sizeof name, "%016" PRIu32 ".seg", segs[i].segment);
-		snprintf(rel, sizeof rel, "log/%s", name);
 		rc = log_segment_sealed_size(logdir, segs[i].segment, &len, &seg_end);
 		if (rc) {
 			fprintf(stderr, "sinkd evidence export: segment %s: %s\n", name,
 				rc == ERR_SYS ? strerror(errno) : err_str(rc));
 			goto out;
 		}
-		char *src = path_join(logdir, name), *dst = path_join(blog, name);
-		rc = src && dst ? copy_hash(src, dst, len, sha, &copied) : ERR_NOMEM;
-		free(src);
-		free(dst);
-		if (rc) {
-			fprintf(stderr, "sinkd evidence export: copying %s: %s\n", name,
-				rc == ERR_SYS ? strerror(errno) : err_str(rc));
+		if ((rc = bundle_add(logdir, blog, name, len, &m)))
 			goto out;
-		}
 		end_index = seg_end;
-		rc = manifest_file(&m, rel, sha, copied);
 	}
 	rc = rc ? rc :
 		  export_heads(logdir, blog, first_index, end_index, key_ids, &n_key_ids,
@@ -391,25 +408,14 @@ static int evidence_export(const char *logdir, const char *from, const char *to,
 			first_index, end_index);
 		goto out;
 	}
-	for (size_t k = 0; k < n_key_ids; k++) {
-		char fp[33], name[64], rel[80];
-		uint8_t sha[32];
-		uint64_t copied;
+	for (size_t k = 0; k < n_key_ids && !rc; k++) {
+		char fp[33], name[64];
 		hex_encode(key_ids[k], 16, fp);
 		snprintf(name, sizeof name, "%s%s.pub", LOG_KEY_PREFIX, fp);
-		snprintf(rel, sizeof rel, "log/%s", name);
-		char *src = path_join(logdir, name), *dst = path_join(blog, name);
-		rc = src && dst ? copy_hash(src, dst, UINT64_MAX, sha, &copied) : ERR_NOMEM;
-		free(src);
-		free(dst);
-		if (rc) {
-			fprintf(stderr, "sinkd evidence export: public key %s: %s\n", name,
-				rc == ERR_SYS ? strerror(errno) : err_str(rc));
-			goto out;
-		}
 		snprintf(line, sizeof line, "key %s\n", fp);
-		rc = dynbuf_adds(&m, line);
-		rc = rc ? rc : manifest_file(&m, rel, sha, copied);
+		if ((rc = dynbuf_adds(&m, line)) ||
+		    (rc = bundle_add(logdir, blog, name, UINT64_MAX, &m)))
+			goto out;
 	}
 	{
 		uint8_t sha[32];

@@ -51,7 +51,10 @@ class Fixture:
         rc, _, err = cli("key", "generate", self.key)
         assert rc == 1 and "exists" in err, err
 
-        with h.Sinkd(config={"log": {"segment_bytes": 4096, "signing_key": self.key}}) as d:
+        # fsync: answered, one client at a time: one event per batch, so the
+        # 4 KiB segments rotate every few events, whatever the load.
+        with h.Sinkd(config={"log": {"segment_bytes": 4096, "signing_key": self.key,
+                                     "fsync": "answered"}}) as d:
             for i in range(60):
                 st, _, _ = h.http_request(d.port(), "GET", f"/check/{i}",
                                           headers={"User-Agent": "x" * 40})

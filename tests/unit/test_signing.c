@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testfs.h"
 #include "core/crc32c.h"
 #include "core/cursor.h"
 #include "core/err.h"
@@ -28,69 +29,12 @@ static struct sign_key *key, *other_key;
 
 static char *tmpdir_new(void)
 {
-	char tmpl[] = "/tmp/sinkd-test-sign-XXXXXX";
-	if (!mkdtemp(tmpl))
-		return NULL;
-	return strdup(tmpl);
-}
-
-static void rm_rf(char *dir)
-{
-	if (!dir)
-		return;
-	DIR *d = opendir(dir);
-	if (d) {
-		int dfd = dirfd(d);
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dfd, de->d_name, 0);
-		closedir(d);
-	}
-	rmdir(dir);
-	free(dir);
+	return tmpdir_new_named("sign");
 }
 
 static void path_of(char *buf, size_t cap, const char *dir, const char *name)
 {
 	snprintf(buf, cap, "%s/%s", dir, name);
-}
-
-static void seg_path(char *buf, size_t cap, const char *dir, uint32_t seg)
-{
-	snprintf(buf, cap, "%s/%016u.seg", dir, seg);
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-	struct stat st;
-	*len = 0;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return NULL;
-	}
-	size_t n = (size_t)st.st_size;
-	uint8_t *p = malloc(n ? n : 1);
-	if (p && read(fd, p, n) != (ssize_t)n) {
-		free(p);
-		p = NULL;
-	}
-	close(fd);
-	*len = n;
-	return p;
-}
-
-static bool write_file(const char *path, const uint8_t *p, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-	if (fd < 0)
-		return false;
-	bool ok = write(fd, p, len) == (ssize_t)len;
-	close(fd);
-	return ok;
 }
 
 /* Copies every file of src into a fresh directory. */

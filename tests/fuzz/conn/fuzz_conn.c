@@ -6,10 +6,9 @@
 #include <string.h>
 
 #include "core/config.h"
-#include "core/dynbuf.h"
 #include "core/event.h"
+#include "../fuzz_events.h"
 #include "net/conn_driver.h"
-#include "report/eve.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,18 +48,6 @@ static const char fuzz_config[] =
 
 static struct conn_driver fuzz_drv;
 static struct config *fuzz_cfg;
-static struct dynbuf fuzz_line;
-
-static int fuzz_event(void *arg, const uint8_t *rec, size_t len)
-{
-	struct event_view v;
-	(void)arg;
-	FUZZ_CHECK(event_decode(rec, len, &v) == 0);
-	dynbuf_reset(&fuzz_line);
-	FUZZ_CHECK(eve_format(rec, len, "fuzz", &fuzz_line) == 0);
-	return 0;
-}
-
 static void fuzz_answer(void *arg, const uint8_t *data, size_t len)
 {
 	(void)arg;
@@ -72,9 +59,9 @@ static void fuzz_setup(void)
 	char err[256];
 	FUZZ_CHECK(config_load_string(fuzz_config, sizeof fuzz_config - 1, "fuzz.yaml", &fuzz_cfg,
 				      err, sizeof err) == 0);
-	FUZZ_CHECK(conn_driver_init(&fuzz_drv, fuzz_cfg, fuzz_event, NULL, err, sizeof err) == 0);
+	FUZZ_CHECK(conn_driver_init(&fuzz_drv, fuzz_cfg, fuzz_events_check, NULL, err,
+				    sizeof err) == 0);
 	fuzz_drv.on_output = fuzz_answer;
-	dynbuf_init(&fuzz_line, 4u * EVENT_MAX_LEN);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

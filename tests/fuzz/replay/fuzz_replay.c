@@ -7,10 +7,9 @@
 #include <string.h>
 
 #include "core/config.h"
-#include "core/dynbuf.h"
 #include "core/event.h"
+#include "../fuzz_events.h"
 #include "net/replay.h"
-#include "report/eve.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,26 +35,12 @@ static const char fuzz_config[] =
 	"    match: { method: POST, host: { suffix: example.com } }\n";
 
 static struct config *fuzz_cfg;
-static struct dynbuf fuzz_line;
-
-/* Every event must decode and render: the same checks the log reader and EVE writer make. */
-static int fuzz_sink(void *arg, const uint8_t *rec, size_t len)
-{
-	struct event_view v;
-	(void)arg;
-	FUZZ_CHECK(event_decode(rec, len, &v) == 0);
-	dynbuf_reset(&fuzz_line);
-	FUZZ_CHECK(eve_format(rec, len, "fuzz", &fuzz_line) == 0);
-	return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!fuzz_cfg) {
 		char err[256];
 		FUZZ_CHECK(config_load_string(fuzz_config, sizeof fuzz_config - 1, "fuzz.yaml",
 					      &fuzz_cfg, err, sizeof err) == 0);
-		dynbuf_init(&fuzz_line, 4u * EVENT_MAX_LEN);
 	}
 	FILE *f = fmemopen((void *)(uintptr_t)data, size ? size : 1, "rb");
 	if (!f)
@@ -70,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.flow_buffer = 4096,
 		.memory = 16384,
 		.flow_timeout_us = 5000000,
-		.sink = fuzz_sink,
+		.sink = fuzz_events_check,
 	};
 	struct replay_stats st;
 	int rc = replay_stream(f, &o, &st);
