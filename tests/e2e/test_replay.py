@@ -17,11 +17,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_util as u  # noqa: E402
 import harness as h  # noqa: E402
 import pcapgen as pg  # noqa: E402
-
-SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
-                   "runtime error:")
 
 CONFIG = """sensor: { id: replay-test }
 log: { dir: /nonexistent }
@@ -45,17 +43,11 @@ with open(CFG, "w", encoding="utf-8") as fh:
     fh.write(CONFIG)
 
 
-def check_clean(args, rc, err):
-    assert rc >= 0, f"{args}: killed by signal {-rc}\n{err[-2000:]}"
-    for mark in SANITIZER_MARKS:
-        assert mark not in err, f"{args}: sanitizer report:\n{err[-3000:]}"
-
-
 def replay(pcap, *extra, expect_rc=0):
     """Replays; returns (events, summary dict, stderr)."""
     args = ["replay", "-c", CFG, "--summary", "json", "--no-progress", *extra, pcap]
     rc, out, err = h.sinkd_cmd(*args, timeout=300)
-    check_clean(args, rc, err)
+    u.check_cli(args, rc, err)
     assert rc == expect_rc, f"{args}: rc {rc}\n{err[-3000:]}"
     events = [json.loads(line) for line in out.splitlines() if line.strip()]
     summary = None
@@ -307,7 +299,7 @@ def test_truncated_and_garbage_files():
     with open(path("garbage.pcap"), "wb") as fh:
         fh.write(b"this is not a capture\n" * 10)
     rc, out, err = h.sinkd_cmd("replay", "--no-progress", path("garbage.pcap"))
-    check_clean("garbage", rc, err)
+    u.check_cli("garbage", rc, err)
     assert rc == 1 and out == "", (rc, out, err)
     rc, _, err = h.sinkd_cmd("replay", "--no-progress", path("missing.pcap"))
     assert rc == 1, err
@@ -317,7 +309,7 @@ def test_log_output():
     logdir = path("replaylog")
     rc, out, err = h.sinkd_cmd("replay", "-c", CFG, "--no-progress", "--log", logdir,
                                one_flow("tolog.pcap", split(REQ, 10)))
-    check_clean("log", rc, err)
+    u.check_cli("log", rc, err)
     assert rc == 0, err
     rc, out, err = h.sinkd_cmd("log", "cat", logdir)
     assert rc == 0 and json.loads(out.splitlines()[0])["http"]["url"].startswith("/alpha/"), out
@@ -336,7 +328,7 @@ def test_rules_test():
         f.fin(len(r))
     w.close()
     rc, out, err = h.sinkd_cmd("rules", "test", "--no-progress", CFG, path("rules.pcap"))
-    check_clean("rules test", rc, err)
+    u.check_cli("rules test", rc, err)
     assert rc == 0, err
     lines = out.splitlines()
     alpha = next(x for x in lines if x.startswith("rule 0"))
@@ -404,7 +396,7 @@ def test_one_gib_flow_bounded_memory():
             p.kill()
             p.wait()
     err = err.decode(errors="replace")
-    check_clean("1 GiB", p.returncode, err)
+    u.check_cli("1 GiB", p.returncode, err)
     assert p.returncode == 0, err[-2000:]
     ev = [json.loads(x) for x in out.decode().splitlines() if x.strip()]
     e = only_event(ev)
