@@ -304,128 +304,120 @@ static void test_midnight(void)
 	rm_rf(dir);
 }
 
+/* A copy of a log with one segment loaded for editing (room for one more frame). */
+struct tamper {
+	char *dir;
+	char path[512];
+	uint8_t *s;
+	size_t len;
+	struct fr f[256];
+	size_t nf;
+};
+
+static void tamper_begin(struct tamper *t, const char *orig, uint32_t seg)
+{
+	t->dir = copy_dir(orig);
+	seg_path(t->path, sizeof t->path, t->dir, seg);
+	uint8_t *s = read_file(t->path, &t->len);
+	t->s = s ? realloc(s, t->len + 1024) : NULL;
+	CHECK(t->s != NULL);
+	if (!t->s)
+		abort();
+	t->nf = frames(t->s, t->len, t->f, 256);
+}
+
+/* Writes the edited segment back and expects verify to find `want` there. */
+static void tamper_check(struct tamper *t, const char *want, long long seg, long long off,
+			 long long rec, const char *what)
+{
+	CHECK(write_file(t->path, t->s, t->len));
+	expect_fault(t->dir, NULL, want, seg, off, rec, what);
+	free(t->s);
+	rm_rf(t->dir);
+}
+
 /* Each kind of tampering on a copy of one signed log. */
 static void test_tampering(void)
 {
 	uint64_t n;
 	char *orig = make_signed_log(&n);
+	struct tamper t;
 	char p[512], q[512];
-	size_t len;
-	struct fr f[256];
 
 	/* 1. An edited byte inside record 4 (segment 1): its CRC fails, at its offset. */
-	char *d = copy_dir(orig);
-	seg_path(p, sizeof p, d, 1);
-	uint8_t *s = read_file(p, &len);
-	size_t nf = frames(s, len, f, 256);
-	CHECK(nf > 8);
+	tamper_begin(&t, orig, 1);
 	/* Records 0..2 then a seal, then 3..5: record 4 is frame 5. */
-	CHECK_INT(f[5].type, 1);
-	s[f[5].off + FRAME_HDR + 3] ^= 0x40;
-	CHECK(write_file(p, s, len));
-	expect_fault(d, NULL, "record CRC mismatch", 1, (long long)f[5].off, -1, "edited byte");
+	CHECK(t.nf > 8 && t.f[5].type == 1);
+	t.s[t.f[5].off + FRAME_HDR + 3] ^= 0x40;
+	CHECK(write_file(t.path, t.s, t.len));
+	expect_fault(t.dir, NULL, "record CRC mismatch", 1, (long long)t.f[5].off, -1,
+		     "edited byte");
 	/* 2. The same edit with its CRC recomputed: the batch no longer hashes to its seal. */
-	fix_crc(s + f[5].off);
-	CHECK(write_file(p, s, len));
-	expect_fault(d, NULL, "chain broken", 1, (long long)f[4].off, 3, "edited, CRC fixed");
-	free(s);
-	rm_rf(d);
+	fix_crc(t.s + t.f[5].off);
+	tamper_check(&t, "chain broken", 1, (long long)t.f[4].off, 3, "edited, CRC fixed");
 
 	/* 3. Two records of one batch swapped (reordered). */
-	d = copy_dir(orig);
-	seg_path(p, sizeof p, d, 2);
-	s = read_file(p, &len);
-	nf = frames(s, len, f, 256);
-	CHECK(f[0].type == 1 && f[1].type == 1 && f[0].len == f[1].len);
+	tamper_begin(&t, orig, 2);
+	CHECK(t.f[0].type == 1 && t.f[1].type == 1 && t.f[0].len == t.f[1].len);
 	uint8_t tmp[64];
-	memcpy(tmp, s + f[0].off, FRAME_HDR + f[0].len);
-	memcpy(s + f[0].off, s + f[1].off, FRAME_HDR + f[1].len);
-	memcpy(s + f[1].off, tmp, FRAME_HDR + f[0].len);
-	CHECK(write_file(p, s, len));
-	expect_fault(d, NULL, "chain broken", 2, HDR_LEN, -1, "reordered records");
-	free(s);
-	rm_rf(d);
+	size_t rlen = FRAME_HDR + t.f[0].len;
+	memcpy(tmp, t.s + t.f[0].off, rlen);
+	memcpy(t.s + t.f[0].off, t.s + t.f[1].off, rlen);
+	memcpy(t.s + t.f[1].off, tmp, rlen);
+	tamper_check(&t, "chain broken", 2, HDR_LEN, -1, "reordered records");
 
 	/* 4. Two whole batches swapped (reordered batches). */
-	d = copy_dir(orig);
-	seg_path(p, sizeof p, d, 2);
-	s = read_file(p, &len);
-	nf = frames(s, len, f, 256);
-	size_t blen = f[4].off - f[0].off; /* 3 records + seal */
-	CHECK_INT(f[3].type, 2);
+	tamper_begin(&t, orig, 2);
+	size_t blen = t.f[4].off - t.f[0].off; /* 3 records + seal */
+	CHECK_INT(t.f[3].type, 2);
 	uint8_t *b = malloc(blen);
-	memcpy(b, s + f[0].off, blen);
-	memmove(s + f[0].off, s + f[4].off, blen);
-	memcpy(s + f[4].off, b, blen);
+	memcpy(b, t.s + t.f[0].off, blen);
+	memmove(t.s + t.f[0].off, t.s + t.f[4].off, blen);
+	memcpy(t.s + t.f[4].off, b, blen);
 	free(b);
-	CHECK(write_file(p, s, len));
-	expect_fault(d, NULL, "", 2, -1, -1, "reordered batches");
-	free(s);
-	rm_rf(d);
+	tamper_check(&t, "", 2, -1, -1, "reordered batches");
 
 	/* 5. A record removed (the seal then counts one too many). */
-	d = copy_dir(orig);
-	seg_path(p, sizeof p, d, 2);
-	s = read_file(p, &len);
-	nf = frames(s, len, f, 256);
-	size_t rlen = FRAME_HDR + f[1].len;
-	memmove(s + f[1].off, s + f[1].off + rlen, len - f[1].off - rlen);
-	CHECK(write_file(p, s, len - rlen));
-	expect_fault(d, NULL, "records removed or inserted", 2, HDR_LEN, -1, "removed record");
-	free(s);
-	rm_rf(d);
+	tamper_begin(&t, orig, 2);
+	rlen = FRAME_HDR + t.f[1].len;
+	memmove(t.s + t.f[1].off, t.s + t.f[1].off + rlen, t.len - t.f[1].off - rlen);
+	t.len -= rlen;
+	tamper_check(&t, "records removed or inserted", 2, HDR_LEN, -1, "removed record");
 
 	/* 6. A record inserted (a valid frame, duplicated). */
-	d = copy_dir(orig);
-	seg_path(p, sizeof p, d, 2);
-	s = read_file(p, &len);
-	nf = frames(s, len, f, 256);
-	rlen = FRAME_HDR + f[1].len;
-	uint8_t *big = malloc(len + rlen);
-	memcpy(big, s, f[2].off);
-	memcpy(big + f[2].off, s + f[1].off, rlen);
-	memcpy(big + f[2].off + rlen, s + f[2].off, len - f[2].off);
-	CHECK(write_file(p, big, len + rlen));
-	expect_fault(d, NULL, "records removed or inserted", 2, HDR_LEN, -1, "inserted record");
-	free(big);
-	free(s);
-	rm_rf(d);
+	tamper_begin(&t, orig, 2);
+	rlen = FRAME_HDR + t.f[1].len;
+	memmove(t.s + t.f[2].off + rlen, t.s + t.f[2].off, t.len - t.f[2].off);
+	memcpy(t.s + t.f[2].off, t.s + t.f[1].off, rlen);
+	t.len += rlen;
+	tamper_check(&t, "records removed or inserted", 2, HDR_LEN, -1, "inserted record");
 
 	/* 7. A whole batch removed at a seal boundary mid-log: the next seal's index is wrong. */
-	d = copy_dir(orig);
-	seg_path(p, sizeof p, d, 2);
-	s = read_file(p, &len);
-	nf = frames(s, len, f, 256);
-	blen = f[4].off - f[0].off;
-	memmove(s + f[0].off, s + f[4].off, len - f[4].off);
-	CHECK(write_file(p, s, len - blen));
-	expect_fault(d, NULL, "", 2, -1, -1, "removed batch");
-	free(s);
-	rm_rf(d);
+	tamper_begin(&t, orig, 2);
+	blen = t.f[4].off - t.f[0].off;
+	memmove(t.s + t.f[0].off, t.s + t.f[4].off, t.len - t.f[4].off);
+	t.len -= blen;
+	tamper_check(&t, "", 2, -1, -1, "removed batch");
 
-	/* 8. Truncation inside a frame: a torn tail. */
-	d = copy_dir(orig);
 	uint32_t last = 1;
 	for (;; last++) {
-		seg_path(p, sizeof p, d, last + 1);
+		seg_path(p, sizeof p, orig, last + 1);
 		if (access(p, F_OK) != 0)
 			break;
 	}
-	seg_path(p, sizeof p, d, last);
-	s = read_file(p, &len);
-	CHECK(truncate(p, (off_t)(len - 7)) == 0);
-	expect_fault(d, NULL, "truncated", last, -1, -1, "torn tail");
+	/* 8. Truncation inside a frame: a torn tail. */
+	tamper_begin(&t, orig, last);
+	t.len -= 7;
+	tamper_check(&t, "truncated", last, -1, -1, "torn tail");
 	/* 9. Truncation at a seal boundary: only the signed heads can tell. */
-	nf = frames(s, len, f, 256);
-	CHECK(nf >= 8 && f[nf - 1].type == 2);
-	CHECK(truncate(p, (off_t)f[nf - 4].off) == 0);
-	expect_fault(d, NULL, "removed from the end", last, (long long)f[nf - 4].off,
-		     (long long)n - 3, "truncated at a seal");
-	free(s);
-	rm_rf(d);
+	tamper_begin(&t, orig, last);
+	CHECK(t.nf >= 8 && t.f[t.nf - 1].type == 2);
+	t.len = t.f[t.nf - 4].off;
+	tamper_check(&t, "removed from the end", last, (long long)t.len, (long long)n - 3,
+		     "truncated at a seal");
 
 	/* 10. The last segment removed. */
-	d = copy_dir(orig);
+	char *d = copy_dir(orig);
 	seg_path(p, sizeof p, d, last);
 	CHECK(unlink(p) == 0);
 	expect_fault(d, NULL, "removed from the end", last - 1, -1, -1, "last segment removed");
@@ -442,21 +434,16 @@ static void test_tampering(void)
 	d = copy_dir(orig);
 	seg_path(p, sizeof p, d, 2);
 	seg_path(q, sizeof q, d, 3);
-	char t[512];
-	path_of(t, sizeof t, d, "swap");
-	CHECK(rename(p, t) == 0 && rename(q, p) == 0 && rename(t, q) == 0);
+	char sw[512];
+	path_of(sw, sizeof sw, d, "swap");
+	CHECK(rename(p, sw) == 0 && rename(q, p) == 0 && rename(sw, q) == 0);
 	expect_fault(d, NULL, "segments moved or swapped", 2, 0, -1, "segments swapped");
 	rm_rf(d);
 
 	/* 13. A segment inserted: a copy of segment 2 placed as the next after the last. */
-	d = copy_dir(orig);
-	seg_path(p, sizeof p, d, 2);
-	seg_path(q, sizeof q, d, last + 1);
-	s = read_file(p, &len);
-	CHECK(write_file(q, s, len));
-	expect_fault(d, NULL, "segments moved or swapped", last + 1, 0, -1, "segment inserted");
-	free(s);
-	rm_rf(d);
+	tamper_begin(&t, orig, 2);
+	seg_path(t.path, sizeof t.path, t.dir, last + 1);
+	tamper_check(&t, "segments moved or swapped", last + 1, 0, -1, "segment inserted");
 
 	rm_rf(orig);
 }
