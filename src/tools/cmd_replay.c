@@ -13,6 +13,7 @@
 #include "core/event.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/sign.h"
 #include "core/timeutil.h"
 #include "net/replay.h"
 #include "report/eve.h"
@@ -39,6 +40,7 @@ static void replay_usage(FILE *to)
 		"  --listener NAME    send every TCP flow to this listener, whatever its port\n"
 		"  --eve FILE         write EVE JSON lines to FILE (default: stdout)\n"
 		"  --log DIR          append the events to the event log in DIR instead\n"
+		"                     (signed with the config's log.signing_key, if any)\n"
 		"  --sensor ID        sensor id in the events (default: the config's)\n"
 		"  --max-flows N      flows tracked at once (default 65536; the least recently\n"
 		"                     active is ended when full)\n"
@@ -321,6 +323,7 @@ int cmd_replay(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct out o = { 0 };
 	struct replay_stats st;
+	struct sign_key *key = NULL;
 	int status = 2;
 
 	for (int i = 1; i < argc; i++) {
@@ -352,7 +355,19 @@ int cmd_replay(int argc, char **argv)
 	dynbuf_init(&o.line, 2u * EVENT_MAX_LEN + 65536);
 	o.sensor = cl.sensor ? cl.sensor : cfg->sensor_id;
 	if (cl.logdir) {
+		/* A backfilled log is signed like the sensor's own when the config has a key. */
 		struct log_writer_opts lo = { .dir = cl.logdir, .sensor_id = o.sensor };
+		if (cfg->signing_key) {
+			int krc = sign_key_load(cfg->signing_key, &key);
+			if (krc || !sign_key_has_private(key)) {
+				fprintf(stderr, "sinkd replay: log.signing_key %s: %s\n",
+					cfg->signing_key,
+					krc == ERR_SYS ? strerror(errno) :
+							 "not a PEM Ed25519 private key");
+				goto out;
+			}
+			lo.sign_key = key;
+		}
 		int rc = log_writer_open(&o.log, &lo, NULL);
 		if (rc) {
 			fprintf(stderr, "sinkd replay: log %s: %s\n", cl.logdir,
@@ -398,6 +413,7 @@ out:
 	}
 	if (o.eve && o.eve != stdout)
 		fclose(o.eve);
+	sign_key_free(key);
 	dynbuf_free(&o.line);
 	config_free(cfg);
 	return status;

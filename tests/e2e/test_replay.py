@@ -315,6 +315,21 @@ def test_log_output():
     assert rc == 0 and json.loads(out.splitlines()[0])["http"]["url"].startswith("/alpha/"), out
     rc, out, err = h.sinkd_cmd("verify", logdir)
     assert rc == 0, out + err
+    # With log.signing_key in the config, the backfilled log is signed.
+    key = path("replay.key")
+    rc, _, err = h.sinkd_cmd("key", "generate", key)
+    assert rc == 0, err
+    signed_cfg = path("signed.yaml")
+    with open(signed_cfg, "w", encoding="utf-8") as fh:
+        fh.write(CONFIG.replace("log: { dir: /nonexistent }",
+                                f"log: {{ dir: /nonexistent, signing_key: {key} }}"))
+    signed_log = path("signedlog")
+    rc, out, err = h.sinkd_cmd("replay", "-c", signed_cfg, "--no-progress", "--log", signed_log,
+                               path("tolog.pcap"))
+    u.check_cli("replay --log signed", rc, err)
+    assert rc == 0, err
+    rc, out, err = h.sinkd_cmd("verify", "--key", key + ".pub", signed_log)
+    assert rc == 0 and "signed heads: 2 checked" in out, out + err
 
 
 def test_rules_test():
