@@ -104,6 +104,14 @@ def test_in_order():
     assert s["flows"] == 1 and s["events"] == 1 and s["gaps"] == 0 and s["out_of_order"] == 0, s
 
 
+def test_progress():
+    rc, out, err = h.sinkd_cmd("replay", "-c", CFG, "--progress", "--summary", "none",
+                               one_flow("progress.pcap", split(REQ, 10)))
+    u.check_cli("progress", rc, err)
+    assert rc == 0 and "replay: 100.0%" in err and " 1 events" in err, err
+    assert "packets (" not in err, err  # --summary none
+
+
 def test_out_of_order():
     pieces = split(REQ, 10, 30, 50)
     ev, s, _ = replay(one_flow("ooo.pcap", [pieces[3], pieces[1], pieces[0], pieces[2]]))
@@ -431,10 +439,10 @@ def cleanup():
 
 if __name__ == "__main__":
     try:
-        h.run([test_in_order, test_out_of_order, test_duplicates, test_overlaps_first_copy_wins,
-               test_gap_recorded, test_keepalive_and_tx_ids, test_pcapng_ipv6_midstream,
-               test_link_types, test_proxy_protocol_listener, test_unmatched_and_udp, test_timeout_on_capture_clock,
-               test_malformed_frames, test_truncated_and_garbage_files, test_log_output,
+        h.run([test_in_order, test_progress, test_out_of_order, test_duplicates,
+               test_overlaps_first_copy_wins, test_gap_recorded, test_keepalive_and_tx_ids,
+               test_pcapng_ipv6_midstream, test_link_types, test_proxy_protocol_listener,
+               test_unmatched_and_udp, test_timeout_on_capture_clock, test_malformed_frames, test_truncated_and_garbage_files, test_log_output,
                test_rules_test, test_one_gib_flow_bounded_memory], per_test_timeout=600)
     finally:
         cleanup()
