@@ -217,6 +217,67 @@ def test_bundle_tampering():
     expect_fault(["evidence", "verify", b], "malformed file line")
 
 
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_date_range_partial_bundle():
+    """A log spanning three days (segment creation times rewritten, header CRCs fixed):
+    exporting the middle day gives a bundle that starts after segment 1, anchored by
+    the signed head of the previous segment's close, and verifies on its own."""
+    f = fixture()
+    log = os.path.join(f.dir, "days")
+    shutil.rmtree(log, ignore_errors=True)
+    shutil.copytree(f.log, log)
+    segs = sorted(n for n in os.listdir(log) if n.endswith(".seg"))
+    assert len(segs) >= 4, segs
+    day = 86400 * 1_000_000
+    base = 1_764_288_000 * 1_000_000  # 2025-11-28 00:00 UTC
+    # Segment 1 created on day 1, segments 2..k on day 2 (the first at midnight: a
+    # segment holds what was committed until its successor was created), the last
+    # at midnight of day 3.
+    k = len(segs) - 1
+    for i, name in enumerate(segs):
+        if i == 0:
+            t = base
+        elif i < k:
+            t = base + day + (i - 1) * 1_000_000
+        else:
+            t = base + 2 * day
+        p = os.path.join(log, name)
+        hdr = bytearray(open(p, "rb").read(136))
+        hdr[24:32] = t.to_bytes(8, "big")
+        hdr[132:136] = crc32c(bytes(hdr[:132])).to_bytes(4, "big")
+        with open(p, "r+b") as fh:
+            fh.write(hdr)
+    rc, out, err = cli("verify", log)
+    assert rc == 0, out + err
+    b = os.path.join(f.dir, "b-day2")
+    shutil.rmtree(b, ignore_errors=True)
+    rc, out, err = cli("evidence", "export", "--from", "2025-11-29", "--to", "2025-11-29",
+                       "--out", b, "--log", log)
+    assert rc == 0, out + err
+    got = sorted(n for n in os.listdir(os.path.join(b, "log")) if n.endswith(".seg"))
+    assert got == segs[1:k], (got, segs)
+    manifest = open(os.path.join(b, "manifest.txt"), encoding="utf-8").read()
+    assert f"segments 2 {k}\n" in manifest, manifest
+    rc, out, err = cli("evidence", "verify", "--key", f.key + ".pub", b)
+    assert rc == 0 and "range: segments 2-" in out, out + err
+    # Without the anchoring signed head (the close of segment 1), it is refused.
+    heads = os.path.join(b, "log", "signed-heads")
+    blob = open(heads, "rb").read()
+    first = int.from_bytes(open(os.path.join(b, "log", got[0]), "rb").read(136)[16:24], "big")
+    kept = b"".join(blob[i:i + 228] for i in range(0, len(blob), 228)
+                    if int.from_bytes(blob[i + 16:i + 24], "big") != first)
+    rewrite_manifest(b, "log/signed-heads", kept)
+    expect_fault(["evidence", "verify", b], "no signed head vouches")
+
+
 def test_export_errors():
     f = fixture()
     out = os.path.join(f.dir, "never")
@@ -246,6 +307,6 @@ def cleanup():
 if __name__ == "__main__":
     try:
         h.run([test_live_log_is_signed, test_bundle_verifies, test_bundle_other_key_fails,
-               test_bundle_tampering, test_export_errors])
+               test_bundle_tampering, test_date_range_partial_bundle, test_export_errors])
     finally:
         cleanup()
