@@ -16,6 +16,8 @@ static const struct subcommand subcommands[] = {
 	{ "log", cmd_log, "look inside a log: `log cat` (EVE JSON lines), `log stats` (summary)" },
 	{ "loadgen", cmd_loadgen, "send simulated check-ins to a loopback sinkhole (bounded)" },
 	{ "config", cmd_config, "`config check FILE`: parse a config and print what it means" },
+	{ "zones", cmd_zones,
+	  "`zones export --format nsd|bind|rpz`: seized DNS zones, for other servers" },
 	{ "key", cmd_key, "`key generate FILE`: an Ed25519 key for signed chain heads" },
 	{ "evidence", cmd_evidence,
 	  "`evidence export` a signed bundle for a date range; `evidence verify DIR`" },

@@ -16,6 +16,7 @@
 
 #include "core/err.h"
 #include "core/hex.h"
+#include "proto/dns/dns_config.h"
 
 /*
  * The whole file is loaded into a libyaml document first, then walked once.
@@ -629,7 +630,7 @@ static int parse_listener_proto(struct cfgp *p, yaml_node_t *n, void *obj)
 		return cfg_err(p, n,
 			       "unknown proto \"%.*s\" (expected http, tls, dns, smtp or raw)",
 			       (int)len, s);
-	if (proto != CONFIG_PROTO_HTTP)
+	if (proto != CONFIG_PROTO_HTTP && proto != CONFIG_PROTO_DNS)
 		return cfg_err(p, n, "proto %s is not supported by this build yet",
 			       proto_names[proto]);
 	l->proto = (enum config_proto)proto;
@@ -1321,6 +1322,12 @@ static int defer_families(struct cfgp *p, yaml_node_t *n, void *obj)
 
 /* --- the document ------------------------------------------------------------- */
 
+static int parse_dns(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config *c = obj;
+	return config_dns_parse(p->doc, n, p->name, &c->dns, p->err, p->errlen);
+}
+
 static const struct key top_keys[] = {
 	{ "sensor", K_FN, 0, 0, 0, parse_sensor },
 	{ "log", K_FN, 0, 0, 0, parse_log },
@@ -1336,6 +1343,7 @@ static const struct key top_keys[] = {
 	{ "listen", K_FN, 0, 0, 0, parse_listeners },
 	{ "families", K_FN, 0, 0, 0, defer_families },
 	{ "default_answer", K_FN, 0, 0, 0, parse_default_answer },
+	{ "dns", K_FN, 0, 0, 0, parse_dns },
 };
 
 static int set_defaults(struct config *c, const char *name)
@@ -1382,6 +1390,23 @@ static int load_document(struct cfgp *p, yaml_document_t *doc)
 	if (!c->n_listeners)
 		return cfg_err(p, root,
 			       "no listeners: at least one entry under \"listen\" is required");
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		struct config_listener *l = &c->listeners[i];
+		if (l->proto != CONFIG_PROTO_DNS)
+			continue;
+		if (!c->dns)
+			return cfg_err(p, root,
+				       "listener %s has proto dns but there is no \"dns\" section",
+				       l->name);
+		/* The PROXY header would be read as a DNS length prefix: refuse rather than misparse. */
+		if (l->proxy_protocol)
+			return cfg_err(p, root,
+				       "listener %s: proxy_protocol is not supported for proto dns",
+				       l->name);
+		/* DNS over TCP: one idle timeout before and between queries (RFC 7766 §6.2.3). */
+		l->http.header_timeout_ms = c->dns->tcp_idle_timeout_ms;
+		l->http.idle_timeout_ms = c->dns->tcp_idle_timeout_ms;
+	}
 	if (p->families) {
 		size_t old = path_push_key(p, "families");
 		int rc = parse_families(p, p->families, c);
@@ -1558,6 +1583,7 @@ void config_free(struct config *c)
 {
 	if (!c)
 		return;
+	config_dns_free(c->dns);
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].addr_text);

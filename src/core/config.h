@@ -132,6 +132,8 @@ struct config_family {
 	bool has_answer; /* false: use the default answer */
 };
 
+struct config_dns; /* proto/dns/dns_config.h */
+
 struct config {
 	char *path;	 /* the file it came from */
 	char *sensor_id; /* default: host name */
@@ -154,6 +156,7 @@ struct config {
 	struct config_family *families; /* in order: first match wins */
 	size_t n_families;
 	struct config_answer default_answer; /* for unmatched traffic; default 404 empty */
+	struct config_dns *dns;		     /* the `dns:` section; NULL if absent */
 };
 
 /*

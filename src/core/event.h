@@ -84,6 +84,22 @@ enum event_tag {
 	EVENT_T_HTTP_HEADERS =
 		0x010c, /* list: be16 count, then (be16 nlen, name, be16 vlen, value)* in order */
 	EVENT_T_HTTP_RESPONSE_LEN = 0x010d, /* u64: bytes of the answer */
+
+	/* DNS (type EVENT_DNS): one event per query; see docs/event-format.md. */
+	EVENT_T_DNS_QNAME = 0x0300,	 /* string: query name, presentation form, case as sent */
+	EVENT_T_DNS_QTYPE = 0x0301,	 /* u16 */
+	EVENT_T_DNS_QCLASS = 0x0302,	 /* u16 */
+	EVENT_T_DNS_RCODE = 0x0303,	 /* u16: rcode answered (extended: BADVERS = 16) */
+	EVENT_T_DNS_ID = 0x0304,	 /* u16: message id */
+	EVENT_T_DNS_QFLAGS = 0x0305,	 /* u16: header flags of the query */
+	EVENT_T_DNS_RFLAGS = 0x0306,	 /* u16: header flags of the answer (absent: none sent) */
+	EVENT_T_DNS_EDNS_SIZE = 0x0307,	 /* u16: EDNS UDP payload size (absent: no EDNS) */
+	EVENT_T_DNS_EDNS_FLAGS = 0x0308, /* u32: EDNS version << 16 | EDNS flags (DO = 0x8000) */
+	EVENT_T_DNS_ECS = 0x0309,	 /* 20 bytes: be16 family, source len, scope len, 16 addr */
+	EVENT_T_DNS_ZONE = 0x030a,	 /* string: the seized name matched (lower case) */
+	EVENT_T_DNS_ANSWERS = 0x030b, /* be32 ttl, then (u8 ipver, 4 or 16 bytes)*: A/AAAA sent */
+	EVENT_T_DNS_ACTION = 0x030c,  /* string: answered|truncated|rrl-drop|rrl-slip|dropped */
+	EVENT_T_DNS_CLIENT_KIND = 0x030d, /* string: "resolver": the source is a DNS resolver */
 };
 
 #define EVENT_ADDR_LEN 19

@@ -86,6 +86,7 @@ void conn_driver_free(struct conn_driver *d)
 	free(d->w.timers);
 	free(d->w.evbuf);
 	free(d->w.stage);
+	free(d->w.dns_rrl); /* per-worker protocol state a module may have allocated */
 	memset(d, 0, sizeof *d);
 }
 

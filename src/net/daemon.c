@@ -23,6 +23,8 @@
 #include "net/privdrop.h"
 #include "core/sign.h"
 #include "net/worker.h"
+#include "proto/dns/dns_conn.h"
+#include "proto/dns/dns_zone.h"
 #include "proto/http/http_conn.h"
 #include "report/eve_writer.h"
 
@@ -69,6 +71,7 @@ struct proto_entry {
 
 static const struct proto_entry proto_table[] = {
 	{ CONFIG_PROTO_HTTP, &http_proto_ops, NULL },
+	{ CONFIG_PROTO_DNS, &dns_tcp_proto_ops, &dns_udp_proto_ops },
 };
 
 static const struct proto_entry *proto_lookup(enum config_proto p)
@@ -120,6 +123,7 @@ static void ruleset_free(struct ruleset *rs, const struct config *boot)
 		return;
 	rules_free(rs->rules);
 	http_answers_free(rs->http);
+	dns_zones_free(rs->dns);
 	if (rs->cfg != boot)
 		config_free(rs->cfg);
 	free(rs);
@@ -136,9 +140,21 @@ static int ruleset_build(struct config *cfg, unsigned workers, struct ruleset **
 	int rc = rules_compile_slots(cfg, workers, &rs->rules, errbuf, errlen);
 	if (rc == 0)
 		rc = http_answers_build(cfg, &rs->http, errbuf, errlen);
+	if (rc == 0 && cfg->dns) {
+		rc = dns_zones_build(cfg->dns, &rs->dns, errbuf, errlen);
+		if (rc == 0) {
+			struct dns_zones_stats zs;
+			dns_zones_get_stats(rs->dns, &zs);
+			dlog(DLOG_INFO,
+			     "dns: %" PRIu64 " seized names (%" PRIu64
+			     " duplicates) loaded in %" PRIu64 " ms, %" PRIu64 " KiB",
+			     zs.names, zs.duplicates, zs.load_us / 1000, zs.bytes / 1024);
+		}
+	}
 	if (rc) {
 		rules_free(rs->rules);
 		http_answers_free(rs->http);
+		dns_zones_free(rs->dns);
 		free(rs);
 		return rc;
 	}
@@ -242,7 +258,7 @@ static void daemon_write_stats(struct daemon *d)
 		return;
 	uint64_t accepted = 0, refused = 0, open = 0, timeouts = 0, requests = 0, malformed = 0;
 	uint64_t unrec = 0, bytes_in = 0, bytes_out = 0, events = 0;
-	uint64_t dg_in = 0, dg_out = 0, dg_err = 0, dg_held = 0;
+	uint64_t dg_in = 0, dg_out = 0, dg_err = 0, dg_held = 0, rrl_drop = 0, rrl_slip = 0;
 	for (unsigned i = 0; i < d->n_workers; i++) {
 		struct worker_stats *s = &d->workers[i].st;
 		accepted += atomic_load_explicit(&s->accepted, memory_order_relaxed);
@@ -259,6 +275,8 @@ static void daemon_write_stats(struct daemon *d)
 		dg_out += atomic_load_explicit(&s->dgram_out, memory_order_relaxed);
 		dg_err += atomic_load_explicit(&s->dgram_send_errors, memory_order_relaxed);
 		dg_held += atomic_load_explicit(&s->dgram_held_dropped, memory_order_relaxed);
+		rrl_drop += atomic_load_explicit(&s->dns_rrl_dropped, memory_order_relaxed);
+		rrl_slip += atomic_load_explicit(&s->dns_rrl_slipped, memory_order_relaxed);
 	}
 	struct recorder_stats rs;
 	recorder_stats(d->rec, &rs);
@@ -289,6 +307,19 @@ static void daemon_write_stats(struct daemon *d)
 	stats_u64(&b, "send_errors", dg_err, 0);
 	stats_u64(&b, "held_dropped", dg_held, 0);
 	dynbuf_adds(&b, "}");
+	const struct ruleset *cur = daemon_rules(d);
+	if (cur->dns) {
+		struct dns_zones_stats zs;
+		dns_zones_get_stats(cur->dns, &zs);
+		json_key(&b, "dns", 0);
+		dynbuf_adds(&b, "{");
+		stats_u64(&b, "seized_names", zs.names, 1);
+		stats_u64(&b, "zone_bytes", zs.bytes, 0);
+		stats_u64(&b, "zone_load_ms", zs.load_us / 1000, 0);
+		stats_u64(&b, "rrl_dropped", rrl_drop, 0);
+		stats_u64(&b, "rrl_slipped", rrl_slip, 0);
+		dynbuf_adds(&b, "}");
+	}
 	stats_u64(&b, "requests", requests, 0);
 	stats_u64(&b, "malformed", malformed, 0);
 	json_key(&b, "events", 0);

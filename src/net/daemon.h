@@ -8,6 +8,7 @@
 #include "core/rules.h"
 
 struct http_answers;
+struct dns_zones;
 
 /*
  * What a reload may change: the families, the default answer and the log
@@ -18,6 +19,7 @@ struct ruleset {
 	struct config *cfg; /* owned: the config this rule set was compiled from */
 	struct rules *rules;
 	struct http_answers *http; /* prebuilt HTTP answers, by rule index */
+	struct dns_zones *dns;	   /* seized-zone table (NULL without a dns section) */
 	uint64_t gen;
 	struct ruleset *retired_next;
 };

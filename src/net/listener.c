@@ -15,43 +15,50 @@
 /* Receive buffer asked for on UDP sockets: absorbs bursts while the worker is busy. */
 #define LISTENER_UDP_RCVBUF (4 << 20)
 
-static int listener_socket(const struct sockaddr_storage *addr, socklen_t addr_len,
-			   const struct config_listener *cfg)
+/* TCP: no Nagle (answers are one small write), TCP_DEFER_ACCEPT if configured. */
+static int listener_setup_stream(int fd, const struct config_listener *cfg)
 {
-	int fam = addr->ss_family;
-	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
 	int one = 1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-		goto fail;
-	if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
-		goto fail;
-	/* Answers are one small write: do not let Nagle hold them back. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-		goto fail;
+		return -1;
 	if (cfg->defer_accept) {
 		int secs = (int)((cfg->http.header_timeout_ms + 999) / 1000);
 		if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) != 0)
-			goto fail;
+			return -1;
 	}
-	if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0)
-		goto fail;
-	if (listen(fd, LISTENER_BACKLOG) != 0)
-		goto fail;
-	return fd;
-fail:;
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
+	return 0;
 }
 
-static int listener_socket_dgram(const struct sockaddr_storage *addr, socklen_t addr_len)
+/*
+ * UDP: only a wildcard bind needs each datagram's destination (to answer
+ * from it); elsewhere the kernel would build a control message per datagram
+ * for nothing. A large receive buffer absorbs bursts (best effort: the
+ * kernel caps it at rmem_max without failing).
+ */
+static int listener_setup_dgram(int fd, const struct sockaddr_storage *addr)
+{
+	int one = 1;
+	if (addr->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)addr;
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr) &&
+		    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0)
+			return -1;
+	} else {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY) &&
+		    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) != 0)
+			return -1;
+	}
+	int rcv = LISTENER_UDP_RCVBUF;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+	return 0;
+}
+
+static int listener_socket(const struct sockaddr_storage *addr, socklen_t addr_len,
+			   const struct config_listener *cfg, bool dgram)
 {
 	int fam = addr->ss_family;
-	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(fam, (dgram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	int one = 1;
@@ -60,14 +67,11 @@ static int listener_socket_dgram(const struct sockaddr_storage *addr, socklen_t 
 		goto fail;
 	if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
 		goto fail;
-	/* Asked for on every socket; cmsg space is reserved only where the address is a wildcard. */
-	if (fam == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) :
-			      setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one))
+	if (dgram ? listener_setup_dgram(fd, addr) : listener_setup_stream(fd, cfg))
 		goto fail;
-	/* Best effort: the kernel caps it at rmem_max without failing. */
-	int rcv = LISTENER_UDP_RCVBUF;
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
 	if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0)
+		goto fail;
+	if (!dgram && listen(fd, LISTENER_BACKLOG) != 0)
 		goto fail;
 	return fd;
 fail:;
@@ -115,8 +119,7 @@ static int listener_open_any(struct listener *l, const struct config_listener *c
 	/* With port 0 the kernel picks one: the other workers must bind that same port. */
 	struct sockaddr_storage addr = cfg->addr;
 	for (unsigned i = 0; i < workers; i++) {
-		l->fds[i] = dgram ? listener_socket_dgram(&addr, cfg->addr_len) :
-				    listener_socket(&addr, cfg->addr_len, cfg);
+		l->fds[i] = listener_socket(&addr, cfg->addr_len, cfg, dgram);
 		if (l->fds[i] < 0) {
 			int saved = errno;
 			listener_free(l);

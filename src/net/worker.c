@@ -116,27 +116,6 @@ static void wait_list_remove(struct worker *w, struct conn *c)
 
 /* --- events ----------------------------------------------------------------- */
 
-/*
- * A finished record goes to the lane (or, for socketless drivers, to the
- * sink). Returns its sequence number, or 0 when it could not be recorded.
- */
-static uint64_t worker_emit(struct worker *w, const uint8_t *rec, size_t len)
-{
-	uint64_t seq = 0;
-	if (w->sink) {
-		if (w->sink(w->sink_arg, rec, len) != 0) {
-			STAT_INC(w->st.events_dropped);
-			return 0;
-		}
-		seq = ++w->sink_seq;
-	} else if (recorder_submit(w->lane, rec, len, &seq) != 0) {
-		STAT_INC(w->st.events_dropped);
-		return 0;
-	}
-	STAT_INC(w->st.events);
-	return seq;
-}
-
 void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf, size_t cap,
 			  uint8_t type, const struct event_addr *src, uint16_t flags)
 {
@@ -164,17 +143,35 @@ void conn_event_begin(struct conn *c, struct event_builder *b, uint8_t type,
 	conn_event_begin_buf(c, b, c->w->evbuf, EVENT_MAX_LEN, type, src, flags);
 }
 
-uint64_t conn_event_submit(struct conn *c, struct event_builder *b)
+/* Finishes an event and hands it to the worker's lane; returns its sequence, 0 if not recorded. */
+static uint64_t worker_event_submit(struct worker *w, struct event_builder *b)
 {
-	struct worker *w = c->w;
 	size_t len;
-	c->tx_count++;
 	if (event_finish(b, &len) != 0) {
 		/* Cannot happen with the limits in force; count it rather than lose it silently. */
 		STAT_INC(w->st.events_dropped);
 		return 0;
 	}
-	uint64_t seq = worker_emit(w, b->buf, len);
+	uint64_t seq = 0;
+	if (w->sink) {
+		/* Socketless drivers (replay, fuzzing): no lane, the record goes to the sink. */
+		if (w->sink(w->sink_arg, b->buf, len) != 0) {
+			STAT_INC(w->st.events_dropped);
+			return 0;
+		}
+		seq = ++w->sink_seq;
+	} else if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
+		STAT_INC(w->st.events_dropped);
+		return 0;
+	}
+	STAT_INC(w->st.events);
+	return seq;
+}
+
+uint64_t conn_event_submit(struct conn *c, struct event_builder *b)
+{
+	c->tx_count++;
+	uint64_t seq = worker_event_submit(c->w, b);
 	if (seq)
 		c->last_seq = seq;
 	return seq;
@@ -229,15 +226,8 @@ void dgram_event_begin(struct worker *w, struct dgram *dg, struct event_builder 
 
 uint64_t dgram_event_submit(struct worker *w, struct dgram *dg, struct event_builder *b)
 {
-	size_t len;
-	dg->event_seq = 0;
-	if (event_finish(b, &len) != 0) {
-		STAT_INC(w->st.events_dropped);
-		return 0;
-	}
-	uint64_t seq = worker_emit(w, b->buf, len);
-	dg->event_seq = seq;
-	return seq;
+	dg->event_seq = worker_event_submit(w, b);
+	return dg->event_seq;
 }
 
 /* Reads the destination address from IP_PKTINFO / IPV6_PKTINFO; false if absent. */
@@ -339,7 +329,8 @@ static void dgram_release(struct worker *w, bool all)
 	struct worker_dgram *d = w->dg;
 	if (!d)
 		return;
-	uint64_t durable = recorder_durable(w->lane);
+	/* At teardown the recorder is already gone: nothing is read from it. */
+	uint64_t durable = all ? 0 : recorder_durable(w->lane);
 	while (d->held_count) {
 		struct dgram_held *h = d->held[d->held_head];
 		if (!all && h->seq > durable)
@@ -1087,6 +1078,7 @@ void worker_destroy(struct worker *w)
 		dgram_release(w, true);
 		free(w->dg);
 	}
+	free(w->dns_rrl);
 	free(w->scratch);
 	free(w->evbuf);
 	free(w->stage);

@@ -18,6 +18,7 @@ struct ruleset;
 struct worker;
 struct conn;
 struct dgram;
+struct dns_rrl;
 
 /*
  * The interface every protocol module gives the worker loop. The worker owns
@@ -141,6 +142,8 @@ struct worker_stats {
 	_Atomic uint64_t dgram_out;	     /* replies sent */
 	_Atomic uint64_t dgram_send_errors;  /* replies the kernel refused */
 	_Atomic uint64_t dgram_held_dropped; /* answered mode: reply queue full, not sent */
+	_Atomic uint64_t dns_rrl_dropped;    /* DNS answers withheld by response rate limiting */
+	_Atomic uint64_t dns_rrl_slipped;    /* ... sent instead as empty TC=1 answers */
 };
 
 #define STAT_ADD(field, n)                                                                         \
@@ -181,6 +184,7 @@ struct worker {
 	size_t stage_len, stage_cap;
 	struct conn *stage_conn; /* whose answers the stage holds (NULL: empty) */
 	struct worker_dgram *dg; /* batch buffers for datagram listeners (NULL: none) */
+	struct dns_rrl *dns_rrl; /* DNS response-rate-limit table (one allocation; NULL: none yet) */
 
 	const struct ruleset *rules; /* the rule set for the connection being processed now */
 	_Atomic uint64_t

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/json.h"
+#include "report/eve_dns.h"
 
 /*
  * Suricata masks its flow ids to 51 bits ("JavaScript and even JSON often
@@ -158,7 +159,8 @@ static void eve_collect(const struct event_view *v, struct eve_fields *fs)
 		 * the client spoke, so it does not count as the protocol recognised.
 		 */
 		if (v->h.type >= EVENT_HTTP && v->h.type <= EVENT_SMTP && f.tag >> 8 == v->h.type &&
-		    f.tag != EVENT_T_HTTP_STATUS && f.tag != EVENT_T_HTTP_RESPONSE_LEN)
+		    f.tag != EVENT_T_HTTP_STATUS && f.tag != EVENT_T_HTTP_RESPONSE_LEN &&
+		    f.tag != EVENT_T_DNS_ACTION && f.tag != EVENT_T_DNS_CLIENT_KIND)
 			fs->app_seen = true;
 		int s = eve_slot_of(f.tag);
 		if (s < 0 || (fs->present & SLOT(s)))
@@ -580,6 +582,8 @@ static void out_sinkhole(struct eve_out *o, const struct event_view *v, const st
 		OUT_KEY(o, &first, "rule");
 		out_u64(o, event_field_uint(&f[S_RULE]));
 	}
+	if (v->h.type == EVENT_DNS && o->rc == 0)
+		o->rc = eve_dns_sinkhole(o->b, v);
 	if (!known_type) {
 		/* A record from a newer writer: keep its type visible. */
 		OUT_KEY(o, &first, "record_type");
@@ -658,6 +662,8 @@ int eve_format(const uint8_t *rec, size_t len, const char *sensor_id, struct dyn
 		out_printable(&o, fs.f[S_RAW_PREFIX].val, fs.f[S_RAW_PREFIX].len);
 	}
 	out_http(&o, &fs);
+	if (type == EVENT_DNS && o.rc == 0)
+		o.rc = eve_dns_object(out, &v);
 	out_sinkhole(&o, &v, &fs, sensor_id, known);
 	OUT_LIT(&o, "}\n");
 

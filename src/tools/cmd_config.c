@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/rules.h"
+#include "proto/dns/dns_config.h"
 #include "tools/commands.h"
 
 static void usage(FILE *to)
@@ -142,6 +143,33 @@ static void print_family(size_t i, const struct config_family *f)
 		printf("      answer      the default answer\n");
 }
 
+/* The dns section; zone files are only named here (`sinkd zones stats` loads them). */
+static void print_dns(const struct config_dns *d)
+{
+	printf("dns: ttl %" PRIu32 ", %zu A, %zu AAAA, %zu NS, EDNS %u, TCP idle %" PRIu32
+	       " ms / %" PRIu32 " queries\n",
+	       d->ttl, d->n_a, d->n_aaaa, d->n_ns ? d->n_ns : 1, d->edns_udp_size,
+	       d->tcp_idle_timeout_ms, d->tcp_max_queries);
+	if (d->rrl_rate)
+		printf("  rrl %" PRIu32 "/s per /%u and /%u, slip %" PRIu32
+		       ", %zu exempt prefixes\n",
+		       d->rrl_rate, d->rrl_v4_prefix, d->rrl_v6_prefix, d->rrl_slip,
+		       d->n_rrl_exempt);
+	else
+		printf("  rrl off\n");
+	for (size_t i = 0; i < d->n_zones; i++) {
+		const struct config_dns_zone *z = &d->zones[i];
+		printf("  zones[%zu] family \"%s\"%s%s%s: %zu names inline", i, z->family,
+		       z->tag ? " tag \"" : "", z->tag ? z->tag : "", z->tag ? "\"" : "",
+		       z->n_names);
+		for (size_t k = 0; k < z->n_files; k++)
+			printf(", file %s", z->files[k]);
+		if (z->has_addrs)
+			printf(" (own addresses: %zu A, %zu AAAA)", z->n_a, z->n_aaaa);
+		printf("\n");
+	}
+}
+
 static void print_summary(const struct config *c, const struct rules *r)
 {
 	char a[32], b[32];
@@ -187,6 +215,8 @@ static void print_summary(const struct config *c, const struct rules *r)
 		print_family(i, &c->families[i]);
 	printf("  otherwise: family \"unknown\"\n");
 	print_answer("      ", &c->default_answer);
+	if (c->dns)
+		print_dns(c->dns);
 }
 
 int cmd_config(int argc, char **argv)

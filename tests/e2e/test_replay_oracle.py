@@ -1,14 +1,16 @@
 """test_replay_oracle.py — replay oracle: what the live sensor recorded equals what replaying its capture yields.
 
-The live daemon serves two loopback listeners (plain HTTP and PROXY protocol)
-while tcpdump captures them. curl (GET, POST, keep-alive with several URLs),
-and `sinkd loadgen` (keep-alive on the plain listener, one request per
-connection with PROXY v2 headers on the other) send traffic. Then:
+The live daemon serves three loopback listeners (plain HTTP, HTTP behind the
+PROXY protocol, and DNS over UDP and TCP) while tcpdump captures them. curl
+(GET, POST, keep-alive with several URLs), `sinkd loadgen` (keep-alive on the
+plain listener, one request per connection with PROXY v2 headers on the
+other) and dig (UDP, TCP, EDNS) send traffic. Then:
   - `sinkd replay` of the capture, with the same config, yields the same
     events, field by field (source, request, family, status, transaction id,
-    body digest, flags), as the live log;
-  - tshark agrees: its HTTP requests on the plain listener (by URI) and the
-    PROXY v2 sources it decodes on the other (tshark 4.0 stops at the header).
+    body digest, flags, the whole dns object), as the live log;
+  - tshark agrees: its HTTP requests on the plain listener (by URI), the
+    PROXY v2 sources it decodes on the other (tshark 4.0 stops at the header),
+    and its DNS queries (by name, UDP and TCP).
 """
 
 import collections
@@ -24,6 +26,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
+DNS = {"a": ["192.0.2.10"], "aaaa": ["2001:db8::10"],
+       "zones": [{"family": "rustock", "tag": "cc", "names": ["rustock-cc.test"]}]}
+DIG = [["www.rustock-cc.test", "A"], ["rustock-cc.test", "AAAA"], ["rustock-cc.test", "NS"],
+       ["not-seized.example", "A"], ["x.rustock-cc.test", "TXT", "+tcp"],
+       ["rustock-cc.test", "SOA", "+tcp", "+keepopen"], ["www.rustock-cc.test", "A", "+dnssec"]]
+
 FAMILIES = [
     {"name": "rustock", "tag": "login", "match": {"method": "POST", "path": "/login.php"}},
     {"name": "generic", "match": {"path": {"prefix": "/gate"}}},
@@ -35,10 +43,12 @@ def key(e):
     """What must agree between the live event and the replayed one."""
     http = e.get("http", {})
     s = e.get("sinkhole", {})
-    return (e["src_ip"], e["src_port"], e["dest_port"], e.get("tx_id"), http.get("http_method"),
-            http.get("url"), http.get("hostname"), http.get("http_user_agent"), http.get("status"),
-            s.get("family"), s.get("tag"), s.get("body_length"), s.get("body_sha256"),
-            tuple(s.get("flags", [])), s.get("peer_ip"), s.get("listener"))
+    dns = json.dumps(e.get("dns"), sort_keys=True)
+    return (e["event_type"], e["proto"], e["src_ip"], e["src_port"], e["dest_port"],
+            e.get("tx_id"), http.get("http_method"), http.get("url"), http.get("hostname"),
+            http.get("http_user_agent"), http.get("status"), s.get("family"), s.get("tag"),
+            s.get("body_length"), s.get("body_sha256"), tuple(s.get("flags", [])),
+            s.get("peer_ip"), s.get("listener"), dns)
 
 
 def require(tool):
@@ -50,15 +60,17 @@ def test_oracle():
     require("tcpdump")
     require("tshark")
     require("curl")
+    require("dig")
     with h.Sinkd(listen=[{"name": "plain", "proto": "http"},
-                         {"name": "proxied", "proto": "http", "proxy_protocol": True}],
-                 families=FAMILIES) as d:
-        p1, p2 = d.port("plain"), d.port("proxied")
+                         {"name": "proxied", "proto": "http", "proxy_protocol": True},
+                         {"name": "dns", "proto": "dns"}],
+                 families=FAMILIES, config={"dns": DNS}) as d:
+        p1, p2, p3 = d.port("plain"), d.port("proxied"), d.port("dns")
         cap = os.path.join(d.dir, "oracle.pcap")
         tcpdump = subprocess.Popen(
             ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-B", "32768", "-n", "-s", "0",
              "-w", cap,
-             f"tcp port {p1} or tcp port {p2}"],
+             f"tcp port {p1} or tcp port {p2} or port {p3}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             # tcpdump says "listening on lo" once the capture runs.
@@ -74,6 +86,9 @@ def test_oracle():
             ]
             for c in curls:
                 subprocess.run(c, check=True, timeout=30)
+            for q in DIG:  # UDP, and TCP for +tcp
+                subprocess.run(["dig", "@127.0.0.1", "-p", str(p3), *q], check=True,
+                               capture_output=True, timeout=30)
             for args in (["--target", f"127.0.0.1:{p1}", "--count", "300", "--mode",
                           "keepalive", "--requests-per-conn", "20", "--concurrency", "4", "--rate", "400"],
                          ["--target", f"127.0.0.1:{p2}", "--count", "200", "--mode", "close",
@@ -81,7 +96,7 @@ def test_oracle():
                 rc, out, err = h.sinkd_cmd("loadgen", *args, "--duration", "60", "--quiet",
                                            timeout=120)
                 assert rc == 0, err
-            live = d.wait_events(505, timeout=60)
+            live = d.wait_events(505 + len(DIG), timeout=60)
             time.sleep(1.5)  # the last FINs into the capture
         finally:
             tcpdump.send_signal(signal.SIGINT)
@@ -96,7 +111,7 @@ def test_oracle():
         d.stop()
         assert d.returncode == 0
         live = d.events()
-        assert len(live) == 505, len(live)
+        assert len(live) == 505 + len(DIG), len(live)
 
         rc, out, err = h.sinkd_cmd("replay", "-c", d.config_path, "--no-progress", "--summary",
                                    "json", cap, timeout=120)
@@ -124,7 +139,7 @@ def test_oracle():
         assert t.returncode == 0, t.stderr
         uris = collections.Counter(t.stdout.split())
         mine = collections.Counter(e["http"]["url"] for e in replayed
-                                   if e["sinkhole"]["listener"] == "plain")
+                                   if e["sinkhole"].get("listener") == "plain")
         assert sum(uris.values()) == 305 and uris == mine, (sum(uris.values()), uris - mine,
                                                              mine - uris)
         # On the PROXY listener tshark 4.0 decodes the v2 headers but not the HTTP after
@@ -135,8 +150,21 @@ def test_oracle():
         assert t.returncode == 0, t.stderr
         srcs = collections.Counter(tuple(x.split("\t")) for x in t.stdout.splitlines() if x)
         mine = collections.Counter((e["src_ip"], str(e["src_port"])) for e in replayed
-                                   if e["sinkhole"]["listener"] == "proxied")
+                                   if e["sinkhole"].get("listener") == "proxied")
         assert sum(srcs.values()) == 200 and srcs == mine, (sum(srcs.values()), srcs - mine)
+        # tshark's DNS queries (UDP and TCP) and their names.
+        t = subprocess.run(["tshark", "-r", cap, "-n", "-d", f"tcp.port=={p3},dns", "-d",
+                            f"udp.port=={p3},dns", "-Y", "dns.flags.response == 0", "-T",
+                            "fields", "-e", "dns.qry.name"], capture_output=True, text=True,
+                           timeout=300)
+        assert t.returncode == 0, t.stderr
+        names = collections.Counter(t.stdout.split())
+        dns_events = [e for e in replayed if e["event_type"] == "dns"]
+        assert len(dns_events) == len(DIG), dns_events
+        for q in DIG:
+            assert names[q[0]] >= 1, (q, names)
+        assert sum(names.values()) == len(DIG), names
+        assert sum(1 for e in dns_events if e["proto"] == "TCP") == 2, dns_events
 
 if __name__ == "__main__":
     h.run([test_oracle], per_test_timeout=400)
