@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/dlog.h"
 #include "core/dynbuf.h"
 #include "core/err.h"
 #include "core/event.h"
@@ -300,6 +301,8 @@ static int replay_opt(struct replay_cli *cl, int argc, char **argv, int *i, cons
 static int load_config(const char *path, struct config **cfg)
 {
 	char err[512];
+	/* A tool, not the daemon: the rule set's start-up notes are not news here. */
+	dlog_set_level(DLOG_WARN);
 	int rc = path ? config_load(path, cfg, err, sizeof err) :
 			config_load_string(default_config, sizeof default_config - 1,
 					   "(built-in replay config)", cfg, err, sizeof err);

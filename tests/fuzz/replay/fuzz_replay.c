@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/dlog.h"
 #include "core/event.h"
 #include "../fuzz_events.h"
 #include "net/replay.h"
@@ -28,6 +29,12 @@ static const char fuzz_config[] =
 	"      limits: { max_header_bytes: 512, max_headers: 8, max_body_bytes: 2048,\n"
 	"                body_store_bytes: 32, header_timeout_ms: 1000, idle_timeout_ms: 2000 } }\n"
 	"  - { proto: http, addr: \"[::]:8081\", name: proxied, proxy_protocol: true }\n"
+	"  - { proto: dns, addr: \"0.0.0.0:53\", name: dns }\n"
+	"dns:\n"
+	"  a: [192.0.2.10]\n"
+	"  rrl: { responses_per_second: 5, slip: 2 }\n"
+	"  zones:\n"
+	"    - { family: dnsfam, names: [seized.example.com] }\n"
 	"families:\n"
 	"  - name: alpha\n"
 	"    match: { path: { prefix: /a } }\n"
@@ -39,6 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!fuzz_cfg) {
 		char err[256];
+		dlog_set_level(DLOG_ERROR); /* the zones are loaded for every input: keep it quiet */
 		FUZZ_CHECK(config_load_string(fuzz_config, sizeof fuzz_config - 1, "fuzz.yaml",
 					      &fuzz_cfg, err, sizeof err) == 0);
 	}

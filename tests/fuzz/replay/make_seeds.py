@@ -42,3 +42,18 @@ w = pg.PcapWriter(os.path.join(out, "udp-icmp.pcap"))
 w.packet(pg.ip_frame("10.0.0.1", "10.0.0.2", 17, pg.udp_datagram(5353, 53, b"\0" * 12)))
 w.packet(pg.ip_frame("10.0.0.1", "10.0.0.2", 1, b"\x08\0\0\0\0\0\0\0"))
 w.close()
+
+# DNS over UDP (several queries, one truncated by the capture) and over TCP (two pipelined).
+q = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+     b"\x03www\x07seized\x07example\x03com\x00\x00\x01\x00\x01")
+w = pg.PcapWriter(os.path.join(out, "dns.pcap"))
+for i in range(3):
+    w.packet(pg.ip_frame("10.0.0.1", "10.0.0.2", 17, pg.udp_datagram(5000 + i, 53, q)))
+w.packet(pg.ip_frame("10.0.0.1", "10.0.0.2", 17, pg.udp_datagram(5009, 53, q)), caplen=50)
+f = pg.TcpFlow(w, "10.0.0.1", 40053, "10.0.0.2", 53)
+f.handshake()
+msg = len(q).to_bytes(2, "big") + q
+f.send(0, msg + msg[:9])
+f.send(len(msg) + 9, msg[9:])
+f.fin(2 * len(msg))
+w.close()
