@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!fuzz_cfg) {
 		char err[256];
-		dlog_set_level(DLOG_ERROR); /* the zones are loaded for every input: keep it quiet */
+		dlog_set_level(
+			DLOG_ERROR); /* the zones are loaded for every input: keep it quiet */
 		FUZZ_CHECK(config_load_string(fuzz_config, sizeof fuzz_config - 1, "fuzz.yaml",
 					      &fuzz_cfg, err, sizeof err) == 0);
 	}
