@@ -630,7 +630,8 @@ static int parse_listener_proto(struct cfgp *p, yaml_node_t *n, void *obj)
 		return cfg_err(p, n,
 			       "unknown proto \"%.*s\" (expected http, tls, dns, smtp or raw)",
 			       (int)len, s);
-	if (proto != CONFIG_PROTO_HTTP && proto != CONFIG_PROTO_DNS)
+	if (proto != CONFIG_PROTO_HTTP && proto != CONFIG_PROTO_TLS && proto != CONFIG_PROTO_RAW &&
+	    proto != CONFIG_PROTO_DNS)
 		return cfg_err(p, n, "proto %s is not supported by this build yet",
 			       proto_names[proto]);
 	l->proto = (enum config_proto)proto;
@@ -700,16 +701,355 @@ static int parse_limits(struct cfgp *p, yaml_node_t *n, void *obj)
 	return walk_map(p, n, limit_keys, sizeof limit_keys / sizeof limit_keys[0], &l->http);
 }
 
+/* "hex:0a0b" or plain text: a byte string (at least one byte allocated on success). */
+static int get_bytes(struct cfgp *p, yaml_node_t *n, uint8_t **out, size_t *out_len)
+{
+	const char *s = NULL;
+	size_t len = 0;
+	int rc = scalar(p, n, &s, &len);
+	if (rc)
+		return rc;
+	if (len >= 4 && !memcmp(s, "hex:", 4))
+		return decode_hex(p, n, s + 4, len - 4, out, out_len);
+	*out = (uint8_t *)dup_mem(s, len);
+	if (!*out)
+		return cfg_err(p, n, "out of memory");
+	*out_len = len;
+	return 0;
+}
+
+/* A port "80" / 80 or a range "1024-65535" (inclusive); "all" is 1-65535. */
+static int get_port_range(struct cfgp *p, yaml_node_t *n, struct config_port_range *r)
+{
+	const char *s = NULL;
+	size_t len = 0;
+	int rc = scalar(p, n, &s, &len);
+	if (rc)
+		return rc;
+	if (len == 3 && !memcmp(s, "all", 3)) {
+		r->lo = 1;
+		r->hi = 65535;
+		return 0;
+	}
+	const char *dash = memchr(s, '-', len);
+	size_t l1 = dash ? (size_t)(dash - s) : len;
+	uint64_t lo = 0, hi = 0;
+	if (!parse_u64(s, l1, &lo) || (dash && !parse_u64(dash + 1, len - l1 - 1, &hi)))
+		return cfg_err(p, n, "invalid port or range \"%.*s\" (expected 80 or 1024-65535)",
+			       (int)len, s);
+	if (!dash)
+		hi = lo;
+	if (lo < 1 || hi > 65535 || lo > hi)
+		return cfg_err(p, n, "port range \"%.*s\" is not within 1-65535 in order", (int)len,
+			       s);
+	r->lo = (uint16_t)lo;
+	r->hi = (uint16_t)hi;
+	return 0;
+}
+
+/* A growing list of port ranges, filled by add_port_range from a scalar or a list. */
+struct port_list {
+	struct config_port_range **arr;
+	size_t *n;
+};
+
+static int add_port_range(struct cfgp *p, yaml_node_t *item, void *ctx)
+{
+	struct port_list *pl = ctx;
+	struct config_port_range *r = grow((void **)pl->arr, pl->n, sizeof *r);
+	if (!r)
+		return cfg_err(p, item, "out of memory");
+	return get_port_range(p, item, r);
+}
+
+static int parse_listener_ports(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_listener *l = obj;
+	struct port_list pl = { &l->ports, &l->n_ports };
+	return for_each_scalar(p, n, add_port_range, &pl);
+}
+
+static int add_seized(struct cfgp *p, yaml_node_t *item, void *ctx)
+{
+	struct config_listener *l = ctx;
+	const char *s = NULL;
+	size_t len = 0;
+	int rc = scalar(p, item, &s, &len);
+	if (rc)
+		return rc;
+	char text[64];
+	struct event_addr *a = grow((void **)&l->seized, &l->n_seized, sizeof *a);
+	if (!a)
+		return cfg_err(p, item, "out of memory");
+	if (len >= sizeof text)
+		return cfg_err(p, item, "invalid address \"%.*s\"", (int)len, s);
+	memcpy(text, s, len);
+	text[len] = '\0';
+	if (event_addr_parse(text, a) != 0)
+		return cfg_err(p, item, "invalid address \"%s\" (expected an IPv4 or IPv6 address)",
+			       text);
+	return 0;
+}
+
+static int parse_listener_seized(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return for_each_scalar(p, n, add_seized, obj);
+}
+
+static int parse_listener_redirect(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_listener *l = obj;
+	const char *s = NULL;
+	size_t len = 0;
+	int rc = scalar(p, n, &s, &len);
+	if (rc)
+		return rc;
+	if (len == 3 && !memcmp(s, "nat", 3))
+		l->redirect = CONFIG_REDIRECT_NAT;
+	else if (len == 6 && !memcmp(s, "tproxy", 6))
+		l->redirect = CONFIG_REDIRECT_TPROXY;
+	else
+		return cfg_err(p, n, "unknown redirect \"%.*s\" (expected nat or tproxy)", (int)len,
+			       s);
+	return 0;
+}
+
+static int parse_listener_defer(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_listener *l = obj;
+	l->defer_accept_set = true;
+	return get_bool(p, n, &l->defer_accept);
+}
+
+static int parse_raw_banner(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_raw *r = obj;
+	if (r->banner)
+		return cfg_err(p, n, "banner given twice");
+	int rc = get_bytes(p, n, &r->banner, &r->banner_len);
+	if (!rc && r->banner_len > 65536)
+		return cfg_err(p, n, "banner longer than 65536 bytes");
+	return rc;
+}
+
+static int parse_raw_transport(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_raw *r = obj;
+	const char *s = NULL;
+	size_t len = 0;
+	int rc = scalar(p, n, &s, &len);
+	if (rc)
+		return rc;
+	bool tcp = len == 3 && !memcmp(s, "tcp", 3), udp = len == 3 && !memcmp(s, "udp", 3);
+	bool both = len == 4 && !memcmp(s, "both", 4);
+	if (!tcp && !udp && !both)
+		return cfg_err(p, n, "unknown transport \"%.*s\" (expected tcp, udp or both)",
+			       (int)len, s);
+	r->tcp = tcp || both;
+	r->udp = udp || both;
+	return 0;
+}
+
+static const struct key raw_keys[] = {
+	{ "capture_bytes", K_SIZE32, offsetof(struct config_raw, capture_bytes), 1, 65536, NULL },
+	{ "timeout_ms", K_U32, offsetof(struct config_raw, timeout_ms), 1, UINT32_MAX, NULL },
+	{ "banner", K_FN, 0, 0, 0, parse_raw_banner },
+	{ "handover", K_BOOL, offsetof(struct config_raw, handover), 0, 0, NULL },
+	{ "transport", K_FN, 0, 0, 0, parse_raw_transport },
+	{ "udp_rate", K_U32, offsetof(struct config_raw, udp_rate), 1, UINT32_MAX, NULL },
+};
+
+static int parse_listener_raw(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_listener *l = obj;
+	l->raw_set = true;
+	return walk_map(p, n, raw_keys, sizeof raw_keys / sizeof raw_keys[0], &l->raw);
+}
+
+/* Checks of the raw and any-port keys once a listener is read whole. */
+static int listener_check_raw(struct cfgp *p, yaml_node_t *item, struct config_listener *l)
+{
+	if (l->proto != CONFIG_PROTO_RAW && l->raw_set)
+		return cfg_err(p, item, "key \"raw\" is only for proto raw listeners");
+	if (l->proto == CONFIG_PROTO_RAW && l->proxy_protocol)
+		return cfg_err(p, item, "proxy_protocol is not supported on raw listeners");
+	if (l->proto == CONFIG_PROTO_RAW) {
+		/* Silent peers and banner-first protocols must be seen at once, not after the defer. */
+		if (!l->defer_accept_set)
+			l->defer_accept = false;
+		/* A stream handed to HTTP keeps the listener's one request timer list. */
+		l->http.header_timeout_ms = l->raw.timeout_ms;
+	}
+	if (!l->n_ports) {
+		if (l->redirect || l->n_seized)
+			return cfg_err(p, item, "\"redirect\" and \"seized\" need \"ports\"");
+		return 0;
+	}
+	if (!l->redirect)
+		l->redirect = CONFIG_REDIRECT_NAT;
+	if (!l->n_seized) {
+		struct event_addr a;
+		memset(&a, 0, sizeof a);
+		const struct sockaddr_storage *ss = &l->addr;
+		if (ss->ss_family == AF_INET) {
+			a.ipver = 4;
+			memcpy(a.addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		} else {
+			a.ipver = 6;
+			memcpy(a.addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		}
+		static const uint8_t zero[16];
+		if (!memcmp(a.addr, zero, 16))
+			return cfg_err(p, item,
+				       "\"ports\" on a wildcard address needs \"seized\": the "
+				       "addresses whose ports are captured");
+		struct event_addr *s = grow((void **)&l->seized, &l->n_seized, sizeof *s);
+		if (!s)
+			return cfg_err(p, item, "out of memory");
+		*s = a;
+	}
+	return 0;
+}
+
+/* --- the tls: block (proto tls) ------------------------------------------------- */
+
+static int add_cert_name(struct cfgp *p, yaml_node_t *item, void *ctx)
+{
+	struct config_tls_cert *ct = ctx;
+	char **slot = grow((void **)&ct->names, &ct->n_names, sizeof *slot);
+	if (!slot)
+		return cfg_err(p, item, "out of memory");
+	int rc = get_string(p, item, slot, false);
+	if (rc)
+		return rc;
+	for (const char *c = *slot; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+			return cfg_err(p, item, "name \"%s\" contains spaces or control characters",
+				       *slot);
+	return 0;
+}
+
+static int parse_cert_names(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return for_each_scalar(p, n, add_cert_name, obj);
+}
+
+static const struct key tls_cert_keys[] = {
+	{ "cert", K_STR, offsetof(struct config_tls_cert, cert_file), 0, 0, NULL },
+	{ "key", K_STR, offsetof(struct config_tls_cert, key_file), 0, 0, NULL },
+	{ "names", K_FN, 0, 0, 0, parse_cert_names },
+};
+
+static int parse_tls_certs(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_tls *t = obj;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return cfg_err(p, n, "expected a list of certificates, got %s", node_kind(n));
+	for (size_t i = 0; i < seq_len(n); i++) {
+		yaml_node_t *item = NULL;
+		size_t old = path_push_index(p, i);
+		int rc = enter(p, n->data.sequence.items.start[i], &item);
+		struct config_tls_cert *ct = rc ? NULL :
+						  grow((void **)&t->certs, &t->n_certs, sizeof *ct);
+		if (!rc && !ct)
+			rc = cfg_err(p, item, "out of memory");
+		if (!rc)
+			rc = walk_map(p, item, tls_cert_keys,
+				      sizeof tls_cert_keys / sizeof tls_cert_keys[0], ct);
+		if (!rc && !ct->cert_file)
+			rc = cfg_err(p, item, "missing key \"cert\"");
+		if (rc)
+			return rc;
+		path_pop(p, old);
+	}
+	return 0;
+}
+
+static int parse_tls_version(struct cfgp *p, yaml_node_t *n, uint16_t *out)
+{
+	static const char *const names[] = { "1.0", "1.1", "1.2", "1.3" };
+	const char *s = NULL;
+	size_t len = 0;
+	int rc = scalar(p, n, &s, &len);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < 4; i++)
+		if (len == 3 && !memcmp(s, names[i], 3)) {
+			*out = (uint16_t)(0x0301 + i);
+			return 0;
+		}
+	return cfg_err(p, n, "unknown TLS version \"%.*s\" (expected 1.0, 1.1, 1.2 or 1.3)",
+		       (int)len, s);
+}
+
+static int parse_tls_min(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_tls_version(p, n, &((struct config_tls *)obj)->min_version);
+}
+
+static int parse_tls_max(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_tls_version(p, n, &((struct config_tls *)obj)->max_version);
+}
+
+static const struct key tls_keys[] = {
+	{ "certs", K_FN, 0, 0, 0, parse_tls_certs },
+	{ "self_signed", K_BOOL, offsetof(struct config_tls, self_signed), 0, 0, NULL },
+	{ "min_version", K_FN, 0, 0, 0, parse_tls_min },
+	{ "max_version", K_FN, 0, 0, 0, parse_tls_max },
+	{ "session_tickets", K_BOOL, offsetof(struct config_tls, session_tickets), 0, 0, NULL },
+	{ "session_cache", K_BOOL, offsetof(struct config_tls, session_cache), 0, 0, NULL },
+	{ "ciphers", K_STR, offsetof(struct config_tls, ciphers), 0, 0, NULL },
+	{ "ciphersuites", K_STR, offsetof(struct config_tls, ciphersuites), 0, 0, NULL },
+	{ "max_hello_bytes", K_SIZE32, offsetof(struct config_tls, max_hello_bytes), 16u << 10,
+	  192u << 10, NULL },
+};
+
+static int parse_listener_tls(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_listener *l = obj;
+	return walk_map(p, n, tls_keys, sizeof tls_keys / sizeof tls_keys[0], &l->tls);
+}
+
+void config_tls_default(struct config_tls *t)
+{
+	t->self_signed = true;
+	t->min_version = 0x0301;
+	t->max_version = 0x0304;
+	t->session_tickets = true;
+	t->session_cache = true;
+	t->max_hello_bytes = 64u << 10;
+}
+
+static void tls_free(struct config_tls *t)
+{
+	for (size_t i = 0; i < t->n_certs; i++) {
+		free(t->certs[i].cert_file);
+		free(t->certs[i].key_file);
+		for (size_t j = 0; j < t->certs[i].n_names; j++)
+			free(t->certs[i].names[j]);
+		free(t->certs[i].names);
+	}
+	free(t->certs);
+	free(t->ciphers);
+	free(t->ciphersuites);
+}
+
 static const struct key listener_keys[] = {
 	{ "proto", K_FN, 0, 0, 0, parse_listener_proto },
 	{ "addr", K_FN, 0, 0, 0, parse_listener_addr },
 	{ "name", K_STR, offsetof(struct config_listener, name), 0, 0, NULL },
 	{ "proxy_protocol", K_BOOL, offsetof(struct config_listener, proxy_protocol), 0, 0, NULL },
-	{ "defer_accept", K_BOOL, offsetof(struct config_listener, defer_accept), 0, 0, NULL },
+	{ "defer_accept", K_FN, 0, 0, 0, parse_listener_defer },
 	{ "trusted_proxies", K_FN, 0, 0, 0, parse_trusted_proxies },
 	{ "max_connections", K_U32, offsetof(struct config_listener, max_connections), 1,
 	  UINT32_MAX, NULL },
 	{ "limits", K_FN, 0, 0, 0, parse_limits },
+	{ "tls", K_FN, 0, 0, 0, parse_listener_tls },
+	{ "raw", K_FN, 0, 0, 0, parse_listener_raw },
+	{ "ports", K_FN, 0, 0, 0, parse_listener_ports },
+	{ "seized", K_FN, 0, 0, 0, parse_listener_seized },
+	{ "redirect", K_FN, 0, 0, 0, parse_listener_redirect },
 };
 
 void config_http_limits_default(struct config_http_limits *l)
@@ -755,6 +1095,12 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 		l->max_connections = 100000;
 		l->defer_accept = true;
 		config_http_limits_default(&l->http);
+		config_tls_default(&l->tls);
+		l->raw.capture_bytes = 4096;
+		l->raw.timeout_ms = 5000;
+		l->raw.handover = true;
+		l->raw.tcp = l->raw.udp = true;
+		l->raw.udp_rate = 20;
 		rc = walk_map(p, item, listener_keys,
 			      sizeof listener_keys / sizeof listener_keys[0], l);
 		if (rc)
@@ -763,6 +1109,11 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 			return cfg_err(p, item, "missing key \"proto\"");
 		if (!l->addr_text)
 			return cfg_err(p, item, "missing key \"addr\"");
+		if (l->tls.min_version > l->tls.max_version)
+			return cfg_err(p, item, "tls.min_version is above tls.max_version");
+		rc = listener_check_raw(p, item, l);
+		if (rc)
+			return rc;
 		if (l->http.body_store_bytes > l->http.max_body_bytes)
 			return cfg_err(p, item,
 				       "limits.body_store_bytes exceeds limits.max_body_bytes");
@@ -983,23 +1334,11 @@ static int parse_match_listener(struct cfgp *p, yaml_node_t *n, void *obj)
 	return for_each_scalar(p, n, add_listener_ref, obj);
 }
 
-static int add_port(struct cfgp *p, yaml_node_t *item, void *ctx)
-{
-	struct config_match *m = ctx;
-	uint64_t v = 0;
-	int rc = get_uint(p, item, 1, 65535, &v);
-	if (rc)
-		return rc;
-	uint16_t *slot = grow((void **)&m->dst_ports, &m->n_dst_ports, sizeof *slot);
-	if (!slot)
-		return cfg_err(p, item, "out of memory");
-	*slot = (uint16_t)v;
-	return 0;
-}
-
 static int parse_match_port(struct cfgp *p, yaml_node_t *n, void *obj)
 {
-	return for_each_scalar(p, n, add_port, obj);
+	struct config_match *m = obj;
+	struct port_list pl = { &m->dst_ports, &m->n_dst_ports };
+	return for_each_scalar(p, n, add_port_range, &pl);
 }
 
 static int parse_match_proto(struct cfgp *p, yaml_node_t *n, void *obj)
@@ -1219,6 +1558,187 @@ static int parse_body_prefix(struct cfgp *p, yaml_node_t *n, void *obj)
 	return 0;
 }
 
+/* An entropy in bits per byte, 0 … 8, as millibits. */
+static int get_entropy(struct cfgp *p, yaml_node_t *n, uint16_t *out)
+{
+	const char *s = NULL;
+	size_t len = 0;
+	int rc = scalar(p, n, &s, &len);
+	if (rc)
+		return rc;
+	char text[32];
+	if (!len || len >= sizeof text)
+		return cfg_err(p, n, "invalid entropy (expected bits per byte, 0 to 8)");
+	memcpy(text, s, len);
+	text[len] = '\0';
+	char *end = NULL;
+	errno = 0;
+	double v = strtod(text, &end);
+	if (errno || end != text + len || !(v >= 0.0 && v <= 8.0))
+		return cfg_err(p, n, "invalid entropy \"%s\" (expected bits per byte, 0 to 8)",
+			       text);
+	*out = (uint16_t)(v * 1000.0 + 0.5);
+	return 0;
+}
+
+/* "[lo, hi]" of two scalars read by `one`. */
+static int get_pair(struct cfgp *p, yaml_node_t *n, yaml_node_t **a, yaml_node_t **b)
+{
+	if (n->type != YAML_SEQUENCE_NODE || seq_len(n) != 2)
+		return cfg_err(p, n, "expected a [min, max] pair");
+	int rc = enter(p, n->data.sequence.items.start[0], a);
+	return rc ? rc : enter(p, n->data.sequence.items.start[1], b);
+}
+
+static int parse_payload_len(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_payload *pl = obj;
+	yaml_node_t *a, *b;
+	int rc;
+	if (n->type == YAML_SEQUENCE_NODE) {
+		rc = get_pair(p, n, &a, &b);
+		if (!rc)
+			rc = get_size(p, a, 0, UINT64_MAX, &pl->len_min);
+		if (!rc)
+			rc = get_size(p, b, 0, UINT64_MAX, &pl->len_max);
+	} else {
+		rc = get_size(p, n, 0, UINT64_MAX, &pl->len_min);
+		pl->len_max = pl->len_min;
+	}
+	if (rc)
+		return rc;
+	if (pl->len_min > pl->len_max)
+		return cfg_err(p, n, "min is greater than max");
+	pl->has_len = true;
+	return 0;
+}
+
+static int parse_payload_entropy(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_payload *pl = obj;
+	yaml_node_t *a, *b;
+	int rc = get_pair(p, n, &a, &b);
+	if (!rc)
+		rc = get_entropy(p, a, &pl->entropy_min);
+	if (!rc)
+		rc = get_entropy(p, b, &pl->entropy_max);
+	if (rc)
+		return rc;
+	if (pl->entropy_min > pl->entropy_max)
+		return cfg_err(p, n, "min is greater than max");
+	pl->has_entropy = true;
+	return 0;
+}
+
+/* A byte condition: text or hex:, never empty (it would match everything). */
+static int get_condition_bytes(struct cfgp *p, yaml_node_t *n, uint8_t **out, size_t *len)
+{
+	int rc = get_bytes(p, n, out, len);
+	if (!rc && !*len)
+		return cfg_err(p, n, "empty byte string");
+	return rc;
+}
+
+static int parse_payload_prefix(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_payload *pl = obj;
+	return get_condition_bytes(p, n, &pl->prefix, &pl->prefix_len);
+}
+
+static int parse_payload_contains(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_payload *pl = obj;
+	return get_condition_bytes(p, n, &pl->contains, &pl->contains_len);
+}
+
+static int parse_at_bytes(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_payload_at *at = obj;
+	return get_condition_bytes(p, n, &at->bytes, &at->len);
+}
+
+static const struct key payload_at_keys[] = {
+	{ "offset", K_U32, offsetof(struct config_payload_at, offset), 0, 65535, NULL },
+	{ "bytes", K_FN, 0, 0, 0, parse_at_bytes },
+};
+
+static int add_payload_at(struct cfgp *p, yaml_node_t *item, struct config_payload *pl)
+{
+	struct config_payload_at *at = grow((void **)&pl->at, &pl->n_at, sizeof *at);
+	if (!at)
+		return cfg_err(p, item, "out of memory");
+	int rc = walk_map(p, item, payload_at_keys,
+			  sizeof payload_at_keys / sizeof payload_at_keys[0], at);
+	if (!rc && !at->bytes)
+		return cfg_err(p, item, "missing key \"bytes\"");
+	return rc;
+}
+
+static int parse_payload_at(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return add_payload_at(p, n, obj);
+	for (size_t i = 0; i < seq_len(n); i++) {
+		yaml_node_t *item;
+		int rc = enter(p, n->data.sequence.items.start[i], &item);
+		if (!rc)
+			rc = add_payload_at(p, item, obj);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static const struct key payload_keys[] = {
+	{ "prefix", K_FN, 0, 0, 0, parse_payload_prefix },
+	{ "contains", K_FN, 0, 0, 0, parse_payload_contains },
+	{ "at", K_FN, 0, 0, 0, parse_payload_at },
+	{ "len", K_FN, 0, 0, 0, parse_payload_len },
+	{ "entropy", K_FN, 0, 0, 0, parse_payload_entropy },
+};
+
+static int parse_match_payload(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_match *m = obj;
+	struct config_payload *pl = &m->payload;
+	pl->present = true;
+	int rc = walk_map(p, n, payload_keys, sizeof payload_keys / sizeof payload_keys[0], pl);
+	if (rc)
+		return rc;
+	/* Byte conditions see only the captured prefix: one reaching beyond it could never hold. */
+	uint64_t need = pl->prefix_len > pl->contains_len ? pl->prefix_len : pl->contains_len;
+	for (size_t i = 0; i < pl->n_at; i++)
+		if ((uint64_t)pl->at[i].offset + pl->at[i].len > need)
+			need = (uint64_t)pl->at[i].offset + pl->at[i].len;
+	uint32_t keep = 0;
+	for (size_t i = 0; i < p->cfg->n_listeners; i++)
+		if (p->cfg->listeners[i].proto == CONFIG_PROTO_RAW &&
+		    p->cfg->listeners[i].raw.capture_bytes > keep)
+			keep = p->cfg->listeners[i].raw.capture_bytes;
+	if (keep && need > keep)
+		return cfg_err(p, n,
+			       "payload conditions reach byte %llu but raw listeners capture at "
+			       "most %u bytes (raw.capture_bytes), so they could never match",
+			       (unsigned long long)need, keep);
+	return 0;
+}
+
+static int parse_match_sni(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->sni, true);
+}
+
+/* Fingerprints are hex and compared without case (a JA3 copied in upper case still matches). */
+static int parse_match_ja3(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->ja3, true);
+}
+
+static int parse_match_ja4(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->ja4, true);
+}
+
 static const struct key match_keys[] = {
 	{ "proto", K_FN, 0, 0, 0, parse_match_proto },
 	{ "listener", K_FN, 0, 0, 0, parse_match_listener },
@@ -1230,6 +1750,10 @@ static const struct key match_keys[] = {
 	{ "user_agent", K_FN, 0, 0, 0, parse_match_ua },
 	{ "body_len", K_FN, 0, 0, 0, parse_body_len },
 	{ "body_prefix", K_FN, 0, 0, 0, parse_body_prefix },
+	{ "sni", K_FN, 0, 0, 0, parse_match_sni },
+	{ "ja3", K_FN, 0, 0, 0, parse_match_ja3 },
+	{ "ja4", K_FN, 0, 0, 0, parse_match_ja4 },
+	{ "payload", K_FN, 0, 0, 0, parse_match_payload },
 };
 
 static int parse_family_match(struct cfgp *p, yaml_node_t *n, void *obj)
@@ -1402,6 +1926,16 @@ static int load_document(struct cfgp *p, yaml_document_t *doc)
 		if (l->proxy_protocol)
 			return cfg_err(p, root,
 				       "listener %s: proxy_protocol is not supported for proto dns",
+				       l->name);
+		/*
+		 * Any-port capture diverts UDP by TPROXY, and a reply would leave from
+		 * the listener's port instead of the one asked: DNS answers only where
+		 * it is bound.
+		 */
+		if (l->n_ports)
+			return cfg_err(p, root,
+				       "listener %s: \"ports\" (any-port capture) is not supported "
+				       "for proto dns",
 				       l->name);
 		/* DNS over TCP: one idle timeout before and between queries (RFC 7766 §6.2.3). */
 		l->http.header_timeout_ms = c->dns->tcp_idle_timeout_ms;
@@ -1588,6 +2122,10 @@ void config_free(struct config *c)
 		free(c->listeners[i].name);
 		free(c->listeners[i].addr_text);
 		free(c->listeners[i].trusted_proxies);
+		free(c->listeners[i].raw.banner);
+		free(c->listeners[i].ports);
+		free(c->listeners[i].seized);
+		tls_free(&c->listeners[i].tls);
 	}
 	free(c->listeners);
 	for (size_t i = 0; i < c->n_families; i++) {
@@ -1604,7 +2142,15 @@ void config_free(struct config *c)
 		strmatch_free(&m->path);
 		strmatch_free(&m->uri);
 		strmatch_free(&m->user_agent);
+		strmatch_free(&m->sni);
+		strmatch_free(&m->ja3);
+		strmatch_free(&m->ja4);
 		free(m->body_prefix);
+		free(m->payload.prefix);
+		free(m->payload.contains);
+		for (size_t j = 0; j < m->payload.n_at; j++)
+			free(m->payload.at[j].bytes);
+		free(m->payload.at);
 		answer_free(&f->answer);
 	}
 	free(c->families);

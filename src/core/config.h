@@ -47,6 +47,57 @@ struct config_http_limits {
 	uint32_t max_requests_per_conn; /* default 1000 */
 };
 
+/* An inclusive port range; one port is lo == hi. */
+struct config_port_range {
+	uint16_t lo, hi;
+};
+
+/* Raw capture on `proto: raw` listeners (see proto/raw). */
+struct config_raw {
+	uint32_t capture_bytes; /* first bytes recorded per connection; default 4096, 1 … 64 KiB */
+	uint32_t timeout_ms;	/* record what arrived by then and close; default 5000 */
+	uint8_t *banner;	/* sent right after accepting; NULL = none (default) */
+	size_t banner_len;
+	bool handover;	   /* hand guessed HTTP (and TLS) streams to their module; default true */
+	bool tcp, udp;	   /* transport: tcp | udp | both (default both) */
+	uint32_t udp_rate; /* datagrams recorded per second per source address; default 20 */
+};
+
+/*
+ * How the kernel delivers connections for other ports to an any-port
+ * listener (`ports:`): nftables REDIRECT (the original destination comes
+ * from SO_ORIGINAL_DST) or TPROXY (IP_TRANSPARENT; the socket's local
+ * address is the original destination).
+ */
+enum config_redirect {
+	CONFIG_REDIRECT_NONE = 0,
+	CONFIG_REDIRECT_NAT,
+	CONFIG_REDIRECT_TPROXY,
+};
+
+/* A certificate for `proto: tls` (and STARTTLS): PEM files, and the names it serves. */
+struct config_tls_cert {
+	char *cert_file; /* PEM: the certificate, then its chain */
+	char *key_file;	 /* PEM private key; default: cert_file */
+	char **names;	 /* SNI names ("a.example", "*.a.example"); default: the cert's own names */
+	size_t n_names;
+};
+
+/* The `tls:` block of a listener. */
+struct config_tls {
+	struct config_tls_cert
+		*certs; /* first = for hellos whose name no cert has (self_signed off) */
+	size_t n_certs;
+	bool self_signed; /* generate a cert per requested name when none is configured; default true */
+	uint16_t min_version;	  /* 0x0301 (TLS 1.0) .. 0x0304; default 0x0301 */
+	uint16_t max_version;	  /* default 0x0304 */
+	bool session_tickets;	  /* default true */
+	bool session_cache;	  /* server-side session cache; default true */
+	char *ciphers;		  /* TLS <= 1.2 OpenSSL cipher list; default "ALL:@SECLEVEL=0" */
+	char *ciphersuites;	  /* TLS 1.3 suites; NULL = OpenSSL's default */
+	uint32_t max_hello_bytes; /* raw bytes held while a ClientHello arrives; default 64 KiB */
+};
+
 struct config_listener {
 	char *name; /* default "<proto>-<addr>" */
 	enum config_proto proto;
@@ -65,6 +116,15 @@ struct config_listener {
 	size_t n_trusted_proxies;
 	uint32_t max_connections; /* per listener, all workers together; default 100000 */
 	struct config_http_limits http;
+	struct config_tls tls; /* proto tls (and smtp STARTTLS) */
+	struct config_raw raw;
+	/* Any-port capture: the ports of `seized` addresses the firewall sends here (NULL = none). */
+	struct config_port_range *ports;
+	size_t n_ports;
+	enum config_redirect redirect;
+	struct event_addr *seized; /* default: the listener's own address (refused if wildcard) */
+	size_t n_seized;
+	bool defer_accept_set, raw_set; /* given in the file (defaults depend on proto) */
 };
 
 /*
@@ -94,21 +154,51 @@ struct config_strmatch {
 	bool nocase; /* default true for host, false otherwise */
 };
 
+/* Bytes that must appear at an exact offset of a raw payload. */
+struct config_payload_at {
+	uint32_t offset;
+	uint8_t *bytes;
+	size_t len;
+};
+
+/*
+ * Conditions on the first bytes of a raw capture (`match.payload`); every
+ * condition given must hold. Input without a payload (HTTP requests) never
+ * matches a rule that has one.
+ */
+struct config_payload {
+	bool present;
+	uint8_t *prefix; /* the payload starts with these */
+	size_t prefix_len;
+	uint8_t *contains; /* anywhere in the captured bytes */
+	size_t contains_len;
+	struct config_payload_at *at; /* bytes at an offset, all of them */
+	size_t n_at;
+	bool has_len;
+	uint64_t len_min, len_max; /* bytes received, inclusive */
+	bool has_entropy;
+	uint16_t entropy_min, entropy_max; /* Shannon entropy, millibits per byte (0 … 8000) */
+};
+
 struct config_match {
 	int proto;	  /* 0 = any, else enum config_proto */
 	char **listeners; /* listener names; NULL = any */
 	size_t n_listeners;
-	uint16_t *dst_ports; /* NULL = any */
+	struct config_port_range *dst_ports; /* "80", "1024-65535" or a list; NULL = any */
 	size_t n_dst_ports;
 	char *method; /* exact, case-sensitive; NULL = any */
 	struct config_strmatch host;
 	struct config_strmatch path; /* path = request target up to '?' */
 	struct config_strmatch uri;  /* whole request target including the query */
 	struct config_strmatch user_agent;
+	struct config_strmatch sni; /* TLS server name, host-like (suffix is label-aware, no case) */
+	struct config_strmatch ja3; /* JA3 MD5 (hex, no case) */
+	struct config_strmatch ja4; /* JA4 ("t13d1516h2_8daaf6152771_e5627efa2ab1") */
 	bool has_body_len;
 	uint64_t body_len_min, body_len_max; /* "body_len: 96" or "body_len: [90, 100]" */
 	uint8_t *body_prefix; /* bytes the body must start with ("hex:0a0b" or text) */
 	size_t body_prefix_len;
+	struct config_payload payload; /* first bytes of a raw capture */
 };
 
 struct config_header {
@@ -180,5 +270,7 @@ const char *config_proto_name(enum config_proto p); /* "http", "tls", ... */
 
 /* Fills in the documented HTTP limit defaults (what a listener gets without `limits:`). */
 void config_http_limits_default(struct config_http_limits *l);
+/* Fills in the documented `tls:` defaults. */
+void config_tls_default(struct config_tls *t);
 
 #endif

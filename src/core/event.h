@@ -85,6 +85,22 @@ enum event_tag {
 		0x010c, /* list: be16 count, then (be16 nlen, name, be16 vlen, value)* in order */
 	EVENT_T_HTTP_RESPONSE_LEN = 0x010d, /* u64: bytes of the answer */
 
+	/* TLS: every event of a TLS connection has SNI, VERSION (once negotiated), JA3 and JA4; */
+	/* the handshake event (type EVENT_TLS) has the rest. */
+	EVENT_T_TLS_SNI = 0x0200,	      /* string: server name from the ClientHello */
+	EVENT_T_TLS_ALPN_OFFERED = 0x0201,    /* string, repeated in the client's order */
+	EVENT_T_TLS_VERSION_OFFERED = 0x0202, /* u16: highest version the client offered */
+	EVENT_T_TLS_VERSION = 0x0203,	      /* u16: negotiated version (0x0304 = TLS 1.3) */
+	EVENT_T_TLS_CIPHER = 0x0204,	      /* u16: negotiated cipher suite */
+	EVENT_T_TLS_JA3 = 0x0205,	      /* string: JA3 MD5, 32 lowercase hex digits */
+	EVENT_T_TLS_JA3_STRING = 0x0206,      /* string: the JA3 string hashed */
+	EVENT_T_TLS_JA4 = 0x0207,	      /* string: JA4 */
+	EVENT_T_TLS_JA4_R = 0x0208,	      /* string: JA4_r (sorted lists in clear) */
+	EVENT_T_TLS_OUTCOME =
+		0x0209, /* string: completed, alert:<code>, timeout, not-tls, malformed, closed */
+	EVENT_T_TLS_ALPN = 0x020a,	    /* string: negotiated ALPN */
+	EVENT_T_TLS_RESUMED = 0x020b,	    /* u16: 1 when the session was resumed */
+	EVENT_T_TLS_HELLO_VERSION = 0x020c, /* u16: ClientHello.legacy_version */
 	/* DNS (type EVENT_DNS): one event per query; see docs/event-format.md. */
 	EVENT_T_DNS_QNAME = 0x0300,	 /* string: query name, presentation form, case as sent */
 	EVENT_T_DNS_QTYPE = 0x0301,	 /* u16 */
@@ -100,6 +116,15 @@ enum event_tag {
 	EVENT_T_DNS_ANSWERS = 0x030b, /* be32 ttl, then (u8 ipver, 4 or 16 bytes)*: A/AAAA sent */
 	EVENT_T_DNS_ACTION = 0x030c,  /* string: answered|truncated|rrl-drop|rrl-slip|dropped */
 	EVENT_T_DNS_CLIENT_KIND = 0x030d, /* string: "resolver": the source is a DNS resolver */
+
+	/* Raw captures keep their first bytes in EVENT_T_RAW_PREFIX (EVE payload). */
+	EVENT_T_RAW_LEN = 0x0500, /* u64: bytes received (connection) or datagram size */
+	EVENT_T_RAW_ENTROPY =
+		0x0501,		    /* u16: Shannon entropy of the captured bytes, millibits/byte */
+	EVENT_T_RAW_GUESS = 0x0502, /* string: protocol guess: http tls smtp ssh dns unknown */
+	EVENT_T_RAW_BANNER_LEN = 0x0503, /* u32: banner bytes sent before reading */
+	EVENT_T_RAW_SUPPRESSED =
+		0x0504, /* u64: datagrams from this source not recorded (rate cap) */
 };
 
 #define EVENT_ADDR_LEN 19

@@ -61,11 +61,13 @@ struct rule {
 	int proto;
 	const char *const *listeners;
 	size_t n_listeners;
-	const uint16_t *ports;
+	const struct config_port_range *ports;
 	size_t n_ports;
+	const struct config_payload *payload;
 	const char *method;
 	size_t method_len;
 	struct rule_str host, path, uri, ua;
+	struct rule_str sni, ja3, ja4;
 	bool has_body_len;
 	uint64_t body_min, body_max;
 	const uint8_t *body_prefix;
@@ -178,7 +180,9 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 		return false;
 	if (r->n_ports) {
 		size_t i;
-		for (i = 0; i < r->n_ports && r->ports[i] != in->dst_port; i++)
+		for (i = 0; i < r->n_ports &&
+			    (in->dst_port < r->ports[i].lo || in->dst_port > r->ports[i].hi);
+		     i++)
 			;
 		if (i == r->n_ports)
 			return false;
@@ -200,6 +204,8 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 	if (r->body_prefix && (!in->body_prefix || in->body_prefix_len < r->body_prefix_len ||
 			       memcmp(in->body_prefix, r->body_prefix, r->body_prefix_len)))
 		return false;
+	if (r->payload->present && !payload_match(r->payload, &in->payload))
+		return false;
 	if (!str_match(&r->host, in->host, in->slot))
 		return false;
 	if (r->path.n) {
@@ -213,7 +219,10 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 		if (!str_match(&r->path, path, in->slot))
 			return false;
 	}
-	return str_match(&r->uri, in->uri, in->slot) && str_match(&r->ua, in->user_agent, in->slot);
+	return str_match(&r->uri, in->uri, in->slot) &&
+	       str_match(&r->ua, in->user_agent, in->slot) &&
+	       str_match(&r->sni, in->sni, in->slot) && str_match(&r->ja3, in->ja3, in->slot) &&
+	       str_match(&r->ja4, in->ja4, in->slot);
 }
 
 const struct rules_family *rules_classify(const struct rules *r, const struct rules_input *in)
@@ -251,6 +260,9 @@ void rules_free(struct rules *r)
 		rule_str_free(&r->rules[i].path);
 		rule_str_free(&r->rules[i].uri);
 		rule_str_free(&r->rules[i].ua);
+		rule_str_free(&r->rules[i].sni);
+		rule_str_free(&r->rules[i].ja3);
+		rule_str_free(&r->rules[i].ja4);
 	}
 	free(r->rules);
 	free(r);
@@ -374,6 +386,7 @@ int rules_compile_slots(const struct config *cfg, unsigned slots, struct rules *
 		ru->n_listeners = m->n_listeners;
 		ru->ports = m->dst_ports;
 		ru->n_ports = m->n_dst_ports;
+		ru->payload = &m->payload;
 		ru->method = m->method;
 		ru->method_len = m->method ? strlen(m->method) : 0;
 		ru->has_body_len = m->has_body_len;
@@ -391,6 +404,15 @@ int rules_compile_slots(const struct config *cfg, unsigned slots, struct rules *
 		if (!rc)
 			rc = compile_str(&ru->ua, &m->user_agent, false, slots, f->name,
 					 "user_agent", errbuf, errlen);
+		if (!rc)
+			rc = compile_str(&ru->sni, &m->sni, true, slots, f->name, "sni", errbuf,
+					 errlen);
+		if (!rc)
+			rc = compile_str(&ru->ja3, &m->ja3, false, slots, f->name, "ja3", errbuf,
+					 errlen);
+		if (!rc)
+			rc = compile_str(&ru->ja4, &m->ja4, false, slots, f->name, "ja4", errbuf,
+					 errlen);
 		if (rc)
 			goto out_free;
 	}

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/payload_match.h"
 
 /*
  * A rule set is compiled from the config's families and never changes after;
@@ -31,9 +32,13 @@ struct rules_input {
 	struct rules_slice uri;	 /* request target as sent */
 	struct rules_slice path; /* target up to '?' */
 	struct rules_slice user_agent;
+	struct rules_slice sni; /* TLS: server name of the ClientHello */
+	struct rules_slice ja3; /* TLS: JA3 MD5, lowercase hex */
+	struct rules_slice ja4; /* TLS: JA4 */
 	uint64_t body_len;
 	const uint8_t *body_prefix; /* first bytes of the body */
 	size_t body_prefix_len;
+	struct payload_input payload; /* raw captures; data NULL for other protocols */
 	unsigned slot; /* which compiled copy of the regexes to use: the worker's id */
 };
 

@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "net/daemon.h"
+#include "proto/tls/tls_server.h"
 
 #define DRIVER_STAGE_BYTES (64u * 1024)
 
@@ -64,10 +65,15 @@ int conn_driver_init(struct conn_driver *d, struct config *cfg, conn_driver_sink
 		struct listener *l = &d->listeners[i];
 		l->cfg = &cfg->listeners[i];
 		l->index = i;
-		l->ops = daemon_stream_ops(cfg->listeners[i].proto);
+		l->ops = daemon_listener_stream_ops(l->cfg);
 		sockaddr_to_event(&cfg->listeners[i].addr, &l->local);
 		d->dlisteners[i] = *l;
-		d->dlisteners[i].ops = daemon_dgram_ops(cfg->listeners[i].proto);
+		d->dlisteners[i].ops = daemon_listener_dgram_ops(l->cfg);
+		if (l->ops && daemon_listener_needs_tls(l->cfg) &&
+		    (rc = tls_server_new(l->cfg, &l->tls, errbuf, errlen)) != 0) {
+			conn_driver_free(d);
+			return rc;
+		}
 	}
 	w->rules = d->rs;
 	w->listeners = d->listeners;
@@ -79,6 +85,8 @@ int conn_driver_init(struct conn_driver *d, struct config *cfg, conn_driver_sink
 
 void conn_driver_free(struct conn_driver *d)
 {
+	for (unsigned i = 0; d->listeners && i < d->n_listeners; i++)
+		tls_server_free(d->listeners[i].tls);
 	ruleset_release(d->rs);
 	free(d->listeners);
 	free(d->dlisteners);
@@ -86,7 +94,7 @@ void conn_driver_free(struct conn_driver *d)
 	free(d->w.timers);
 	free(d->w.evbuf);
 	free(d->w.stage);
-	free(d->w.dns_rrl); /* per-worker protocol state a module may have allocated */
+	worker_free_protocol_state(&d->w);
 	memset(d, 0, sizeof *d);
 }
 
@@ -118,13 +126,14 @@ void conn_driver_open(struct conn_driver *d, struct conn *c, unsigned li,
 {
 	c->w = &d->w;
 	c->l = &d->listeners[li];
+	c->ops = c->l->ops;
 	c->fd = -1;
 	c->peer = *src;
 	c->src = *src;
 	c->dst = *dst;
 	c->flow_id = flow_id;
-	if (c->l->ops->on_open)
-		c->l->ops->on_open(c);
+	if (c->ops->on_open)
+		c->ops->on_open(c);
 	conn_set_timer(c, CONN_TIMER_REQUEST);
 	driver_discard_output(d, c);
 }
@@ -137,7 +146,7 @@ bool conn_driver_done(const struct conn *c)
 /* Offers everything held to the module and keeps what it leaves. */
 static void driver_feed(struct conn_driver *d, struct conn *c)
 {
-	size_t used = c->l->ops->on_input(c, c->in, c->in_len, c->eof);
+	size_t used = conn_offer(c, c->in, c->in_len);
 	if (used > c->in_len || c->closed)
 		used = c->in_len;
 	memmove(c->in, c->in + used, c->in_len - used);
@@ -180,7 +189,7 @@ void conn_driver_eof(struct conn_driver *d, struct conn *c)
 	c->eof = true;
 	if (!c->in) {
 		static uint8_t none[1];
-		size_t used = c->l->ops->on_input(c, none, 0, true);
+		size_t used = conn_offer(c, none, 0);
 		(void)used;
 		driver_discard_output(d, c);
 		return;
@@ -193,8 +202,7 @@ void conn_driver_timeout(struct conn_driver *d, struct conn *c)
 	conn_timer_stop(c);
 	if (conn_driver_done(c))
 		return;
-	if (c->l->ops->on_timeout)
-		c->l->ops->on_timeout(c);
+	conn_expire(c);
 	driver_discard_output(d, c);
 	c->closed = true;
 }
@@ -202,8 +210,7 @@ void conn_driver_timeout(struct conn_driver *d, struct conn *c)
 void conn_driver_close(struct conn_driver *d, struct conn *c)
 {
 	conn_timer_stop(c);
-	if (c->l->ops->on_close)
-		c->l->ops->on_close(c);
+	conn_release(c);
 	driver_discard_output(d, c);
 	free(c->in);
 	c->in = NULL;

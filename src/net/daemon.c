@@ -26,6 +26,9 @@
 #include "proto/dns/dns_conn.h"
 #include "proto/dns/dns_zone.h"
 #include "proto/http/http_conn.h"
+#include "proto/tls/tls_conn.h"
+#include "proto/tls/tls_server.h"
+#include "proto/raw/raw_conn.h"
 #include "report/eve_writer.h"
 
 struct daemon {
@@ -71,6 +74,8 @@ struct proto_entry {
 
 static const struct proto_entry proto_table[] = {
 	{ CONFIG_PROTO_HTTP, &http_proto_ops, NULL },
+	{ CONFIG_PROTO_TLS, &tls_http_proto_ops, NULL },
+	{ CONFIG_PROTO_RAW, &raw_proto_ops, &raw_dgram_ops },
 	{ CONFIG_PROTO_DNS, &dns_tcp_proto_ops, &dns_udp_proto_ops },
 };
 
@@ -82,16 +87,27 @@ static const struct proto_entry *proto_lookup(enum config_proto p)
 	return NULL;
 }
 
-const struct proto_ops *daemon_stream_ops(enum config_proto p)
+/* A raw listener serves TCP, UDP or both (raw.transport). */
+const struct proto_ops *daemon_listener_stream_ops(const struct config_listener *lc)
 {
-	const struct proto_entry *e = proto_lookup(p);
-	return e ? e->stream : NULL;
+	const struct proto_entry *e = proto_lookup(lc->proto);
+	if (!e || (lc->proto == CONFIG_PROTO_RAW && !lc->raw.tcp))
+		return NULL;
+	return e->stream;
 }
 
-const struct proto_ops *daemon_dgram_ops(enum config_proto p)
+const struct proto_ops *daemon_listener_dgram_ops(const struct config_listener *lc)
 {
-	const struct proto_entry *e = proto_lookup(p);
-	return e ? e->dgram : NULL;
+	const struct proto_entry *e = proto_lookup(lc->proto);
+	if (!e || (lc->proto == CONFIG_PROTO_RAW && !lc->raw.udp))
+		return NULL;
+	return e->dgram;
+}
+
+/* TLS listeners, and raw TCP listeners that hand guessed TLS streams over, need a TLS context. */
+bool daemon_listener_needs_tls(const struct config_listener *lc)
+{
+	return lc->proto == CONFIG_PROTO_TLS || (lc->proto == CONFIG_PROTO_RAW && lc->raw.handover);
 }
 
 /* Opens one listener entry (stream or datagram) for a configured endpoint and logs it. */
@@ -505,10 +521,19 @@ int daemon_run(const struct daemon_opts *o)
 			     lc->name, config_proto_name(lc->proto));
 			goto out;
 		}
-		if (pe->stream && daemon_open_listener(d, lc, pe->stream, false) != 0)
+		unsigned stream = d->n_listeners;
+		const struct proto_ops *sops = daemon_listener_stream_ops(lc);
+		const struct proto_ops *dops = daemon_listener_dgram_ops(lc);
+		if (sops && daemon_open_listener(d, lc, sops, false) != 0)
 			goto out;
-		if (pe->dgram && daemon_open_listener(d, lc, pe->dgram, true) != 0)
+		if (dops && daemon_open_listener(d, lc, dops, true) != 0)
 			goto out;
+		/* TLS contexts are made now, while key files may still be root-only. */
+		if (sops && daemon_listener_needs_tls(lc) &&
+		    tls_server_new(lc, &d->listeners[stream].tls, err, sizeof err) != 0) {
+			dlog(DLOG_ERROR, "listener %s: %s", lc->name, err);
+			goto out;
+		}
 	}
 	/* The signing key is read before privileges are dropped: it may be root's alone. */
 	if (cfg->signing_key) {
@@ -615,8 +640,10 @@ out:
 			worker_destroy(&d->workers[i]);
 		free(d->workers);
 	}
-	for (unsigned i = 0; i < d->n_listeners; i++)
+	for (unsigned i = 0; i < d->n_listeners; i++) {
+		tls_server_free(d->listeners[i].tls);
 		listener_free(&d->listeners[i]);
+	}
 	free(d->listeners);
 	if (cfg->pid_file && status == 0)
 		unlink(cfg->pid_file);

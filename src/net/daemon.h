@@ -2,6 +2,7 @@
 #ifndef SINKD_NET_DAEMON_H
 #define SINKD_NET_DAEMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/config.h"
@@ -45,12 +46,14 @@ int ruleset_new(struct config *cfg, unsigned slots, struct ruleset **out, char *
 void ruleset_release(struct ruleset *rs);
 
 /*
- * The modules that serve a listener protocol over TCP and over UDP (the
- * daemon's own table), or NULL when this build has none.
+ * The modules that serve a configured listener over TCP and over UDP (the
+ * daemon's own table and the listener's transports), or NULL when it has
+ * none; and whether its TCP side needs a TLS context (tls_server_new).
  */
 struct proto_ops;
-const struct proto_ops *daemon_stream_ops(enum config_proto p);
-const struct proto_ops *daemon_dgram_ops(enum config_proto p);
+const struct proto_ops *daemon_listener_stream_ops(const struct config_listener *lc);
+const struct proto_ops *daemon_listener_dgram_ops(const struct config_listener *lc);
+bool daemon_listener_needs_tls(const struct config_listener *lc);
 
 /* For workers. */
 const struct ruleset *daemon_rules(struct daemon *d);

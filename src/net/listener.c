@@ -32,10 +32,13 @@ static int listener_setup_stream(int fd, const struct config_listener *cfg)
 /*
  * UDP: only a wildcard bind needs each datagram's destination (to answer
  * from it); elsewhere the kernel would build a control message per datagram
- * for nothing. A large receive buffer absorbs bursts (best effort: the
- * kernel caps it at rmem_max without failing).
+ * for nothing. TPROXY (any-port capture) diverts datagrams for foreign
+ * addresses and ports: the socket must accept them and report each one's
+ * original destination (IP_ORIGDSTADDR). A large receive buffer absorbs
+ * bursts (best effort: the kernel caps it at rmem_max without failing).
  */
-static int listener_setup_dgram(int fd, const struct sockaddr_storage *addr)
+static int listener_setup_dgram(int fd, const struct sockaddr_storage *addr,
+				const struct config_listener *cfg)
 {
 	int one = 1;
 	if (addr->ss_family == AF_INET6) {
@@ -49,6 +52,11 @@ static int listener_setup_dgram(int fd, const struct sockaddr_storage *addr)
 		    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) != 0)
 			return -1;
 	}
+	if (cfg->redirect == CONFIG_REDIRECT_TPROXY &&
+	    (addr->ss_family == AF_INET6 ?
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof one) :
+		     setsockopt(fd, IPPROTO_IP, IP_RECVORIGDSTADDR, &one, sizeof one)) != 0)
+		return -1;
 	int rcv = LISTENER_UDP_RCVBUF;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
 	return 0;
@@ -67,7 +75,12 @@ static int listener_socket(const struct sockaddr_storage *addr, socklen_t addr_l
 		goto fail;
 	if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
 		goto fail;
-	if (dgram ? listener_setup_dgram(fd, addr) : listener_setup_stream(fd, cfg))
+	/* TPROXY delivers connections and datagrams for foreign addresses: accept them. */
+	if (cfg->redirect == CONFIG_REDIRECT_TPROXY &&
+	    (fam == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof one) :
+			       setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof one)) != 0)
+		goto fail;
+	if (dgram ? listener_setup_dgram(fd, addr, cfg) : listener_setup_stream(fd, cfg))
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0)
 		goto fail;

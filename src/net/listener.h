@@ -10,6 +10,7 @@
 #include "core/event.h"
 
 struct proto_ops;
+struct tls_server;
 
 struct listener {
 	const struct config_listener *cfg; /* owned by the startup config, which lives as long */
@@ -21,6 +22,7 @@ struct listener {
 	bool wildcard;		 /* bound to 0.0.0.0 / :: : ask the socket for the destination */
 	bool dgram;		 /* UDP: datagrams go to proto_ops.on_datagram, no connections */
 	_Atomic uint32_t open;	 /* connections open on all workers together */
+	struct tls_server *tls;	 /* proto tls: certificates and versions (owned by the daemon) */
 };
 
 /*

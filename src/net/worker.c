@@ -15,7 +15,11 @@
 #include "core/dlog.h"
 #include "core/err.h"
 #include "core/timeutil.h"
+#include "net/anyport.h"
 #include "net/daemon.h"
+#include "net/proxy.h"
+#include "proto/tls/tls_conn.h"
+#include "proto/raw/raw_conn.h"
 
 #define WORKER_SCRATCH	    (64u * 1024)
 #define WORKER_STAGE	    (64u * 1024)
@@ -33,7 +37,8 @@
 #define WORKER_DGRAM_ROUNDS 8
 /* Answered mode: replies held for durability, per worker; beyond this they are not sent. */
 #define WORKER_DGRAM_HELD   4096u
-#define WORKER_DGRAM_CTL    64 /* room for one IP_PKTINFO / IPV6_PKTINFO control message */
+/* Room for an IP_PKTINFO / IPV6_PKTINFO and an IP(V6)_ORIGDSTADDR control message. */
+#define WORKER_DGRAM_CTL    128
 
 /* epoll data: 0 is the wake fd, values with the top bit set are listeners, the rest connections. */
 #define EPOLL_TAG_LISTENER (1ull << 63)
@@ -135,6 +140,8 @@ void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf,
 	event_put_u32(b, EVENT_T_TX_ID, c->tx_count);
 	if (c->flags & EVENT_F_VIA_PROXY)
 		event_put_addr(b, EVENT_T_PEER, &c->peer);
+	if (c->tls)
+		tls_conn_put_fields(c, b);
 }
 
 void conn_event_begin(struct conn *c, struct event_builder *b, uint8_t type,
@@ -253,6 +260,31 @@ static bool dgram_pktinfo(struct msghdr *mh, struct event_addr *dst)
 	return false;
 }
 
+/* TPROXY: the address and port a datagram was sent to before the kernel diverted it. */
+static bool dgram_origdst(struct msghdr *mh, struct event_addr *dst)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_ORIGDSTADDR) {
+			struct sockaddr_in sin;
+			memcpy(&sin, CMSG_DATA(cm), sizeof sin);
+			dst->ipver = 4;
+			memset(dst->addr, 0, sizeof dst->addr);
+			memcpy(dst->addr, &sin.sin_addr, 4);
+			dst->port = ntohs(sin.sin_port);
+			return true;
+		}
+		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_ORIGDSTADDR) {
+			struct sockaddr_in6 sin6;
+			memcpy(&sin6, CMSG_DATA(cm), sizeof sin6);
+			dst->ipver = 6;
+			memcpy(dst->addr, &sin6.sin6_addr, 16);
+			dst->port = ntohs(sin6.sin6_port);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Builds the control message that makes a reply leave from `from`; returns its length. */
 static size_t dgram_reply_ctl(uint8_t *buf, const struct event_addr *from)
 {
@@ -365,6 +397,7 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 	int fd = l->fds[w->id];
 	if (!d || fd < 0 || !l->ops->on_datagram)
 		return;
+	bool tproxy = l->cfg->redirect == CONFIG_REDIRECT_TPROXY;
 	for (int round = 0; round < WORKER_DGRAM_ROUNDS; round++) {
 		for (unsigned i = 0; i < WORKER_DGRAM_BATCH; i++) {
 			d->rx_iov[i] = (struct iovec){ d->rx_buf[i], WORKER_DGRAM_MAX };
@@ -373,8 +406,8 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 				.msg_namelen = sizeof d->rx_addr[i],
 				.msg_iov = &d->rx_iov[i],
 				.msg_iovlen = 1,
-				.msg_control = l->wildcard ? d->rx_ctl[i] : NULL,
-				.msg_controllen = l->wildcard ? WORKER_DGRAM_CTL : 0,
+				.msg_control = l->wildcard || tproxy ? d->rx_ctl[i] : NULL,
+				.msg_controllen = l->wildcard || tproxy ? WORKER_DGRAM_CTL : 0,
 			};
 			d->rx[i].msg_len = 0;
 		}
@@ -402,6 +435,8 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 			if (l->wildcard && !dgram_pktinfo(mh, &dg.dst))
 				dg.dst = l->local;
 			dg.dst.port = l->local.port;
+			if (tproxy)
+				dgram_origdst(mh, &dg.dst);
 			STAT_INC(w->st.dgram_in);
 			STAT_ADD(w->st.bytes_in, dg.len);
 			size_t rlen = l->ops->on_datagram(w, &dg);
@@ -479,6 +514,13 @@ static int stage_spill(struct worker *w)
  */
 int conn_write(struct conn *c, const void *data, size_t len)
 {
+	if (c->tls)
+		return tls_conn_write(c, data, len);
+	return conn_write_raw(c, data, len);
+}
+
+int conn_write_raw(struct conn *c, const void *data, size_t len)
+{
 	struct worker *w = c->w;
 	if (c->closed)
 		return 0;
@@ -496,6 +538,30 @@ int conn_write(struct conn *c, const void *data, size_t len)
 	if (w->stage_conn == c)
 		stage_spill(w); /* keep the order of answers */
 	return conn_out_append(c, data, len);
+}
+
+const struct rules_family *conn_event_classify(struct conn *c, struct event_builder *b,
+					       struct rules_input *in)
+{
+	in->slot = c->w->id;
+	tls_conn_fill_rules(c, in);
+	const struct rules_family *fam = rules_classify(c->w->rules->rules, in);
+	event_put_str(b, EVENT_T_FAMILY, fam->name);
+	if (fam->tag)
+		event_put_str(b, EVENT_T_TAG, fam->tag);
+	if (fam->index != UINT32_MAX)
+		event_put_u32(b, EVENT_T_RULE, fam->index);
+	return fam;
+}
+
+void conn_apply_proxy(struct conn *c, const struct proxy_result *pr)
+{
+	if (pr->kind == PROXY_KIND_PROXY && (pr->src.ipver == 4 || pr->src.ipver == 6)) {
+		c->peer = c->src;
+		c->src = pr->src;
+		c->dst = pr->dst;
+		c->flags |= EVENT_F_VIA_PROXY;
+	}
 }
 
 void conn_close_after_flush(struct conn *c)
@@ -604,8 +670,7 @@ static void conn_close(struct conn *c)
 		w->stage_conn = NULL;
 		w->stage_len = 0;
 	}
-	if (c->l->ops->on_close)
-		c->l->ops->on_close(c);
+	conn_release(c);
 	list_unlink_timer(w, c);
 	wait_list_remove(w, c);
 	/* close() also drops the fd from epoll: it is never duplicated. */
@@ -641,10 +706,14 @@ static void conn_set_epoll(struct conn *c, uint32_t mask)
 	c->epoll_mask = mask;
 }
 
-/* Input capacity of a connection: one request head (and a PROXY header) at most. */
+/* Input capacity of a connection: one request head or raw capture (and a PROXY header) at most. */
 static size_t conn_in_limit(const struct conn *c)
 {
-	return (size_t)c->l->cfg->http.max_header_bytes + CONN_PROXY_ROOM;
+	const struct config_listener *lc = c->l->cfg;
+	size_t head = lc->http.max_header_bytes;
+	if (lc->proto == CONFIG_PROTO_RAW && lc->raw.capture_bytes > head)
+		head = lc->raw.capture_bytes;
+	return head + CONN_PROXY_ROOM;
 }
 
 size_t conn_input_cap(const struct conn *c)
@@ -690,10 +759,49 @@ static bool conn_output_blocked(const struct conn *c)
 	return c->out_len - c->out_off >= CONN_OUT_HIGH;
 }
 
+void conn_handover(struct conn *c, const struct proto_ops *ops)
+{
+	c->ops = ops;
+	memset(&c->p, 0, sizeof c->p);
+	if (ops->on_open)
+		ops->on_open(c);
+}
+
+size_t conn_offer(struct conn *c, const uint8_t *data, size_t len)
+{
+	size_t used;
+	if (c->tls)
+		return tls_conn_input(c, data, len, c->eof);
+	const struct proto_ops *ops = c->ops;
+	used = ops->on_input(c, data, len, c->eof);
+	/* Handed over: the new module reads the same bytes from the start (at most once). */
+	if (c->ops != ops && !c->closed)
+		used = c->tls ? tls_conn_input(c, data, len, c->eof) :
+				c->ops->on_input(c, data, len, c->eof);
+	/* The protocol started TLS (STARTTLS, a PROXY header, a hand-over): the rest is TLS. */
+	if (c->tls && used < len && !c->closed)
+		used += tls_conn_input(c, data + used, len - used, c->eof);
+	return used;
+}
+
+void conn_expire(struct conn *c)
+{
+	if (!(c->tls && tls_conn_timeout(c)) && c->ops->on_timeout)
+		c->ops->on_timeout(c);
+}
+
+void conn_release(struct conn *c)
+{
+	if (c->ops->on_close)
+		c->ops->on_close(c);
+	if (c->tls)
+		tls_conn_free(c);
+}
+
 /* Hands buffered input to the protocol when it can take it. */
 static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
 {
-	size_t used = c->l->ops->on_input(c, data, len, c->eof);
+	size_t used = conn_offer(c, data, len);
 	if (used > len)
 		used = len;
 	if (c->closed)
@@ -705,6 +813,7 @@ static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
 static void conn_read(struct conn *c)
 {
 	struct worker *w = c->w;
+	bool looked_again = false;
 	for (int burst = 0; burst < WORKER_READ_BURST && !c->closed && !c->eof; burst++) {
 		if (conn_output_blocked(c))
 			break;
@@ -742,8 +851,18 @@ static void conn_read(struct conn *c)
 		} else {
 			conn_feed(c, w->scratch, (size_t)n);
 		}
-		if ((size_t)n < room)
+		if ((size_t)n < room) {
+			/*
+			 * A short read the protocol could not finish with: the rest
+			 * (often just the peer's FIN) may be here already. Look once
+			 * more before paying for an epoll registration and wake-up.
+			 */
+			if (c->in && !looked_again && !c->eof) {
+				looked_again = true;
+				continue;
+			}
 			break;
+		}
 	}
 }
 
@@ -828,14 +947,21 @@ static void worker_accept(struct worker *w, struct listener *l)
 		w->n_conns++;
 		c->fd = fd;
 		c->l = l;
+		c->ops = l->ops;
 		conn_fill_addr(&c->peer, &ss);
 		c->src = c->peer;
 		c->dst = l->local;
-		if (l->wildcard) {
+		if (l->wildcard || l->cfg->redirect) {
+			/* TPROXY: the local address is the one the client called. */
 			struct sockaddr_storage ls;
 			socklen_t llen = sizeof ls;
-			if (getsockname(fd, (struct sockaddr *)&ls, &llen) == 0)
+			if (getsockname(fd, (struct sockaddr *)&ls, &llen) == 0) {
 				conn_fill_addr(&c->dst, &ls);
+				/* REDIRECT: conntrack remembers where the client was going. */
+				if (l->cfg->redirect == CONFIG_REDIRECT_NAT &&
+				    anyport_original_dst(fd, ls.ss_family, &ls) == 0)
+					conn_fill_addr(&c->dst, &ls);
+			}
 		}
 		c->flow_id = w->flow_base | (w->flow_next++ & 0x0fffffffu);
 		if (l->ops->on_open)
@@ -858,8 +984,7 @@ static void worker_expire(struct worker *w)
 			struct conn *c = lst->head;
 			list_unlink_timer(w, c);
 			STAT_INC(w->st.timeouts);
-			if (c->l->ops->on_timeout)
-				c->l->ops->on_timeout(c);
+			conn_expire(c);
 			conn_close(c);
 		}
 	}
@@ -922,8 +1047,7 @@ static void worker_force_close_all(struct worker *w)
 		while (w->timers[i].head) {
 			struct conn *c = w->timers[i].head;
 			list_unlink_timer(w, c);
-			if (c->l->ops->on_timeout)
-				c->l->ops->on_timeout(c);
+			conn_expire(c);
 			conn_close(c);
 		}
 	}
@@ -1067,6 +1191,14 @@ void worker_join(struct worker *w)
 	pthread_join(w->thread, NULL);
 }
 
+void worker_free_protocol_state(struct worker *w)
+{
+	raw_udp_limiter_free(w->raw_udp);
+	w->raw_udp = NULL;
+	free(w->dns_rrl);
+	w->dns_rrl = NULL;
+}
+
 void worker_destroy(struct worker *w)
 {
 	while (w->free_conns) {
@@ -1078,7 +1210,7 @@ void worker_destroy(struct worker *w)
 		dgram_release(w, true);
 		free(w->dg);
 	}
-	free(w->dns_rrl);
+	worker_free_protocol_state(w);
 	free(w->scratch);
 	free(w->evbuf);
 	free(w->stage);

@@ -12,11 +12,13 @@
 #include "core/recorder.h"
 #include "net/listener.h"
 #include "proto/http/http_state.h"
+#include "proto/raw/raw_state.h"
 
 struct daemon;
 struct ruleset;
 struct worker;
 struct conn;
+struct tls_conn;
 struct dgram;
 struct dns_rrl;
 
@@ -86,6 +88,7 @@ enum conn_timer {
 struct conn {
 	struct worker *w;
 	struct listener *l;
+	const struct proto_ops *ops; /* the listener's, until a hand-over (conn_handover) */
 	int fd;
 	uint32_t epoll_mask;	/* what epoll watches now */
 	struct event_addr src;	/* the client as recorded (after PROXY / X-Forwarded-For) */
@@ -119,8 +122,12 @@ struct conn {
 	/* Durability wait list links. */
 	struct conn *wprev, *wnext;
 
+	/* TLS transport (proto/tls/tls_conn.h): when set, socket bytes pass through it both ways. */
+	struct tls_conn *tls;
+
 	union {
 		struct http_state http;
+		struct raw_state raw;
 	} p;
 };
 
@@ -182,8 +189,9 @@ struct worker {
 	uint8_t *evbuf; /* EVENT_MAX_LEN bytes to encode one event */
 	uint8_t *stage; /* answers of the connection being processed, not yet sent */
 	size_t stage_len, stage_cap;
-	struct conn *stage_conn; /* whose answers the stage holds (NULL: empty) */
-	struct worker_dgram *dg; /* batch buffers for datagram listeners (NULL: none) */
+	struct conn *stage_conn;	 /* whose answers the stage holds (NULL: empty) */
+	struct worker_dgram *dg;	 /* batch buffers for datagram listeners (NULL: none) */
+	struct raw_udp_limiter *raw_udp; /* proto/raw: per-source datagram cap (NULL: none yet) */
 	struct dns_rrl *dns_rrl; /* DNS response-rate-limit table (one allocation; NULL: none yet) */
 
 	const struct ruleset *rules; /* the rule set for the connection being processed now */
@@ -214,6 +222,8 @@ void worker_request_stop(struct worker *w);
 void worker_wake(struct worker *w);
 void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);
+/* Frees what protocol modules allocated per worker (rate-limit tables); worker_destroy does it too. */
+void worker_free_protocol_state(struct worker *w);
 
 /* --- for protocol modules ------------------------------------------------- */
 
@@ -243,15 +253,49 @@ void dgram_event_begin(struct worker *w, struct dgram *dg, struct event_builder 
 		       uint16_t flags);
 uint64_t dgram_event_submit(struct worker *w, struct dgram *dg, struct event_builder *b);
 
-/* Queues answer bytes; they go out when the connection's last event is durable (answered mode). */
+/*
+ * Queues answer bytes; they go out when the connection's last event is durable (answered mode).
+ * On a TLS connection they are encrypted first.
+ */
 int conn_write(struct conn *c, const void *data, size_t len);
+/* The same, bypassing the connection's TLS layer (TLS records, STARTTLS answers). */
+int conn_write_raw(struct conn *c, const void *data, size_t len);
+struct rules_input;
+struct rules_family;
+/*
+ * Classifies `in` with the worker's current rule set (slot and the
+ * connection's TLS fields filled in here) and records the family, its tag
+ * and the rule index in the event. Returns the family (never NULL).
+ */
+const struct rules_family *conn_event_classify(struct conn *c, struct event_builder *b,
+					       struct rules_input *in);
+struct proxy_result;
+/* Takes the source and destination from a parsed PROXY header (kind PROXY with addresses). */
+void conn_apply_proxy(struct conn *c, const struct proxy_result *pr);
 /* Arms the connection's timer of this kind from now. */
 void conn_set_timer(struct conn *c, enum conn_timer kind);
 /* Close after the queued output is sent (or at once if none). */
 void conn_close_after_flush(struct conn *c);
+/*
+ * Hands the connection to another protocol module (a raw capture that turned
+ * out to be HTTP). Call from on_input, consuming nothing and having freed the
+ * old module's state: the new module's on_open runs now and its on_input is
+ * then given every unconsumed byte, as if it had owned the connection from
+ * the start. Timers and buffers stay as they are.
+ */
+void conn_handover(struct conn *c, const struct proto_ops *ops);
 
-/* For socketless drivers: the input a connection may hold, and taking it off the timer lists. */
+/*
+ * What the worker does for every connection, for it and for socketless
+ * drivers (net/conn_driver): the input a connection may hold; offering held
+ * input to the connection's module, or to its TLS transport (returns the
+ * bytes consumed; follows hand-overs); its timer firing; releasing the
+ * module's and the transport's state; taking it off the timer lists.
+ */
 size_t conn_input_cap(const struct conn *c);
+size_t conn_offer(struct conn *c, const uint8_t *data, size_t len);
+void conn_expire(struct conn *c);
+void conn_release(struct conn *c);
 void conn_timer_stop(struct conn *c);
 
 #endif

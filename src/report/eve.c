@@ -2,6 +2,7 @@
 #include "report/eve.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/cursor.h"
@@ -48,18 +49,44 @@ enum eve_slot {
 	S_XFF,
 	S_HEADERS,
 	S_RESPONSE_LEN,
+	S_TLS_SNI,
+	S_TLS_VERSION,
+	S_TLS_VERSION_OFFERED,
+	S_TLS_HELLO_VERSION,
+	S_TLS_CIPHER,
+	S_TLS_JA3,
+	S_TLS_JA3_STRING,
+	S_TLS_JA4,
+	S_TLS_JA4_R,
+	S_TLS_OUTCOME,
+	S_TLS_ALPN,
+	S_TLS_RESUMED,
+	S_TLS_ALPN_OFFERED, /* repeated: out_tls walks the record for all of them */
+	S_RAW_LEN,
+	S_RAW_ENTROPY,
+	S_RAW_GUESS,
+	S_RAW_BANNER_LEN,
+	S_RAW_SUPPRESSED,
 	S_COUNT
 };
 
-#define SLOT(s) (1u << (s))
+/* One bit per slot: 64 leave room for the TLS and SMTP fields to come. */
+#define SLOT(s) (UINT64_C(1) << (s))
+_Static_assert(S_COUNT <= 64, "eve_fields.present has one bit per slot");
 /* Slots rendered inside the "http" object. */
 #define EVE_HTTP_SLOTS                                                                             \
 	(SLOT(S_METHOD) | SLOT(S_URI) | SLOT(S_HOST) | SLOT(S_USER_AGENT) | SLOT(S_REFERER) |      \
 	 SLOT(S_PROTOCOL) | SLOT(S_STATUS) | SLOT(S_CONTENT_TYPE) | SLOT(S_XFF) |                  \
 	 SLOT(S_HEADERS) | SLOT(S_RESPONSE_LEN) | SLOT(S_BODY_PREFIX))
+/* Slots rendered inside the "tls" object. */
+#define EVE_TLS_SLOTS                                                                              \
+	(SLOT(S_TLS_SNI) | SLOT(S_TLS_VERSION) | SLOT(S_TLS_VERSION_OFFERED) |                     \
+	 SLOT(S_TLS_HELLO_VERSION) | SLOT(S_TLS_CIPHER) | SLOT(S_TLS_JA3) |                        \
+	 SLOT(S_TLS_JA3_STRING) | SLOT(S_TLS_JA4) | SLOT(S_TLS_JA4_R) | SLOT(S_TLS_OUTCOME) |      \
+	 SLOT(S_TLS_ALPN) | SLOT(S_TLS_RESUMED) | SLOT(S_TLS_ALPN_OFFERED))
 
 struct eve_fields {
-	uint32_t present; /* SLOT() bits */
+	uint64_t present; /* SLOT() bits */
 	bool app_seen;	  /* a field of the record's own protocol range is present */
 	struct event_field f[S_COUNT];
 };
@@ -121,8 +148,44 @@ static int eve_slot_of(uint16_t tag)
 		return S_XFF;
 	case EVENT_T_HTTP_HEADERS:
 		return S_HEADERS;
+	case EVENT_T_TLS_SNI:
+		return S_TLS_SNI;
+	case EVENT_T_TLS_VERSION:
+		return S_TLS_VERSION;
+	case EVENT_T_TLS_VERSION_OFFERED:
+		return S_TLS_VERSION_OFFERED;
+	case EVENT_T_TLS_HELLO_VERSION:
+		return S_TLS_HELLO_VERSION;
+	case EVENT_T_TLS_CIPHER:
+		return S_TLS_CIPHER;
+	case EVENT_T_TLS_JA3:
+		return S_TLS_JA3;
+	case EVENT_T_TLS_JA3_STRING:
+		return S_TLS_JA3_STRING;
+	case EVENT_T_TLS_JA4:
+		return S_TLS_JA4;
+	case EVENT_T_TLS_JA4_R:
+		return S_TLS_JA4_R;
+	case EVENT_T_TLS_OUTCOME:
+		return S_TLS_OUTCOME;
+	case EVENT_T_TLS_ALPN:
+		return S_TLS_ALPN;
+	case EVENT_T_TLS_RESUMED:
+		return S_TLS_RESUMED;
+	case EVENT_T_TLS_ALPN_OFFERED:
+		return S_TLS_ALPN_OFFERED;
 	case EVENT_T_HTTP_RESPONSE_LEN:
 		return S_RESPONSE_LEN;
+	case EVENT_T_RAW_LEN:
+		return S_RAW_LEN;
+	case EVENT_T_RAW_ENTROPY:
+		return S_RAW_ENTROPY;
+	case EVENT_T_RAW_GUESS:
+		return S_RAW_GUESS;
+	case EVENT_T_RAW_BANNER_LEN:
+		return S_RAW_BANNER_LEN;
+	case EVENT_T_RAW_SUPPRESSED:
+		return S_RAW_SUPPRESSED;
 	}
 	return -1;
 }
@@ -160,7 +223,8 @@ static void eve_collect(const struct event_view *v, struct eve_fields *fs)
 		 */
 		if (v->h.type >= EVENT_HTTP && v->h.type <= EVENT_SMTP && f.tag >> 8 == v->h.type &&
 		    f.tag != EVENT_T_HTTP_STATUS && f.tag != EVENT_T_HTTP_RESPONSE_LEN &&
-		    f.tag != EVENT_T_DNS_ACTION && f.tag != EVENT_T_DNS_CLIENT_KIND)
+		    f.tag != EVENT_T_TLS_OUTCOME && f.tag != EVENT_T_DNS_ACTION &&
+		    f.tag != EVENT_T_DNS_CLIENT_KIND)
 			fs->app_seen = true;
 		int s = eve_slot_of(f.tag);
 		if (s < 0 || (fs->present & SLOT(s)))
@@ -169,7 +233,22 @@ static void eve_collect(const struct event_view *v, struct eve_fields *fs)
 		fs->present |= SLOT(s);
 	}
 	/* Drop fields whose size cannot be what their tag says; they are not rendered. */
-	static const uint8_t numeric[] = { S_TX_ID, S_RULE, S_STATUS, S_BODY_LEN, S_RESPONSE_LEN };
+	static const uint8_t numeric[] = {
+		S_TX_ID,
+		S_RULE,
+		S_STATUS,
+		S_BODY_LEN,
+		S_RESPONSE_LEN,
+		S_TLS_VERSION,
+		S_TLS_CIPHER,
+		S_TLS_VERSION_OFFERED,
+		S_TLS_HELLO_VERSION,
+		S_TLS_RESUMED,
+		S_RAW_LEN,
+		S_RAW_ENTROPY,
+		S_RAW_BANNER_LEN,
+		S_RAW_SUPPRESSED,
+	};
 	for (size_t i = 0; i < sizeof numeric; i++)
 		if ((fs->present & SLOT(numeric[i])) && !eve_uint_len(fs->f[numeric[i]].len))
 			fs->present &= ~SLOT(numeric[i]);
@@ -509,6 +588,157 @@ static void out_http(struct eve_out *o, const struct eve_fields *fs)
 	out_add(o, "}", 1);
 }
 
+/* Suricata's names for TLS versions ("TLSv1" for 1.0 is theirs, not a typo). */
+static void out_tls_version(struct eve_out *o, uint64_t v)
+{
+	switch (v) {
+	case 0x0002:
+		OUT_LIT(o, "\"SSLv2\"");
+		return;
+	case 0x0300:
+		OUT_LIT(o, "\"SSLv3\"");
+		return;
+	case 0x0301:
+		OUT_LIT(o, "\"TLSv1\"");
+		return;
+	case 0x0302:
+		OUT_LIT(o, "\"TLS 1.1\"");
+		return;
+	case 0x0303:
+		OUT_LIT(o, "\"TLS 1.2\"");
+		return;
+	case 0x0304:
+		OUT_LIT(o, "\"TLS 1.3\"");
+		return;
+	}
+	char hex[9] = "\"0x0000\"";
+	static const char digits[] = "0123456789abcdef";
+	for (int i = 0; i < 4; i++)
+		hex[6 - i] = digits[(v >> (4 * i)) & 15];
+	out_add(o, hex, 8);
+}
+
+/*
+ * The "tls" object: Suricata's names (sni, version, ja3 {hash, string}, ja4,
+ * client_alpns) first, then sinkd's own (ja4_r, handshake, ...).
+ */
+static void out_tls(struct eve_out *o, const struct event_view *v, const struct eve_fields *fs)
+{
+	const struct event_field *f = fs->f;
+	bool first = true;
+	if (!(fs->present & EVE_TLS_SLOTS))
+		return;
+	OUT_LIT(o, ",\"tls\":{");
+	if (eve_has(fs, S_TLS_SNI)) {
+		OUT_KEY(o, &first, "sni");
+		out_field_str(o, &f[S_TLS_SNI]);
+	}
+	if (eve_has(fs, S_TLS_VERSION)) {
+		OUT_KEY(o, &first, "version");
+		out_tls_version(o, event_field_uint(&f[S_TLS_VERSION]));
+	}
+	if (eve_has(fs, S_TLS_JA3)) {
+		OUT_KEY(o, &first, "ja3");
+		OUT_LIT(o, "{\"hash\":");
+		out_field_str(o, &f[S_TLS_JA3]);
+		if (eve_has(fs, S_TLS_JA3_STRING)) {
+			OUT_LIT(o, ",\"string\":");
+			out_field_str(o, &f[S_TLS_JA3_STRING]);
+		}
+		out_add(o, "}", 1);
+	}
+	if (eve_has(fs, S_TLS_JA4)) {
+		OUT_KEY(o, &first, "ja4");
+		out_field_str(o, &f[S_TLS_JA4]);
+	}
+	if (eve_has(fs, S_TLS_ALPN_OFFERED)) {
+		OUT_KEY(o, &first, "client_alpns");
+		out_add(o, "[", 1);
+		struct event_field a;
+		size_t pos = 0;
+		bool first_alpn = true;
+		while (event_field_next(v, &pos, &a)) {
+			if (a.tag != EVENT_T_TLS_ALPN_OFFERED)
+				continue;
+			if (!first_alpn)
+				out_add(o, ",", 1);
+			first_alpn = false;
+			out_field_str(o, &a);
+		}
+		out_add(o, "]", 1);
+	}
+	if (eve_has(fs, S_TLS_JA4_R)) {
+		OUT_KEY(o, &first, "ja4_r");
+		out_field_str(o, &f[S_TLS_JA4_R]);
+	}
+	if (eve_has(fs, S_TLS_OUTCOME)) {
+		OUT_KEY(o, &first, "handshake");
+		out_field_str(o, &f[S_TLS_OUTCOME]);
+	}
+	if (eve_has(fs, S_TLS_VERSION_OFFERED)) {
+		OUT_KEY(o, &first, "version_offered");
+		out_tls_version(o, event_field_uint(&f[S_TLS_VERSION_OFFERED]));
+	}
+	if (eve_has(fs, S_TLS_HELLO_VERSION)) {
+		OUT_KEY(o, &first, "hello_version");
+		out_tls_version(o, event_field_uint(&f[S_TLS_HELLO_VERSION]));
+	}
+	if (eve_has(fs, S_TLS_CIPHER)) {
+		OUT_KEY(o, &first, "cipher_suite");
+		out_u64(o, event_field_uint(&f[S_TLS_CIPHER]));
+	}
+	if (eve_has(fs, S_TLS_ALPN)) {
+		OUT_KEY(o, &first, "alpn");
+		out_field_str(o, &f[S_TLS_ALPN]);
+	}
+	if (eve_has(fs, S_TLS_RESUMED)) {
+		OUT_KEY(o, &first, "resumed");
+		if (event_field_uint(&f[S_TLS_RESUMED]))
+			OUT_LIT(o, "true");
+		else
+			OUT_LIT(o, "false");
+	}
+	out_add(o, "}", 1);
+}
+
+/* Raw captures: "raw": {length, entropy (bits per byte), guess, banner_length, suppressed}. */
+static void out_raw(struct eve_out *o, const struct eve_fields *fs)
+{
+	const struct event_field *f = fs->f;
+	uint64_t mask = SLOT(S_RAW_LEN) | SLOT(S_RAW_ENTROPY) | SLOT(S_RAW_GUESS) |
+			SLOT(S_RAW_BANNER_LEN) | SLOT(S_RAW_SUPPRESSED);
+	if (!(fs->present & mask))
+		return;
+	bool first = true;
+	OUT_LIT(o, ",\"raw\":{");
+	if (eve_has(fs, S_RAW_LEN)) {
+		OUT_KEY(o, &first, "length");
+		out_u64(o, event_field_uint(&f[S_RAW_LEN]));
+	}
+	if (eve_has(fs, S_RAW_ENTROPY)) {
+		uint64_t milli = event_field_uint(&f[S_RAW_ENTROPY]);
+		char num[32];
+		int n = snprintf(num, sizeof num, "%llu.%03llu", (unsigned long long)(milli / 1000),
+				 (unsigned long long)(milli % 1000));
+		OUT_KEY(o, &first, "entropy");
+		if (n > 0 && (size_t)n < sizeof num)
+			out_add(o, num, (size_t)n);
+	}
+	if (eve_has(fs, S_RAW_GUESS)) {
+		OUT_KEY(o, &first, "guess");
+		out_field_str(o, &f[S_RAW_GUESS]);
+	}
+	if (eve_has(fs, S_RAW_BANNER_LEN)) {
+		OUT_KEY(o, &first, "banner_length");
+		out_u64(o, event_field_uint(&f[S_RAW_BANNER_LEN]));
+	}
+	if (eve_has(fs, S_RAW_SUPPRESSED)) {
+		OUT_KEY(o, &first, "suppressed");
+		out_u64(o, event_field_uint(&f[S_RAW_SUPPRESSED]));
+	}
+	out_add(o, "}", 1);
+}
+
 static void out_sinkhole(struct eve_out *o, const struct event_view *v, const struct eve_fields *fs,
 			 const char *sensor_id, bool known_type)
 {
@@ -662,6 +892,8 @@ int eve_format(const uint8_t *rec, size_t len, const char *sensor_id, struct dyn
 		out_printable(&o, fs.f[S_RAW_PREFIX].val, fs.f[S_RAW_PREFIX].len);
 	}
 	out_http(&o, &fs);
+	out_tls(&o, &v, &fs);
+	out_raw(&o, &fs);
 	if (type == EVENT_DNS && o.rc == 0)
 		o.rc = eve_dns_object(out, &v);
 	out_sinkhole(&o, &v, &fs, sensor_id, known);

@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/rules.h"
+#include "proto/tls/tls_server.h"
 #include "proto/dns/dns_config.h"
 #include "tools/commands.h"
 
@@ -14,7 +15,8 @@ static void usage(FILE *to)
 	fprintf(to, "usage: sinkd config check FILE\n\n"
 		    "Parses FILE as a sinkd configuration and compiles its family rules, exactly\n"
 		    "as `sinkd serve` would, then prints a short summary: sensor, log settings,\n"
-		    "listeners and the rules in the order they are tried.\n"
+		    "listeners and the rules in the order they are tried. TLS listeners'\n"
+		    "certificates and keys are loaded and checked too.\n"
 		    "Exits 0 if the configuration is valid, 1 with the error (file:line: key:\n"
 		    "problem) if not, 2 on a usage error.\n");
 }
@@ -106,8 +108,30 @@ static void print_family(size_t i, const struct config_family *f)
 	}
 	if (m->n_dst_ports) {
 		printf("      %-12s", "dst_port");
-		for (size_t j = 0; j < m->n_dst_ports; j++)
-			printf("%s%u", j ? " | " : "", (unsigned)m->dst_ports[j]);
+		for (size_t j = 0; j < m->n_dst_ports; j++) {
+			printf("%s%u", j ? " | " : "", (unsigned)m->dst_ports[j].lo);
+			if (m->dst_ports[j].hi != m->dst_ports[j].lo)
+				printf("-%u", (unsigned)m->dst_ports[j].hi);
+		}
+		printf("\n");
+		any = true;
+	}
+	if (m->payload.present) {
+		const struct config_payload *pl = &m->payload;
+		printf("      %-12s", "payload");
+		if (pl->prefix_len)
+			printf(" prefix %zu bytes", pl->prefix_len);
+		for (size_t j = 0; j < pl->n_at; j++)
+			printf(" at %u: %zu bytes", (unsigned)pl->at[j].offset, pl->at[j].len);
+		if (pl->contains_len)
+			printf(" contains %zu bytes", pl->contains_len);
+		if (pl->has_len)
+			printf(" len %llu-%llu", (unsigned long long)pl->len_min,
+			       (unsigned long long)pl->len_max);
+		if (pl->has_entropy)
+			printf(" entropy %u.%03u-%u.%03u", pl->entropy_min / 1000u,
+			       pl->entropy_min % 1000u, pl->entropy_max / 1000u,
+			       pl->entropy_max % 1000u);
 		printf("\n");
 		any = true;
 	}
@@ -119,7 +143,11 @@ static void print_family(size_t i, const struct config_family *f)
 	print_strmatch("path", &m->path, false);
 	print_strmatch("uri", &m->uri, false);
 	print_strmatch("user_agent", &m->user_agent, false);
-	any = any || m->host.n_alts || m->path.n_alts || m->uri.n_alts || m->user_agent.n_alts;
+	print_strmatch("sni", &m->sni, true);
+	print_strmatch("ja3", &m->ja3, true);
+	print_strmatch("ja4", &m->ja4, true);
+	any = any || m->host.n_alts || m->path.n_alts || m->uri.n_alts || m->user_agent.n_alts ||
+	      m->sni.n_alts || m->ja3.n_alts || m->ja4.n_alts;
 	if (m->has_body_len) {
 		if (m->body_len_min == m->body_len_max)
 			printf("      %-12s%" PRIu64 "\n", "body_len", m->body_len_min);
@@ -208,6 +236,35 @@ static void print_summary(const struct config *c, const struct rules *r)
 		if (l->n_trusted_proxies)
 			printf("      X-Forwarded-For trusted from %zu prefixes\n",
 			       l->n_trusted_proxies);
+		if (l->proto == CONFIG_PROTO_TLS) {
+			const struct config_tls *t = &l->tls;
+			printf("      TLS 1.%d-1.%d, %zu certificate(s)%s, tickets %s, session cache "
+			       "%s, hello up to %" PRIu32 " B\n",
+			       t->min_version - 0x0301, t->max_version - 0x0301, t->n_certs,
+			       t->self_signed || !t->n_certs ? " + self-signed per name" : "",
+			       t->session_tickets ? "on" : "off", t->session_cache ? "on" : "off",
+			       t->max_hello_bytes);
+		}
+		if (l->proto == CONFIG_PROTO_RAW)
+			printf("      raw: capture %" PRIu32 " B, timeout %" PRIu32
+			       " ms, banner %zu B, HTTP hand-over %s\n",
+			       l->raw.capture_bytes, l->raw.timeout_ms, l->raw.banner_len,
+			       l->raw.handover ? "on" : "off");
+		if (l->n_ports) {
+			printf("      any-port (%s): ports",
+			       l->redirect == CONFIG_REDIRECT_TPROXY ? "tproxy" : "nat redirect");
+			for (size_t j = 0; j < l->n_ports; j++) {
+				printf("%s%u", j ? ", " : " ", (unsigned)l->ports[j].lo);
+				if (l->ports[j].hi != l->ports[j].lo)
+					printf("-%u", (unsigned)l->ports[j].hi);
+			}
+			printf(" of");
+			for (size_t j = 0; j < l->n_seized; j++) {
+				char ip[64];
+				printf(" %s", event_addr_str(&l->seized[j], ip, sizeof ip));
+			}
+			printf("\n");
+		}
 	}
 
 	printf("families (%zu rules, first match wins):\n", rules_count(r));
@@ -247,6 +304,21 @@ int cmd_config(int argc, char **argv)
 		fprintf(stderr, "sinkd: %s: %s\n", argv[2], err[0] ? err : err_str(rc));
 		config_free(c);
 		return 1;
+	}
+	/* Certificates and keys are checked as `serve` loads them. */
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		struct tls_server *ts = NULL;
+		if (c->listeners[i].proto != CONFIG_PROTO_TLS)
+			continue;
+		rc = tls_server_new(&c->listeners[i], &ts, err, sizeof err);
+		tls_server_free(ts);
+		if (rc) {
+			fprintf(stderr, "sinkd: %s: listener %s: %s\n", argv[2],
+				c->listeners[i].name, err[0] ? err : err_str(rc));
+			rules_free(r);
+			config_free(c);
+			return 1;
+		}
 	}
 	print_summary(c, r);
 	rules_free(r);

@@ -12,6 +12,8 @@ int cmd_verify(int argc, char **argv);
 int cmd_log(int argc, char **argv); /* log cat | log stats */
 int cmd_loadgen(int argc, char **argv);
 int cmd_config(int argc, char **argv);	 /* config check */
+int cmd_firewall(int argc, char **argv); /* firewall print */
+int cmd_top(int argc, char **argv);
 int cmd_zones(int argc, char **argv);	 /* zones export | zones stats (DNS) */
 int cmd_key(int argc, char **argv);	 /* key generate | show */
 int cmd_evidence(int argc, char **argv); /* evidence export | verify */

@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -113,6 +115,7 @@ enum lg_state {
 	LG_S_IDLE,	 /* keep-alive connection open, waiting for a token */
 	LG_S_SENDING,	 /* in flight: request partly written */
 	LG_S_READING,	 /* in flight: waiting for (the rest of) the response */
+	LG_S_HANDSHAKE,	 /* in flight: --tls handshake under way */
 };
 
 enum lg_stop {
@@ -145,6 +148,9 @@ struct lg_opts {
 	bool proxy_v2;
 	bool json;
 	bool quiet;
+	bool tls;	 /* check in over TLS (full handshakes unless tls_resume) */
+	bool tls_resume; /* offer each slot's previous session */
+	const char *sni; /* --sni; default: the profile's host */
 	const char *sources;
 	const char *asn_file;
 };
@@ -199,6 +205,9 @@ struct lg_stats {
 	uint64_t aborted;
 	uint64_t bytes_out;
 	uint64_t bytes_in;
+	uint64_t tls_handshakes;
+	uint64_t tls_resumed;
+	uint64_t tls_errors;
 };
 
 struct lg_conn {
@@ -218,6 +227,8 @@ struct lg_conn {
 	size_t blen;
 	uint64_t body_left;
 	uint64_t deadline;
+	SSL *ssl;	   /* --tls: the connection's TLS state */
+	SSL_SESSION *sess; /* --tls-resume: the slot's last session */
 	struct event_addr src;
 	uint8_t hdr[64];
 	uint8_t buf[LG_RESP_BUF];
@@ -232,6 +243,7 @@ struct lg_shared {
 	size_t npool;
 	atomic_uint_fast64_t next_src;
 	uint64_t end_ns;
+	SSL_CTX *tls_ctx; /* --tls: client context, no verification (loopback tests) */
 };
 
 struct lg_thread {
@@ -856,7 +868,8 @@ static const struct lg_req *lg_pick(struct lg_thread *t)
 
 static bool lg_is_inflight(uint8_t s)
 {
-	return s == LG_S_CONNECTING || s == LG_S_SENDING || s == LG_S_READING;
+	return s == LG_S_CONNECTING || s == LG_S_SENDING || s == LG_S_READING ||
+	       s == LG_S_HANDSHAKE;
 }
 
 static void lg_set_state(struct lg_thread *t, struct lg_conn *c, enum lg_state s)
@@ -868,8 +881,39 @@ static void lg_set_state(struct lg_thread *t, struct lg_conn *c, enum lg_state s
 	c->state = (uint8_t)s;
 }
 
+/*
+ * Keeps a copy of the connection's session for the slot's next connection.
+ * A copy through DER, not the object itself: OpenSSL 3.0 does not offer a
+ * session taken from an SSL that has since been freed (it stays tied to its
+ * first owner), so the ticket would silently not be sent.
+ */
+static void lg_keep_session(struct lg_conn *c)
+{
+	SSL_SESSION *sess = SSL_get1_session(c->ssl);
+	unsigned char der[8192];
+	if (sess && SSL_SESSION_is_resumable(sess) && i2d_SSL_SESSION(sess, NULL) > 0 &&
+	    i2d_SSL_SESSION(sess, NULL) <= (int)sizeof der) {
+		unsigned char *p = der;
+		int n = i2d_SSL_SESSION(sess, &p);
+		const unsigned char *cp = der;
+		SSL_SESSION *copy = d2i_SSL_SESSION(NULL, &cp, n);
+		if (copy) {
+			SSL_SESSION_free(c->sess);
+			c->sess = copy;
+		}
+	}
+	SSL_SESSION_free(sess);
+}
+
 static void lg_close(struct lg_thread *t, struct lg_conn *c, enum lg_state s)
 {
+	if (c->ssl) {
+		/* TLS 1.3 tickets arrive after the handshake: take the session at the end. */
+		if (t->sh->o->tls_resume)
+			lg_keep_session(c);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -934,6 +978,23 @@ static void lg_send(struct lg_thread *t, struct lg_conn *c)
 		struct msghdr mh = { .msg_iov = iov };
 		ssize_t w;
 
+		if (c->ssl) {
+			int n = SSL_write(c->ssl, c->req->data + (c->sent - c->hdr_len),
+					  (int)(total - c->sent));
+			if (n <= 0) {
+				int e = SSL_get_error(c->ssl, n);
+				ERR_clear_error();
+				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+					lg_set_state(t, c, LG_S_SENDING);
+					return;
+				}
+				lg_fail(t, c, &t->st.io_errors);
+				return;
+			}
+			c->sent += (size_t)n;
+			t->st.bytes_out += (uint64_t)n;
+			continue;
+		}
 		if (c->sent < c->hdr_len) {
 			iov[0].iov_base = c->hdr + c->sent;
 			iov[0].iov_len = c->hdr_len - c->sent;
@@ -973,6 +1034,56 @@ static void lg_send(struct lg_thread *t, struct lg_conn *c)
 		lg_read(t, c);
 }
 
+/* Drives the TLS handshake; the request follows once it is done. */
+static void lg_handshake(struct lg_thread *t, struct lg_conn *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		t->st.tls_handshakes++;
+		if (SSL_session_reused(c->ssl))
+			t->st.tls_resumed++;
+		lg_send(t, c);
+		return;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		lg_set_state(t, c, LG_S_HANDSHAKE);
+		return;
+	}
+	lg_fail(t, c, &t->st.tls_errors);
+}
+
+/*
+ * --tls: the PROXY header (at most 52 bytes, on a socket that has sent
+ * nothing yet) goes out in clear first, then the handshake starts.
+ */
+static void lg_tls_start(struct lg_thread *t, struct lg_conn *c)
+{
+	const struct lg_opts *o = t->sh->o;
+	if (c->hdr_len) {
+		ssize_t w = send(c->fd, c->hdr, c->hdr_len, MSG_NOSIGNAL);
+		if (w != (ssize_t)c->hdr_len) {
+			lg_fail(t, c, &t->st.io_errors);
+			return;
+		}
+		t->st.bytes_out += (uint64_t)w;
+		c->hdr_len = 0;
+	}
+	c->ssl = SSL_new(t->sh->tls_ctx);
+	if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) ||
+	    !SSL_set_tlsext_host_name(c->ssl,
+				      (char *)(uintptr_t)(o->sni ? o->sni : lg_generic_host))) {
+		ERR_clear_error();
+		lg_fail(t, c, &t->st.tls_errors);
+		return;
+	}
+	if (o->tls_resume && c->sess)
+		SSL_set_session(c->ssl, c->sess);
+	SSL_set_connect_state(c->ssl);
+	lg_handshake(t, c);
+}
+
 static void lg_connected(struct lg_thread *t, struct lg_conn *c)
 {
 	t->st.conns++;
@@ -980,7 +1091,10 @@ static void lg_connected(struct lg_thread *t, struct lg_conn *c)
 	if (t->sh->o->proxy_v2)
 		lg_aset_add(&t->seen, &c->src);
 	c->deadline = t->now + t->sh->o->timeout_ms * 1000000ULL;
-	lg_send(t, c);
+	if (t->sh->o->tls)
+		lg_tls_start(t, c);
+	else
+		lg_send(t, c);
 }
 
 /*
@@ -1198,9 +1312,24 @@ static void lg_read(struct lg_thread *t, struct lg_conn *c)
 	c->rd_pending = false;
 	for (;;) {
 		size_t room = sizeof c->buf - c->blen;
-		ssize_t n = recv(c->fd, c->buf + c->blen, room, 0);
+		ssize_t n;
 		int rc;
 
+		if (c->ssl) {
+			int r = SSL_read(c->ssl, c->buf + c->blen, (int)room);
+			n = r;
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+				ERR_clear_error();
+				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+					return;
+				/* close_notify or the end of the stream: as recv() returning 0. */
+				n = e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ? 0 : -1;
+				errno = n < 0 ? EPROTO : 0;
+			}
+		} else {
+			n = recv(c->fd, c->buf + c->blen, room, 0);
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1231,8 +1360,8 @@ static void lg_read(struct lg_thread *t, struct lg_conn *c)
 		 * report new data, but not a FIN it already reported along with
 		 * this data: then read on until recv() returns 0.
 		 */
-		if ((size_t)n < room && !c->peer_closed)
-			return;
+		if ((size_t)n < room && !c->peer_closed && !c->ssl)
+			return; /* TLS may hold decrypted bytes: read until it wants more */
 	}
 }
 
@@ -1267,6 +1396,10 @@ static void lg_event(struct lg_thread *t, struct lg_conn *c, uint32_t ev)
 		if (rd)
 			lg_read(t, c);
 		break;
+	case LG_S_HANDSHAKE:
+		if (rd || wr)
+			lg_handshake(t, c);
+		break;
 	case LG_S_IDLE:
 		/* The server closed (or wrote to) an idle keep-alive connection. */
 		if (rd) {
@@ -1293,6 +1426,7 @@ static void lg_tick(struct lg_thread *t)
 			break;
 		case LG_S_SENDING:
 		case LG_S_READING:
+		case LG_S_HANDSHAKE:
 			lg_fail(t, c, &t->st.timeouts);
 			break;
 		case LG_S_BACKOFF:
@@ -1384,9 +1518,12 @@ static void *lg_thread_main(void *arg)
 	for (size_t i = 0; i < t->nconns; i++) {
 		struct lg_conn *c = &t->conns[i];
 
-		if (c->state == LG_S_SENDING || c->state == LG_S_READING)
+		if (c->state == LG_S_SENDING || c->state == LG_S_READING ||
+		    c->state == LG_S_HANDSHAKE)
 			t->st.aborted++;
 		lg_close(t, c, LG_S_FREE);
+		SSL_SESSION_free(c->sess);
+		c->sess = NULL;
 	}
 	return NULL;
 }
@@ -1475,6 +1612,9 @@ static int lg_print_json(const struct lg_opts *o, const struct lg_stats *s, doub
 		{ "bytes_sent", s->bytes_out },
 		{ "bytes_received", s->bytes_in },
 		{ "unique_sources", unique },
+		{ "tls_handshakes", s->tls_handshakes },
+		{ "tls_resumed", s->tls_resumed },
+		{ "tls_errors", s->tls_errors },
 	};
 
 	dynbuf_init(&b, 1 << 16);
@@ -1487,6 +1627,8 @@ static int lg_print_json(const struct lg_opts *o, const struct lg_stats *s, doub
 	rc |= json_cstr(&b, o->keepalive ? "keepalive" : "close");
 	rc |= json_key(&b, "proxy_v2", 0);
 	rc |= dynbuf_adds(&b, o->proxy_v2 ? "true" : "false");
+	rc |= json_key(&b, "tls", 0);
+	rc |= dynbuf_adds(&b, o->tls ? "true" : "false");
 	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
 		rc |= json_key(&b, nums[i].key, 0);
 		rc |= json_u64(&b, nums[i].v);
@@ -1539,6 +1681,10 @@ static void lg_print_text(const struct lg_opts *o, const struct lg_stats *s, dou
 	printf("  errors            %" PRIu64 " response timeouts, %" PRIu64 " i/o errors, %" PRIu64
 	       " bad responses, %" PRIu64 " in flight at stop\n",
 	       s->timeouts, s->io_errors, s->bad_responses, s->aborted);
+	if (o->tls)
+		printf("  tls               %" PRIu64 " handshakes (%" PRIu64 " resumed), %" PRIu64
+		       " failed\n",
+		       s->tls_handshakes, s->tls_resumed, s->tls_errors);
 	if (o->proxy_v2)
 		printf("  unique sources    %" PRIu64 "%s\n", unique,
 		       capped ? "+ (tracking capped)" : "");
@@ -1575,6 +1721,10 @@ static void lg_usage(FILE *to)
 		"  --timeout-ms MS         connect/response timeout, counted as an error\n"
 		"                          (default 5000)\n"
 		"  --proxy-v2              start each connection with a PROXY v2 header\n"
+		"  --tls                   check in over TLS (no certificate checks; each new\n"
+		"                          connection is a full handshake)\n"
+		"  --tls-resume            with --tls: resume each slot's previous session\n"
+		"  --sni NAME              with --tls: server name (default cnc.seized-example.test)\n"
 		"  --sources CIDR[,CIDR]   announced sources (default " LG_DEFAULT_SOURCES ")\n"
 		"  --asn-file FILE         draw sources from start_ip,end_ip,asn,org CSV ranges\n"
 		"  --sources-unique N      use a pre-drawn pool of N distinct sources (max %u)\n"
@@ -1606,6 +1756,9 @@ enum {
 	LG_O_SEED,
 	LG_O_JSON,
 	LG_O_QUIET,
+	LG_O_TLS,
+	LG_O_TLS_RESUME,
+	LG_O_SNI,
 	LG_O_HELP,
 };
 
@@ -1627,6 +1780,9 @@ static const struct option lg_longopts[] = {
 	{ "seed", required_argument, NULL, LG_O_SEED },
 	{ "json", no_argument, NULL, LG_O_JSON },
 	{ "quiet", no_argument, NULL, LG_O_QUIET },
+	{ "tls", no_argument, NULL, LG_O_TLS },
+	{ "tls-resume", no_argument, NULL, LG_O_TLS_RESUME },
+	{ "sni", required_argument, NULL, LG_O_SNI },
 	{ "help", no_argument, NULL, LG_O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -1721,6 +1877,15 @@ static int lg_parse_args(int argc, char **argv, struct lg_opts *o)
 		case LG_O_QUIET:
 			o->quiet = true;
 			break;
+		case LG_O_TLS:
+			o->tls = true;
+			break;
+		case LG_O_TLS_RESUME:
+			o->tls_resume = true;
+			break;
+		case LG_O_SNI:
+			o->sni = optarg;
+			break;
 		case LG_O_HELP:
 			lg_usage(stdout);
 			return 1;
@@ -1765,6 +1930,10 @@ static int lg_parse_args(int argc, char **argv, struct lg_opts *o)
 	if ((o->sources || o->asn_file || o->sources_unique) && !o->proxy_v2) {
 		fprintf(stderr, "sinkd loadgen: --sources, --asn-file and --sources-unique need "
 				"--proxy-v2\n");
+		return 2;
+	}
+	if ((o->tls_resume || o->sni) && !o->tls) {
+		fprintf(stderr, "sinkd loadgen: --tls-resume and --sni need --tls\n");
 		return 2;
 	}
 	if (o->sources && o->asn_file) {
@@ -1840,7 +2009,7 @@ static int lg_raise_nofile(uint64_t need)
 int cmd_loadgen(int argc, char **argv)
 {
 	struct lg_opts o;
-	struct lg_shared sh;
+	struct lg_shared sh = { 0 };
 	struct lg_range *ranges = NULL;
 	struct event_addr *pool = NULL;
 	struct lg_thread *th = NULL;
@@ -1876,6 +2045,19 @@ int cmd_loadgen(int argc, char **argv)
 	sh.pool = pool;
 	sh.npool = pool ? (size_t)o.sources_unique : 0;
 	atomic_init(&sh.next_src, 0);
+	if (o.tls) {
+		sh.tls_ctx = SSL_CTX_new(TLS_client_method());
+		if (!sh.tls_ctx) {
+			fprintf(stderr, "sinkd loadgen: cannot create a TLS context\n");
+			goto out_free;
+		}
+		SSL_CTX_set_verify(sh.tls_ctx, SSL_VERIFY_NONE, NULL);
+		/* Sessions are kept per slot by hand; OpenSSL's client cache stays out of it. */
+		SSL_CTX_set_session_cache_mode(sh.tls_ctx, SSL_SESS_CACHE_OFF);
+		if (!o.tls_resume)
+			SSL_CTX_set_options(sh.tls_ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_alpn_protos(sh.tls_ctx, (const unsigned char *)"\x08http/1.1", 9);
+	}
 	th = calloc((size_t)o.threads, sizeof *th);
 	if (!th) {
 		fprintf(stderr, "sinkd loadgen: %s\n", err_str(ERR_NOMEM));
@@ -1934,6 +2116,9 @@ int cmd_loadgen(int argc, char **argv)
 		total.aborted += s->aborted;
 		total.bytes_out += s->bytes_out;
 		total.bytes_in += s->bytes_in;
+		total.tls_handshakes += s->tls_handshakes;
+		total.tls_resumed += s->tls_resumed;
+		total.tls_errors += s->tls_errors;
 		if (th[i].stop > stop)
 			stop = th[i].stop;
 		if (th[i].err[0])
@@ -1961,6 +2146,7 @@ out_threads:
 		lg_thread_free(&th[i]);
 	free(th);
 out_free:
+	SSL_CTX_free(sh.tls_ctx);
 	free(pool);
 	free(ranges);
 	return status;

@@ -126,10 +126,13 @@ def health(d, i):
 
 
 def by_port(evs):
-    """Events by the client's local port: src_port, or the real peer's behind a PROXY header."""
+    """Events by (the client's local port, listener): src_port, or the real peer's behind a
+    PROXY header. The kernel may give two connections to different listeners the same
+    local port, so the port alone does not name a connection."""
     out = {}
     for e in evs:
-        out.setdefault(u.sk(e).get("peer_port", e["src_port"]), []).append(e)
+        key = (u.sk(e).get("peer_port", e["src_port"]), u.sk(e).get("listener"))
+        out.setdefault(key, []).append(e)
     return out
 
 
@@ -157,7 +160,7 @@ def test_hostile_inputs_table():
         assert len(evs) == n_expected, f"{len(evs)} events, want {n_expected}"
         ports = by_port(evs)
         for (name, lst, data, end, want, flags, reason, http), port in zip(CASES, sent):
-            got = ports.get(port, [])
+            got = ports.get((port, lst), [])
             assert len(got) == 1, f"{name}: {len(got)} events for its connection: {got}"
             ev = got[0]
             where = f"{name}: "
@@ -186,7 +189,7 @@ def test_hostile_inputs_table():
                 assert ev["payload_printable"] == want_pr, f"{where}{ev['payload_printable']!r}"
             elif not data:
                 assert "payload" not in ev, ev
-        ev = by_port(evs)[one_port]
+        ev = by_port(evs)[(one_port, "web")]
         assert len(ev) == 1, ev
         ev = ev[0]
         assert u.flags(ev) == set(), ev
@@ -228,7 +231,7 @@ def test_timeouts():
         time.sleep(0.3)
         evs = d.events()
         assert len(evs) == 4, evs
-        p = by_port(evs)
+        p = {port: v for (port, _), v in by_port(evs).items()}  # one listener
         want = {"silent": ({"timeout", "no_answer"}, "no data before timeout"),
                 "head": ({"timeout", "no_answer"}, "request head timed out"),
                 "body": ({"timeout", "truncated", "no_answer"}, "request body timed out")}
@@ -320,19 +323,19 @@ def test_random_fuzz():
         # Every connection leaves at least one event (one per request it held, in tx order).
         def enough():
             p = by_port(d.events())
-            return all(port in p for _, port, _, _ in conns) and p
+            return all((port, lst) in p for lst, port, _, _ in conns) and p
         try:
             h.wait_until(enough, timeout=15, what="an event for every fuzz connection")
         except AssertionError:
             p = by_port(d.events())
-            missing = [(data, got) for _, port, data, got in conns if port not in p]
+            missing = [(data, got) for lst, port, data, got in conns if (port, lst) not in p]
             raise AssertionError(f"seed {seed}: {len(missing)} connection(s) left no event: "
                                  + "; ".join(f"sent {m!r} got {g[:60]!r}" for m, g in missing[:4])
                                  ) from None
         time.sleep(0.3)
         p = by_port(d.events())
         for lst, port, data, got in conns:
-            evs = p.get(port, [])
+            evs = p.get((port, lst), [])
             answers = got.count(b"HTTP/1.")
             assert evs, f"seed {seed}: no event for {data!r}"
             assert [e["tx_id"] for e in evs] == list(range(len(evs))), \

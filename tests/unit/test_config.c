@@ -171,7 +171,8 @@ static void test_full(void)
 	CHECK_INT(f->match.n_listeners, 1);
 	CHECK_STR(f->match.listeners[0], "http-80");
 	CHECK_INT(f->match.n_dst_ports, 2);
-	CHECK_INT(f->match.dst_ports[1], 8080);
+	CHECK_INT(f->match.dst_ports[1].lo, 8080);
+	CHECK_INT(f->match.dst_ports[1].hi, 8080);
 	CHECK_STR(f->match.method, "POST");
 	CHECK_INT(f->match.host.n_alts, 2);
 	CHECK_INT(f->match.host.alts[0].kind, CONFIG_MATCH_SUFFIX);
@@ -298,14 +299,41 @@ static void test_errors(void)
 		{ "listen:\n  - proto: http\n", 2, "listen[0]: missing key \"addr\"" },
 		{ "listen:\n  - { proto: gopher, addr: \"127.0.0.1:70\" }\n", 2,
 		  "unknown proto \"gopher\"" },
-		{ "listen:\n  - { proto: tls, addr: \"127.0.0.1:443\" }\n", 2,
-		  "listen[0].proto: proto tls is not supported by this build yet" },
+		{ "listen:\n  - { proto: tls, addr: \"127.0.0.1:443\", tls: { min_version: \"1.4\" } }\n",
+		  2, "listen[0].tls.min_version: unknown TLS version \"1.4\"" },
+		{ "listen:\n  - { proto: tls, addr: \"127.0.0.1:443\", tls: { max_hello_bytes: 1K } }\n",
+		  2, "listen[0].tls.max_hello_bytes: must be between" },
+		{ "listen:\n  - { proto: tls, addr: \"127.0.0.1:443\", tls: { certs: [ { key: k.pem } ] } }\n",
+		  2, "listen[0].tls.certs[0]: missing key \"cert\"" },
+		{ "listen:\n  - { proto: tls, addr: \"127.0.0.1:443\",\n      tls: { min_version: \"1.3\", max_version: \"1.2\" } }\n",
+		  2, "tls.min_version is above tls.max_version" },
 		{ "listen:\n  - { proto: dns, addr: \"127.0.0.1:53\" }\n", 1,
 		  "has proto dns but there is no \"dns\" section" },
 		{ "listen:\n  - { proto: smtp, addr: \"127.0.0.1:25\" }\n", 2,
 		  "proto smtp is not supported" },
-		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\" }\n", 2,
-		  "proto raw is not supported" },
+		{ "listen:\n  - { proto: http, addr: \"127.0.0.1:1\", raw: { timeout_ms: 5 } }\n",
+		  2, "listen[0]: key \"raw\" is only for proto raw listeners" },
+		{ "listen:\n  - { proto: raw, addr: \"0.0.0.0:1\", ports: all }\n", 2,
+		  "\"ports\" on a wildcard address needs \"seized\"" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", ports: \"9-3\" }\n", 2,
+		  "listen[0].ports: port range \"9-3\" is not within 1-65535 in order" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", redirect: nat }\n", 2,
+		  "\"redirect\" and \"seized\" need \"ports\"" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", raw: { capture_bytes: 65537 } }\n",
+		  2, "listen[0].raw.capture_bytes" },
+		{ L1 "families:\n  - name: a\n    match: { payload: { entropy: [ 7, 9 ] } }\n", 4,
+		  "invalid entropy \"9\"" },
+		{ L1 "families:\n  - name: a\n    match: { payload: { at: { offset: 2 } } }\n", 4,
+		  "missing key \"bytes\"" },
+		{ L1 "families:\n  - name: a\n    match: { payload: { len: [ 9, 3 ] } }\n", 4,
+		  "min is greater than max" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", raw: { transport: sctp } }\n",
+		  2, "listen[0].raw.transport: unknown transport \"sctp\"" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", proxy_protocol: true }\n", 2,
+		  "proxy_protocol is not supported on raw listeners" },
+		{ "listen:\n  - { proto: raw, addr: \"127.0.0.1:1\", raw: { capture_bytes: 8 } }\n"
+		  "families:\n  - name: a\n    match: { payload: { at: { offset: 6, bytes: abc } } }\n",
+		  5, "payload conditions reach byte 9 but raw listeners capture at most 8 bytes" },
 		{ "listen:\n  - { proto: http, addr: \"localhost:80\" }\n", 2,
 		  "listen[0].addr: invalid address \"localhost:80\"" },
 		{ "listen:\n  - { proto: http, addr: \"::1:80\" }\n", 2, "invalid address" },
@@ -350,7 +378,7 @@ static void test_errors(void)
 		     "    match: { listener: [ \"http-127.0.0.1:8080\", nope ] }\n",
 		  4, "families[0].match.listener[1]: no listener is named \"nope\"" },
 		{ L1 "families:\n  - name: a\n    match: { dst_port: [ 80, 0 ] }\n", 4,
-		  "match.dst_port[1]: must be between 1 and 65535" },
+		  "match.dst_port[1]: port range \"0\" is not within 1-65535 in order" },
 		{ L1 "families:\n  - name: a\n    match: { proto: ftp }\n", 4,
 		  "unknown proto \"ftp\"" },
 		{ L1 "families:\n  - name: a\n    match: { method: \"GE T\" }\n", 4,
@@ -698,8 +726,57 @@ static void test_truncations(const char *path)
 	}
 }
 
+/* The tls: block, its defaults, and the TLS matchers. */
+static void test_tls(void)
+{
+	struct config *c = load_ok(
+		"listen:\n"
+		"  - { proto: tls, addr: \"127.0.0.1:8443\" }\n"
+		"  - proto: tls\n"
+		"    addr: \"127.0.0.1:8444\"\n"
+		"    tls:\n"
+		"      certs: [ { cert: a.pem }, { cert: b.pem, key: b.key, names: [ b.test, \"*.b.test\" ] } ]\n"
+		"      self_signed: false\n"
+		"      min_version: \"1.2\"\n"
+		"      max_version: \"1.3\"\n"
+		"      session_tickets: off\n"
+		"      session_cache: no\n"
+		"      ciphers: \"ECDHE+AESGCM\"\n"
+		"      ciphersuites: TLS_AES_128_GCM_SHA256\n"
+		"      max_hello_bytes: 128K\n"
+		"families:\n"
+		"  - { name: f, match: { sni: { suffix: x.test }, ja3: abc, ja4: { prefix: t13 } } }\n",
+		__LINE__);
+	if (!c)
+		return;
+	const struct config_tls *d = &c->listeners[0].tls, *t = &c->listeners[1].tls;
+	CHECK_INT(c->listeners[0].proto, CONFIG_PROTO_TLS);
+	CHECK_STR(c->listeners[0].name, "tls-127.0.0.1:8443");
+	CHECK(d->self_signed && d->session_tickets && d->session_cache && d->n_certs == 0);
+	CHECK_INT(d->min_version, 0x0301);
+	CHECK_INT(d->max_version, 0x0304);
+	CHECK_INT(d->max_hello_bytes, 64 << 10);
+	CHECK(d->ciphers == NULL && d->ciphersuites == NULL);
+	CHECK_INT(t->n_certs, 2);
+	CHECK_STR(t->certs[0].cert_file, "a.pem");
+	CHECK(t->certs[0].key_file == NULL && t->certs[0].n_names == 0);
+	CHECK_STR(t->certs[1].key_file, "b.key");
+	CHECK_INT(t->certs[1].n_names, 2);
+	CHECK_STR(t->certs[1].names[1], "*.b.test");
+	CHECK(!t->self_signed && !t->session_tickets && !t->session_cache);
+	CHECK_INT(t->min_version, 0x0303);
+	CHECK_STR(t->ciphers, "ECDHE+AESGCM");
+	CHECK_STR(t->ciphersuites, "TLS_AES_128_GCM_SHA256");
+	CHECK_INT(t->max_hello_bytes, 128 << 10);
+	const struct config_match *m = &c->families[0].match;
+	CHECK(m->sni.n_alts == 1 && m->sni.alts[0].kind == CONFIG_MATCH_SUFFIX && m->sni.nocase);
+	CHECK(m->ja3.n_alts == 1 && m->ja3.nocase && m->ja4.alts[0].kind == CONFIG_MATCH_PREFIX);
+	config_free(c);
+}
+
 int main(void)
 {
+	test_tls();
 	test_defaults();
 	test_full();
 	test_example();

@@ -411,17 +411,34 @@ static void test_config_errors(void)
 		CHECK(strstr(err, cases[i].err) != NULL);
 		config_free(cfg);
 	}
-	/* PROXY on a dns listener is refused. */
-	{
-		static const char px[] =
-			"log: { dir: /x }\nlisten: [ { proto: dns, addr: \"127.0.0.1:53\", "
-			"proxy_protocol: true } ]\ndns:\n  a: [192.0.2.1]\n  zones: [ { "
-			"family: f, names: [a.test] } ]\n";
+	/*
+	 * PROXY on a dns listener is refused (it would be read as a length
+	 * prefix), and so is any-port capture (a TPROXY reply would leave from
+	 * the listener's port, not the one asked).
+	 */
+	static const struct {
+		const char *keys, *err;
+	} listener_cases[] = {
+		{ "proxy_protocol: true", "proxy_protocol is not supported for proto dns" },
+		{ "ports: 53, redirect: tproxy",
+		  "\"ports\" (any-port capture) is not supported for proto dns" },
+	};
+	for (size_t i = 0; i < sizeof listener_cases / sizeof listener_cases[0]; i++) {
+		char px[512];
+		int n = snprintf(
+			px, sizeof px,
+			"log: { dir: /x }\nlisten: [ { proto: dns, addr: \"127.0.0.1:5353\", "
+			"%s } ]\ndns:\n  a: [192.0.2.1]\n  zones: [ { "
+			"family: f, names: [a.test] } ]\n",
+			listener_cases[i].keys);
+		CHECK(n > 0 && (size_t)n < sizeof px);
 		struct config *pc = NULL;
 		char perr[512] = "";
-		CHECK_INT(config_load_string(px, sizeof px - 1, "c.yaml", &pc, perr, sizeof perr),
+		CHECK_INT(config_load_string(px, (size_t)n, "c.yaml", &pc, perr, sizeof perr),
 			  ERR_CONFIG);
-		CHECK(strstr(perr, "proxy_protocol is not supported for proto dns") != NULL);
+		if (!strstr(perr, listener_cases[i].err))
+			fprintf(stderr, "listener case %zu: error \"%s\"\n", i, perr);
+		CHECK(strstr(perr, listener_cases[i].err) != NULL);
 		config_free(pc);
 	}
 	/* A dns listener without a dns section. */

@@ -147,6 +147,63 @@ static void test_malformed_raw_prefix(void)
 		  "\"sinkhole\":{\"flags\":[\"malformed\"]}}\n");
 }
 
+static void test_tls(void)
+{
+	static struct rec r;
+	rec_begin(&r, EVENT_TLS, 0, 6, "203.0.113.77", 1025, "198.51.100.1", 443);
+	event_put_str(&r.b, EVENT_T_LISTENER, "tls-443");
+	event_put_str(&r.b, EVENT_T_TLS_SNI, "cnc.example");
+	event_put_u16(&r.b, EVENT_T_TLS_VERSION, 0x0304);
+	event_put_str(&r.b, EVENT_T_TLS_JA3, "0149f47eabf9a20d0893e2a44e5a6323");
+	event_put_str(&r.b, EVENT_T_TLS_JA4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
+	event_put_str(&r.b, EVENT_T_TLS_OUTCOME, "completed");
+	event_put_u16(&r.b, EVENT_T_TLS_HELLO_VERSION, 0x0303);
+	event_put_u16(&r.b, EVENT_T_TLS_VERSION_OFFERED, 0x0304);
+	event_put_str(&r.b, EVENT_T_TLS_JA3_STRING, "771,4865,0-16,29,0");
+	event_put_str(&r.b, EVENT_T_TLS_JA4_R, "t13d0102h2_1301_000a");
+	event_put_str(&r.b, EVENT_T_TLS_ALPN_OFFERED, "h2");
+	event_put_str(&r.b, EVENT_T_TLS_ALPN_OFFERED, "http/1.1");
+	event_put_u16(&r.b, EVENT_T_TLS_CIPHER, 4865);
+	event_put_str(&r.b, EVENT_T_TLS_ALPN, "http/1.1");
+	event_put_u16(&r.b, EVENT_T_TLS_RESUMED, 1);
+	rec_finish(&r);
+	CHECK_EVE(
+		&r, NULL,
+		"{\"timestamp\":\"2023-09-18T06:13:33.903924+0000\",\"flow_id\":1617311995706046,"
+		"\"event_type\":\"tls\",\"src_ip\":\"203.0.113.77\",\"src_port\":1025,"
+		"\"dest_ip\":\"198.51.100.1\",\"dest_port\":443,\"proto\":\"TCP\","
+		"\"app_proto\":\"tls\",\"tls\":{\"sni\":\"cnc.example\",\"version\":\"TLS 1.3\","
+		"\"ja3\":{\"hash\":\"0149f47eabf9a20d0893e2a44e5a6323\",\"string\":\"771,4865,0-16,29,"
+		"0\"},\"ja4\":\"t13d1516h2_8daaf6152771_e5627efa2ab1\",\"client_alpns\":[\"h2\","
+		"\"http/1.1\"],\"ja4_r\":\"t13d0102h2_1301_000a\",\"handshake\":\"completed\","
+		"\"version_offered\":\"TLS 1.3\",\"hello_version\":\"TLS 1.2\",\"cipher_suite\":4865,"
+		"\"alpn\":\"http/1.1\",\"resumed\":true},"
+		"\"sinkhole\":{\"listener\":\"tls-443\",\"flags\":[]}}\n");
+
+	/* Not TLS at all: the outcome alone does not make it TLS; odd versions in hex. */
+	rec_begin(&r, EVENT_TLS, EVENT_F_MALFORMED, 6, "203.0.113.77", 1025, "198.51.100.1", 443);
+	event_put_str(&r.b, EVENT_T_TLS_OUTCOME, "not-tls");
+	event_put(&r.b, EVENT_T_RAW_PREFIX, "GET /", 5);
+	rec_finish(&r);
+	CHECK_EVE(
+		&r, NULL,
+		"{\"timestamp\":\"2023-09-18T06:13:33.903924+0000\",\"flow_id\":1617311995706046,"
+		"\"event_type\":\"tls\",\"src_ip\":\"203.0.113.77\",\"src_port\":1025,"
+		"\"dest_ip\":\"198.51.100.1\",\"dest_port\":443,\"proto\":\"TCP\","
+		"\"app_proto\":\"failed\",\"payload\":\"R0VUIC8=\",\"payload_printable\":\"GET /\","
+		"\"tls\":{\"handshake\":\"not-tls\"},\"sinkhole\":{\"flags\":[\"malformed\"],"
+		"\"raw_prefix\":\"R0VUIC8=\"}}\n");
+	rec_begin(&r, EVENT_HTTP, 0, 6, "203.0.113.77", 1025, "198.51.100.1", 443);
+	event_put_u16(&r.b, EVENT_T_TLS_VERSION, 0x7f1c);
+	rec_finish(&r);
+	CHECK_EVE(&r, NULL,
+		  "{\"timestamp\":\"2023-09-18T06:13:33.903924+0000\",\"flow_id\":1617311995706046,"
+		  "\"event_type\":\"http\",\"src_ip\":\"203.0.113.77\",\"src_port\":1025,"
+		  "\"dest_ip\":\"198.51.100.1\",\"dest_port\":443,\"proto\":\"TCP\","
+		  "\"app_proto\":\"http\",\"tls\":{\"version\":\"0x7f1c\"},"
+		  "\"sinkhole\":{\"flags\":[]}}\n");
+}
+
 static void test_ipv6_udp(void)
 {
 	static struct rec r;
@@ -393,5 +450,6 @@ int main(void)
 	test_timestamps();
 	test_base64();
 	test_errors();
+	test_tls();
 	return check_done("test_eve");
 }

@@ -46,6 +46,7 @@ struct req {
 	const char *listener;
 	uint16_t port;
 	const char *method, *host, *uri, *path, *ua;
+	const char *sni, *ja3, *ja4;
 	uint64_t body_len;
 	const char *body; /* prefix bytes available */
 };
@@ -64,6 +65,9 @@ static const char *classify(const struct rules *r, const struct req *q)
 	in.uri = sl(q->uri);
 	in.path = sl(q->path);
 	in.user_agent = sl(q->ua);
+	in.sni = sl(q->sni);
+	in.ja3 = sl(q->ja3);
+	in.ja4 = sl(q->ja4);
 	in.body_len = q->body_len;
 	struct rules_slice b = sl(q->body);
 	in.body_prefix = (const uint8_t *)b.ptr;
@@ -566,8 +570,32 @@ static void test_threads(void)
 	config_free(cfg);
 }
 
+/* TLS matchers: sni is host-like (label-aware suffix, no case), ja3/ja4 compare without case. */
+static void test_tls_fingerprints(void)
+{
+	struct ruleset rs;
+	if (!BUILD(&rs,
+		   "  - { name: sni, match: { sni: { suffix: seized.test } } }\n"
+		   "  - { name: ja3, match: { ja3: 0149F47EABF9A20D0893E2A44E5A6323 } }\n"
+		   "  - { name: ja4, match: { ja4: { prefix: t12d } } }\n"
+		   "  - { name: both, match: { sni: x.test, ja4: { regex: \"_e5627efa2ab1$\" } } }\n"))
+		return;
+	CHECK_STR(HIT(&rs, .sni = "a.SEIZED.test"), "sni");
+	CHECK_STR(HIT(&rs, .sni = "seized.test."), "sni");
+	CHECK_STR(HIT(&rs, .sni = "notseized.test"), "unknown");
+	CHECK_STR(HIT(&rs, .ja3 = "0149f47eabf9a20d0893e2a44e5a6323"), "ja3");
+	CHECK_STR(HIT(&rs, .ja3 = "0149f47eabf9a20d0893e2a44e5a6324"), "unknown");
+	CHECK_STR(HIT(&rs, .ja4 = "t12d1516h2_8daaf6152771_e5627efa2ab1"), "ja4");
+	CHECK_STR(HIT(&rs, .sni = "x.test", .ja4 = "t13d1516h2_8daaf6152771_e5627efa2ab1"), "both");
+	/* A condition on a field the request does not have does not match (plain HTTP). */
+	CHECK_STR(HIT(&rs, .host = "a.seized.test"), "unknown");
+	CHECK_STR(HIT(&rs, .ja4 = "t13d1516h2_8daaf6152771_e5627efa2ab1"), "unknown");
+	drop(&rs);
+}
+
 int main(void)
 {
+	test_tls_fingerprints();
 	test_fallback();
 	test_answers_and_order();
 	test_scalar_conditions();

@@ -23,6 +23,7 @@
 #include "net/proxy.h"
 #include "net/worker.h"
 #include "proto/http/http_parse.h"
+#include "proto/tls/tls_conn.h"
 
 #define HTTP_RAW_PREFIX_MAX 512
 #define HTTP_PROXY_MAX	    (16u + PROXY_V2_MAX_LEN)
@@ -395,6 +396,7 @@ static void http_complete(struct conn *c, struct http_pending *pd, const uint8_t
 		.body_prefix_len = prefix_len,
 		.slot = w->id,
 	};
+	tls_conn_fill_rules(c, &in);
 	const struct rules_family *fam = rules_classify(rs->rules, &in);
 	const struct http_answer *ans = http_answer_for(rs->http, fam);
 	if (pd->over_limit) {
@@ -470,14 +472,8 @@ static void http_reject(struct conn *c, const uint8_t *raw, size_t raw_len, uint
 		.proto = CONFIG_PROTO_HTTP,
 		.listener = c->l->cfg->name,
 		.dst_port = c->dst.port,
-		.slot = w->id,
 	};
-	const struct rules_family *fam = rules_classify(w->rules->rules, &in);
-	event_put_str(&b, EVENT_T_FAMILY, fam->name);
-	if (fam->tag)
-		event_put_str(&b, EVENT_T_TAG, fam->tag);
-	if (fam->index != UINT32_MAX)
-		event_put_u32(&b, EVENT_T_RULE, fam->index);
+	conn_event_classify(c, &b, &in);
 	event_put_str(&b, EVENT_T_REASON, reason);
 	if (raw_len)
 		event_put(&b, EVENT_T_RAW_PREFIX, raw,
@@ -687,12 +683,7 @@ static size_t http_on_proxy(struct conn *c, const uint8_t *buf, size_t len, bool
 			    NULL, 0);
 		return len;
 	}
-	if (pr.kind == PROXY_KIND_PROXY && (pr.src.ipver == 4 || pr.src.ipver == 6)) {
-		c->peer = c->src;
-		c->src = pr.src;
-		c->dst = pr.dst;
-		c->flags |= EVENT_F_VIA_PROXY;
-	}
+	conn_apply_proxy(c, &pr);
 	c->p.http.phase = HTTP_PHASE_HEAD;
 	return pr.header_len;
 }

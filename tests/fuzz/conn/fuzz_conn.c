@@ -1,4 +1,4 @@
-/* fuzz_conn.c — libFuzzer harness: hostile bytes through the whole HTTP connection module (PROXY, heads, bodies, rules, events, answers). */
+/* fuzz_conn.c — libFuzzer harness: hostile bytes through the HTTP and raw connection modules (PROXY, heads, bodies, captures, hand-over, rules, events, answers). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,7 +34,11 @@ static const char fuzz_config[] =
 	"                body_store_bytes: 64, max_requests_per_conn: 8 } }\n"
 	"  - { proto: http, addr: \"127.0.0.1:18002\", name: proxied, proxy_protocol: true,\n"
 	"      limits: { max_header_bytes: 2048, body_store_bytes: 16 } }\n"
+	"  - { proto: raw, addr: \"127.0.0.1:18003\", name: raw, raw: { capture_bytes: 64 } }\n"
 	"families:\n"
+	"  - name: rawfam\n"
+	"    match: { proto: raw, payload: { prefix: \"hex:c0de\", at: { offset: 4, bytes: x },\n"
+	"             len: [ 5, 60 ], entropy: [ 1, 6.5 ] }, dst_port: \"18000-18010\" }\n"
 	"  - name: login\n"
 	"    match: { method: POST, path: /login.php, body_len: [1, 96],\n"
 	"             host: { suffix: [ example.com, \".seized.test\" ] } }\n"
@@ -48,10 +52,12 @@ static const char fuzz_config[] =
 
 static struct conn_driver fuzz_drv;
 static struct config *fuzz_cfg;
+static bool fuzz_raw; /* this input is on the raw listener: its answers are not HTTP */
+
 static void fuzz_answer(void *arg, const uint8_t *data, size_t len)
 {
 	(void)arg;
-	FUZZ_CHECK(len >= 12 && !memcmp(data, "HTTP/1.", 7));
+	FUZZ_CHECK(fuzz_raw || (len >= 12 && !memcmp(data, "HTTP/1.", 7)));
 }
 
 static void fuzz_setup(void)
@@ -79,7 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct conn_driver *d = &fuzz_drv;
 	struct event_addr src = { .ipver = 4, .port = 40000 };
 	memcpy(src.addr, (ctl & 2) ? "\xc0\x00\x02\x07" : "\xc6\x33\x64\x09", 4);
-	unsigned li = ctl & 1;
+	/* The top bit picks the raw listener (captures, and HTTP handed over from it). */
+	unsigned li = (ctl & 128) ? 2 : (ctl & 1);
+	fuzz_raw = li == 2;
 	struct event_addr dst = d->listeners[li].local;
 	d->w.answered = (ctl & 4) != 0;
 	d->w.draining = (ctl & 8) != 0 && (ctl & 16) != 0;
