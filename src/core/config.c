@@ -607,6 +607,102 @@ static int parse_eve(struct cfgp *p, yaml_node_t *n, void *obj)
 	return walk_map(p, n, eve_keys, sizeof eve_keys / sizeof eve_keys[0], obj);
 }
 
+/* --- store and enrich ------------------------------------------------------------- */
+
+struct strlist_ctx {
+	char ***v;
+	size_t *n;
+};
+
+static int add_strlist_item(struct cfgp *p, yaml_node_t *item, void *ctx)
+{
+	struct strlist_ctx *l = ctx;
+	char **slot = grow((void **)l->v, l->n, sizeof *slot);
+	if (!slot)
+		return cfg_err(p, item, "out of memory");
+	return get_string(p, item, slot, false);
+}
+
+static int parse_enrich_asn(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_store *s = obj;
+	struct strlist_ctx l = { &s->asn, &s->n_asn };
+	return for_each_scalar(p, n, add_strlist_item, &l);
+}
+
+static int parse_enrich_country(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_store *s = obj;
+	struct strlist_ctx l = { &s->country, &s->n_country };
+	return for_each_scalar(p, n, add_strlist_item, &l);
+}
+
+static int parse_enrich_contacts(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_store *s = obj;
+	struct strlist_ctx l = { &s->contacts, &s->n_contacts };
+	return for_each_scalar(p, n, add_strlist_item, &l);
+}
+
+static const struct key bot_id_keys[] = {
+	{ "family", K_STR, offsetof(struct config_bot_id, family), 0, 0, NULL },
+	{ "uri_param", K_STR, offsetof(struct config_bot_id, uri_param), 0, 0, NULL },
+	{ "header", K_STR, offsetof(struct config_bot_id, header), 0, 0, NULL },
+};
+
+static int parse_bot_ids(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_store *s = obj;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return cfg_err(p, n, "expected a list, got %s", node_kind(n));
+	size_t i = 0;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = NULL;
+		size_t old = path_push_index(p, i);
+		int rc = enter(p, *it, &item);
+		if (rc)
+			return rc;
+		if (!item)
+			return ERR_CONFIG;
+		struct config_bot_id *b = grow((void **)&s->bot_ids, &s->n_bot_ids, sizeof *b);
+		if (!b)
+			return cfg_err(p, item, "out of memory");
+		rc = walk_map(p, item, bot_id_keys, sizeof bot_id_keys / sizeof bot_id_keys[0], b);
+		if (rc)
+			return rc;
+		if (!b->family)
+			return cfg_err(p, item, "family is required");
+		if (!b->uri_param == !b->header)
+			return cfg_err(p, item, "give exactly one of uri_param and header");
+		path_pop(p, old);
+	}
+	return 0;
+}
+
+static const struct key store_keys[] = {
+	{ "path", K_OSTR, offsetof(struct config_store, path), 0, 0, NULL },
+	{ "bot_ids", K_FN, 0, 0, 0, parse_bot_ids },
+};
+
+static const struct key enrich_keys[] = {
+	{ "asn", K_FN, 0, 0, 0, parse_enrich_asn },
+	{ "country", K_FN, 0, 0, 0, parse_enrich_country },
+	{ "contacts", K_FN, 0, 0, 0, parse_enrich_contacts },
+};
+
+static int parse_store(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config *c = obj;
+	return walk_map(p, n, store_keys, sizeof store_keys / sizeof store_keys[0], &c->store);
+}
+
+static int parse_enrich(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config *c = obj;
+	return walk_map(p, n, enrich_keys, sizeof enrich_keys / sizeof enrich_keys[0], &c->store);
+}
+
 /* --- listeners ------------------------------------------------------------------ */
 
 static int proto_from_name(const char *s, size_t len)
@@ -631,7 +727,7 @@ static int parse_listener_proto(struct cfgp *p, yaml_node_t *n, void *obj)
 			       "unknown proto \"%.*s\" (expected http, tls, dns, smtp or raw)",
 			       (int)len, s);
 	if (proto != CONFIG_PROTO_HTTP && proto != CONFIG_PROTO_TLS && proto != CONFIG_PROTO_RAW &&
-	    proto != CONFIG_PROTO_DNS)
+	    proto != CONFIG_PROTO_DNS && proto != CONFIG_PROTO_SMTP)
 		return cfg_err(p, n, "proto %s is not supported by this build yet",
 			       proto_names[proto]);
 	l->proto = (enum config_proto)proto;
@@ -699,6 +795,48 @@ static int parse_limits(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_listener *l = obj;
 	return walk_map(p, n, limit_keys, sizeof limit_keys / sizeof limit_keys[0], &l->http);
+}
+
+static const struct key smtp_keys[] = {
+	{ "hostname", K_STR, offsetof(struct config_smtp, hostname), 0, 0, NULL },
+	{ "max_line_bytes", K_SIZE32, offsetof(struct config_smtp, max_line_bytes), 512, 64u << 10,
+	  NULL },
+	{ "max_recipients", K_U32, offsetof(struct config_smtp, max_recipients), 1, 100000, NULL },
+	{ "max_message_bytes", K_SIZE64, offsetof(struct config_smtp, max_message_bytes), 1024,
+	  UINT64_C(1) << 40, NULL },
+	{ "max_commands", K_U32, offsetof(struct config_smtp, max_commands), 1, UINT32_MAX, NULL },
+	{ "max_transactions", K_U32, offsetof(struct config_smtp, max_transactions), 1, UINT32_MAX,
+	  NULL },
+	{ "max_errors", K_U32, offsetof(struct config_smtp, max_errors), 1, UINT32_MAX, NULL },
+	{ "campaign_threshold", K_U32, offsetof(struct config_smtp, campaign_threshold), 1, 100,
+	  NULL },
+	{ "campaign_slots", K_U32, offsetof(struct config_smtp, campaign_slots), 1, 16384, NULL },
+	{ "sample_dir", K_OSTR, offsetof(struct config_smtp, sample_dir), 0, 0, NULL },
+	{ "sample_max_bytes", K_SIZE64, offsetof(struct config_smtp, sample_max_bytes), 1,
+	  UINT64_C(1) << 32, NULL },
+	{ "sample_retention_days", K_U32, offsetof(struct config_smtp, sample_retention_days), 1,
+	  36500, NULL },
+	{ "starttls", K_BOOL, offsetof(struct config_smtp, starttls), 0, 0, NULL },
+};
+
+static int parse_smtp(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_listener *l = obj;
+	return walk_map(p, n, smtp_keys, sizeof smtp_keys / sizeof smtp_keys[0], &l->smtp);
+}
+
+void config_smtp_default(struct config_smtp *s)
+{
+	s->max_line_bytes = 2048;
+	s->max_recipients = 100;
+	s->max_message_bytes = 10u << 20;
+	s->max_commands = 1000;
+	s->max_transactions = 1000;
+	s->max_errors = 20;
+	s->campaign_threshold = 60;
+	s->campaign_slots = 1024;
+	s->sample_max_bytes = 1u << 20;
+	s->sample_retention_days = 30;
 }
 
 /* "hex:0a0b" or plain text: a byte string (at least one byte allocated on success). */
@@ -1045,6 +1183,7 @@ static const struct key listener_keys[] = {
 	{ "max_connections", K_U32, offsetof(struct config_listener, max_connections), 1,
 	  UINT32_MAX, NULL },
 	{ "limits", K_FN, 0, 0, 0, parse_limits },
+	{ "smtp", K_FN, 0, 0, 0, parse_smtp },
 	{ "tls", K_FN, 0, 0, 0, parse_listener_tls },
 	{ "raw", K_FN, 0, 0, 0, parse_listener_raw },
 	{ "ports", K_FN, 0, 0, 0, parse_listener_ports },
@@ -1073,6 +1212,43 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/*
+ * An SMTP server speaks first, so TCP_DEFER_ACCEPT would hold every session
+ * until the client gave up: it is always off there. `smtp:` belongs to smtp
+ * listeners only, so a misplaced block is an error, not silently ignored.
+ */
+static int config_smtp_check(struct cfgp *p, yaml_node_t *item, struct config_listener *l)
+{
+	struct config_smtp *s = &l->smtp;
+	if (l->proto != CONFIG_PROTO_SMTP) {
+		for (yaml_node_pair_t *pair = item->data.mapping.pairs.start;
+		     pair < item->data.mapping.pairs.top; pair++) {
+			yaml_node_t *k = yaml_document_get_node(p->doc, pair->key);
+			if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == 4 &&
+			    !memcmp(k->data.scalar.value, "smtp", 4))
+				return cfg_err(p, k, "key \"smtp\" is for proto smtp listeners");
+		}
+		return 0;
+	}
+	if (l->defer_accept_set && l->defer_accept)
+		return cfg_err(p, item,
+			       "defer_accept cannot be on for smtp: the server speaks first");
+	l->defer_accept = false;
+	if (!s->hostname) {
+		s->hostname = dup_mem("mx.sinkhole.invalid", 19);
+		if (!s->hostname)
+			return cfg_err(p, item, "out of memory");
+	}
+	for (const char *c = s->hostname; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+			return cfg_err(p, item,
+				       "smtp.hostname must not contain spaces or controls");
+	/* The connection's input buffer (sized by max_header_bytes) must hold one command line. */
+	if (l->http.max_header_bytes < s->max_line_bytes)
+		l->http.max_header_bytes = s->max_line_bytes;
+	return 0;
+}
+
 static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config *c = obj;
@@ -1095,6 +1271,7 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 		l->max_connections = 100000;
 		l->defer_accept = true;
 		config_http_limits_default(&l->http);
+		config_smtp_default(&l->smtp);
 		config_tls_default(&l->tls);
 		l->raw.capture_bytes = 4096;
 		l->raw.timeout_ms = 5000;
@@ -1107,6 +1284,9 @@ static int parse_listeners(struct cfgp *p, yaml_node_t *n, void *obj)
 			return rc;
 		if (!l->proto)
 			return cfg_err(p, item, "missing key \"proto\"");
+		rc = config_smtp_check(p, item, l);
+		if (rc)
+			return rc;
 		if (!l->addr_text)
 			return cfg_err(p, item, "missing key \"addr\"");
 		if (l->tls.min_version > l->tls.max_version)
@@ -1492,6 +1672,36 @@ static int parse_match_ua(struct cfgp *p, yaml_node_t *n, void *obj)
 	return parse_strmatch(p, n, &((struct config_match *)obj)->user_agent, false);
 }
 
+static int parse_match_helo(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->helo, true);
+}
+
+static int parse_match_mail_from(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->mail_from, true);
+}
+
+static int parse_match_subject(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->subject, false);
+}
+
+static int parse_match_x_mailer(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->x_mailer, false);
+}
+
+static int parse_match_header_order(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->header_order, false);
+}
+
+static int parse_match_campaign(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	return parse_strmatch(p, n, &((struct config_match *)obj)->campaign, false);
+}
+
 static int parse_body_len(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_match *m = obj;
@@ -1679,7 +1889,7 @@ static int parse_payload_at(struct cfgp *p, yaml_node_t *n, void *obj)
 	if (n->type != YAML_SEQUENCE_NODE)
 		return add_payload_at(p, n, obj);
 	for (size_t i = 0; i < seq_len(n); i++) {
-		yaml_node_t *item;
+		yaml_node_t *item = NULL;
 		int rc = enter(p, n->data.sequence.items.start[i], &item);
 		if (!rc)
 			rc = add_payload_at(p, item, obj);
@@ -1750,6 +1960,12 @@ static const struct key match_keys[] = {
 	{ "user_agent", K_FN, 0, 0, 0, parse_match_ua },
 	{ "body_len", K_FN, 0, 0, 0, parse_body_len },
 	{ "body_prefix", K_FN, 0, 0, 0, parse_body_prefix },
+	{ "helo", K_FN, 0, 0, 0, parse_match_helo },
+	{ "mail_from", K_FN, 0, 0, 0, parse_match_mail_from },
+	{ "subject", K_FN, 0, 0, 0, parse_match_subject },
+	{ "x_mailer", K_FN, 0, 0, 0, parse_match_x_mailer },
+	{ "header_order", K_FN, 0, 0, 0, parse_match_header_order },
+	{ "campaign", K_FN, 0, 0, 0, parse_match_campaign },
 	{ "sni", K_FN, 0, 0, 0, parse_match_sni },
 	{ "ja3", K_FN, 0, 0, 0, parse_match_ja3 },
 	{ "ja4", K_FN, 0, 0, 0, parse_match_ja4 },
@@ -1864,6 +2080,8 @@ static const struct key top_keys[] = {
 	{ "drain_timeout_ms", K_U32, offsetof(struct config, drain_timeout_ms), 0, UINT32_MAX,
 	  NULL },
 	{ "eve", K_FN, 0, 0, 0, parse_eve },
+	{ "store", K_FN, 0, 0, 0, parse_store },
+	{ "enrich", K_FN, 0, 0, 0, parse_enrich },
 	{ "listen", K_FN, 0, 0, 0, parse_listeners },
 	{ "families", K_FN, 0, 0, 0, defer_families },
 	{ "default_answer", K_FN, 0, 0, 0, parse_default_answer },
@@ -2122,6 +2340,8 @@ void config_free(struct config *c)
 		free(c->listeners[i].name);
 		free(c->listeners[i].addr_text);
 		free(c->listeners[i].trusted_proxies);
+		free(c->listeners[i].smtp.hostname);
+		free(c->listeners[i].smtp.sample_dir);
 		free(c->listeners[i].raw.banner);
 		free(c->listeners[i].ports);
 		free(c->listeners[i].seized);
@@ -2142,6 +2362,12 @@ void config_free(struct config *c)
 		strmatch_free(&m->path);
 		strmatch_free(&m->uri);
 		strmatch_free(&m->user_agent);
+		strmatch_free(&m->helo);
+		strmatch_free(&m->mail_from);
+		strmatch_free(&m->subject);
+		strmatch_free(&m->x_mailer);
+		strmatch_free(&m->header_order);
+		strmatch_free(&m->campaign);
 		strmatch_free(&m->sni);
 		strmatch_free(&m->ja3);
 		strmatch_free(&m->ja4);
@@ -2165,6 +2391,22 @@ void config_free(struct config *c)
 	free(c->signing_key);
 	free(c->stats_file);
 	free(c->pid_file);
+	free(c->store.path);
+	for (size_t i = 0; i < c->store.n_asn; i++)
+		free(c->store.asn[i]);
+	for (size_t i = 0; i < c->store.n_country; i++)
+		free(c->store.country[i]);
+	for (size_t i = 0; i < c->store.n_contacts; i++)
+		free(c->store.contacts[i]);
+	free(c->store.asn);
+	free(c->store.country);
+	free(c->store.contacts);
+	for (size_t i = 0; i < c->store.n_bot_ids; i++) {
+		free(c->store.bot_ids[i].family);
+		free(c->store.bot_ids[i].uri_param);
+		free(c->store.bot_ids[i].header);
+	}
+	free(c->store.bot_ids);
 	free(c);
 }
 

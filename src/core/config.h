@@ -47,6 +47,27 @@ struct config_http_limits {
 	uint32_t max_requests_per_conn; /* default 1000 */
 };
 
+/*
+ * SMTP listeners (proto: smtp). Their `limits` keep the HTTP names with SMTP
+ * meanings: header_timeout_ms is the time allowed for each command line and
+ * for progress inside DATA, idle_timeout_ms for the client to read a reply.
+ */
+struct config_smtp {
+	char *hostname;		     /* banner and EHLO name; default "mx.sinkhole.invalid" */
+	uint32_t max_line_bytes;     /* command line incl. CRLF; default 2048 (RFC 5321: 512) */
+	uint32_t max_recipients;     /* RCPT per transaction; default 100 (RFC 5321 minimum) */
+	uint64_t max_message_bytes;  /* advertised in SIZE; beyond: 552; default 10 MiB */
+	uint32_t max_commands;	     /* commands per session; default 1000 */
+	uint32_t max_transactions;   /* messages per session; default 1000 */
+	uint32_t max_errors;	     /* bad commands before 421; default 20 */
+	uint32_t campaign_threshold; /* ssdeep score 1..100 joining a campaign; default 60 */
+	uint32_t campaign_slots;   /* campaign representatives kept (LRU), 1..16384; default 1024 */
+	char *sample_dir;	   /* keep messages here (NULL = off) */
+	uint64_t sample_max_bytes; /* per sample file; default 1 MiB */
+	uint32_t sample_retention_days; /* delete older samples; default 30 */
+	bool starttls; /* offer STARTTLS with the listener's `tls:` block (self-signed by default) */
+};
+
 /* An inclusive port range; one port is lo == hi. */
 struct config_port_range {
 	uint16_t lo, hi;
@@ -116,7 +137,8 @@ struct config_listener {
 	size_t n_trusted_proxies;
 	uint32_t max_connections; /* per listener, all workers together; default 100000 */
 	struct config_http_limits http;
-	struct config_tls tls; /* proto tls (and smtp STARTTLS) */
+	struct config_smtp smtp; /* proto smtp only */
+	struct config_tls tls;	 /* proto tls (and smtp STARTTLS) */
 	struct config_raw raw;
 	/* Any-port capture: the ports of `seized` addresses the firewall sends here (NULL = none). */
 	struct config_port_range *ports;
@@ -198,7 +220,14 @@ struct config_match {
 	uint64_t body_len_min, body_len_max; /* "body_len: 96" or "body_len: [90, 100]" */
 	uint8_t *body_prefix; /* bytes the body must start with ("hex:0a0b" or text) */
 	size_t body_prefix_len;
-	struct config_payload payload; /* first bytes of a raw capture */
+	/* SMTP: a condition on one of these never matches other protocols' events. */
+	struct config_strmatch helo;	     /* HELO/EHLO name; host-like, nocase */
+	struct config_strmatch mail_from;    /* envelope sender domain; host-like, nocase */
+	struct config_strmatch subject;	     /* Subject header */
+	struct config_strmatch x_mailer;     /* X-Mailer header */
+	struct config_strmatch header_order; /* header names as sent, joined by ',' */
+	struct config_strmatch campaign;     /* campaign key (16 lower-case hex digits) */
+	struct config_payload payload;	     /* first bytes of a raw capture */
 };
 
 struct config_header {
@@ -222,6 +251,25 @@ struct config_family {
 	bool has_answer; /* false: use the default answer */
 };
 
+/* Where a family's events carry a bot identifier (store.bot_ids). */
+struct config_bot_id {
+	char *family;	 /* events of this family */
+	char *uri_param; /* the value of this query parameter of the request URI, or */
+	char *header;	 /* the value of this request header (name compared without case) */
+};
+
+/* Enrichment data files and the embedded store (docs/store.md). */
+struct config_store {
+	char *path; /* store.path: SQLite database the indexer thread writes; NULL = none */
+	char **asn; /* enrich.asn: ASN sources, in load order */
+	size_t n_asn;
+	char **country; /* enrich.country: country MMDBs */
+	size_t n_country;
+	char **contacts; /* enrich.contacts: abuse-contact CSVs */
+	size_t n_contacts;
+	struct config_bot_id *bot_ids; /* store.bot_ids: unique bot IDs counted per family */
+	size_t n_bot_ids;
+};
 struct config_dns; /* proto/dns/dns_config.h */
 
 struct config {
@@ -247,6 +295,7 @@ struct config {
 	size_t n_families;
 	struct config_answer default_answer; /* for unmatched traffic; default 404 empty */
 	struct config_dns *dns;		     /* the `dns:` section; NULL if absent */
+	struct config_store store;	     /* store: and enrich: (docs/store.md) */
 };
 
 /*
@@ -267,6 +316,9 @@ int config_parse_cidr(const char *text, struct config_cidr *out);
 bool config_cidr_contains(const struct config_cidr *c, const struct event_addr *a);
 
 const char *config_proto_name(enum config_proto p); /* "http", "tls", ... */
+
+/* Fills in the documented SMTP defaults (what an smtp listener gets without `smtp:`). */
+void config_smtp_default(struct config_smtp *s);
 
 /* Fills in the documented HTTP limit defaults (what a listener gets without `limits:`). */
 void config_http_limits_default(struct config_http_limits *l);

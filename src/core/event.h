@@ -125,6 +125,37 @@ enum event_tag {
 	EVENT_T_RAW_BANNER_LEN = 0x0503, /* u32: banner bytes sent before reading */
 	EVENT_T_RAW_SUPPRESSED =
 		0x0504, /* u64: datagrams from this source not recorded (rate cap) */
+
+	/* SMTP: one event per transaction (MAIL ... end of DATA, or its abort), or per session without one. */
+	EVENT_T_SMTP_HELO = 0x0400,	    /* string: HELO/EHLO argument */
+	EVENT_T_SMTP_HELO_VERB = 0x0401,    /* string: "HELO" or "EHLO" */
+	EVENT_T_SMTP_MAIL_FROM = 0x0402,    /* string: reverse-path without <> (may be empty) */
+	EVENT_T_SMTP_RCPT_COUNT = 0x0403,   /* u32: recipients accepted */
+	EVENT_T_SMTP_RCPT_TO = 0x0404,	    /* list (as HTTP headers' strings): first recipients */
+	EVENT_T_SMTP_RCPT_DOMAINS = 0x0405, /* list: distinct recipient domains, in order seen */
+	EVENT_T_SMTP_MSG_SIZE = 0x0406,	    /* u64: message bytes after dot-unstuffing */
+	EVENT_T_SMTP_MSG_SHA256 = 0x0407,   /* 32 bytes: digest of the whole unstuffed message */
+	EVENT_T_SMTP_HDR_FROM = 0x0408,	    /* string: first From header value (unfolded) */
+	EVENT_T_SMTP_HDR_TO = 0x0409,	    /* string */
+	EVENT_T_SMTP_HDR_SUBJECT = 0x040a,  /* string */
+	EVENT_T_SMTP_HDR_DATE = 0x040b,	    /* string */
+	EVENT_T_SMTP_HDR_MESSAGE_ID = 0x040c,	/* string */
+	EVENT_T_SMTP_HDR_X_MAILER = 0x040d,	/* string */
+	EVENT_T_SMTP_HDR_CONTENT_TYPE = 0x040e, /* string */
+	EVENT_T_SMTP_HEADER_ORDER = 0x040f,	/* string: header names as sent, joined by ',' */
+	EVENT_T_SMTP_SSDEEP = 0x0410,		/* string: ssdeep digest of the normalised body */
+	EVENT_T_SMTP_CAMPAIGN = 0x0411,		/* string: campaign key, 16 hex digits */
+	EVENT_T_SMTP_CAMPAIGN_SCORE = 0x0412, /* u16: score against the campaign's representative */
+	EVENT_T_SMTP_STATUS = 0x0413,	      /* u16: reply code that ended the transaction */
+	EVENT_T_SMTP_ANOMALIES = 0x0414,      /* string: protocol deviations, joined by ',' */
+	EVENT_T_SMTP_COMMANDS = 0x0415,	      /* u32: commands received so far in the session */
+	EVENT_T_SMTP_SAMPLE = 0x0416,	      /* string: file name of the kept sample */
+	EVENT_T_SMTP_BODY_TYPE = 0x0417,      /* string: MAIL BODY= parameter ("8BITMIME") */
+	EVENT_T_SMTP_DECLARED_SIZE = 0x0418,  /* u64: MAIL SIZE= parameter */
+	EVENT_T_SMTP_TLS = 0x0419,	      /* u8: 1 if the session was upgraded with STARTTLS */
+	EVENT_T_SMTP_BODY_SHA256 = 0x041a,    /* 32 bytes: digest of the body (after the headers) */
+	EVENT_T_SMTP_SUBJECT_DECODED =
+		0x041b, /* string: Subject with RFC 2047 encoded words decoded */
 };
 
 #define EVENT_ADDR_LEN 19

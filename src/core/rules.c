@@ -67,6 +67,7 @@ struct rule {
 	const char *method;
 	size_t method_len;
 	struct rule_str host, path, uri, ua;
+	struct rule_str helo, mail_from, subject, x_mailer, header_order, campaign;
 	struct rule_str sni, ja3, ja4;
 	bool has_body_len;
 	uint64_t body_min, body_max;
@@ -221,6 +222,12 @@ static bool rule_match(const struct rule *r, const struct rules_input *in)
 	}
 	return str_match(&r->uri, in->uri, in->slot) &&
 	       str_match(&r->ua, in->user_agent, in->slot) &&
+	       str_match(&r->helo, in->helo, in->slot) &&
+	       str_match(&r->mail_from, in->mail_from, in->slot) &&
+	       str_match(&r->subject, in->subject, in->slot) &&
+	       str_match(&r->x_mailer, in->x_mailer, in->slot) &&
+	       str_match(&r->header_order, in->header_order, in->slot) &&
+	       str_match(&r->campaign, in->campaign, in->slot) &&
 	       str_match(&r->sni, in->sni, in->slot) && str_match(&r->ja3, in->ja3, in->slot) &&
 	       str_match(&r->ja4, in->ja4, in->slot);
 }
@@ -260,6 +267,12 @@ void rules_free(struct rules *r)
 		rule_str_free(&r->rules[i].path);
 		rule_str_free(&r->rules[i].uri);
 		rule_str_free(&r->rules[i].ua);
+		rule_str_free(&r->rules[i].helo);
+		rule_str_free(&r->rules[i].mail_from);
+		rule_str_free(&r->rules[i].subject);
+		rule_str_free(&r->rules[i].x_mailer);
+		rule_str_free(&r->rules[i].header_order);
+		rule_str_free(&r->rules[i].campaign);
 		rule_str_free(&r->rules[i].sni);
 		rule_str_free(&r->rules[i].ja3);
 		rule_str_free(&r->rules[i].ja4);
@@ -404,6 +417,22 @@ int rules_compile_slots(const struct config *cfg, unsigned slots, struct rules *
 		if (!rc)
 			rc = compile_str(&ru->ua, &m->user_agent, false, slots, f->name,
 					 "user_agent", errbuf, errlen);
+		const struct {
+			struct rule_str *dst;
+			const struct config_strmatch *src;
+			bool is_host;
+			const char *field;
+		} smtp[] = {
+			{ &ru->helo, &m->helo, true, "helo" },
+			{ &ru->mail_from, &m->mail_from, true, "mail_from" },
+			{ &ru->subject, &m->subject, false, "subject" },
+			{ &ru->x_mailer, &m->x_mailer, false, "x_mailer" },
+			{ &ru->header_order, &m->header_order, false, "header_order" },
+			{ &ru->campaign, &m->campaign, false, "campaign" },
+		};
+		for (size_t k = 0; !rc && k < sizeof smtp / sizeof smtp[0]; k++)
+			rc = compile_str(smtp[k].dst, smtp[k].src, smtp[k].is_host, slots, f->name,
+					 smtp[k].field, errbuf, errlen);
 		if (!rc)
 			rc = compile_str(&ru->sni, &m->sni, true, slots, f->name, "sni", errbuf,
 					 errlen);

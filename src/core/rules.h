@@ -38,6 +38,13 @@ struct rules_input {
 	uint64_t body_len;
 	const uint8_t *body_prefix; /* first bytes of the body */
 	size_t body_prefix_len;
+	/* SMTP transactions (absent for other protocols, so SMTP conditions never match them). */
+	struct rules_slice helo;
+	struct rules_slice mail_from; /* the envelope sender's domain */
+	struct rules_slice subject;
+	struct rules_slice x_mailer;
+	struct rules_slice header_order; /* header names as sent, joined by ',' */
+	struct rules_slice campaign;
 	struct payload_input payload; /* raw captures; data NULL for other protocols */
 	unsigned slot; /* which compiled copy of the regexes to use: the worker's id */
 };

@@ -74,6 +74,10 @@ int conn_driver_init(struct conn_driver *d, struct config *cfg, conn_driver_sink
 			conn_driver_free(d);
 			return rc;
 		}
+		if (l->ops && daemon_listener_state_init(l) != 0) {
+			conn_driver_free(d);
+			return ERR_NOMEM;
+		}
 	}
 	w->rules = d->rs;
 	w->listeners = d->listeners;
@@ -85,8 +89,10 @@ int conn_driver_init(struct conn_driver *d, struct config *cfg, conn_driver_sink
 
 void conn_driver_free(struct conn_driver *d)
 {
-	for (unsigned i = 0; d->listeners && i < d->n_listeners; i++)
+	for (unsigned i = 0; d->listeners && i < d->n_listeners; i++) {
+		daemon_listener_state_free(&d->listeners[i]);
 		tls_server_free(d->listeners[i].tls);
+	}
 	ruleset_release(d->rs);
 	free(d->listeners);
 	free(d->dlisteners);

@@ -29,7 +29,9 @@
 #include "proto/tls/tls_conn.h"
 #include "proto/tls/tls_server.h"
 #include "proto/raw/raw_conn.h"
+#include "proto/smtp/smtp_conn.h"
 #include "report/eve_writer.h"
+#include "store/indexer.h"
 
 struct daemon {
 	struct config *boot_cfg; /* listeners, log and limits come from here; lives to exit */
@@ -42,6 +44,7 @@ struct daemon {
 	unsigned n_workers;
 	struct recorder *rec;
 	struct eve_writer *eve;
+	struct indexer *indexer; /* store thread, when store.path is set */
 	char *stats_path;
 	uint64_t started_us;
 	uint64_t reloads;
@@ -77,6 +80,7 @@ static const struct proto_entry proto_table[] = {
 	{ CONFIG_PROTO_TLS, &tls_http_proto_ops, NULL },
 	{ CONFIG_PROTO_RAW, &raw_proto_ops, &raw_dgram_ops },
 	{ CONFIG_PROTO_DNS, &dns_tcp_proto_ops, &dns_udp_proto_ops },
+	{ CONFIG_PROTO_SMTP, &smtp_proto_ops, NULL },
 };
 
 static const struct proto_entry *proto_lookup(enum config_proto p)
@@ -104,10 +108,27 @@ const struct proto_ops *daemon_listener_dgram_ops(const struct config_listener *
 	return e->dgram;
 }
 
-/* TLS listeners, and raw TCP listeners that hand guessed TLS streams over, need a TLS context. */
+/*
+ * TLS listeners, raw TCP listeners that hand guessed TLS streams over, and
+ * SMTP listeners offering STARTTLS need a TLS context.
+ */
 bool daemon_listener_needs_tls(const struct config_listener *lc)
 {
-	return lc->proto == CONFIG_PROTO_TLS || (lc->proto == CONFIG_PROTO_RAW && lc->raw.handover);
+	return lc->proto == CONFIG_PROTO_TLS ||
+	       (lc->proto == CONFIG_PROTO_RAW && lc->raw.handover) ||
+	       (lc->proto == CONFIG_PROTO_SMTP && lc->smtp.starttls);
+}
+
+/* The SMTP listener's workers share its campaign table. */
+int daemon_listener_state_init(struct listener *l)
+{
+	return l->ops == &smtp_proto_ops ? smtp_listener_init(l) : 0;
+}
+
+void daemon_listener_state_free(struct listener *l)
+{
+	if (l->ops == &smtp_proto_ops)
+		smtp_listener_free(l);
 }
 
 /* Opens one listener entry (stream or datagram) for a configured endpoint and logs it. */
@@ -356,6 +377,8 @@ static void daemon_write_stats(struct daemon *d)
 	dynbuf_adds(&b, "}");
 	if (d->eve)
 		stats_u64(&b, "eve_written", eve_writer_written(d->eve), 0);
+	if (d->indexer)
+		stats_u64(&b, "store_indexed", indexer_indexed(d->indexer), 0);
 	json_key(&b, "rules", 0);
 	dynbuf_adds(&b, "{");
 	stats_u64(&b, "generation", daemon_rules_gen(d), 1);
@@ -534,6 +557,10 @@ int daemon_run(const struct daemon_opts *o)
 			dlog(DLOG_ERROR, "listener %s: %s", lc->name, err);
 			goto out;
 		}
+		if (sops && daemon_listener_state_init(&d->listeners[stream]) != 0) {
+			dlog(DLOG_ERROR, "listener %s: out of memory", lc->name);
+			goto out;
+		}
 	}
 	/* The signing key is read before privileges are dropped: it may be root's alone. */
 	if (cfg->signing_key) {
@@ -596,6 +623,13 @@ int daemon_run(const struct daemon_opts *o)
 			goto out;
 		}
 	}
+	if (cfg->store.path) {
+		rc = indexer_start_config(&d->indexer, cfg);
+		if (rc) {
+			dlog(DLOG_ERROR, "store %s: cannot start", cfg->store.path);
+			goto out;
+		}
+	}
 	d->stats_path = cfg->stats_file;
 	if (cfg->pid_file && write_pid_file(cfg->pid_file) != 0)
 		dlog(DLOG_WARN, "pid file %s: %s", cfg->pid_file, strerror(errno));
@@ -635,12 +669,15 @@ out:
 	}
 	if (d->eve)
 		eve_writer_stop(d->eve);
+	if (d->indexer)
+		indexer_stop(d->indexer);
 	if (d->workers) {
 		for (unsigned i = 0; i < inited_workers; i++)
 			worker_destroy(&d->workers[i]);
 		free(d->workers);
 	}
 	for (unsigned i = 0; i < d->n_listeners; i++) {
+		daemon_listener_state_free(&d->listeners[i]);
 		tls_server_free(d->listeners[i].tls);
 		listener_free(&d->listeners[i]);
 	}

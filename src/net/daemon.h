@@ -54,6 +54,10 @@ struct proto_ops;
 const struct proto_ops *daemon_listener_stream_ops(const struct config_listener *lc);
 const struct proto_ops *daemon_listener_dgram_ops(const struct config_listener *lc);
 bool daemon_listener_needs_tls(const struct config_listener *lc);
+/* A stream listener's per-listener module state (listener.proto_state: SMTP campaigns). */
+struct listener;
+int daemon_listener_state_init(struct listener *l);
+void daemon_listener_state_free(struct listener *l);
 
 /* For workers. */
 const struct ruleset *daemon_rules(struct daemon *d);

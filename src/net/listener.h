@@ -22,6 +22,7 @@ struct listener {
 	bool wildcard;		 /* bound to 0.0.0.0 / :: : ask the socket for the destination */
 	bool dgram;		 /* UDP: datagrams go to proto_ops.on_datagram, no connections */
 	_Atomic uint32_t open;	 /* connections open on all workers together */
+	void *proto_state;	 /* the protocol module's per-listener state (SMTP: campaigns) */
 	struct tls_server *tls;	 /* proto tls: certificates and versions (owned by the daemon) */
 };
 

@@ -569,6 +569,24 @@ void conn_close_after_flush(struct conn *c)
 	c->close_after_flush = true;
 }
 
+int conn_read_proxy(struct conn *c, const uint8_t *buf, size_t len, bool eof, size_t *used,
+		    const char **why)
+{
+	struct proxy_result pr;
+	*why = NULL;
+	int rc = proxy_parse(buf, len, &pr, why);
+	if (rc == ERR_NEED_MORE && !eof && len < 16u + PROXY_V2_MAX_LEN)
+		return ERR_NEED_MORE;
+	if (rc != 0) {
+		if (rc == ERR_NEED_MORE || !*why)
+			*why = rc == ERR_NEED_MORE ? "PROXY header incomplete" : "bad PROXY header";
+		return ERR_MALFORMED;
+	}
+	conn_apply_proxy(c, &pr);
+	*used = pr.header_len;
+	return 0;
+}
+
 /* Sends what may be sent now. Returns false if the connection was closed. */
 static bool conn_flush(struct conn *c)
 {

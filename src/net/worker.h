@@ -12,6 +12,7 @@
 #include "core/recorder.h"
 #include "net/listener.h"
 #include "proto/http/http_state.h"
+#include "proto/smtp/smtp_state.h"
 #include "proto/raw/raw_state.h"
 
 struct daemon;
@@ -127,6 +128,7 @@ struct conn {
 
 	union {
 		struct http_state http;
+		struct smtp_state smtp;
 		struct raw_state raw;
 	} p;
 };
@@ -276,6 +278,16 @@ void conn_apply_proxy(struct conn *c, const struct proxy_result *pr);
 void conn_set_timer(struct conn *c, enum conn_timer kind);
 /* Close after the queued output is sent (or at once if none). */
 void conn_close_after_flush(struct conn *c);
+/*
+ * The PROXY v1/v2 header at the start of a connection (listeners with
+ * proxy_protocol). Returns 0 with *used = the header's length, the
+ * connection's source and destination then being the ones it announced;
+ * ERR_NEED_MORE when it may still complete (not at eof, under the cap);
+ * ERR_MALFORMED with *why ("PROXY header incomplete" at eof or past the cap).
+ */
+int conn_read_proxy(struct conn *c, const uint8_t *buf, size_t len, bool eof, size_t *used,
+		    const char **why);
+
 /*
  * Hands the connection to another protocol module (a raw capture that turned
  * out to be HTTP). Call from on_input, consuming nothing and having freed the

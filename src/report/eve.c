@@ -10,6 +10,7 @@
 #include "core/event.h"
 #include "core/json.h"
 #include "report/eve_dns.h"
+#include "report/eve_smtp.h"
 
 /*
  * Suricata masks its flow ids to 51 bits ("JavaScript and even JSON often
@@ -896,6 +897,8 @@ int eve_format(const uint8_t *rec, size_t len, const char *sensor_id, struct dyn
 	out_raw(&o, &fs);
 	if (type == EVENT_DNS && o.rc == 0)
 		o.rc = eve_dns_object(out, &v);
+	if (type == EVENT_SMTP && o.rc == 0)
+		o.rc = eve_smtp_format(&v, out);
 	out_sinkhole(&o, &v, &fs, sensor_id, known);
 	OUT_LIT(&o, "}\n");
 

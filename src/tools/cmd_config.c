@@ -148,6 +148,14 @@ static void print_family(size_t i, const struct config_family *f)
 	print_strmatch("ja4", &m->ja4, true);
 	any = any || m->host.n_alts || m->path.n_alts || m->uri.n_alts || m->user_agent.n_alts ||
 	      m->sni.n_alts || m->ja3.n_alts || m->ja4.n_alts;
+	print_strmatch("helo", &m->helo, true);
+	print_strmatch("mail_from", &m->mail_from, true);
+	print_strmatch("subject", &m->subject, false);
+	print_strmatch("x_mailer", &m->x_mailer, false);
+	print_strmatch("header_order", &m->header_order, false);
+	print_strmatch("campaign", &m->campaign, false);
+	any = any || m->helo.n_alts || m->mail_from.n_alts || m->subject.n_alts ||
+	      m->x_mailer.n_alts || m->header_order.n_alts || m->campaign.n_alts;
 	if (m->has_body_len) {
 		if (m->body_len_min == m->body_len_max)
 			printf("      %-12s%" PRIu64 "\n", "body_len", m->body_len_min);
@@ -233,6 +241,21 @@ static void print_summary(const struct config *c, const struct rules *r)
 		       " B), timeouts %" PRIu32 "/%" PRIu32 " ms, %" PRIu32 " requests/conn\n",
 		       h->max_header_bytes, h->max_headers, a, h->body_store_bytes,
 		       h->header_timeout_ms, h->idle_timeout_ms, h->max_requests_per_conn);
+		if (l->proto == CONFIG_PROTO_SMTP) {
+			const struct config_smtp *sm = &l->smtp;
+			fmt_size(a, sizeof a, sm->max_message_bytes);
+			printf("      smtp %s: lines %" PRIu32 " B, message %s, %" PRIu32
+			       " recipients, %" PRIu32 " commands, %" PRIu32
+			       " messages/session, campaign score >= %" PRIu32 "%s\n",
+			       sm->hostname, sm->max_line_bytes, a, sm->max_recipients,
+			       sm->max_commands, sm->max_transactions, sm->campaign_threshold,
+			       sm->starttls ? ", STARTTLS offered" : "");
+			if (sm->sample_dir)
+				printf("      samples in %s (at most %" PRIu64
+				       " B each, kept %" PRIu32 " days)\n",
+				       sm->sample_dir, sm->sample_max_bytes,
+				       sm->sample_retention_days);
+		}
 		if (l->n_trusted_proxies)
 			printf("      X-Forwarded-For trusted from %zu prefixes\n",
 			       l->n_trusted_proxies);

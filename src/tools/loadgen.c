@@ -31,6 +31,7 @@
 #include "core/json.h"
 #include "net/proxy.h"
 #include "tools/commands.h"
+#include "tools/loopback.h"
 
 /*
  * Model: T threads, each with its own epoll loop (edge-triggered) and its
@@ -479,69 +480,17 @@ static int lg_aset_add(struct lg_aset *s, const struct event_addr *a)
 
 /* ---- option parsing --------------------------------------------------------------------- */
 
-static int lg_parse_port(const char *s, uint16_t *port)
-{
-	uint64_t v;
-
-	if (lg_parse_u64(s, 1, 65535, &v))
-		return ERR_INVAL;
-	*port = (uint16_t)v;
-	return 0;
-}
-
 /*
  * "127.0.0.1:8080" or "[::1]:8080". Returns ERR_INVAL on bad syntax and
  * ERR_LIMIT when the address is valid but not loopback.
  */
 static int lg_parse_target(const char *s, struct lg_opts *o)
 {
-	char host[INET6_ADDRSTRLEN];
-	const char *colon, *hs = s;
-	size_t hlen;
-
-	if (*s == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb[1] != ':')
-			return ERR_INVAL;
-		hs = s + 1;
-		hlen = (size_t)(rb - hs);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return ERR_INVAL;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= sizeof host)
-		return ERR_INVAL;
-	memcpy(host, hs, hlen);
-	host[hlen] = '\0';
-	if (event_addr_parse(host, &o->target) || lg_parse_port(colon + 1, &o->target.port))
-		return ERR_INVAL;
-	if (*s != '[' && o->target.ipver == 6)
-		return ERR_INVAL; /* IPv6 needs brackets */
-	memset(&o->sa, 0, sizeof o->sa);
-	if (o->target.ipver == 4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&o->sa;
-
-		if (o->target.addr[0] != 127)
-			return ERR_LIMIT;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(o->target.port);
-		memcpy(&sin->sin_addr, o->target.addr, 4);
-		o->salen = sizeof *sin;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&o->sa;
-		static const uint8_t loop6[16] = { [15] = 1 };
-
-		if (memcmp(o->target.addr, loop6, 16))
-			return ERR_LIMIT;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(o->target.port);
-		memcpy(&sin6->sin6_addr, o->target.addr, 16);
-		o->salen = sizeof *sin6;
-	}
+	char host[INET6_ADDRSTRLEN + 2];
+	int rc = loopback_target_parse(s, &o->target, &o->sa, &o->salen);
+	if (rc)
+		return rc;
+	event_addr_str(&o->target, host, sizeof host);
 	snprintf(o->target_str, sizeof o->target_str, "%s%s%s:%u", *s == '[' ? "[" : "", host,
 		 *s == '[' ? "]" : "", (unsigned)o->target.port);
 	return 0;
@@ -1702,7 +1651,8 @@ static void lg_usage(FILE *to)
 		"usage: sinkd loadgen [options]\n\n"
 		"Sends simulated infected-host HTTP check-ins to a sinkhole on THIS machine.\n"
 		"Only 127.0.0.0/8 and ::1 are accepted as targets. Stops after --count\n"
-		"requests or --duration seconds, whichever comes first, or on Ctrl-C.\n\n"
+		"requests or --duration seconds, whichever comes first, or on Ctrl-C.\n"
+		"SMTP spam sessions instead: sinkd loadgen --proto smtp --help.\n\n"
 		"  --target ADDR:PORT      127.0.0.1:PORT or [::1]:PORT (required)\n"
 		"  --count N               total requests (default 10000, max %llu)\n"
 		"  --duration SECONDS      time bound (default 20, max %d)\n"
@@ -2024,6 +1974,11 @@ int cmd_loadgen(int argc, char **argv)
 	bool capped = false;
 	int rc, status = 1;
 
+	/* SMTP sessions are their own generator (loadgen_smtp.c). */
+	for (int i = 1; i < argc; i++)
+		if ((!strcmp(argv[i], "--proto") && i + 1 < argc && !strcmp(argv[i + 1], "smtp")) ||
+		    !strcmp(argv[i], "--proto=smtp"))
+			return cmd_loadgen_smtp(argc, argv);
 	rc = lg_parse_args(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : 2;

@@ -1,14 +1,14 @@
 """test_replay_oracle.py — replay oracle: what the live sensor recorded equals what replaying its capture yields.
 
-The live daemon serves four loopback listeners (plain HTTP, HTTP behind the
-PROXY protocol, DNS over UDP and TCP, TLS) while tcpdump captures them. curl
-(GET, POST, keep-alive with several URLs, HTTPS with SNI), `sinkd loadgen`
-(keep-alive on the plain listener, one request per connection with PROXY v2
-headers on the other), dig (UDP, TCP, EDNS) and openssl s_client send
-traffic. Then:
+The live daemon serves five loopback listeners (plain HTTP, HTTP behind the
+PROXY protocol, DNS over UDP and TCP, TLS, SMTP) while tcpdump captures them.
+curl (GET, POST, keep-alive with several URLs, HTTPS with SNI), `sinkd
+loadgen` (keep-alive on the plain listener, one request per connection with
+PROXY v2 headers on the other), dig (UDP, TCP, EDNS), openssl s_client and
+swaks send traffic. Then:
   - `sinkd replay` of the capture, with the same config, yields the same
     events, field by field (source, request, family, status, transaction id,
-    body digest, flags, the whole dns object), as the live log;
+    body digest, flags, the whole dns, smtp and email objects), as the live log;
   - the TLS ClientHellos give the same fingerprints (SNI, JA3, JA4, JA4_r,
     ALPN); the handshake itself cannot complete again from a capture (see
     docs/replay.md), so the replayed outcome is alert:20 and the HTTP inside
@@ -51,7 +51,7 @@ def key(e):
     """What must agree between the live event and the replayed one."""
     http = e.get("http", {})
     s = e.get("sinkhole", {})
-    dns = json.dumps(e.get("dns"), sort_keys=True)
+    dns = json.dumps([e.get("dns"), e.get("smtp"), e.get("email")], sort_keys=True)
     return (e["event_type"], e["proto"], e["src_ip"], e["src_port"], e["dest_port"],
             e.get("tx_id"), http.get("http_method"), http.get("url"), http.get("hostname"),
             http.get("http_user_agent"), http.get("status"), s.get("family"), s.get("tag"),
@@ -76,16 +76,19 @@ def test_oracle():
     require("curl")
     require("dig")
     require("openssl")
+    require("swaks")
     with h.Sinkd(listen=[{"name": "plain", "proto": "http"},
                          {"name": "proxied", "proto": "http", "proxy_protocol": True},
-                         {"name": "dns", "proto": "dns"}, {"name": "tls", "proto": "tls"}],
+                         {"name": "dns", "proto": "dns"}, {"name": "tls", "proto": "tls"},
+                         {"name": "mx", "proto": "smtp"}],
                  families=FAMILIES, config={"dns": DNS}) as d:
         p1, p2, p3, p4 = d.port("plain"), d.port("proxied"), d.port("dns"), d.port("tls")
+        p5 = d.port("mx")
         cap = os.path.join(d.dir, "oracle.pcap")
         tcpdump = subprocess.Popen(
             ["tcpdump", "-i", "lo", "-U", "--immediate-mode", "-B", "32768", "-n", "-s", "0",
              "-w", cap,
-             f"tcp port {p1} or tcp port {p2} or port {p3} or tcp port {p4}"],
+             f"tcp port {p1} or tcp port {p2} or port {p3} or tcp port {p4} or tcp port {p5}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             # tcpdump says "listening on lo" once the capture runs.
@@ -108,6 +111,9 @@ def test_oracle():
             subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{p4}", "-servername",
                             "s-client.test", "-tls1_2"], input=b"", capture_output=True,
                            timeout=30)
+            subprocess.run(["swaks", "--server", f"127.0.0.1:{p5}", "--to", "victim@example.org",
+                            "--from", "spam@evil.test", "--header", "Subject: oracle",
+                            "--body", "buy now"], check=True, capture_output=True, timeout=60)
             for q in DIG:  # UDP, and TCP for +tcp
                 subprocess.run(["dig", "@127.0.0.1", "-p", str(p3), *q], check=True,
                                capture_output=True, timeout=30)
@@ -118,7 +124,7 @@ def test_oracle():
                 rc, out, err = h.sinkd_cmd("loadgen", *args, "--duration", "60", "--quiet",
                                            timeout=120)
                 assert rc == 0, err
-            live = d.wait_events(505 + len(DIG) + TLS_EVENTS, timeout=60)
+            live = d.wait_events(506 + len(DIG) + TLS_EVENTS, timeout=60)
             time.sleep(1.5)  # the last FINs into the capture
         finally:
             tcpdump.send_signal(signal.SIGINT)
@@ -133,7 +139,7 @@ def test_oracle():
         d.stop()
         assert d.returncode == 0
         live = d.events()
-        assert len(live) == 505 + len(DIG) + TLS_EVENTS, len(live)
+        assert len(live) == 506 + len(DIG) + TLS_EVENTS, len(live)
 
         rc, out, err = h.sinkd_cmd("replay", "-c", d.config_path, "--no-progress", "--summary",
                                    "json", cap, timeout=120)

@@ -228,18 +228,27 @@ static void test_example(void)
 	CHECK_STR(c->sensor_id, "rustock-demo");
 	CHECK_STR(c->log_dir, "./var/rustock/log");
 	CHECK_INT(c->fsync, CONFIG_FSYNC_INTERVAL);
-	CHECK_INT(c->n_listeners, 2);
+	CHECK_INT(c->n_listeners, 3);
+	CHECK_STR(c->listeners[2].name, "smtp-trap");
+	CHECK_INT(c->listeners[2].proto, CONFIG_PROTO_SMTP);
 	CHECK_STR(c->listeners[0].name, "http-seized");
 	CHECK_STR(c->listeners[0].addr_text, "127.0.0.1:8080");
 	CHECK(c->listeners[0].proxy_protocol);
 	CHECK_STR(c->listeners[1].name, "http-direct");
 	CHECK_STR(c->listeners[1].addr_text, "127.0.0.1:8081");
 	CHECK(!c->listeners[1].proxy_protocol);
-	size_t rustock = 0;
+	size_t rustock = 0, spam = 0;
 	for (size_t i = 0; i < c->n_families; i++) {
 		const struct config_family *f = &c->families[i];
 		if (strcmp(f->name, "rustock"))
 			continue;
+		if (f->match.proto == CONFIG_PROTO_SMTP) {
+			/* The spam side: conditions on the message, never on a Host. */
+			spam++;
+			CHECK_INT(f->match.subject.n_alts > 0, 1);
+			CHECK_INT(f->match.host.n_alts, 0);
+			continue;
+		}
 		rustock++;
 		/* The anchored domain list reaches every rustock rule. */
 		CHECK_INT(f->match.host.n_alts, 9);
@@ -251,6 +260,7 @@ static void test_example(void)
 		}
 	}
 	CHECK_INT(rustock, 3);
+	CHECK_INT(spam, 3);
 	config_free(c);
 }
 
@@ -274,7 +284,14 @@ static void test_errors(void)
 		  "      max_hedaer_bytes: 10\n",
 		  5, "listen[0].limits: unknown key \"max_hedaer_bytes\"" },
 		{ L1 "workers: 1\nworkers: 2\n", 3, "duplicate key \"workers\"" },
-		{ L1 "store: { sqlite: x.db }\n", 2, "unknown key \"store\"" },
+		{ L1 "store: { sqlite: x.db }\n", 2, "store: unknown key \"sqlite\"" },
+		{ L1 "enrich: { asn: [] }\n", 2, "enrich.asn: empty list" },
+		{ L1 "store: { bot_ids: [ { family: x } ] }\n", 2,
+		  "store.bot_ids[0]: give exactly one of uri_param and header" },
+		{ L1 "store: { bot_ids: [ { uri_param: id } ] }\n", 2,
+		  "store.bot_ids[0]: family is required" },
+		{ L1 "store: { bot_ids: [ { family: x, uri_param: id, colour: red } ] }\n", 2,
+		  "unknown key \"colour\"" },
 		/* types and ranges */
 		{ L1 "workers: -1\n", 2, "workers: expected a non-negative integer" },
 		{ L1 "workers: many\n", 2, "workers: expected a non-negative integer" },
@@ -309,8 +326,10 @@ static void test_errors(void)
 		  2, "tls.min_version is above tls.max_version" },
 		{ "listen:\n  - { proto: dns, addr: \"127.0.0.1:53\" }\n", 1,
 		  "has proto dns but there is no \"dns\" section" },
-		{ "listen:\n  - { proto: smtp, addr: \"127.0.0.1:25\" }\n", 2,
-		  "proto smtp is not supported" },
+		{ "listen:\n  - { proto: http, addr: \"127.0.0.1:25\", smtp: { max_errors: 2 } }\n",
+		  2, "key \"smtp\" is for proto smtp listeners" },
+		{ "listen:\n  - { proto: smtp, addr: \"127.0.0.1:25\", defer_accept: true }\n", 2,
+		  "defer_accept cannot be on for smtp" },
 		{ "listen:\n  - { proto: http, addr: \"127.0.0.1:1\", raw: { timeout_ms: 5 } }\n",
 		  2, "listen[0]: key \"raw\" is only for proto raw listeners" },
 		{ "listen:\n  - { proto: raw, addr: \"0.0.0.0:1\", ports: all }\n", 2,

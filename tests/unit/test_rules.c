@@ -412,7 +412,7 @@ static void test_rustock_example(void)
 		return;
 	}
 	struct ruleset rs = { cfg, r };
-	CHECK_INT(rules_count(r), 5);
+	CHECK_INT(rules_count(r), 8);
 	static const char *const seized[] = {
 		"onlinescannow.com",   "protectionforless.com", "guardandprotector.com",
 		"piecefordesktop.com", "lekatariba.info",	"ekbad.me",

@@ -20,13 +20,11 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "net/daemon.h"
-#include "net/proxy.h"
 #include "net/worker.h"
 #include "proto/http/http_parse.h"
 #include "proto/tls/tls_conn.h"
 
 #define HTTP_RAW_PREFIX_MAX 512
-#define HTTP_PROXY_MAX	    (16u + PROXY_V2_MAX_LEN)
 /* Space kept in a held event for the fields added when the request completes. */
 #define HTTP_EVENT_TAIL	    1024
 
@@ -671,21 +669,17 @@ static size_t http_on_body(struct conn *c, const uint8_t *buf, size_t len, bool 
 
 static size_t http_on_proxy(struct conn *c, const uint8_t *buf, size_t len, bool eof)
 {
-	struct proxy_result pr;
-	const char *why = NULL;
-	int rc = proxy_parse(buf, len, &pr, &why);
-	if (rc == ERR_NEED_MORE && !eof && len < HTTP_PROXY_MAX)
+	const char *why;
+	size_t used = 0;
+	int rc = conn_read_proxy(c, buf, len, eof, &used, &why);
+	if (rc == ERR_NEED_MORE)
 		return 0;
 	if (rc != 0) {
-		http_reject(c, buf, len, EVENT_F_MALFORMED | EVENT_F_NO_ANSWER,
-			    rc == ERR_NEED_MORE ? "PROXY header incomplete" :
-						  (why ? why : "bad PROXY header"),
-			    NULL, 0);
+		http_reject(c, buf, len, EVENT_F_MALFORMED | EVENT_F_NO_ANSWER, why, NULL, 0);
 		return len;
 	}
-	conn_apply_proxy(c, &pr);
 	c->p.http.phase = HTTP_PHASE_HEAD;
-	return pr.header_len;
+	return used;
 }
 
 static size_t http_on_input(struct conn *c, const uint8_t *buf, size_t len, bool eof)

@@ -1,0 +1,82 @@
+/* store.c — the store interface: picks the backend by the path's scheme and dispatches to it. */
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "store/store_internal.h"
+
+int store_open(struct store **out, const char *path, bool rw, char *err, size_t errlen)
+{
+	/* "sqlite:PATH" or a plain path: the embedded store. */
+	if (!strncmp(path, "sqlite:", 7))
+		return store__sqlite_ops.open(out, path + 7, rw, err, errlen);
+	if (strstr(path, "://")) {
+		snprintf(err, errlen, "store: %s: no backend for this scheme in this build", path);
+		return ERR_UNSUPPORTED;
+	}
+	return store__sqlite_ops.open(out, path, rw, err, errlen);
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+int store_get_pos(struct store *s, struct log_pos *pos)
+{
+	return s->ops->get_pos(s, pos);
+}
+
+int store_ingest(struct store *s, const struct store_event *ev, size_t n,
+		 const struct log_pos *from, const struct log_pos *next)
+{
+	return s->ops->ingest(s, ev, n, from, next);
+}
+
+int store_compact(struct store *s)
+{
+	return s->ops->compact(s);
+}
+
+int store_scan(struct store *s, const struct store_filter *f, store_event_fn fn, void *ctx)
+{
+	return s->ops->scan(s, f, fn, ctx);
+}
+
+int store_daily(struct store *s, const struct store_filter *f, store_daily_fn fn, void *ctx)
+{
+	return s->ops->daily(s, f, fn, ctx);
+}
+
+int store_bots(struct store *s, const struct store_filter *f, store_bots_fn fn, void *ctx)
+{
+	return s->ops->bots(s, f, fn, ctx);
+}
+
+int store_unique_sources(struct store *s, const struct store_filter *f, uint64_t *out)
+{
+	return s->ops->unique_sources(s, f, out);
+}
+
+bool store_is_infection(const struct store_event *e)
+{
+	const struct store_str *f = &e->col[STORE_C_FAMILY];
+	return e->kind != STORE_KIND_DNS && f->len && !(f->len == 7 && !memcmp(f->p, "unknown", 7));
+}
+
+bool store_net_contains(const struct store_net *n, uint8_t ipver, const uint8_t *addr)
+{
+	if (n->ipver != ipver)
+		return false;
+	unsigned full = n->plen / 8, rest = n->plen % 8;
+	if (memcmp(n->addr, addr, full))
+		return false;
+	if (rest) {
+		uint8_t m = (uint8_t)(0xffu << (8 - rest));
+		return (n->addr[full] & m) == (addr[full] & m);
+	}
+	return true;
+}

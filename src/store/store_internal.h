@@ -1,0 +1,33 @@
+/* store_internal.h — what a store backend implements: the operations behind store.h. */
+#ifndef SINKD_STORE_STORE_INTERNAL_H
+#define SINKD_STORE_STORE_INTERNAL_H
+
+#include "store/store.h"
+
+/*
+ * A backend embeds `struct store` as the first member of its own handle and
+ * fills in every operation; store.c dispatches. The SQLite backend is the one
+ * built today; a ClickHouse backend (issue 9) adds its ops and a scheme in
+ * store_open().
+ */
+struct store_ops {
+	const char *name;
+	int (*open)(struct store **out, const char *path, bool rw, char *err, size_t errlen);
+	void (*close)(struct store *s);
+	int (*get_pos)(struct store *s, struct log_pos *pos);
+	int (*ingest)(struct store *s, const struct store_event *ev, size_t n,
+		      const struct log_pos *from, const struct log_pos *next);
+	int (*compact)(struct store *s);
+	int (*scan)(struct store *s, const struct store_filter *f, store_event_fn fn, void *ctx);
+	int (*daily)(struct store *s, const struct store_filter *f, store_daily_fn fn, void *ctx);
+	int (*unique_sources)(struct store *s, const struct store_filter *f, uint64_t *out);
+	int (*bots)(struct store *s, const struct store_filter *f, store_bots_fn fn, void *ctx);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+extern const struct store_ops store__sqlite_ops;
+
+#endif
