@@ -245,6 +245,7 @@ void conn_driver_datagram(struct conn_driver *d, unsigned li, const struct event
 		.len = len,
 		.truncated = truncated,
 		.flow_id = flow_id,
+		.ts_us = d->w.clock_us,
 		.reply = d->reply,
 		.reply_cap = WORKER_DGRAM_REPLY,
 	};
