@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import quopri
@@ -439,6 +440,40 @@ def test_loadgen_campaigns():
         assert rc == 2 and "loopback" in err, err
 
 
+def test_loadgen_sources():
+    """sinkd loadgen --proto smtp --proxy-v2: the same simulated sources as the HTTP generator."""
+    with h.Sinkd(listen=[dict(SMTP, proxy_protocol=True)], config={"log": {"fsync": "none"}}) as d:
+        target = f"127.0.0.1:{d.port('mx')}"
+        base = ("loadgen", "--proto", "smtp", "--target", target, "--proxy-v2", "--concurrency", "2",
+                "--seed", "5")
+        rc, out, err = h.sinkd_cmd(*base, "--count", "40", "--sources", "79.200.0.0/16,2001:db8::/32",
+                                   timeout=60)
+        assert rc == 0, out + err
+        asn = os.path.join(d.dir, "asn.csv")
+        with open(asn, "w", encoding="utf-8") as f:
+            f.write("# start_ip,end_ip,asn,org\n73.15.0.0,73.15.255.255,7922,Comcast\n")
+        rc, out, err = h.sinkd_cmd(*base, "--count", "30", "--asn-file", asn,
+                                   "--sources-unique", "3", timeout=60)
+        assert rc == 0, out + err
+        evs = smtp_events(d, 70)
+        srcs = [e["src_ip"] for e in evs]
+        ranged = [s for s in srcs if not s.startswith("73.15.")]
+        pooled = {s for s in srcs if s.startswith("73.15.")}
+        assert len(ranged) == 40 and len(pooled) == 3, srcs
+        nets = [ipaddress.ip_network("79.200.0.0/16"), ipaddress.ip_network("2001:db8::/32")]
+        assert all(any(ipaddress.ip_address(s) in n for n in nets) for s in ranged), ranged
+        assert any(":" in s for s in ranged) and any("." in s for s in ranged), ranged
+        assert all("via_proxy" in e["sinkhole"]["flags"] for e in evs)
+        # The source options need --proxy-v2, and one kind of source at a time.
+        rc, out, err = h.sinkd_cmd("loadgen", "--proto", "smtp", "--target", target,
+                                   "--sources", "79.200.0.0/16")
+        assert rc == 2 and "--proxy-v2" in err, err
+        rc, out, err = h.sinkd_cmd(*base, "--sources", "79.200.0.0/16", "--asn-file", asn)
+        assert rc == 2 and "either" in err, err
+        rc, out, err = h.sinkd_cmd(*base, "--sources", "not-a-cidr")
+        assert rc == 2 and "--sources" in err, err
+
+
 def test_sigterm_idle_session():
     """SIGTERM: an idle SMTP session is told 421 and closed at once, not after drain_timeout_ms;
     an HTTP request in flight on the same daemon still completes."""
@@ -477,4 +512,4 @@ def test_sigterm_idle_session():
 h.run([test_smtplib_transaction, test_loadgen_campaigns, test_encodings_one_campaign, test_starttls, test_swaks_every_command, test_pipelined_burst,
        test_smtp_source, test_malformed_sessions, test_timeouts_and_error_limit,
        test_answered_mode, test_memory_bounded, test_samples_and_rules, test_proxy_protocol,
-       test_sigterm_idle_session])
+       test_loadgen_sources, test_sigterm_idle_session])
