@@ -1012,7 +1012,8 @@ static void worker_durable(struct worker *w)
 /* Whether a shutdown may close the connection now: nothing buffered, queued or in flight. */
 static bool conn_is_idle(const struct conn *c)
 {
-	if (c->closed || c->out_off != c->out_len || c->in_len != 0)
+	if (c->closed || c->out_off != c->out_len || c->in_len != 0 || c->in_wait_list ||
+	    c->w->stage_conn == c)
 		return false;
 	if (c->tls && !tls_conn_is_idle(c))
 		return false;
