@@ -1,6 +1,7 @@
 /* bench_enrich.c — lookups per second: sinkd's prefix tables vs libmaxminddb on the same MMDB, one core. */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <maxminddb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,11 @@
  * libmaxminddb lookup + country value, and sinkd's full lookup (ASN, org,
  * country), and the same in batches of 1024 with prefetching
  * (enrich_lookup_batch, what the indexer does). Rates are per CPU-second of the measuring thread (the machine is
- * shared). Prints the medians as JSON, one line per family.
+ * shared). Prints the medians as JSON, one line per load: IPv4 random, IPv6
+ * random, and IPv6 "announced": addresses drawn inside the IPv6 ranges of the
+ * ASN CSVs (a range at random, an address at random in it), as real sources
+ * are; uniformly random IPv6 addresses mostly fall in unallocated space, where
+ * libmaxminddb's tree walk ends after a few nodes.
  */
 
 /* CPU time of this thread: the box is shared, so wall time would count other people's work. */
@@ -37,6 +42,55 @@ static uint64_t rnd(void)
 	rng ^= rng >> 7;
 	rng ^= rng << 17;
 	return rng;
+}
+
+typedef unsigned __int128 u128;
+
+static u128 u128_of(const uint8_t *p)
+{
+	u128 v = 0;
+	for (int i = 0; i < 16; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The IPv6 start,end ranges of the ASN CSVs (ip-location-db format). */
+static size_t load_ranges6(const char *const *files, size_t n_files, u128 **lo, u128 **hi)
+{
+	size_t n = 0, cap = 0;
+	*lo = *hi = NULL;
+	for (size_t f = 0; f < n_files; f++) {
+		FILE *fp = fopen(files[f], "r");
+		if (!fp)
+			continue;
+		char line[1024];
+		while (fgets(line, sizeof line, fp)) {
+			char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+			if (!c2)
+				continue;
+			*c1 = *c2 = '\0';
+			uint8_t a[16], b[16];
+			if (inet_pton(AF_INET6, line, a) != 1 ||
+			    inet_pton(AF_INET6, c1 + 1, b) != 1)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 4096;
+				u128 *nl = realloc(*lo, cap * sizeof *nl), *nh;
+				if (!nl)
+					break;
+				*lo = nl;
+				if (!(nh = realloc(*hi, cap * sizeof *nh)))
+					break;
+				*hi = nh;
+			}
+			(*lo)[n] = u128_of(a);
+			(*hi)[n] = u128_of(b);
+			if ((*hi)[n] >= (*lo)[n])
+				n++;
+		}
+		fclose(fp);
+	}
+	return n;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -108,7 +162,13 @@ int main(int argc, char **argv)
 	}
 	printf("# load: country table %.2f s, ASN+country tables %.2f s\n", t_cc, t_full);
 
-	for (int fam = 4; fam <= 6; fam += 2) {
+	u128 *r6lo, *r6hi;
+	size_t n_r6 = load_ranges6(asn, n_asn, &r6lo, &r6hi);
+	for (int pass = 0; pass < 3; pass++) {
+		int fam = pass == 0 ? 4 : 6;
+		bool announced = pass == 2;
+		if (announced && !n_r6)
+			break;
 		uint8_t(*addr)[16] = calloc(n, 16);
 		struct sockaddr_storage *sa = calloc(n, sizeof *sa);
 		if (!addr || !sa)
@@ -117,8 +177,16 @@ int main(int argc, char **argv)
 			uint64_t x = rnd(), y = rnd();
 			memcpy(addr[i], &x, 8);
 			memcpy(addr[i] + 8, &y, 8);
-			if (fam == 6) {
+			if (announced) {
+				size_t k = rnd() % n_r6;
+				u128 span = r6hi[k] - r6lo[k], off = (u128)x << 64 | y;
+				u128 v = r6lo[k] + (span == ~(u128)0 ? off : off % (span + 1));
+				for (int j = 15; j >= 0; j--, v >>= 8)
+					addr[i][j] = (uint8_t)v;
+			} else if (fam == 6) {
 				addr[i][0] = (uint8_t)(0x20 | (addr[i][0] & 0x1f));
+			}
+			if (fam == 6) {
 				struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa[i];
 				s6->sin6_family = AF_INET6;
 				memcpy(&s6->sin6_addr, addr[i], 16);
@@ -160,9 +228,9 @@ int main(int argc, char **argv)
 					mismatch++;
 			}
 		}
-		printf("# IPv%d: %zu random addresses, %zu with a country, %zu disagreements with "
+		printf("# IPv%d%s: %zu random addresses, %zu with a country, %zu disagreements with "
 		       "libmaxminddb\n",
-		       fam, n, found, mismatch);
+		       fam, announced ? " (inside announced ranges)" : "", n, found, mismatch);
 		double rate[M_N][99];
 		volatile uint64_t sink = 0;
 		for (int r = 0; r < rounds; r++) {
@@ -216,8 +284,9 @@ int main(int argc, char **argv)
 				rate[m][r] = (double)n / el;
 			}
 		}
-		printf("{\"family\":%d,\"n\":%zu,\"rounds\":%d,\"disagreements\":%zu", fam, n,
-		       rounds, mismatch);
+		printf("{\"family\":%d,\"space\":\"%s\",\"n\":%zu,\"rounds\":%d,"
+		       "\"disagreements\":%zu",
+		       fam, announced ? "announced" : "random", n, rounds, mismatch);
 		for (int m = 0; m < M_N; m++) {
 			qsort(rate[m], (size_t)rounds, sizeof rate[m][0], cmp_d);
 			printf(",\"%s\":%.0f", mname[m], rate[m][rounds / 2]);
@@ -226,6 +295,8 @@ int main(int argc, char **argv)
 		free(addr);
 		free(sa);
 	}
+	free(r6lo);
+	free(r6hi);
 	MMDB_close(&db);
 	enrich_free(cc_only);
 	enrich_free(full);

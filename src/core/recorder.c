@@ -27,6 +27,7 @@
  */
 #define RECORDER_NAP_MIN_NS   1000000L
 #define RECORDER_NAP_MAX_NS   8000000L
+#define RECORDER_BUSY_DRAIN   256 /* records per drain that mean "busy": no nap */
 #define RECORDER_ERROR_LOG_MS 10000
 
 struct recorder_lane {
@@ -247,7 +248,13 @@ static void *writer_main(void *arg)
 		if (n)
 			writer_publish(r, taken);
 		writer_update_stats(r);
-		if (n) {
+		/*
+		 * A full drain goes round again at once. A trickle waits for the
+		 * next nap: outside answered mode its events are in memory either
+		 * way and durable at the next fsync, and a writer waking every
+		 * millisecond preempts the worker it shares a core with.
+		 */
+		if (n >= RECORDER_BUSY_DRAIN || (n && r->fsync == CONFIG_FSYNC_ANSWERED)) {
 			nap_ns = RECORDER_NAP_MIN_NS;
 			continue;
 		}

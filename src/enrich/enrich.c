@@ -624,13 +624,14 @@ void enrich_lookup(const struct enrich *e, int ipver, const uint8_t *addr, struc
 		out->asn = 0;
 		out->as_org = "";
 	}
-	if (c) {
-		out->cc[0] = (char)(c >> 8);
-		out->cc[1] = (char)c;
-		out->cc[2] = '\0';
-	} else {
-		out->cc[0] = '\0';
-	}
+	/*
+	 * No branch on the looked-up value: 0 (unknown) gives "" by itself, and a
+	 * mispredicted branch after each table load would serialise the cache
+	 * misses of consecutive lookups.
+	 */
+	out->cc[0] = (char)(c >> 8);
+	out->cc[1] = (char)c;
+	out->cc[2] = '\0';
 }
 
 #define ENRICH_PREFETCH_AHEAD 32

@@ -14,6 +14,9 @@
 #define LPM_DIR24_MIN_SEGMENTS 4096 /* smaller tables search: 64 MiB would be wasted on them */
 #define LPM_BITS_MIN	       4
 #define LPM_BITS_MAX	       20
+#define LPM_SUB		       0x80000000u /* idx6: the block has a second-level index */
+#define LPM_SUB_MIN	       16	   /* segments in a block that earn it one */
+#define LPM_SUB_BITS_MAX       16
 
 typedef unsigned __int128 u128;
 
@@ -53,11 +56,31 @@ struct lpm {
 	size_t n_tbl8;
 	uint32_t *dict;	     /* width 1/2: entry -> value; the last index means "split" */
 	uint32_t *split_blk; /* width 1/2: sorted /24 numbers of the groups, group = position */
+	/*
+	 * Width 1/2: the /24 entries are then stored as a two-level table instead
+	 * of tbl24 (freed): row16[ip >> 16] names a row of 256 /24 entries, and
+	 * identical rows are stored once. Most /16s hold one country or a few
+	 * repeating patterns, so the rows take a few MiB rather than 16 or 32,
+	 * and the 128 KiB first level stays in cache: single random lookups miss
+	 * the cache far less often.
+	 */
+	uint16_t *row16; /* 1 << 16 row numbers */
+	void *rows;	 /* n_rows * 256 entries of `width` bytes */
+	size_t n_rows;
 	/* IPv6 */
 	u128 *start6;
 	uint32_t *val6;
 	size_t n6;
-	uint32_t *idx6;
+	uint32_t *idx6; /* as idx4; LPM_SUB | offset in sub6 for a dense block */
+	/*
+	 * A dense IPv6 block (announced space clusters in a few top-level blocks,
+	 * so one block can hold tens of thousands of segments) gets its own
+	 * direct index on the next bits: sub6[o] = bits, then (1 << bits) + 1
+	 * segment numbers as idx6 has for blocks. A lookup then searches a few
+	 * segments instead of thousands.
+	 */
+	uint32_t *sub6;
+	size_t n_sub6;
 };
 
 static u128 u128_from_bytes(const uint8_t *p, size_t n)
@@ -272,6 +295,46 @@ static uint32_t dict_index(const uint32_t *dict, size_t n, uint32_t v)
 	return (uint32_t)lo;
 }
 
+/* Width 1/2: folds tbl24 into row16 + distinct rows (see struct lpm) and frees it. */
+static int lpm_rows16(struct lpm *t)
+{
+	size_t rb = (size_t)256 * t->width, hcap = (size_t)1 << 17;
+	uint32_t *h = calloc(hcap, sizeof *h); /* row number + 1 */
+	t->row16 = malloc(((size_t)1 << 16) * sizeof *t->row16);
+	t->rows = malloc(((size_t)1 << 16) * rb);
+	if (!h || !t->row16 || !t->rows) {
+		free(h);
+		return ERR_NOMEM;
+	}
+	const uint8_t *src = t->tbl24;
+	for (size_t r = 0; r < ((size_t)1 << 16); r++) {
+		const uint8_t *row = src + r * rb;
+		uint64_t x = 1469598103934665603ull;
+		for (size_t i = 0; i < rb; i += 8) {
+			uint64_t w;
+			memcpy(&w, row + i, 8);
+			x = (x ^ w) * 1099511628211ull;
+			x ^= x >> 29;
+		}
+		size_t i = x & (hcap - 1);
+		while (h[i] && memcmp((uint8_t *)t->rows + (size_t)(h[i] - 1) * rb, row, rb))
+			i = (i + 1) & (hcap - 1);
+		if (!h[i]) {
+			memcpy((uint8_t *)t->rows + t->n_rows * rb, row, rb);
+			h[i] = (uint32_t)++t->n_rows;
+		}
+		t->row16[r] = (uint16_t)(h[i] - 1);
+	}
+	free(h);
+	void *shrunk = realloc(t->rows, t->n_rows * rb);
+	if (shrunk)
+		t->rows = shrunk;
+	munmap(t->tbl24, t->tbl24_bytes);
+	t->tbl24 = NULL;
+	t->tbl24_bytes = 0;
+	return 0;
+}
+
 /*
  * Builds the DIR-24-8 view of the IPv4 segments. Tables with few distinct
  * values (countries) store a one- or two-byte index into a dictionary, so
@@ -348,7 +411,7 @@ static int lpm_dir24(struct lpm *t)
 	if (t->width != 4) /* the search path needs real values again */
 		for (size_t i = 0; i < t->n4; i++)
 			t->val4[i] = t->dict[t->val4[i]];
-	return 0;
+	return t->width == 4 ? 0 : lpm_rows16(t);
 }
 
 /* Width 1/2: the group of a split /24 (binary search over the few split blocks). */
@@ -373,6 +436,54 @@ static unsigned index_bits(size_t n)
 	while (bits < LPM_BITS_MAX && ((size_t)1 << bits) < 2 * n)
 		bits++;
 	return bits;
+}
+
+/* The segment number idx6[b] stands for, through a block's second level. */
+static uint32_t idx6_seg(const struct lpm *t, size_t b)
+{
+	uint32_t v = t->idx6[b];
+	return v & LPM_SUB ? t->sub6[(v & ~LPM_SUB) + 1] : v;
+}
+
+/* Gives every block of idx6 with at least LPM_SUB_MIN segments a second-level index. */
+static int lpm_sub6(struct lpm *t, unsigned bits6)
+{
+	size_t blocks = (size_t)1 << bits6, cap = 0;
+	if (t->n6 >= LPM_SUB)
+		return 0; /* segment numbers must leave the flag bit free */
+	for (size_t b = 0; b < blocks; b++) {
+		uint32_t lo = t->idx6[b], hi = idx6_seg(t, b + 1);
+		if (hi - lo < LPM_SUB_MIN)
+			continue;
+		unsigned sb = LPM_BITS_MIN;
+		while (sb < LPM_SUB_BITS_MAX && ((size_t)1 << sb) < 2 * (size_t)(hi - lo))
+			sb++;
+		size_t need = ((size_t)1 << sb) + 2;
+		if (t->n_sub6 + need > LPM_SUB - 1)
+			return 0;
+		if (t->n_sub6 + need > cap) {
+			cap = (t->n_sub6 + need) * 2;
+			uint32_t *ns = realloc(t->sub6, cap * sizeof *ns);
+			if (!ns)
+				return ERR_NOMEM;
+			t->sub6 = ns;
+		}
+		uint32_t *p = t->sub6 + t->n_sub6;
+		p[0] = sb;
+		u128 base = (u128)b << t->shift6;
+		unsigned sub_shift = t->shift6 - sb;
+		uint32_t s = lo;
+		for (size_t j = 0; j < ((size_t)1 << sb); j++) {
+			u128 first = base + ((u128)j << sub_shift);
+			while (s + 1 < t->n6 && t->start6[s + 1] <= first)
+				s++;
+			p[1 + j] = s;
+		}
+		p[1 + ((size_t)1 << sb)] = hi;
+		t->idx6[b] = LPM_SUB | (uint32_t)t->n_sub6;
+		t->n_sub6 += need;
+	}
+	return 0;
 }
 
 int lpm_build(struct lpm_builder *b, struct lpm **out)
@@ -408,7 +519,7 @@ int lpm_build(struct lpm_builder *b, struct lpm **out)
 	t->val6 = g6.val;
 	g6.start = NULL;
 	g6.val = NULL;
-	if ((rc = lpm_index(t->start6, t->n6, bits6, 128, &t->idx6)))
+	if ((rc = lpm_index(t->start6, t->n6, bits6, 128, &t->idx6)) || (rc = lpm_sub6(t, bits6)))
 		goto out;
 	rc = 0;
 	*out = t;
@@ -426,13 +537,17 @@ out:
 uint32_t lpm_lookup4(const struct lpm *t, uint32_t ip)
 {
 	if (t->width == 1) {
-		uint32_t i = ((const uint8_t *)t->tbl24)[ip >> 8];
+		uint32_t i =
+			((const uint8_t *)
+				 t->rows)[(size_t)t->row16[ip >> 16] << 8 | ((ip >> 8) & 0xff)];
 		if (__builtin_expect(i == 0xff, 0))
 			i = split_lookup(t, ip);
 		return t->dict[i];
 	}
 	if (t->width == 2) {
-		uint32_t i = ((const uint16_t *)t->tbl24)[ip >> 8];
+		uint32_t i =
+			((const uint16_t *)
+				 t->rows)[(size_t)t->row16[ip >> 16] << 8 | ((ip >> 8) & 0xff)];
 		if (__builtin_expect(i == 0xffff, 0))
 			i = split_lookup(t, ip);
 		return t->dict[i];
@@ -459,7 +574,11 @@ uint32_t lpm_lookup4(const struct lpm *t, uint32_t ip)
 
 void lpm_prefetch4(const struct lpm *t, uint32_t ip)
 {
-	if (t->tbl24)
+	if (t->row16)
+		__builtin_prefetch((const char *)t->rows +
+				   ((size_t)t->row16[ip >> 16] << 8 | ((ip >> 8) & 0xff)) *
+					   t->width);
+	else if (t->tbl24)
 		__builtin_prefetch((const char *)t->tbl24 + (size_t)(ip >> 8) * t->width);
 }
 
@@ -474,7 +593,15 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 	memcpy(&lo64, addr + 8, 8);
 	u128 a = (u128)be64toh(h64) << 64 | be64toh(lo64);
 	uint32_t blk = (uint32_t)(a >> t->shift6);
-	uint32_t lo = t->idx6[blk], hi = t->idx6[blk + 1];
+	uint32_t lo = t->idx6[blk], hi;
+	if (lo & LPM_SUB) {
+		const uint32_t *p = t->sub6 + (lo & ~LPM_SUB);
+		size_t j = (size_t)((a >> (t->shift6 - p[0])) & (((u128)1 << p[0]) - 1));
+		lo = p[1 + j];
+		hi = p[2 + j];
+	} else {
+		hi = idx6_seg(t, blk + 1);
+	}
 	const u128 *s = t->start6;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi + 1) >> 1;
@@ -508,10 +635,13 @@ void lpm_free(struct lpm *t)
 	free(t->start6);
 	free(t->val6);
 	free(t->idx6);
+	free(t->sub6);
 	if (t->tbl24)
 		munmap(t->tbl24, t->tbl24_bytes);
 	free(t->tbl8);
 	free(t->dict);
 	free(t->split_blk);
+	free(t->row16);
+	free(t->rows);
 	free(t);
 }

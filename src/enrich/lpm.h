@@ -17,10 +17,12 @@
  * The built table is a flat sorted array of disjoint segments per family with
  * a direct-indexed first level on the top 4..20 bits (about two blocks per
  * segment), so a lookup is one index load and a binary search over the few
- * segments that start inside that block. An IPv4 table of 4096 segments or
- * more also gets a DIR-24-8 view (64 MiB, huge pages where available): one
- * load per lookup, two where a /24 is split. Read-only after lpm_build(); no
- * locks.
+ * segments that start inside that block; a dense IPv6 block gets a second
+ * direct-indexed level. An IPv4 table of 4096 segments or more also gets a
+ * DIR-24-8 view (64 MiB with 4-byte values, huge pages where available; with
+ * few distinct values a /16-indexed first level over distinct rows of one- or
+ * two-byte /24 entries): one or two loads per lookup, one more where a /24 is
+ * split. Read-only after lpm_build(); no locks.
  */
 #define LPM_NONE      0u
 #define LPM_VALUE_MAX 0x7fffffffu

@@ -144,6 +144,58 @@ static void run_case(size_t n_pfx, bool defaults, bool clustered, int probes, ui
 	free(ps);
 }
 
+/*
+ * Announced IPv6 space is clustered: thousands of prefixes inside one /12, so
+ * one first-level block holds most segments and gets a second-level index.
+ */
+static void test_dense6(void)
+{
+	size_t n = 4000;
+	struct pfx *ps = calloc(n, sizeof *ps);
+	struct lpm_builder *b;
+	CHECK_INT(lpm_builder_new(&b), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct pfx *p = &ps[i];
+		p->ipver = 6;
+		random_addr(6, p->addr);
+		p->addr[0] = 0x2a;
+		p->addr[1] &= 0x0f; /* inside 2a00::/12 */
+		p->plen = 12 + (unsigned)(rnd() % 53);
+		if (i > 0 && rnd() % 3 == 0) { /* nested in an earlier one */
+			const struct pfx *q = &ps[rnd() % i];
+			memcpy(p->addr, q->addr, 16);
+			p->plen = q->plen + (unsigned)(rnd() % (128 - q->plen + 1));
+			for (unsigned x = q->plen; x < 128; x++)
+				if (rnd() & 1)
+					p->addr[x / 8] |= (uint8_t)(0x80u >> (x % 8));
+		}
+		mask(p->addr, 128, p->plen);
+		p->val = (uint32_t)(i % 700) + 1;
+		CHECK_INT(lpm_add_prefix(b, 6, p->addr, p->plen, p->val), 0);
+	}
+	struct lpm *t;
+	CHECK_INT(lpm_build(b, &t), 0);
+	int bad = 0;
+	for (int i = 0; i < 40000 && bad < 5; i++) {
+		uint8_t a[16];
+		if (i % 2) {
+			near_addr(&ps[rnd() % n], a);
+		} else {
+			random_addr(6, a);
+			a[0] = 0x2a;
+			a[1] &= (uint8_t)(i % 4 ? 0x0f : 0xff); /* mostly inside the cluster */
+		}
+		uint32_t want = brute(ps, n, 6, a), got = lpm_lookup6(t, a);
+		if (want != got) {
+			bad++;
+			CHECK_INT(got, want);
+		}
+	}
+	CHECK_INT(bad, 0);
+	lpm_free(t);
+	free(ps);
+}
+
 static void test_edges(void)
 {
 	struct lpm_builder *b;
@@ -194,6 +246,7 @@ static void test_edges(void)
 int main(void)
 {
 	test_edges();
+	test_dense6();
 	run_case(50, true, false, 40000, 5000);
 	run_case(400, true, true, 40000, 5000);
 	run_case(3000, false, true, 40000, 5000);

@@ -1,9 +1,10 @@
 /* ja.c — JA3 (MD5 of the decimal ClientHello summary) and JA4 (FoxIO, BSD-3-Clause spec). */
 
 /*
- * The one-shot MD5() and SHA256() need no context allocation or provider
- * fetch, which EVP does per call on OpenSSL 3.0's hot path. Deprecated but
- * present throughout 3.x.
+ * The low-level MD5 and SHA-256 calls need no context allocation or
+ * provider fetch, which EVP does per call on OpenSSL 3.0's hot path (the
+ * one-shot SHA256() too: 3.0 implements it with EVP_Q_digest, a fetch per
+ * call). Deprecated but present throughout 3.x.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
@@ -88,7 +89,10 @@ int tls_ja3(const struct tls_hello *h, struct dynbuf *str, char hash[TLS_JA3_HAS
 	if (rc)
 		return ERR_NOMEM;
 	uint8_t md[MD5_DIGEST_LENGTH];
-	MD5((const unsigned char *)str->data, str->len, md);
+	MD5_CTX md5;
+	MD5_Init(&md5);
+	MD5_Update(&md5, str->data, str->len);
+	MD5_Final(md, &md5);
 	hex_encode(md, sizeof md, hash);
 	return 0;
 }
@@ -99,27 +103,60 @@ static int cmp_u16(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Appends values as 4-digit lowercase hex joined by ','. */
-static int hex_list(struct dynbuf *b, const uint16_t *v, size_t n)
+#define JA4_INSERTION_MAX 64
+
+/* Every real hello has a few dozen values: insertion sort; a hostile one gets qsort. */
+static void sort_u16(uint16_t *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		char t[6] = { ',',
-			      hexdig[v[i] >> 12],
-			      hexdig[(v[i] >> 8) & 15],
-			      hexdig[(v[i] >> 4) & 15],
-			      hexdig[v[i] & 15],
-			      0 };
-		if (dynbuf_add(b, i ? t : t + 1, i ? 5 : 4))
-			return ERR_NOMEM;
+	if (n > JA4_INSERTION_MAX) {
+		qsort(v, n, sizeof *v, cmp_u16);
+		return;
 	}
-	return 0;
+	for (size_t i = 1; i < n; i++) {
+		uint16_t x = v[i];
+		size_t j = i;
+		for (; j && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
-static void sha12(const struct dynbuf *b, char out[13])
+/* A JA4 list goes to the raw string (b) or straight into a SHA-256 (sha). */
+static int sink_add(struct dynbuf *b, SHA256_CTX *sha, const char *t, size_t n)
+{
+	if (sha) {
+		SHA256_Update(sha, t, n);
+		return 0;
+	}
+	return dynbuf_add(b, t, n);
+}
+
+/* Appends values as 4-digit lowercase hex joined by ',', in chunks. */
+static int hex_list(struct dynbuf *b, SHA256_CTX *sha, const uint16_t *v, size_t n)
+{
+	char t[5 * 64];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k > sizeof t - 5) {
+			if (sink_add(b, sha, t, k))
+				return ERR_NOMEM;
+			k = 0;
+		}
+		if (i)
+			t[k++] = ',';
+		t[k++] = hexdig[v[i] >> 12];
+		t[k++] = hexdig[(v[i] >> 8) & 15];
+		t[k++] = hexdig[(v[i] >> 4) & 15];
+		t[k++] = hexdig[v[i] & 15];
+	}
+	return k ? sink_add(b, sha, t, k) : 0;
+}
+
+static void sha12(SHA256_CTX *sha, char out[13])
 {
 	uint8_t md[SHA256_DIGEST_LENGTH];
 	char full[2 * SHA256_DIGEST_LENGTH + 1];
-	SHA256((const unsigned char *)b->data, b->len, md);
+	SHA256_Final(md, sha);
 	hex_encode(md, sizeof md, full);
 	memcpy(out, full, 12);
 	out[12] = '\0';
@@ -199,8 +236,6 @@ int tls_ja4(const struct tls_hello *h, char ja4[TLS_JA4_LEN + 1], struct dynbuf 
 	uint16_t *ciphers = ja4_array(cs, JA4_STACK, h->ciphers.len / 2 + 1);
 	uint16_t *exts = ja4_array(es, JA4_STACK, h->exts.len / 4 + 1);
 	uint16_t *sigs = ja4_array(ss, JA4_STACK, h->sigalgs.len / 2 + 1);
-	struct dynbuf tmp;
-	dynbuf_init(&tmp, TLS_JA_STR_MAX);
 	if (!ciphers || !exts || !sigs)
 		goto out;
 
@@ -217,8 +252,8 @@ int tls_ja4(const struct tls_hello *h, char ja4[TLS_JA4_LEN + 1], struct dynbuf 
 		if (type != TLS_EXT_SNI && type != TLS_EXT_ALPN)
 			exts[ne++] = type;
 	}
-	qsort(ciphers, nc, sizeof *ciphers, cmp_u16);
-	qsort(exts, ne, sizeof *exts, cmp_u16);
+	sort_u16(ciphers, nc);
+	sort_u16(exts, ne);
 
 	char a[11];
 	char alpn[2];
@@ -238,17 +273,20 @@ int tls_ja4(const struct tls_hello *h, char ja4[TLS_JA4_LEN + 1], struct dynbuf 
 	a[10] = '\0';
 
 	char b[13] = "000000000000", c[13] = "000000000000";
+	SHA256_CTX sha;
 	if (nc) {
-		if (hex_list(&tmp, ciphers, nc))
-			goto out;
-		sha12(&tmp, b);
+		SHA256_Init(&sha);
+		hex_list(NULL, &sha, ciphers, nc);
+		sha12(&sha, b);
 	}
 	if (ne) {
-		dynbuf_reset(&tmp);
-		if (hex_list(&tmp, exts, ne) || (ns && dynbuf_addc(&tmp, '_')) ||
-		    hex_list(&tmp, sigs, ns))
-			goto out;
-		sha12(&tmp, c);
+		SHA256_Init(&sha);
+		hex_list(NULL, &sha, exts, ne);
+		if (ns) {
+			SHA256_Update(&sha, "_", 1);
+			hex_list(NULL, &sha, sigs, ns);
+		}
+		sha12(&sha, c);
 	}
 	memcpy(ja4, a, 10);
 	ja4[10] = '_';
@@ -259,14 +297,14 @@ int tls_ja4(const struct tls_hello *h, char ja4[TLS_JA4_LEN + 1], struct dynbuf 
 
 	if (raw) {
 		dynbuf_reset(raw);
-		if (dynbuf_add(raw, a, 10) || dynbuf_addc(raw, '_') || hex_list(raw, ciphers, nc) ||
-		    dynbuf_addc(raw, '_') || hex_list(raw, exts, ne) ||
-		    (ns && dynbuf_addc(raw, '_')) || hex_list(raw, sigs, ns))
+		if (dynbuf_add(raw, a, 10) || dynbuf_addc(raw, '_') ||
+		    hex_list(raw, NULL, ciphers, nc) || dynbuf_addc(raw, '_') ||
+		    hex_list(raw, NULL, exts, ne) || (ns && dynbuf_addc(raw, '_')) ||
+		    hex_list(raw, NULL, sigs, ns))
 			goto out;
 	}
 	rc = 0;
 out:
-	dynbuf_free(&tmp);
 	if (ciphers != cs)
 		free(ciphers);
 	if (exts != es)

@@ -1,8 +1,10 @@
-/* tls_conn.c — the TLS transport: hello read-ahead and fingerprints, OpenSSL over memory BIOs, events, the tls listener. */
+/* tls_conn.c — the TLS transport: hello read-ahead and fingerprints, OpenSSL over a connection BIO, events, the tls listener. */
 #include "proto/tls/tls_conn.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,13 @@ struct tls_conn {
 	struct tls_server *srv;
 	void (*on_ready)(struct conn *c);
 	SSL *ssl;
-	BIO *rbio, *wbio; /* owned by ssl */
+	BIO *bio; /* owned by ssl: reads from `src`, writes to the connection */
+	/* TLS bytes the BIO hands OpenSSL: the caller's buffer during one input call, else `pend`. */
+	const uint8_t *src;
+	size_t src_len;
+	bool src_eof;
+	uint8_t *pend; /* bytes OpenSSL has not read yet, kept between input calls */
+	size_t pend_len;
 	uint8_t phase;
 	bool inner_eof;
 	int alert;	   /* first alert seen during the handshake, -1 if none */
@@ -165,15 +173,133 @@ static void tls_info_cb(const SSL *ssl, int where, int ret)
 	}
 }
 
-/* Moves whatever OpenSSL wrote (handshake records, alerts, application data) to the socket. */
-static void tls_flush(struct conn *c)
+/*
+ * The connection BIO. OpenSSL writes records (a whole handshake flight, an
+ * alert, application data) straight into the connection's output, which
+ * the worker sends once per input: no copy through a memory BIO, no buffer
+ * to allocate, grow, cleanse and free per connection. It reads the TLS
+ * bytes of the current input call in place; what it has not read by the
+ * end of the call is kept in `pend` (rare: with read-ahead OpenSSL takes
+ * whole records).
+ */
+static int cbio_write(BIO *b, const char *data, int len)
 {
-	char *p = NULL;
-	long n = BIO_get_mem_data(c->tls->wbio, &p);
-	if (n > 0) {
-		conn_write_raw(c, p, (size_t)n);
-		(void)BIO_reset(c->tls->wbio);
+	struct conn *c = BIO_get_data(b);
+	if (len > 0)
+		conn_write_raw(c, data, (size_t)len);
+	return len;
+}
+
+static int cbio_read(BIO *b, char *out, int len)
+{
+	struct conn *c = BIO_get_data(b);
+	struct tls_conn *t = c->tls;
+	BIO_clear_retry_flags(b);
+	if (t->src_len == 0) {
+		if (t->src_eof)
+			return 0;
+		BIO_set_retry_read(b);
+		return -1;
 	}
+	size_t n = len < 0 ? 0 : (size_t)len;
+	if (n > t->src_len)
+		n = t->src_len;
+	memcpy(out, t->src, n);
+	t->src += n;
+	t->src_len -= n;
+	return (int)n;
+}
+
+static long cbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_PENDING: {
+		struct conn *c = BIO_get_data(b);
+		return c && c->tls ? (long)c->tls->src_len : 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+static BIO_METHOD *cbio_method;
+static pthread_once_t cbio_once = PTHREAD_ONCE_INIT;
+
+static void cbio_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sinkd conn");
+	if (m && (!BIO_meth_set_write(m, cbio_write) || !BIO_meth_set_read(m, cbio_read) ||
+		  !BIO_meth_set_ctrl(m, cbio_ctrl))) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	cbio_method = m;
+}
+
+static BIO *cbio_new(struct conn *c)
+{
+	pthread_once(&cbio_once, cbio_init);
+	BIO *b = cbio_method ? BIO_new(cbio_method) : NULL;
+	if (b) {
+		BIO_set_data(b, c);
+		BIO_set_init(b, 1);
+	}
+	return b;
+}
+
+/* Input for OpenSSL: after what it has not read yet, or in place when nothing waits. */
+static bool tls_src_begin(struct tls_conn *t, const uint8_t *buf, size_t len, bool eof)
+{
+	t->src_eof = eof;
+	if (!t->pend_len) {
+		t->src = buf;
+		t->src_len = len;
+		return true;
+	}
+	if (len) {
+		uint8_t *p = realloc(t->pend, t->pend_len + len);
+		if (!p)
+			return false;
+		memcpy(p + t->pend_len, buf, len);
+		t->pend = p;
+		t->pend_len += len;
+	}
+	t->src = t->pend;
+	t->src_len = t->pend_len;
+	return true;
+}
+
+/* Keeps what OpenSSL left unread (the caller's buffer is only valid during the call). */
+static bool tls_src_end(struct tls_conn *t)
+{
+	bool ok = true;
+	if (t->src_len && t->phase != TLS_PH_FAILED) {
+		if (t->pend && t->src >= t->pend && t->src < t->pend + t->pend_len) {
+			memmove(t->pend, t->src, t->src_len);
+		} else {
+			uint8_t *p = realloc(t->pend, t->src_len);
+			if (p) {
+				memcpy(p, t->src, t->src_len);
+				t->pend = p;
+			} else {
+				ok = false;
+			}
+		}
+		t->pend_len = ok ? t->src_len : 0;
+	} else {
+		t->pend_len = 0;
+	}
+	if (!t->pend_len) {
+		free(t->pend);
+		t->pend = NULL;
+	}
+	t->src = NULL;
+	t->src_len = 0;
+	return ok;
 }
 
 int tls_conn_write(struct conn *c, const void *data, size_t len)
@@ -192,7 +318,6 @@ int tls_conn_write(struct conn *c, const void *data, size_t len)
 		}
 		done += (size_t)r;
 	}
-	tls_flush(c);
 	return 0;
 }
 
@@ -272,7 +397,6 @@ static void tls_read_plain(struct conn *c, bool eof)
 		tls_inner_eof(c);
 		break;
 	}
-	tls_flush(c);
 }
 
 /* --- the handshake -------------------------------------------------------------- */
@@ -309,8 +433,9 @@ static void tls_handshake(struct conn *c, bool eof)
 			t->info.alpn[alen] = '\0';
 		}
 		t->phase = TLS_PH_OPEN;
+		/* Idle keep-alive connections give their 34 KiB of record buffers back (nginx does too). */
+		SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
 		tls_record(c, "completed", 0, NULL, NULL, 0);
-		tls_flush(c);
 		/* The request inside gets its own full header timeout. */
 		conn_set_timer(c, CONN_TIMER_REQUEST);
 		if (t->on_ready)
@@ -319,7 +444,6 @@ static void tls_handshake(struct conn *c, bool eof)
 		return;
 	}
 	int e = SSL_get_error(t->ssl, r);
-	tls_flush(c);
 	if (e == SSL_ERROR_WANT_READ && !eof)
 		return;
 	if (t->alert >= 0) {
@@ -396,27 +520,23 @@ static void tls_hello_done(struct conn *c, const uint8_t *raw, size_t len, size_
 		sni.len = strlen(t->info.sni);
 	}
 	t->ssl = tls_server_new_ssl(t->srv, sni, fallback);
-	t->rbio = BIO_new(BIO_s_mem());
-	t->wbio = BIO_new(BIO_s_mem());
-	if (!t->ssl || !t->rbio || !t->wbio) {
-		BIO_free(t->rbio);
-		BIO_free(t->wbio);
-		t->rbio = t->wbio = NULL;
+	t->bio = t->ssl ? cbio_new(c) : NULL;
+	if (!t->bio) {
 		tls_fail(c, "malformed", EVENT_F_LIMIT, "out of memory starting TLS", NULL, 0);
 		return;
 	}
-	SSL_set_bio(t->ssl, t->rbio, t->wbio);
+	SSL_set_bio(t->ssl, t->bio, t->bio);
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_info_callback(t->ssl, tls_info_cb);
 	SSL_set_accept_state(t->ssl);
-	if (BIO_write(t->rbio, raw, (int)len) != (int)len) {
+	t->phase = TLS_PH_HANDSHAKE;
+	if (!tls_src_begin(t, raw, len, eof)) {
 		tls_fail(c, "malformed", EVENT_F_LIMIT, "out of memory starting TLS", NULL, 0);
 		return;
 	}
-	t->phase = TLS_PH_HANDSHAKE;
-	if (eof)
-		BIO_set_mem_eof_return(t->rbio, 0);
 	tls_handshake(c, eof);
+	if (!tls_src_end(t))
+		c->closed = true;
 }
 
 static void tls_input_hello(struct conn *c, const uint8_t *buf, size_t len, bool eof)
@@ -479,16 +599,16 @@ size_t tls_conn_input(struct conn *c, const uint8_t *buf, size_t len, bool eof)
 		break;
 	case TLS_PH_HANDSHAKE:
 	case TLS_PH_OPEN:
-		if (len && BIO_write(t->rbio, buf, (int)len) != (int)len) {
+		if (!tls_src_begin(t, buf, len, eof)) {
 			c->closed = true;
 			break;
 		}
-		if (eof)
-			BIO_set_mem_eof_return(t->rbio, 0);
 		if (t->phase == TLS_PH_HANDSHAKE)
 			tls_handshake(c, eof);
 		else
 			tls_read_plain(c, eof);
+		if (!tls_src_end(t))
+			c->closed = true;
 		break;
 	default:
 		break;
@@ -530,7 +650,8 @@ void tls_conn_free(struct conn *c)
 	struct tls_conn *t = c->tls;
 	if (!t)
 		return;
-	SSL_free(t->ssl); /* frees the BIOs */
+	SSL_free(t->ssl); /* frees the BIO */
+	free(t->pend);
 	dynbuf_free(&t->raw);
 	dynbuf_free(&t->ja3_str);
 	dynbuf_free(&t->ja4_r);

@@ -403,9 +403,13 @@ int tls_server_new(const struct config_listener *lc, struct tls_server **out, ch
 	if (t->ciphersuites && !SSL_CTX_set_ciphersuites(s->ctx, t->ciphersuites))
 		goto fail_ssl;
 	SSL_CTX_set_alpn_select_cb(s->ctx, alpn_select, NULL);
-	/* Idle keep-alive connections give their 34 KiB of record buffers back (nginx does too). */
-	SSL_CTX_set_mode(s->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_NO_AUTO_CHAIN |
-					 SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * Record buffers are released once the handshake is over (tls_conn.c):
+	 * during it, releasing would free and allocate 17 KiB per flight.
+	 */
+	SSL_CTX_set_mode(s->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_NO_AUTO_CHAIN);
+	/* The connection BIO reads from memory: whole records per read, not header then body. */
+	SSL_CTX_set_read_ahead(s->ctx, 1);
 
 	if (t->n_certs) {
 		s->certs = calloc(t->n_certs, sizeof *s->certs);
