@@ -20,14 +20,18 @@
 /* The writer drains at most this much per pass, so one busy lane cannot starve the others. */
 #define RECORDER_PASS_RECORDS 8192
 /*
- * Idle naps of the writer in interval / none modes: 1 ms after work, doubling
- * while the rings stay empty, up to 8 ms. At the most a ring then holds 8 ms
- * of traffic (an 8 MiB ring covers ~2 M events/s), and an idle sensor's
- * writer wakes 125 times a second rather than 1000.
+ * Naps of the writer in interval / none modes (answered mode sleeps until a
+ * worker wakes it). Under load the writer drains the rings dry, then naps
+ * RECORDER_NAP_MAX_NS: big batches mean few wake-ups (each one a context
+ * switch away from a worker, often on the same core), seals and writes. If a
+ * ring was found more than a quarter full, it naps only RECORDER_NAP_MIN_NS
+ * until the rings drain faster than they fill again. Idle, the nap doubles
+ * from there up to the maximum, so an idle sensor's writer wakes 125 times a
+ * second. At the most a ring then holds 8 ms of traffic (an 8 MiB ring covers
+ * ~2 M events/s, far more than one worker produces).
  */
 #define RECORDER_NAP_MIN_NS   1000000L
 #define RECORDER_NAP_MAX_NS   8000000L
-#define RECORDER_BUSY_DRAIN   256 /* records per drain that mean "busy": no nap */
 #define RECORDER_ERROR_LOG_MS 10000
 
 struct recorder_lane {
@@ -118,15 +122,21 @@ static void recorder_note_error(struct recorder *r, int rc, const char *what)
 	r->last_error_log_ms = now;
 }
 
-/* Moves what the lanes hold into the log's batch; returns how many records. */
-static uint64_t writer_drain(struct recorder *r, uint64_t *taken_now)
+/*
+ * Moves what the lanes hold into the log's batch; returns how many records.
+ * *crowded is set if a lane was more than a quarter full when its turn came.
+ */
+static uint64_t writer_drain(struct recorder *r, uint64_t *taken_now, bool *crowded)
 {
 	uint64_t n = 0;
+	*crowded = false;
 	for (unsigned i = 0; i < r->n_lanes; i++) {
 		struct recorder_lane *l = &r->lanes[i];
 		const uint8_t *p;
 		size_t len;
 		unsigned k = 0;
+		if (ring_used(l->ring) > ring_capacity(l->ring) / 4)
+			*crowded = true;
 		while (k < RECORDER_PASS_RECORDS && ring_peek(l->ring, &p, &len)) {
 			int rc = log_writer_append(r->log, p, len);
 			if (rc == ERR_FULL) {
@@ -225,7 +235,8 @@ static void *writer_main(void *arg)
 	long nap_ns = RECORDER_NAP_MIN_NS;
 	for (;;) {
 		bool stopping = atomic_load(&r->stop);
-		uint64_t n = writer_drain(r, taken);
+		bool crowded = false;
+		uint64_t n = writer_drain(r, taken, &crowded);
 		if (n) {
 			int rc = log_writer_commit(r->log);
 			if (rc)
@@ -248,18 +259,20 @@ static void *writer_main(void *arg)
 		if (n)
 			writer_publish(r, taken);
 		writer_update_stats(r);
-		/*
-		 * A full drain goes round again at once. A trickle waits for the
-		 * next nap: outside answered mode its events are in memory either
-		 * way and durable at the next fsync, and a writer waking every
-		 * millisecond preempts the worker it shares a core with.
-		 */
-		if (n >= RECORDER_BUSY_DRAIN || (n && r->fsync == CONFIG_FSYNC_ANSWERED)) {
-			nap_ns = RECORDER_NAP_MIN_NS;
-			continue;
-		}
-		if (stopping && lanes_empty(r))
+		if (n) {
+			/*
+			 * Go round again at once in answered mode (answers wait on
+			 * every pass), when stopping, and when a ring is filling
+			 * faster than the naps allow; otherwise let a batch build up.
+			 */
+			if (r->fsync == CONFIG_FSYNC_ANSWERED || stopping || crowded) {
+				nap_ns = RECORDER_NAP_MIN_NS;
+				continue;
+			}
+			nap_ns = RECORDER_NAP_MAX_NS;
+		} else if (stopping && lanes_empty(r)) {
 			break;
+		}
 		writer_idle(r, r->fsync_interval_ms ? r->fsync_interval_ms : 100, &nap_ns);
 	}
 	free(taken);

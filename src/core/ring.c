@@ -152,6 +152,11 @@ size_t ring_used(const struct ring *r)
 	return (size_t)(h - t);
 }
 
+size_t ring_capacity(const struct ring *r)
+{
+	return r->cap;
+}
+
 bool ring_empty(const struct ring *r)
 {
 	return ring_used(r) == 0;

@@ -35,6 +35,8 @@ void ring_pop(struct ring *r);
 
 /* Approximate bytes in use (either side; for stats). */
 size_t ring_used(const struct ring *r);
+/* Bytes the ring holds when full (the rounded-up size). */
+size_t ring_capacity(const struct ring *r);
 bool ring_empty(const struct ring *r);
 
 #endif

@@ -202,6 +202,7 @@ struct worker_dgram {
 	struct iovec tx_iov[WORKER_DGRAM_BATCH];
 	uint8_t tx_ctl[WORKER_DGRAM_BATCH][WORKER_DGRAM_CTL];
 	uint8_t tx_buf[WORKER_DGRAM_BATCH][WORKER_DGRAM_REPLY];
+	struct dgram dgs[WORKER_DGRAM_BATCH];
 	/* FIFO of held replies: sequences only grow, so the head is always the oldest. */
 	struct dgram_held *held[WORKER_DGRAM_HELD];
 	unsigned held_head, held_count;
@@ -214,7 +215,7 @@ void dgram_event_begin(struct worker *w, struct dgram *dg, struct event_builder 
 		.type = type,
 		.flags = flags,
 		.transport = IPPROTO_UDP,
-		.ts_us = time_now_us(),
+		.ts_us = dg->ts_us ? dg->ts_us : time_now_us(),
 		.flow_id = dg->flow_id,
 		.src = dg->src,
 		.dst = dg->dst,
@@ -409,34 +410,45 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 			continue;
 		if (n <= 0)
 			return;
-		unsigned out = 0;
+		/* One clock read per batch: its datagrams were received together. */
+		uint64_t ts_us = time_now_us();
 		for (int i = 0; i < n; i++) {
 			struct msghdr *mh = &d->rx[i].msg_hdr;
-			struct dgram dg = {
+			struct dgram *dg = &d->dgs[i];
+			*dg = (struct dgram){
 				.l = l,
 				.data = d->rx_buf[i],
 				.len = d->rx[i].msg_len,
 				.truncated = (mh->msg_flags & MSG_TRUNC) != 0,
 				.flow_id = w->flow_base | (w->flow_next++ & 0x0fffffffu),
-				.reply = d->tx_buf[out],
+				/* Slot i: a batch never has more replies before i than datagrams. */
+				.reply = d->tx_buf[i],
 				.reply_cap = WORKER_DGRAM_REPLY,
+				.ts_us = ts_us,
 			};
-			if (dg.len > WORKER_DGRAM_MAX)
-				dg.len = WORKER_DGRAM_MAX;
-			conn_fill_addr(&dg.src, &d->rx_addr[i]);
-			dg.dst = l->local;
-			if (l->wildcard && !dgram_pktinfo(mh, &dg.dst))
-				dg.dst = l->local;
-			dg.dst.port = l->local.port;
+			if (dg->len > WORKER_DGRAM_MAX)
+				dg->len = WORKER_DGRAM_MAX;
+			conn_fill_addr(&dg->src, &d->rx_addr[i]);
+			dg->dst = l->local;
+			if (l->wildcard && !dgram_pktinfo(mh, &dg->dst))
+				dg->dst = l->local;
+			dg->dst.port = l->local.port;
 			if (tproxy)
-				dgram_origdst(mh, &dg.dst);
+				dgram_origdst(mh, &dg->dst);
 			STAT_INC(w->st.dgram_in);
-			STAT_ADD(w->st.bytes_in, dg.len);
-			size_t rlen = l->ops->on_datagram(w, &dg);
-			if (rlen == 0 || rlen > dg.reply_cap)
+			STAT_ADD(w->st.bytes_in, dg->len);
+		}
+		if (l->ops->on_datagram_batch)
+			l->ops->on_datagram_batch(w, d->dgs, (unsigned)n);
+		unsigned out = 0;
+		for (int i = 0; i < n; i++) {
+			struct msghdr *mh = &d->rx[i].msg_hdr;
+			struct dgram *dg = &d->dgs[i];
+			size_t rlen = l->ops->on_datagram(w, dg);
+			if (rlen == 0 || rlen > dg->reply_cap)
 				continue;
 			struct mmsghdr *m = &d->tx[out];
-			d->tx_iov[out] = (struct iovec){ d->tx_buf[out], rlen };
+			d->tx_iov[out] = (struct iovec){ dg->reply, rlen };
 			m->msg_hdr = (struct msghdr){
 				.msg_name = &d->rx_addr[i],
 				.msg_namelen = mh->msg_namelen,
@@ -447,10 +459,15 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 			if (l->wildcard) {
 				m->msg_hdr.msg_control = d->tx_ctl[out];
 				m->msg_hdr.msg_controllen =
-					dgram_reply_ctl(d->tx_ctl[out], &dg.dst);
+					dgram_reply_ctl(d->tx_ctl[out], &dg->dst);
 			}
-			if (w->answered && dg.event_seq > recorder_durable(w->lane)) {
-				dgram_hold(w, l, m, dg.event_seq);
+			if (w->answered && dg->event_seq == 0) {
+				/* Never answer what is not recorded (the lane was full): the client retries. */
+				STAT_INC(w->st.refused_unrecorded);
+				continue;
+			}
+			if (w->answered && dg->event_seq > recorder_durable(w->lane)) {
+				dgram_hold(w, l, m, dg->event_seq);
 				continue;
 			}
 			out++;
@@ -1202,6 +1219,7 @@ void worker_destroy(struct worker *w)
 	}
 	raw_udp_limiter_free(w->raw_udp);
 	free(w->dns_rrl);
+	free(w->dns_batch);
 	free(w->scratch);
 	free(w->evbuf);
 	free(w->stage);

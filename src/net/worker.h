@@ -22,6 +22,7 @@ struct conn;
 struct tls_conn;
 struct dgram;
 struct dns_rrl;
+struct dns_batch;
 
 /*
  * The interface every protocol module gives the worker loop. The worker owns
@@ -62,6 +63,14 @@ struct proto_ops {
 	 * are counted as dgram_held_dropped).
 	 */
 	size_t (*on_datagram)(struct worker *w, struct dgram *dg);
+	/*
+	 * Optional: a whole received batch, before on_datagram is called for each
+	 * of its datagrams in order. A module may do work for every datagram
+	 * ahead (parse, start the memory loads its answers will need, so they
+	 * overlap instead of stalling one datagram at a time) and leave it in
+	 * dg->proto_ctx for on_datagram.
+	 */
+	void (*on_datagram_batch)(struct worker *w, struct dgram *dgs, unsigned n);
 };
 
 /*
@@ -81,6 +90,8 @@ struct dgram {
 	uint8_t *reply;	    /* the module writes its answer here ... */
 	size_t reply_cap;   /* ... up to this many bytes */
 	uint64_t event_seq; /* set by dgram_event_submit: what the reply waits for */
+	void *proto_ctx;    /* NULL, or what on_datagram_batch prepared for this datagram */
+	uint64_t ts_us;	    /* when its batch was received (µs, wall clock; 0: take it now) */
 };
 
 #define WORKER_DGRAM_BATCH 32
@@ -202,6 +213,7 @@ struct worker {
 	struct worker_dgram *dg;	 /* batch buffers for datagram listeners (NULL: none) */
 	struct raw_udp_limiter *raw_udp; /* proto/raw: per-source datagram cap (NULL: none yet) */
 	struct dns_rrl *dns_rrl; /* DNS response-rate-limit table (one allocation; NULL: none yet) */
+	struct dns_batch *dns_batch; /* DNS: the datagram batch's queries, parsed ahead */
 
 	const struct ruleset *rules; /* the rule set for the connection being processed now */
 	_Atomic uint64_t

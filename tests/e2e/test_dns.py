@@ -189,8 +189,14 @@ def test_wire_fields_and_events():
         # Opcode other than QUERY: NOTIMP.
         r4 = w.parse(w.udp(port, w.query("rustock-cc.test", "A", qid=11, opcode=2)))
         assert r4["rcode"] == "NOTIMP" and not r4["aa"], r4
+        # A label holding a dot and an odd byte, below a seized name: answered; the event
+        # escapes them in the name and still names the zone in lower case.
+        odd = (struct.pack(">HHHHHH", 12, 0, 1, 0, 0, 0) + b"\x05a.b\x07Z" +
+               w.name_wire("Rustock-CC.test") + struct.pack(">HH", 1, 1))
+        r6 = w.parse(w.udp(port, odd))
+        assert r6["rcode"] == "NOERROR" and len(r6["answer"]) == 2, r6
         evs = h.wait_until(lambda: [e for e in d.events() if e["event_type"] == "dns"]
-                           if len(d.events()) >= 6 else None, what="6 events")
+                           if len(d.events()) >= 7 else None, what="7 events")
         by_id = {}
         for ev in evs:
             by_id.setdefault(ev["dns"]["id"], []).append(ev)
@@ -214,6 +220,10 @@ def test_wire_fields_and_events():
         assert len(tcp_ev) == 2 and tcp_ev[0]["dns"]["rcode"] == "NOERROR", evs
         (n1,) = by_id[11]
         assert n1["dns"]["rcode"] == "NOTIMP" and n1["sinkhole"]["family"] == "unknown", n1
+        (o1,) = by_id[12]
+        assert o1["dns"]["queries"] == [{"rrname": "a\\.b\\007Z.Rustock-CC.test",
+                                         "rrtype": "A"}], o1
+        assert o1["sinkhole"]["zone"] == "rustock-cc.test", o1
         u.stop_clean(d)
 
 

@@ -374,6 +374,84 @@ static void test_zones(void)
 	config_free(cfg);
 }
 
+/* Looks qn up both ways (in one go, and keyed after both prefetch stages): they must agree. */
+static bool lookup_both(const struct dns_zones *z, const char *qn, struct dns_match *m)
+{
+	struct dns_name n = wire_name(qn);
+	struct dns_zone_key k;
+	struct dns_match m2;
+	dns_zones_key(&n, &k);
+	dns_zones_prefetch(z, &k, 0);
+	dns_zones_prefetch(z, &k, 1);
+	bool hit = dns_zones_lookup(z, &n, m);
+	CHECK_INT(dns_zones_lookup_key(z, &n, &k, &m2), hit);
+	if (hit)
+		CHECK(m2.group == m->group && m2.apex_label == m->apex_label);
+	return hit;
+}
+
+/* Labels longer than a machine word: hashing and comparing go eight bytes at a time. */
+static void test_zones_long_labels(void)
+{
+	static const char text[] =
+		"log: { dir: /nonexistent }\n"
+		"listen: [ { proto: dns, addr: \"127.0.0.1:53\" } ]\n"
+		"dns:\n"
+		"  a: [192.0.2.1]\n"
+		"  zones:\n"
+		"    - { family: long, names: [a-very-long-label-of-32-bytes-xy.example, "
+		"exactly8.test, seven-7.test, sixteen-bytes-16.test] }\n"
+		"    - { family: deep, names: [b.a-very-long-label-of-32-bytes-xy.example] }\n";
+	struct config *cfg = NULL;
+	char err[256] = "";
+	CHECK_INT(config_load_string(text, sizeof text - 1, "t", &cfg, err, sizeof err), 0);
+	struct dns_zones *z = NULL;
+	CHECK_INT(dns_zones_build(cfg->dns, &z, err, sizeof err), 0);
+	if (!z) {
+		config_free(cfg);
+		return;
+	}
+	static const struct {
+		const char *q;
+		const char *family; /* NULL: no match */
+		unsigned apex_label;
+	} cases[] = {
+		{ "a-very-long-label-of-32-bytes-xy.example", "long", 0 },
+		{ "WWW.A-Very-Long-Label-Of-32-Bytes-XY.EXAMPLE", "long", 1 },
+		{ "B.a-very-long-label-of-32-bytes-XY.example", "deep", 0 },
+		{ "x.b.a-very-long-label-of-32-bytes-xy.example", "deep", 1 },
+		/* One byte off at the end of a word, in the middle, past the last word. */
+		{ "a-very-long-label-of-32-bytes-xz.example", NULL, 0 },
+		{ "a-very-long-label-Of-31-bytes-xy.example", NULL, 0 },
+		{ "a-very-long-label-of-32-bytes-xy.examplf", NULL, 0 },
+		/* '@' and '[' sit just outside 'A'..'Z': never lower-cased into '`' or '{'. */
+		{ "exactly8.test", "long", 0 },
+		{ "EXACTLY8.TEST", "long", 0 },
+		{ "exactl@8.test", NULL, 0 },
+		{ "exactl[8.test", NULL, 0 },
+		{ "Seven-7.Test", "long", 0 },
+		{ "seven-7.test.x", NULL, 0 },
+		{ "q.Sixteen-Bytes-16.test", "long", 1 },
+		{ "sixteen-bytes-15.test", NULL, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct dns_match m;
+		bool hit = lookup_both(z, cases[i].q, &m);
+		CHECK_INT(hit, cases[i].family != NULL);
+		if (hit && cases[i].family) {
+			CHECK_STR(m.group->family, cases[i].family);
+			CHECK_INT(m.apex_label, cases[i].apex_label);
+		}
+	}
+	/* Bytes with the high bit set are not letters: 0xC1 is not 0xE1. */
+	struct dns_name hi = wire_name("seven-7.test");
+	hi.wire[1] = 0xC1;
+	struct dns_match m;
+	CHECK(!dns_zones_lookup(z, &hi, &m));
+	dns_zones_free(z);
+	config_free(cfg);
+}
+
 static void test_config_errors(void)
 {
 	static const struct {
@@ -457,6 +535,7 @@ int main(void)
 	test_parse_table();
 	test_names();
 	test_zones();
+	test_zones_long_labels();
 	test_config_errors();
 	return check_done("test_dns");
 }

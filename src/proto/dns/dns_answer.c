@@ -254,6 +254,13 @@ static uint16_t resp_flags(const struct dns_query *q, bool aa, uint16_t rcode)
 size_t dns_answer_build(const struct dns_zones *z, int parse_rc, const struct dns_query *q,
 			bool tcp, uint8_t *out, size_t cap, struct dns_answer_info *info)
 {
+	return dns_answer_build_key(z, parse_rc, q, NULL, tcp, out, cap, info);
+}
+
+size_t dns_answer_build_key(const struct dns_zones *z, int parse_rc, const struct dns_query *q,
+			    const struct dns_zone_key *key, bool tcp, uint8_t *out, size_t cap,
+			    struct dns_answer_info *info)
+{
 	memset(info, 0, sizeof *info);
 	if (parse_rc == ERR_NEED_MORE || (q->flags & DNS_F_QR))
 		return 0;
@@ -276,7 +283,8 @@ size_t dns_answer_build(const struct dns_zones *z, int parse_rc, const struct dn
 	} else if (q->qclass != DNS_C_IN || q->qtype == DNS_T_AXFR || q->qtype == DNS_T_IXFR ||
 		   q->qtype == DNS_T_OPT || !z) {
 		rcode = DNS_R_REFUSED;
-	} else if (!dns_zones_lookup(z, &q->qname, &info->match)) {
+	} else if (!(key ? dns_zones_lookup_key(z, &q->qname, key, &info->match) :
+			   dns_zones_lookup(z, &q->qname, &info->match))) {
 		rcode = DNS_R_REFUSED;
 	} else {
 		info->matched = true;

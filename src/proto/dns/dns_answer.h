@@ -46,6 +46,10 @@ struct dns_answer_info {
  */
 size_t dns_answer_build(const struct dns_zones *z, int parse_rc, const struct dns_query *q,
 			bool tcp, uint8_t *out, size_t cap, struct dns_answer_info *info);
+/* The same with the question name's zone key already made (dns_zones_key); key may be NULL. */
+size_t dns_answer_build_key(const struct dns_zones *z, int parse_rc, const struct dns_query *q,
+			    const struct dns_zone_key *key, bool tcp, uint8_t *out, size_t cap,
+			    struct dns_answer_info *info);
 
 /* A minimal TC=1 answer (header and question, plus OPT if the query had one): the RRL slip. */
 size_t dns_answer_slip(const struct dns_zones *z, const struct dns_query *q, uint8_t *out,

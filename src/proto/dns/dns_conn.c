@@ -98,13 +98,27 @@ static void put_answers(struct event_builder *b, const struct dns_answer_info *a
 	event_put(b, EVENT_T_DNS_ANSWERS, v, n);
 }
 
-/* Lower-case presentation form of the matched apex. */
+/*
+ * Lower-case presentation form of the matched apex. `qtext` is the question
+ * name's text (qtext_len characters): when it has no escapes, label i starts
+ * there at the label's wire offset and the apex is its tail, lower-cased.
+ */
 static void put_zone(struct event_builder *b, const struct dns_query *q,
-		     const struct dns_answer_info *ai)
+		     const struct dns_answer_info *ai, const char *qtext, size_t qtext_len)
 {
-	struct dns_name apex;
 	unsigned first = ai->match.apex_label;
 	size_t off = q->qname.label_off[first];
+	char text[DNS_TEXT_NAME_MAX];
+	if (q->qname.len >= 2 && qtext_len == (size_t)q->qname.len - 2 && off < qtext_len) {
+		size_t n = qtext_len - off;
+		for (size_t i = 0; i < n; i++) {
+			char ch = qtext[off + i];
+			text[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+		}
+		event_put(b, EVENT_T_DNS_ZONE, text, n);
+		return;
+	}
+	struct dns_name apex;
 	apex.len = (uint16_t)(q->qname.len - off);
 	memcpy(apex.wire, q->qname.wire + off, apex.len);
 	apex.labels = (uint8_t)(q->qname.labels - first);
@@ -113,9 +127,8 @@ static void put_zone(struct event_builder *b, const struct dns_query *q,
 	for (size_t i = 0; i < apex.len; i++)
 		if (apex.wire[i] >= 'A' && apex.wire[i] <= 'Z')
 			apex.wire[i] = (uint8_t)(apex.wire[i] + 32);
-	char text[DNS_TEXT_NAME_MAX];
-	dns_name_text(&apex, text, sizeof text);
-	event_put_str(b, EVENT_T_DNS_ZONE, text);
+	size_t n = dns_name_text(&apex, text, sizeof text);
+	event_put(b, EVENT_T_DNS_ZONE, text, n);
 }
 
 /* The DNS fields of one query's event (the header is already begun). */
@@ -136,10 +149,11 @@ static void dns_event_fields(struct event_builder *b, const uint8_t *msg, size_t
 		event_put_u16(b, EVENT_T_DNS_ID, q->id);
 		event_put_u16(b, EVENT_T_DNS_QFLAGS, q->flags);
 	}
+	char text[DNS_TEXT_NAME_MAX];
+	size_t text_len = 0;
 	if (q->has_question) {
-		char text[DNS_TEXT_NAME_MAX];
-		dns_name_text(&q->qname, text, sizeof text);
-		event_put_str(b, EVENT_T_DNS_QNAME, text);
+		text_len = dns_name_text(&q->qname, text, sizeof text);
+		event_put(b, EVENT_T_DNS_QNAME, text, text_len);
 		event_put_u16(b, EVENT_T_DNS_QTYPE, q->qtype);
 		event_put_u16(b, EVENT_T_DNS_QCLASS, q->qclass);
 	}
@@ -151,7 +165,7 @@ static void dns_event_fields(struct event_builder *b, const uint8_t *msg, size_t
 	if (q->has_ecs)
 		put_ecs(b, q);
 	if (ai->matched)
-		put_zone(b, q, ai);
+		put_zone(b, q, ai, q->has_question ? text : "", text_len);
 	if (answered) {
 		event_put_u16(b, EVENT_T_DNS_RCODE, ai->rcode);
 		event_put_u16(b, EVENT_T_DNS_RFLAGS, ai->flags);
@@ -172,17 +186,70 @@ static const struct dns_zones *dns_zones_now(struct worker *w)
 	return w->rules ? w->rules->dns : NULL;
 }
 
+/* One datagram's query, parsed (and its name hashed for the zone table) ahead of answering. */
+struct dns_prepared {
+	int prc;
+	struct dns_query q;
+	struct dns_zone_key key; /* key.labels == 0: not made (no table, or nothing to look up) */
+};
+
+struct dns_batch {
+	struct dns_prepared e[WORKER_DGRAM_BATCH];
+};
+
+static void dns_prepare(const struct dns_zones *z, const struct dgram *dg, struct dns_prepared *p)
+{
+	p->prc = dns_msg_parse(dg->data, dg->len, &p->q);
+	if (dg->truncated && p->prc == 0) {
+		p->prc = ERR_MALFORMED;
+		p->q.error = "datagram larger than the receive buffer";
+	}
+	p->key.labels = 0;
+	if (z && p->prc == 0)
+		dns_zones_key(&p->q.qname, &p->key);
+}
+
+/*
+ * Parses the whole batch first, then looks up its names in two passes that
+ * only start loads (table slots, then the names they point at), so the
+ * cache misses of 32 lookups overlap; dns_on_datagram then finds them done.
+ */
+static void dns_on_datagram_batch(struct worker *w, struct dgram *dgs, unsigned n)
+{
+	if (!w->dns_batch) {
+		w->dns_batch = malloc(sizeof *w->dns_batch);
+		if (!w->dns_batch)
+			return; /* each datagram is then parsed on its own */
+	}
+	struct dns_batch *b = w->dns_batch;
+	const struct dns_zones *z = dns_zones_now(w);
+	if (n > WORKER_DGRAM_BATCH)
+		n = WORKER_DGRAM_BATCH;
+	for (unsigned i = 0; i < n; i++) {
+		dns_prepare(z, &dgs[i], &b->e[i]);
+		if (b->e[i].key.labels)
+			dns_zones_prefetch(z, &b->e[i].key, 0);
+		dgs[i].proto_ctx = &b->e[i];
+	}
+	for (unsigned i = 0; z && i < n; i++)
+		if (b->e[i].key.labels)
+			dns_zones_prefetch(z, &b->e[i].key, 1);
+}
+
 static size_t dns_on_datagram(struct worker *w, struct dgram *dg)
 {
 	const struct dns_zones *z = dns_zones_now(w);
-	struct dns_query q;
-	struct dns_answer_info ai;
-	int prc = dns_msg_parse(dg->data, dg->len, &q);
-	if (dg->truncated && prc == 0) {
-		prc = ERR_MALFORMED;
-		q.error = "datagram larger than the receive buffer";
+	struct dns_prepared local;
+	struct dns_prepared *p = dg->proto_ctx;
+	if (!p) {
+		dns_prepare(z, dg, &local);
+		p = &local;
 	}
-	size_t n = dns_answer_build(z, prc, &q, false, dg->reply, dg->reply_cap, &ai);
+	const struct dns_query *qp = &p->q;
+	int prc = p->prc;
+	struct dns_answer_info ai;
+	size_t n = dns_answer_build_key(z, prc, qp, p->key.labels ? &p->key : NULL, false,
+					dg->reply, dg->reply_cap, &ai);
 	const char *action = n ? (ai.truncated ? "truncated" : "answered") : "dropped";
 	uint16_t flags = 0;
 	if (n && z) {
@@ -193,7 +260,7 @@ static size_t dns_on_datagram(struct worker *w, struct dgram *dg)
 			flags |= EVENT_F_LIMIT;
 			STAT_INC(w->st.dns_rrl_dropped);
 		} else if (v == RRL_SLIP) {
-			n = dns_answer_slip(z, &q, dg->reply, dg->reply_cap);
+			n = dns_answer_slip(z, qp, dg->reply, dg->reply_cap);
 			action = "rrl-slip";
 			flags |= EVENT_F_LIMIT;
 			STAT_INC(w->st.dns_rrl_slipped);
@@ -207,7 +274,7 @@ static size_t dns_on_datagram(struct worker *w, struct dgram *dg)
 	struct event_builder b;
 	dgram_event_begin(w, dg, &b, EVENT_DNS, flags);
 	bool real = n && strcmp(action, "rrl-slip") != 0;
-	dns_event_fields(&b, dg->data, dg->len, prc, &q, &ai, real, action);
+	dns_event_fields(&b, dg->data, dg->len, prc, qp, &ai, real, action);
 	if (!strcmp(action, "rrl-slip")) {
 		event_put_u16(&b, EVENT_T_DNS_RCODE, 0);
 		event_put_u16(&b, EVENT_T_DNS_RFLAGS, (uint16_t)(dg->reply[2] << 8 | dg->reply[3]));
@@ -298,6 +365,7 @@ static void dns_tcp_timeout(struct conn *c)
 const struct proto_ops dns_udp_proto_ops = {
 	.name = "dns",
 	.on_datagram = dns_on_datagram,
+	.on_datagram_batch = dns_on_datagram_batch,
 };
 
 const struct proto_ops dns_tcp_proto_ops = {

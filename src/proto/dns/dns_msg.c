@@ -220,6 +220,12 @@ int dns_msg_parse(const uint8_t *msg, size_t len, struct dns_query *q)
 	return 0;
 }
 
+/* How a byte of a label is written: 0 as \DDD, 1 as itself, 2 after a backslash. */
+static const uint8_t name_text_class[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['-'] = 1,
+	['_'] = 1,	   ['*'] = 1,	      ['.'] = 2,	 ['\\'] = 2,
+};
+
 size_t dns_name_text(const struct dns_name *n, char *buf, size_t cap)
 {
 	size_t o = 0;
@@ -231,27 +237,29 @@ size_t dns_name_text(const struct dns_name *n, char *buf, size_t cap)
 		buf[o] = '\0';
 		return o;
 	}
+	/* At most 4 characters per wire byte: with that much room nothing needs checking. */
+	bool roomy = cap > 4u * n->len;
 	for (unsigned i = 0; i < n->labels; i++) {
 		size_t lo = n->label_off[i];
 		uint8_t ll = n->wire[lo];
-		if (i && o + 1 < cap)
+		if (i && (roomy || o + 1 < cap))
 			buf[o++] = '.';
 		for (size_t k = 1; k <= ll; k++) {
 			uint8_t ch = n->wire[lo + k];
-			bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-				     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-				     ch == '*';
-			if (plain) {
-				if (o + 1 < cap)
+			uint8_t cls = name_text_class[ch];
+			if (cls == 1) {
+				if (roomy || o + 1 < cap)
 					buf[o++] = (char)ch;
-			} else if (ch == '.' || ch == '\\') {
-				if (o + 2 < cap) {
+			} else if (cls == 2) {
+				if (roomy || o + 2 < cap) {
 					buf[o++] = '\\';
 					buf[o++] = (char)ch;
 				}
-			} else if (o + 4 < cap) {
-				snprintf(buf + o, cap - o, "\\%03u", ch);
-				o += 4;
+			} else if (roomy || o + 4 < cap) {
+				buf[o++] = '\\';
+				buf[o++] = (char)('0' + ch / 100);
+				buf[o++] = (char)('0' + ch / 10 % 10);
+				buf[o++] = (char)('0' + ch % 10);
 			}
 		}
 	}

@@ -15,6 +15,7 @@
 
 #define ZONE_FNV_OFFSET 1469598103934665603ull
 #define ZONE_FNV_PRIME	1099511628211ull
+#define ZONE_MIX_MUL	0x9e3779b97f4a7c15ull
 #define ZONE_MAX_NAMES	(1u << 26) /* 67 M: far beyond any court order, bounds memory */
 
 /*
@@ -56,11 +57,56 @@ static inline uint8_t lower(uint8_t c)
 	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
 }
 
+/* ASCII lower case of 8 bytes at once: 0x20 added to each byte in 'A'..'Z', nothing else changed. */
+static inline uint64_t lower8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t low7 = x & ~high;
+	uint64_t ge_a = low7 + ones * (0x80 - 'A');	/* bit 7 set where the byte >= 'A' */
+	uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1); /* bit 7 set where the byte > 'Z' */
+	return x | ((ge_a & ~gt_z & ~x & high) >> 2);
+}
+
+/*
+ * Up to 8 bytes as one word (missing bytes 0); the same bytes always give
+ * the same word. Built from 4-, 2- and 1-byte loads rather than a copy of
+ * variable length, which goes through memory and stalls the load after it.
+ */
+static inline uint64_t load_word(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+	if (n >= 8) {
+		memcpy(&v, p, 8);
+		return v;
+	}
+	unsigned shift = 0;
+	if (n & 4) {
+		uint32_t x;
+		memcpy(&x, p, 4);
+		v = x;
+		p += 4;
+		shift = 32;
+	}
+	if (n & 2) {
+		uint16_t x;
+		memcpy(&x, p, 2);
+		v |= (uint64_t)x << shift;
+		p += 2;
+		shift += 16;
+	}
+	if (n & 1)
+		v |= (uint64_t)p[0] << shift;
+	return v;
+}
+
+/* Hashes one label (length byte at lab[0]), lower-cased, into h: eight bytes a step. */
 static inline uint64_t mix_label(uint64_t h, const uint8_t *lab)
 {
 	uint8_t n = lab[0];
-	for (uint8_t i = 1; i <= n; i++)
-		h = (h ^ lower(lab[i])) * ZONE_FNV_PRIME;
+	for (size_t i = 0; i < n; i += 8) {
+		h = (h ^ lower8(load_word(lab + 1 + i, n - i))) * ZONE_MIX_MUL;
+		h ^= h >> 29;
+	}
 	return (h ^ (uint64_t)(0x100u | n)) * ZONE_FNV_PRIME;
 }
 
@@ -304,49 +350,97 @@ void dns_zones_free(struct dns_zones *z)
 /* Compares a stored lower-case name with a query suffix, ignoring ASCII case. */
 static bool name_eq(const uint8_t *stored, const uint8_t *q, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
+	size_t i = 0;
+	for (; len - i >= 8; i += 8)
+		if (load_word(stored + i, 8) != lower8(load_word(q + i, 8)))
+			return false;
+	for (; i < len; i++)
 		if (stored[i] != lower(q[i]))
 			return false;
 	return true;
 }
 
-bool dns_zones_lookup(const struct dns_zones *z, const struct dns_name *qname, struct dns_match *m)
+void dns_zones_key(const struct dns_name *qname, struct dns_zone_key *k)
+{
+	uint64_t h = ZONE_FNV_OFFSET;
+	k->labels = qname->labels;
+	for (unsigned i = qname->labels; i-- > 0;) {
+		h = mix_label(h, qname->wire + qname->label_off[i]);
+		k->hash[i] = fold(h);
+	}
+}
+
+/* Suffixes the prefetch looks at, longest first: deeper ones are rare and still found, only slower. */
+#define ZONE_PREFETCH_SUFFIXES 8
+/* Probe steps stage 1 follows from a suffix's first slot. */
+#define ZONE_PREFETCH_PROBES   4
+
+void dns_zones_prefetch(const struct dns_zones *z, const struct dns_zone_key *k, int stage)
+{
+	if (!z->n_ents)
+		return;
+	size_t mask = z->table_cap - 1;
+	unsigned n = k->labels < ZONE_PREFETCH_SUFFIXES ? k->labels : ZONE_PREFETCH_SUFFIXES;
+	for (unsigned i = 0; i < n; i++) {
+		size_t s = k->hash[i] & mask;
+		if (stage == 0) {
+			__builtin_prefetch(&z->table[s]);
+			continue;
+		}
+		for (unsigned p = 0; p < ZONE_PREFETCH_PROBES && z->table[s].ref; p++) {
+			if (z->table[s].hash == k->hash[i]) {
+				/* A record is rarely aligned: it may reach into the next line. */
+				const uint8_t *r = z->arena + z->table[s].ref - 1;
+				__builtin_prefetch(r);
+				__builtin_prefetch(r + 63);
+				break;
+			}
+			s = (s + 1) & mask;
+		}
+	}
+}
+
+bool dns_zones_lookup_key(const struct dns_zones *z, const struct dns_name *qname,
+			  const struct dns_zone_key *k, struct dns_match *m)
 {
 	unsigned n = qname->labels;
-	if (n == 0 || !z->n_ents)
+	if (n == 0 || !z->n_ents || k->labels != n)
 		return false;
-	uint32_t hashes[DNS_LABELS_MAX];
-	uint64_t h = ZONE_FNV_OFFSET;
 	size_t mask = z->table_cap - 1;
-	for (unsigned i = n; i-- > 0;) {
-		h = mix_label(h, qname->wire + qname->label_off[i]);
-		hashes[i] = fold(h);
-		/* Every suffix's first slot is fetched at once, not one miss after another. */
-		__builtin_prefetch(&z->table[hashes[i] & mask]);
-	}
 	/* The deepest seized name wins: try the longest suffix first. Root-label stores never exist. */
 	size_t wire_no_root = (size_t)qname->len - 1;
 	for (unsigned i = 0; i < n; i++) {
 		size_t off = qname->label_off[i];
 		size_t len = wire_no_root - off;
-		uint32_t hv = hashes[i];
-		size_t k = hv & mask;
-		while (z->table[k].ref) {
-			if (z->table[k].hash != hv) {
-				k = (k + 1) & mask;
+		uint32_t hv = k->hash[i];
+		size_t s = hv & mask;
+		while (z->table[s].ref) {
+			if (z->table[s].hash != hv) {
+				s = (s + 1) & mask;
 				continue;
 			}
-			const uint8_t *r = z->arena + z->table[k].ref - 1;
+			const uint8_t *r = z->arena + z->table[s].ref - 1;
 			if (r[6] == len && name_eq(r + ZONE_REC_HEAD, qname->wire + off, len)) {
 				m->group = &z->groups[rec_group(r)];
 				m->apex_label = i;
 				m->at_apex = i == 0;
 				return true;
 			}
-			k = (k + 1) & mask;
+			s = (s + 1) & mask;
 		}
 	}
 	return false;
+}
+
+bool dns_zones_lookup(const struct dns_zones *z, const struct dns_name *qname, struct dns_match *m)
+{
+	if (qname->labels == 0 || !z->n_ents)
+		return false;
+	struct dns_zone_key k;
+	dns_zones_key(qname, &k);
+	/* Every suffix's first slot is fetched at once, not one miss after another. */
+	dns_zones_prefetch(z, &k, 0);
+	return dns_zones_lookup_key(z, qname, &k, m);
 }
 
 void dns_zones_get_stats(const struct dns_zones *z, struct dns_zones_stats *st)

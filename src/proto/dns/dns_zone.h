@@ -58,6 +58,26 @@ void dns_zones_free(struct dns_zones *z);
 /* Finds the deepest seized name at or above qname; false if none (answer REFUSED). */
 bool dns_zones_lookup(const struct dns_zones *z, const struct dns_name *qname, struct dns_match *m);
 
+/*
+ * The same lookup in steps, so a batch of queries can overlap its memory
+ * loads instead of waiting for them one query at a time (the table and the
+ * names are far bigger than the caches that the kernel's UDP path leaves
+ * us): dns_zones_key() hashes every suffix of the name once,
+ * dns_zones_prefetch() starts loading what the lookup will read (stage 0:
+ * the table slots; stage 1, once those have arrived: the names they point
+ * at), and dns_zones_lookup_key() is dns_zones_lookup() with the hashes
+ * given. The key belongs to the name it was made from.
+ */
+struct dns_zone_key {
+	unsigned labels; /* qname->labels: hashes of the suffixes at labels 0 .. labels-1 */
+	uint32_t hash[DNS_LABELS_MAX];
+};
+
+void dns_zones_key(const struct dns_name *qname, struct dns_zone_key *k);
+void dns_zones_prefetch(const struct dns_zones *z, const struct dns_zone_key *k, int stage);
+bool dns_zones_lookup_key(const struct dns_zones *z, const struct dns_name *qname,
+			  const struct dns_zone_key *k, struct dns_match *m);
+
 void dns_zones_get_stats(const struct dns_zones *z, struct dns_zones_stats *st);
 const struct config_dns *dns_zones_config(const struct dns_zones *z);
 /* The SOA serial in force (configured, or the build time in seconds). */
