@@ -1057,19 +1057,29 @@ static void worker_durable(struct worker *w)
 	}
 }
 
+/* Whether a shutdown may close the connection now: nothing buffered, queued or in flight. */
+static bool conn_is_idle(const struct conn *c)
+{
+	if (c->closed || c->out_off != c->out_len || c->in_len != 0 || c->in_wait_list ||
+	    c->w->stage_conn == c)
+		return false;
+	if (c->tls && !tls_conn_is_idle(c))
+		return false;
+	return !c->ops->is_idle || c->ops->is_idle(c);
+}
+
 static void worker_begin_drain(struct worker *w)
 {
 	w->draining = true;
 	w->drain_deadline_ms = w->now_ms + daemon_drain_timeout_ms(w->d);
 	for (unsigned i = 0; i < w->n_listeners; i++)
 		listener_close_fd(&w->listeners[i], w->id);
-	/* Idle keep-alive connections have nothing in flight: close them now. */
-	for (unsigned i = 0; i < w->n_listeners; i++) {
-		struct conn_list *lst = &w->timers[i * CONN_TIMER_KINDS + CONN_TIMER_IDLE];
-		struct conn *c = lst->head;
+	/* Connections with nothing in flight are closed now; the rest get the drain time. */
+	for (unsigned i = 0; i < w->n_listeners * CONN_TIMER_KINDS; i++) {
+		struct conn *c = w->timers[i].head;
 		while (c) {
 			struct conn *next = c->tnext;
-			if (c->out_off == c->out_len && c->in_len == 0 && !c->p.http.in_request)
+			if (conn_is_idle(c))
 				conn_close(c);
 			c = next;
 		}

@@ -45,6 +45,13 @@ struct proto_ops {
 	/* The connection is being closed (any reason): free protocol state. */
 	void (*on_close)(struct conn *c);
 	/*
+	 * At shutdown: true when nothing is in flight, so the drain may close the
+	 * connection now (on_close says goodbye if the protocol has one) rather
+	 * than wait up to drain_timeout_ms. Asked only when no input is buffered
+	 * and no output is queued. Absent: such a connection is idle.
+	 */
+	bool (*is_idle)(const struct conn *c);
+	/*
 	 * One datagram arrived on a UDP listener (see struct dgram). The module
 	 * records what it must (dgram_event_begin / dgram_event_submit) and
 	 * writes at most one reply into dg->reply (dg->reply_cap bytes at most).

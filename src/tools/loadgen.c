@@ -31,6 +31,7 @@
 #include "core/json.h"
 #include "net/proxy.h"
 #include "tools/commands.h"
+#include "tools/lg_sources.h"
 #include "tools/loopback.h"
 
 /*
@@ -53,11 +54,6 @@
 #define LG_MAX_RATE	   10000000ULL
 #define LG_MAX_RPC	   1000000
 #define LG_MAX_TIMEOUT_MS  600000
-#define LG_MAX_UNIQUE	   (1u << 20)
-#define LG_MAX_CIDRS	   64
-#define LG_ASN_MAX_BYTES   (256u << 20)
-#define LG_ASN_MAX_LINES   4000000u
-#define LG_ASN_LINE_MAX	   512
 #define LG_SEEN_MAX	   (1u << 20) /* distinct sources tracked per thread before "capped" */
 #define LG_RESP_BUF	   4096	      /* response head must fit; bodies are counted, not kept */
 #define LG_REQ_MAX	   2048	      /* largest rendered request */
@@ -67,8 +63,6 @@
 #define LG_BACKOFF_NS	   20000000ULL /* wait after a failed connect before retrying that slot */
 #define LG_BURST_NS	   10000000ULL /* rate limiter tolerance: 10 ms worth of requests */
 #define LG_MAX_CL	   (1ULL << 40)
-
-#define LG_DEFAULT_SOURCES "198.51.100.0/24,203.0.113.0/24"
 
 /*
  * The real Rustock User-Agent is not in any source we hold (reference
@@ -142,48 +136,15 @@ struct lg_opts {
 	uint64_t rate;
 	uint64_t rpc;
 	uint64_t timeout_ms;
-	uint64_t sources_unique;
 	uint64_t seed;
 	enum lg_profile profile;
 	bool keepalive;
-	bool proxy_v2;
 	bool json;
 	bool quiet;
-	bool tls;	 /* check in over TLS (full handshakes unless tls_resume) */
-	bool tls_resume; /* offer each slot's previous session */
-	const char *sni; /* --sni; default: the profile's host */
-	const char *sources;
-	const char *asn_file;
-};
-
-/* Unsigned 128-bit value, enough for an IPv6 address as a number. */
-struct lg_u128 {
-	uint64_t hi;
-	uint64_t lo;
-};
-
-/* An inclusive address range of one IP version. */
-struct lg_range {
-	uint8_t ipver;
-	struct lg_u128 lo;
-	struct lg_u128 hi;
-};
-
-/* xoshiro256**, seeded through splitmix64: fast, good, and reproducible from --seed. */
-struct lg_rng {
-	uint64_t s[4];
-};
-
-/* Open-addressing set of addresses; key[0] is the IP version (0 = empty slot). */
-struct lg_akey {
-	uint8_t k[17];
-};
-
-struct lg_aset {
-	struct lg_akey *keys;
-	size_t cap; /* power of two */
-	size_t n;
-	bool full; /* an insert was refused: counts are a lower bound */
+	bool tls;		    /* check in over TLS (full handshakes unless tls_resume) */
+	bool tls_resume;	    /* offer each slot's previous session */
+	const char *sni;	    /* --sni; default: the profile's host */
+	struct lg_sources_opts src; /* --proxy-v2, --sources, --asn-file, --sources-unique */
 };
 
 struct lg_req {
@@ -238,11 +199,7 @@ struct lg_conn {
 /* Read-only state shared by all threads, plus the source-pool cursor. */
 struct lg_shared {
 	const struct lg_opts *o;
-	const struct lg_range *ranges;
-	size_t nranges;
-	const struct event_addr *pool;
-	size_t npool;
-	atomic_uint_fast64_t next_src;
+	struct lg_sources *src;
 	uint64_t end_ns;
 	SSL_CTX *tls_ctx; /* --tls: client context, no verification (loopback tests) */
 };
@@ -285,199 +242,6 @@ static uint64_t lg_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t lg_splitmix(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static void lg_rng_seed(struct lg_rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = lg_splitmix(&seed);
-}
-
-static uint64_t lg_rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t lg_rng_next(struct lg_rng *r)
-{
-	uint64_t *s = r->s;
-	uint64_t res = lg_rotl(s[1] * 5, 7) * 9;
-	uint64_t t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = lg_rotl(s[3], 45);
-	return res;
-}
-
-/* Uniform in [0, n), n > 0, without modulo bias. */
-static uint64_t lg_rng_below(struct lg_rng *r, uint64_t n)
-{
-	uint64_t min = (0 - n) % n;
-	uint64_t x;
-
-	do
-		x = lg_rng_next(r);
-	while (x < min);
-	return x % n;
-}
-
-/* Uniform in [0, span]: draw under the smallest all-ones mask covering span, reject above. */
-static struct lg_u128 lg_rng_upto(struct lg_rng *r, struct lg_u128 span)
-{
-	struct lg_u128 m, x;
-
-	if (span.hi) {
-		m.hi = ~0ULL >> __builtin_clzll(span.hi);
-		m.lo = ~0ULL;
-	} else {
-		m.hi = 0;
-		m.lo = span.lo ? ~0ULL >> __builtin_clzll(span.lo) : 0;
-	}
-	for (;;) {
-		x.hi = lg_rng_next(r) & m.hi;
-		x.lo = lg_rng_next(r) & m.lo;
-		if (x.hi < span.hi || (x.hi == span.hi && x.lo <= span.lo))
-			return x;
-	}
-}
-
-static struct lg_u128 lg_u128_from_addr(const struct event_addr *a)
-{
-	struct lg_u128 v = { 0, 0 };
-
-	if (a->ipver == 4) {
-		for (int i = 0; i < 4; i++)
-			v.lo = v.lo << 8 | a->addr[i];
-		return v;
-	}
-	for (int i = 0; i < 8; i++)
-		v.hi = v.hi << 8 | a->addr[i];
-	for (int i = 8; i < 16; i++)
-		v.lo = v.lo << 8 | a->addr[i];
-	return v;
-}
-
-static void lg_u128_to_addr(struct lg_u128 v, uint8_t ipver, struct event_addr *a)
-{
-	memset(a, 0, sizeof *a);
-	a->ipver = ipver;
-	if (ipver == 4) {
-		for (int i = 3; i >= 0; i--, v.lo >>= 8)
-			a->addr[i] = (uint8_t)v.lo;
-		return;
-	}
-	for (int i = 7; i >= 0; i--, v.hi >>= 8)
-		a->addr[i] = (uint8_t)v.hi;
-	for (int i = 15; i >= 8; i--, v.lo >>= 8)
-		a->addr[i] = (uint8_t)v.lo;
-}
-
-static bool lg_u128_le(struct lg_u128 a, struct lg_u128 b)
-{
-	return a.hi < b.hi || (a.hi == b.hi && a.lo <= b.lo);
-}
-
-static struct lg_u128 lg_u128_sub(struct lg_u128 a, struct lg_u128 b)
-{
-	struct lg_u128 r = { a.hi - b.hi - (a.lo < b.lo), a.lo - b.lo };
-
-	return r;
-}
-
-static struct lg_u128 lg_u128_add(struct lg_u128 a, struct lg_u128 b)
-{
-	struct lg_u128 r = { a.hi + b.hi, a.lo + b.lo };
-
-	r.hi += r.lo < a.lo;
-	return r;
-}
-
-static void lg_draw_addr(struct lg_rng *r, const struct lg_range *ranges, size_t n,
-			 struct event_addr *out)
-{
-	const struct lg_range *g = &ranges[n > 1 ? lg_rng_below(r, n) : 0];
-	struct lg_u128 off = lg_rng_upto(r, lg_u128_sub(g->hi, g->lo));
-
-	lg_u128_to_addr(lg_u128_add(g->lo, off), g->ipver, out);
-}
-
-/* Full-check unsigned parse: digits only, in [min, max]. */
-static int lg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return ERR_INVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end != '\0' || v < min || v > max)
-		return ERR_INVAL;
-	*out = v;
-	return 0;
-}
-
-/* ---- address set ------------------------------------------------------------------------ */
-
-static int lg_aset_init(struct lg_aset *s, size_t want)
-{
-	size_t cap = 16;
-
-	while (cap < 2 * want)
-		cap *= 2;
-	s->keys = calloc(cap, sizeof *s->keys);
-	s->cap = cap;
-	s->n = 0;
-	s->full = false;
-	return s->keys ? 0 : ERR_NOMEM;
-}
-
-static void lg_aset_free(struct lg_aset *s)
-{
-	free(s->keys);
-	s->keys = NULL;
-}
-
-/* Returns 1 if added, 0 if already there or refused (the set then marks itself full). */
-static int lg_aset_add_key(struct lg_aset *s, const struct lg_akey *key)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (size_t j = 0; j < sizeof key->k; j++)
-		h = (h ^ key->k[j]) * 0x100000001b3ULL;
-	for (i = (size_t)h & (s->cap - 1); s->keys[i].k[0]; i = (i + 1) & (s->cap - 1))
-		if (!memcmp(s->keys[i].k, key->k, sizeof key->k))
-			return 0;
-	if (s->n + 1 > s->cap / 4 * 3) {
-		s->full = true;
-		return 0;
-	}
-	s->keys[i] = *key;
-	s->n++;
-	return 1;
-}
-
-static int lg_aset_add(struct lg_aset *s, const struct event_addr *a)
-{
-	struct lg_akey key;
-
-	key.k[0] = a->ipver;
-	memcpy(key.k + 1, a->addr, 16);
-	return lg_aset_add_key(s, &key);
-}
-
 /* ---- option parsing --------------------------------------------------------------------- */
 
 /*
@@ -493,227 +257,6 @@ static int lg_parse_target(const char *s, struct lg_opts *o)
 	event_addr_str(&o->target, host, sizeof host);
 	snprintf(o->target_str, sizeof o->target_str, "%s%s%s:%u", *s == '[' ? "[" : "", host,
 		 *s == '[' ? "]" : "", (unsigned)o->target.port);
-	return 0;
-}
-
-/* All-ones in the low `bits` bits (0..128). */
-static struct lg_u128 lg_low_mask(unsigned bits)
-{
-	struct lg_u128 m = { 0, 0 };
-
-	if (bits >= 128) {
-		m.hi = m.lo = ~0ULL;
-	} else if (bits >= 64) {
-		m.lo = ~0ULL;
-		m.hi = bits == 64 ? 0 : (1ULL << (bits - 64)) - 1;
-	} else {
-		m.lo = bits == 0 ? 0 : (1ULL << bits) - 1;
-	}
-	return m;
-}
-
-/* One "addr[/len]" into an inclusive range. */
-static int lg_parse_cidr(const char *s, size_t len, struct lg_range *r)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-	struct event_addr a;
-	const char *slash;
-	uint64_t plen;
-	unsigned width;
-	struct lg_u128 host, v;
-
-	if (len == 0 || len >= sizeof buf)
-		return ERR_INVAL;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	slash = strchr(buf, '/');
-	if (slash)
-		buf[slash - buf] = '\0';
-	if (event_addr_parse(buf, &a))
-		return ERR_INVAL;
-	width = a.ipver == 4 ? 32 : 128;
-	plen = width;
-	if (slash && lg_parse_u64(slash + 1, 0, width, &plen))
-		return ERR_INVAL;
-	host = lg_low_mask(width - (unsigned)plen);
-	v = lg_u128_from_addr(&a);
-	r->ipver = a.ipver;
-	r->lo.hi = v.hi & ~host.hi;
-	r->lo.lo = v.lo & ~host.lo;
-	r->hi.hi = r->lo.hi | host.hi;
-	r->hi.lo = r->lo.lo | host.lo;
-	return 0;
-}
-
-static int lg_parse_sources(const char *list, struct lg_range **out, size_t *n)
-{
-	struct lg_range *r = calloc(LG_MAX_CIDRS, sizeof *r);
-	const char *p = list;
-	size_t k = 0;
-
-	if (!r)
-		return ERR_NOMEM;
-	for (;;) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-
-		if (k == LG_MAX_CIDRS || lg_parse_cidr(p, len, &r[k])) {
-			free(r);
-			return ERR_INVAL;
-		}
-		k++;
-		if (!comma)
-			break;
-		p = comma + 1;
-	}
-	*out = r;
-	*n = k;
-	return 0;
-}
-
-/* One CSV field, trimmed of blanks and surrounding quotes, into buf. */
-static int lg_csv_field(const char *s, size_t len, char *buf, size_t cap)
-{
-	while (len && (*s == ' ' || *s == '\t' || *s == '"')) {
-		s++;
-		len--;
-	}
-	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '"' ||
-		       s[len - 1] == '\r' || s[len - 1] == '\n'))
-		len--;
-	if (len == 0 || len >= cap)
-		return ERR_INVAL;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	return 0;
-}
-
-/*
- * Loads "start_ip,end_ip,asn,org" lines (the @ip-location-db/asn CSV layout;
- * only the first two fields are used). Blank lines and lines starting with
- * '#' are skipped. On error, *line_no says where.
- */
-static int lg_load_asn(const char *path, struct lg_range **out, size_t *n, size_t *line_no)
-{
-	char line[LG_ASN_LINE_MAX];
-	struct lg_range *r = NULL;
-	size_t cap = 0, k = 0;
-	struct stat stbuf;
-	int rc = ERR_SYS;
-	FILE *f;
-
-	*line_no = 0;
-	f = fopen(path, "re");
-	if (!f)
-		return ERR_SYS;
-	if (fstat(fileno(f), &stbuf) || !S_ISREG(stbuf.st_mode))
-		goto out_close;
-	rc = ERR_LIMIT;
-	if ((uint64_t)stbuf.st_size > LG_ASN_MAX_BYTES)
-		goto out_close;
-	while (fgets(line, sizeof line, f)) {
-		size_t len = strlen(line);
-		const char *c1, *c2;
-		char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
-		struct event_addr lo, hi;
-
-		if (++*line_no > LG_ASN_MAX_LINES) {
-			rc = ERR_LIMIT;
-			goto out_free;
-		}
-		if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
-			rc = ERR_LIMIT;
-			goto out_free;
-		}
-		while (len &&
-		       (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
-			line[--len] = '\0';
-		if (len == 0 || line[0] == '#')
-			continue;
-		rc = ERR_MALFORMED;
-		c1 = memchr(line, ',', len);
-		if (!c1)
-			goto out_free;
-		c2 = memchr(c1 + 1, ',', len - (size_t)(c1 + 1 - line));
-		if (!c2)
-			c2 = line + len;
-		if (lg_csv_field(line, (size_t)(c1 - line), a, sizeof a) ||
-		    lg_csv_field(c1 + 1, (size_t)(c2 - c1 - 1), b, sizeof b) ||
-		    event_addr_parse(a, &lo) || event_addr_parse(b, &hi) || lo.ipver != hi.ipver)
-			goto out_free;
-		if (k == cap) {
-			size_t ncap = cap ? cap * 2 : 1024;
-			struct lg_range *nr = realloc(r, ncap * sizeof *r);
-
-			rc = ERR_NOMEM;
-			if (!nr)
-				goto out_free;
-			r = nr;
-			cap = ncap;
-		}
-		r[k].ipver = lo.ipver;
-		r[k].lo = lg_u128_from_addr(&lo);
-		r[k].hi = lg_u128_from_addr(&hi);
-		if (!lg_u128_le(r[k].lo, r[k].hi)) {
-			rc = ERR_MALFORMED;
-			goto out_free;
-		}
-		k++;
-	}
-	rc = ERR_SYS;
-	if (ferror(f))
-		goto out_free;
-	rc = ERR_NOT_FOUND;
-	if (k == 0)
-		goto out_free;
-	*out = r;
-	*n = k;
-	fclose(f);
-	return 0;
-out_free:
-	free(r);
-out_close:
-	fclose(f);
-	return rc;
-}
-
-/* Draws n distinct addresses; fails if the ranges cannot supply that many. */
-static int lg_make_pool(const struct lg_range *ranges, size_t nranges, uint64_t seed, size_t n,
-			struct event_addr **out)
-{
-	struct event_addr *pool;
-	struct lg_aset set;
-	struct lg_rng rng;
-	uint64_t room = 0, tries;
-	size_t k = 0;
-
-	/* Count what the ranges hold (saturating; overlaps are caught by the try limit). */
-	for (size_t i = 0; i < nranges && room < n; i++) {
-		struct lg_u128 span = lg_u128_sub(ranges[i].hi, ranges[i].lo);
-
-		room += span.hi || span.lo >= LG_MAX_UNIQUE ? LG_MAX_UNIQUE : span.lo + 1;
-	}
-	if (room < n)
-		return ERR_LIMIT;
-	pool = calloc(n, sizeof *pool);
-	if (!pool)
-		return ERR_NOMEM;
-	if (lg_aset_init(&set, n)) {
-		free(pool);
-		return ERR_NOMEM;
-	}
-	lg_rng_seed(&rng, seed ^ 0x706f6f6cULL);
-	for (tries = 0; k < n && tries < 50ULL * n + 1000; tries++) {
-		lg_draw_addr(&rng, ranges, nranges, &pool[k]);
-		if (lg_aset_add(&set, &pool[k]))
-			k++;
-	}
-	lg_aset_free(&set);
-	if (k < n) {
-		free(pool);
-		return ERR_LIMIT;
-	}
-	*out = pool;
 	return 0;
 }
 
@@ -1037,7 +580,7 @@ static void lg_connected(struct lg_thread *t, struct lg_conn *c)
 {
 	t->st.conns++;
 	t->connected_once = true;
-	if (t->sh->o->proxy_v2)
+	if (t->sh->o->src.proxy_v2)
 		lg_aset_add(&t->seen, &c->src);
 	c->deadline = t->now + t->sh->o->timeout_ms * 1000000ULL;
 	if (t->sh->o->tls)
@@ -1046,37 +589,10 @@ static void lg_connected(struct lg_thread *t, struct lg_conn *c)
 		lg_send(t, c);
 }
 
-/*
- * The PROXY header's destination is the target. A source of the other IP
- * version gets the target written in that version (::ffff:a.b.c.d for an
- * IPv4 target, 127.0.0.1 for ::1), since v2 needs both in one family.
- */
 static void lg_proxy_header(struct lg_thread *t, struct lg_conn *c)
 {
-	const struct lg_shared *sh = t->sh;
-	struct event_addr dst = sh->o->target;
-	int n;
-
-	if (sh->npool)
-		c->src = sh->pool[atomic_fetch_add_explicit(&t->sh->next_src, 1,
-							    memory_order_relaxed) %
-				  sh->npool];
-	else
-		lg_draw_addr(&t->rng, sh->ranges, sh->nranges, &c->src);
-	c->src.port = (uint16_t)(1024 + lg_rng_below(&t->rng, 65536 - 1024));
-	if (c->src.ipver != dst.ipver) {
-		memset(dst.addr, 0, sizeof dst.addr);
-		if (c->src.ipver == 6) {
-			dst.addr[10] = dst.addr[11] = 0xff;
-			memcpy(dst.addr + 12, sh->o->target.addr, 4);
-		} else {
-			dst.addr[0] = 127;
-			dst.addr[3] = 1;
-		}
-		dst.ipver = c->src.ipver;
-	}
-	n = proxy_v2_encode(&c->src, &dst, c->hdr, sizeof c->hdr);
-	c->hdr_len = n > 0 ? (uint8_t)n : 0;
+	c->hdr_len = (uint8_t)lg_sources_proxy_header(t->sh->src, &t->rng, &t->sh->o->target,
+						      &c->src, c->hdr, sizeof c->hdr);
 }
 
 static void lg_open(struct lg_thread *t, struct lg_conn *c)
@@ -1098,7 +614,7 @@ static void lg_open(struct lg_thread *t, struct lg_conn *c)
 		return;
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (o->proxy_v2)
+	if (o->src.proxy_v2)
 		lg_proxy_header(t, c);
 	if (connect(c->fd, (const struct sockaddr *)&o->sa, o->salen) == 0) {
 		lg_set_state(t, c, LG_S_CONNECTING);
@@ -1506,11 +1022,11 @@ static int lg_thread_init(struct lg_thread *t, struct lg_shared *sh, unsigned id
 		return ERR_SYS;
 	for (size_t i = 0; i < t->nconns; i++)
 		t->conns[i].fd = -1;
-	if (o->proxy_v2) {
-		want = o->sources_unique ? (size_t)o->sources_unique : LG_SEEN_MAX;
-		if (o->keepalive && !o->sources_unique && quota / o->rpc + t->nconns < want)
+	if (o->src.proxy_v2) {
+		want = o->src.sources_unique ? (size_t)o->src.sources_unique : LG_SEEN_MAX;
+		if (o->keepalive && !o->src.sources_unique && quota / o->rpc + t->nconns < want)
 			want = (size_t)(quota / o->rpc + t->nconns);
-		else if (!o->keepalive && !o->sources_unique && quota < want)
+		else if (!o->keepalive && !o->src.sources_unique && quota < want)
 			want = (size_t)quota;
 		if (lg_aset_init(&t->seen, want))
 			return ERR_NOMEM;
@@ -1575,7 +1091,7 @@ static int lg_print_json(const struct lg_opts *o, const struct lg_stats *s, doub
 	rc |= json_key(&b, "mode", 0);
 	rc |= json_cstr(&b, o->keepalive ? "keepalive" : "close");
 	rc |= json_key(&b, "proxy_v2", 0);
-	rc |= dynbuf_adds(&b, o->proxy_v2 ? "true" : "false");
+	rc |= dynbuf_adds(&b, o->src.proxy_v2 ? "true" : "false");
 	rc |= json_key(&b, "tls", 0);
 	rc |= dynbuf_adds(&b, o->tls ? "true" : "false");
 	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
@@ -1618,7 +1134,7 @@ static void lg_print_text(const struct lg_opts *o, const struct lg_stats *s, dou
 	printf("sinkd loadgen: %s, profile %s, mode %s%s, %" PRIu64 " thread(s), %" PRIu64
 	       " connection(s), seed %" PRIu64 "\n",
 	       o->target_str, lg_profile_name(o->profile), o->keepalive ? "keepalive" : "close",
-	       o->proxy_v2 ? " + PROXY v2" : "", o->threads, o->concurrency, o->seed);
+	       o->src.proxy_v2 ? " + PROXY v2" : "", o->threads, o->concurrency, o->seed);
 	printf("  requests sent     %" PRIu64 "\n", s->sent);
 	printf("  responses         %" PRIu64, s->responses);
 	for (unsigned code = 0; code < 600; code++)
@@ -1634,7 +1150,7 @@ static void lg_print_text(const struct lg_opts *o, const struct lg_stats *s, dou
 		printf("  tls               %" PRIu64 " handshakes (%" PRIu64 " resumed), %" PRIu64
 		       " failed\n",
 		       s->tls_handshakes, s->tls_resumed, s->tls_errors);
-	if (o->proxy_v2)
+	if (o->src.proxy_v2)
 		printf("  unique sources    %" PRIu64 "%s\n", unique,
 		       capped ? "+ (tracking capped)" : "");
 	printf("  bytes             %" PRIu64 " sent, %" PRIu64 " received\n", s->bytes_out,
@@ -1670,14 +1186,10 @@ static void lg_usage(FILE *to)
 		"                          cnc.seized-example.test\n"
 		"  --timeout-ms MS         connect/response timeout, counted as an error\n"
 		"                          (default 5000)\n"
-		"  --proxy-v2              start each connection with a PROXY v2 header\n"
 		"  --tls                   check in over TLS (no certificate checks; each new\n"
 		"                          connection is a full handshake)\n"
 		"  --tls-resume            with --tls: resume each slot's previous session\n"
-		"  --sni NAME              with --tls: server name (default cnc.seized-example.test)\n"
-		"  --sources CIDR[,CIDR]   announced sources (default " LG_DEFAULT_SOURCES ")\n"
-		"  --asn-file FILE         draw sources from start_ip,end_ip,asn,org CSV ranges\n"
-		"  --sources-unique N      use a pre-drawn pool of N distinct sources (max %u)\n"
+		"  --sni NAME              with --tls: server name (default cnc.seized-example.test)\n" LG_SOURCES_USAGE
 		"  --seed N                PRNG seed for reproducible draws (default: random)\n"
 		"  --json                  print the summary as one JSON object on stdout\n"
 		"  --quiet                 no text summary\n"
@@ -1804,16 +1316,16 @@ static int lg_parse_args(int argc, char **argv, struct lg_opts *o)
 				bad = "--timeout-ms";
 			break;
 		case LG_O_PROXY:
-			o->proxy_v2 = true;
+			o->src.proxy_v2 = true;
 			break;
 		case LG_O_SOURCES:
-			o->sources = optarg;
+			o->src.sources = optarg;
 			break;
 		case LG_O_ASN:
-			o->asn_file = optarg;
+			o->src.asn_file = optarg;
 			break;
 		case LG_O_UNIQUE:
-			if (lg_parse_u64(optarg, 1, LG_MAX_UNIQUE, &o->sources_unique))
+			if (lg_parse_u64(optarg, 1, LG_MAX_UNIQUE, &o->src.sources_unique))
 				bad = "--sources-unique";
 			break;
 		case LG_O_SEED:
@@ -1877,67 +1389,14 @@ static int lg_parse_args(int argc, char **argv, struct lg_opts *o)
 		fprintf(stderr, "sinkd loadgen: --threads must not exceed --concurrency\n");
 		return 2;
 	}
-	if ((o->sources || o->asn_file || o->sources_unique) && !o->proxy_v2) {
-		fprintf(stderr, "sinkd loadgen: --sources, --asn-file and --sources-unique need "
-				"--proxy-v2\n");
+	if (lg_sources_check(&o->src))
 		return 2;
-	}
 	if ((o->tls_resume || o->sni) && !o->tls) {
 		fprintf(stderr, "sinkd loadgen: --tls-resume and --sni need --tls\n");
 		return 2;
 	}
-	if (o->sources && o->asn_file) {
-		fprintf(stderr, "sinkd loadgen: use either --sources or --asn-file\n");
-		return 2;
-	}
 	if (!seed_set && getrandom(&o->seed, sizeof o->seed, 0) != (ssize_t)sizeof o->seed)
 		o->seed = lg_now_ns();
-	return 0;
-}
-
-/* Loads the source ranges and (with --sources-unique) the pool. Prints its own errors. */
-static int lg_setup_sources(const struct lg_opts *o, struct lg_range **ranges, size_t *nranges,
-			    struct event_addr **pool)
-{
-	int rc;
-
-	if (o->asn_file) {
-		size_t line_no;
-
-		rc = lg_load_asn(o->asn_file, ranges, nranges, &line_no);
-		if (rc == ERR_SYS) {
-			fprintf(stderr, "sinkd loadgen: %s: %s\n", o->asn_file, strerror(errno));
-			return rc;
-		}
-		if (rc) {
-			fprintf(stderr, "sinkd loadgen: %s: line %zu: %s\n", o->asn_file, line_no,
-				rc == ERR_NOT_FOUND ? "no ranges" :
-				rc == ERR_LIMIT	    ? "file, line or line count over the limit" :
-				rc == ERR_NOMEM	    ? err_str(rc) :
-						      "want start_ip,end_ip,asn,org");
-			return rc;
-		}
-	} else {
-		rc = lg_parse_sources(o->sources ? o->sources : LG_DEFAULT_SOURCES, ranges,
-				      nranges);
-		if (rc) {
-			fprintf(stderr,
-				"sinkd loadgen: bad --sources '%s' (want CIDR[,CIDR...], at "
-				"most %d)\n",
-				o->sources ? o->sources : "", LG_MAX_CIDRS);
-			return rc;
-		}
-	}
-	if (o->sources_unique) {
-		rc = lg_make_pool(*ranges, *nranges, o->seed, (size_t)o->sources_unique, pool);
-		if (rc) {
-			fprintf(stderr,
-				"sinkd loadgen: cannot draw %" PRIu64 " distinct sources: %s\n",
-				o->sources_unique,
-				rc == ERR_LIMIT ? "the ranges are too small" : err_str(rc));
-			return rc;
-		}
-	}
 	return 0;
 }
 
@@ -1960,14 +1419,13 @@ int cmd_loadgen(int argc, char **argv)
 {
 	struct lg_opts o;
 	struct lg_shared sh = { 0 };
-	struct lg_range *ranges = NULL;
-	struct event_addr *pool = NULL;
+	struct lg_sources src = { 0 };
 	struct lg_thread *th = NULL;
 	struct lg_stats total;
 	struct lg_aset uniq = { 0 };
 	struct sigaction sa, old_sa;
 	enum lg_stop stop = LG_STOP_COUNT;
-	size_t nranges = 0, seen_sum = 0;
+	size_t seen_sum = 0;
 	uint64_t start;
 	double elapsed;
 	unsigned started = 0;
@@ -1982,7 +1440,7 @@ int cmd_loadgen(int argc, char **argv)
 	rc = lg_parse_args(argc, argv, &o);
 	if (rc)
 		return rc == 1 ? 0 : 2;
-	if (o.proxy_v2 && lg_setup_sources(&o, &ranges, &nranges, &pool)) {
+	if (o.src.proxy_v2 && lg_sources_setup(&src, &o.src, o.seed)) {
 		status = 2;
 		goto out_free;
 	}
@@ -1995,11 +1453,7 @@ int cmd_loadgen(int argc, char **argv)
 	}
 	memset(&sh, 0, sizeof sh);
 	sh.o = &o;
-	sh.ranges = ranges;
-	sh.nranges = nranges;
-	sh.pool = pool;
-	sh.npool = pool ? (size_t)o.sources_unique : 0;
-	atomic_init(&sh.next_src, 0);
+	sh.src = &src;
 	if (o.tls) {
 		sh.tls_ctx = SSL_CTX_new(TLS_client_method());
 		if (!sh.tls_ctx) {
@@ -2082,7 +1536,7 @@ int cmd_loadgen(int argc, char **argv)
 		capped |= th[i].seen.full;
 	}
 	/* Distinct sources across threads: merge the per-thread sets. */
-	if (o.proxy_v2 && lg_aset_init(&uniq, seen_sum) == 0) {
+	if (o.src.proxy_v2 && lg_aset_init(&uniq, seen_sum) == 0) {
 		for (unsigned i = 0; i < started; i++)
 			for (size_t j = 0; th[i].seen.keys && j < th[i].seen.cap; j++)
 				if (th[i].seen.keys[j].k[0])
@@ -2102,7 +1556,6 @@ out_threads:
 	free(th);
 out_free:
 	SSL_CTX_free(sh.tls_ctx);
-	free(pool);
-	free(ranges);
+	lg_sources_free(&src);
 	return status;
 }

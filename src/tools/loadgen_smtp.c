@@ -18,9 +18,9 @@
 
 #include "core/err.h"
 #include "core/event.h"
-#include "net/proxy.h"
 #include "proto/smtp/smtp_templates.h"
 #include "tools/commands.h"
+#include "tools/lg_sources.h"
 #include "tools/loopback.h"
 
 /*
@@ -46,6 +46,7 @@
 #define LGS_IO_TIMEOUT_SEC 10
 
 struct lgs_opts {
+	struct event_addr target;
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	char target_str[64];
@@ -56,12 +57,13 @@ struct lgs_opts {
 	unsigned rcpts;
 	unsigned per_conn;
 	uint64_t seed;
-	bool proxy_v2;
+	struct lg_sources_opts src; /* --proxy-v2, --sources, --asn-file, --sources-unique */
 	bool json;
 };
 
 struct lgs_shared {
 	const struct lgs_opts *o;
+	struct lg_sources src;
 	_Atomic uint64_t issued; /* messages claimed by a thread */
 	_Atomic uint64_t sent;	 /* "250" after the final dot */
 	_Atomic uint64_t refused;
@@ -75,6 +77,7 @@ struct lgs_thread {
 	struct lgs_shared *sh;
 	pthread_t tid;
 	uint64_t rng;
+	struct lg_rng src_rng; /* draws the simulated sources, as the HTTP generator does */
 	unsigned idx;
 	char reply[LGS_REPLY_MAX];
 	size_t rlen;
@@ -247,16 +250,12 @@ static void *lgs_thread_main(void *arg)
 		}
 		t->rlen = 0;
 		bool ok = true;
-		if (o->proxy_v2) {
-			/* A simulated bot behind the "load balancer": 198.51.100.0/24. */
-			struct event_addr src = { .ipver = 4, .addr = { 198, 51, 100 } };
-			struct event_addr dst = { .ipver = 4,
-						  .addr = { 192, 0, 2, 25 },
-						  .port = 25 };
-			src.addr[3] = (uint8_t)(1 + smtp_template_rand(&t->rng) % 254);
-			src.port = (uint16_t)(1024 + smtp_template_rand(&t->rng) % 60000);
+		if (o->src.proxy_v2) {
+			/* A simulated bot behind the "load balancer". */
+			struct event_addr bot;
 			uint8_t hdr[64];
-			int hl = proxy_v2_encode(&src, &dst, hdr, sizeof hdr);
+			int hl = lg_sources_proxy_header(&sh->src, &t->src_rng, &o->target, &bot,
+							 hdr, sizeof hdr);
 			ok = hl > 0 && lgs_send(fd, (const char *)hdr, (size_t)hl);
 		}
 		bool pipelining = false;
@@ -299,18 +298,17 @@ static void lgs_usage(FILE *to)
 		"Simulated spam bots: SMTP sessions carrying messages from %d synthetic campaign\n"
 		"templates with per-recipient variation. Loopback targets only; stops after\n"
 		"--count messages or --duration seconds, whichever comes first.\n\n"
-		"  --target ADDR:PORT       127.0.0.1:PORT or [::1]:PORT (required)\n"
-		"  --count N                messages (default 1000, max %llu)\n"
-		"  --duration SECONDS       time bound (default 20, max %d)\n"
-		"  --concurrency C          parallel sessions, one thread each (default 8, max %d)\n"
-		"  --templates K            campaigns to draw from, 1..%d (default %d)\n"
-		"  --recipients R           RCPT per message (default 1, max %d)\n"
-		"  --messages-per-conn M    messages per session (default 1, max %d)\n"
-		"  --proxy-v2               send a PROXY v2 header with a simulated bot address\n"
-		"  --seed N                 reproducible run (default: random)\n"
-		"  --json                   print the summary as JSON\n",
+		"  --target ADDR:PORT      127.0.0.1:PORT or [::1]:PORT (required)\n"
+		"  --count N               messages (default 1000, max %llu)\n"
+		"  --duration SECONDS      time bound (default 20, max %d)\n"
+		"  --concurrency C         parallel sessions, one thread each (default 8, max %d)\n"
+		"  --templates K           campaigns to draw from, 1..%d (default %d)\n"
+		"  --recipients R          RCPT per message (default 1, max %d)\n"
+		"  --messages-per-conn M   messages per session (default 1, max %d)\n" LG_SOURCES_USAGE
+		"  --seed N                reproducible run (default: random)\n"
+		"  --json                  print the summary as JSON\n",
 		SMTP_TEMPLATES, LGS_MAX_COUNT, LGS_MAX_DURATION, LGS_MAX_THREADS, SMTP_TEMPLATES,
-		SMTP_TEMPLATES, LGS_MAX_RCPT, LGS_MAX_PER_CONN);
+		SMTP_TEMPLATES, LGS_MAX_RCPT, LGS_MAX_PER_CONN, LG_MAX_UNIQUE);
 }
 
 int cmd_loadgen_smtp(int argc, char **argv)
@@ -331,6 +329,9 @@ int cmd_loadgen_smtp(int argc, char **argv)
 		{ "recipients", required_argument, NULL, 'r' },
 		{ "messages-per-conn", required_argument, NULL, 'm' },
 		{ "proxy-v2", no_argument, NULL, 'x' },
+		{ "sources", required_argument, NULL, 'S' },
+		{ "asn-file", required_argument, NULL, 'A' },
+		{ "sources-unique", required_argument, NULL, 'U' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -374,7 +375,16 @@ int cmd_loadgen_smtp(int argc, char **argv)
 			o.per_conn = (unsigned)v;
 			break;
 		case 'x':
-			o.proxy_v2 = true;
+			o.src.proxy_v2 = true;
+			break;
+		case 'S':
+			o.src.sources = optarg;
+			break;
+		case 'A':
+			o.src.asn_file = optarg;
+			break;
+		case 'U':
+			rc = lg_parse_u64(optarg, 1, LG_MAX_UNIQUE, &o.src.sources_unique);
 			break;
 		case 's':
 			rc = lgs_num(optarg, 0, UINT64_MAX, &o.seed);
@@ -399,8 +409,9 @@ int cmd_loadgen_smtp(int argc, char **argv)
 		lgs_usage(stderr);
 		return 2;
 	}
-	struct event_addr taddr;
-	int rc = loopback_target_parse(target, &taddr, &o.sa, &o.salen);
+	if (lg_sources_check(&o.src))
+		return 2;
+	int rc = loopback_target_parse(target, &o.target, &o.sa, &o.salen);
 	if (!rc)
 		snprintf(o.target_str, sizeof o.target_str, "%s", target);
 	if (rc == ERR_LIMIT) {
@@ -415,16 +426,23 @@ int cmd_loadgen_smtp(int argc, char **argv)
 		o.seed = lgs_now_ns();
 
 	struct lgs_shared sh = { .o = &o };
+	if (o.src.proxy_v2 && lg_sources_setup(&sh.src, &o.src, o.seed)) {
+		lg_sources_free(&sh.src);
+		return 2;
+	}
 	uint64_t start = lgs_now_ns();
 	sh.deadline_ns = start + (uint64_t)o.duration * 1000000000ull;
 	struct lgs_thread *th = calloc(o.concurrency, sizeof *th);
-	if (!th)
+	if (!th) {
+		lg_sources_free(&sh.src);
 		return 1;
+	}
 	unsigned started = 0;
 	for (unsigned i = 0; i < o.concurrency; i++) {
 		th[i].sh = &sh;
 		th[i].idx = i;
 		th[i].rng = o.seed ^ (0x9e3779b97f4a7c15ull * (i + 1));
+		lg_rng_seed(&th[i].src_rng, o.seed + 0x1000193ULL * (i + 1));
 		if (pthread_create(&th[i].tid, NULL, lgs_thread_main, &th[i]) != 0)
 			break;
 		started++;
@@ -432,6 +450,7 @@ int cmd_loadgen_smtp(int argc, char **argv)
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(th[i].tid, NULL);
 	free(th);
+	lg_sources_free(&sh.src);
 	double elapsed = (double)(lgs_now_ns() - start) / 1e9;
 	uint64_t sent = atomic_load(&sh.sent);
 	if (o.json) {

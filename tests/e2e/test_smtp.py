@@ -2,10 +2,12 @@
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import quopri
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -438,6 +440,76 @@ def test_loadgen_campaigns():
         assert rc == 2 and "loopback" in err, err
 
 
+def test_loadgen_sources():
+    """sinkd loadgen --proto smtp --proxy-v2: the same simulated sources as the HTTP generator."""
+    with h.Sinkd(listen=[dict(SMTP, proxy_protocol=True)], config={"log": {"fsync": "none"}}) as d:
+        target = f"127.0.0.1:{d.port('mx')}"
+        base = ("loadgen", "--proto", "smtp", "--target", target, "--proxy-v2", "--concurrency", "2",
+                "--seed", "5")
+        rc, out, err = h.sinkd_cmd(*base, "--count", "40", "--sources", "79.200.0.0/16,2001:db8::/32",
+                                   timeout=60)
+        assert rc == 0, out + err
+        asn = os.path.join(d.dir, "asn.csv")
+        with open(asn, "w", encoding="utf-8") as f:
+            f.write("# start_ip,end_ip,asn,org\n73.15.0.0,73.15.255.255,7922,Comcast\n")
+        rc, out, err = h.sinkd_cmd(*base, "--count", "30", "--asn-file", asn,
+                                   "--sources-unique", "3", timeout=60)
+        assert rc == 0, out + err
+        evs = smtp_events(d, 70)
+        srcs = [e["src_ip"] for e in evs]
+        ranged = [s for s in srcs if not s.startswith("73.15.")]
+        pooled = {s for s in srcs if s.startswith("73.15.")}
+        assert len(ranged) == 40 and len(pooled) == 3, srcs
+        nets = [ipaddress.ip_network("79.200.0.0/16"), ipaddress.ip_network("2001:db8::/32")]
+        assert all(any(ipaddress.ip_address(s) in n for n in nets) for s in ranged), ranged
+        assert any(":" in s for s in ranged) and any("." in s for s in ranged), ranged
+        assert all("via_proxy" in e["sinkhole"]["flags"] for e in evs)
+        # The source options need --proxy-v2, and one kind of source at a time.
+        rc, out, err = h.sinkd_cmd("loadgen", "--proto", "smtp", "--target", target,
+                                   "--sources", "79.200.0.0/16")
+        assert rc == 2 and "--proxy-v2" in err, err
+        rc, out, err = h.sinkd_cmd(*base, "--sources", "79.200.0.0/16", "--asn-file", asn)
+        assert rc == 2 and "either" in err, err
+        rc, out, err = h.sinkd_cmd(*base, "--sources", "not-a-cidr")
+        assert rc == 2 and "--sources" in err, err
+
+
+def test_sigterm_idle_session():
+    """SIGTERM: an idle SMTP session is told 421 and closed at once, not after drain_timeout_ms;
+    an HTTP request in flight on the same daemon still completes."""
+    drain_ms = 8000
+    with h.Sinkd(listen=[SMTP, {"name": "http", "proto": "http"}],
+                 config={"drain_timeout_ms": drain_ms}) as d:
+        idle = h.connect(d.port("mx"))
+        h.recv_until(idle, b"\r\n")
+        idle.sendall(b"EHLO idle.example\r\n")
+        h.recv_until(idle, b"250 ")
+        busy = h.connect(d.port("http"))
+        busy.sendall(b"POST /busy HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        bye = h.recv_all(idle, timeout=drain_ms / 2000)
+        took = time.monotonic() - t0
+        idle.close()
+        assert bye.startswith(b"421 4.3.2"), bye
+        assert took < drain_ms / 4000, took
+        assert d.running(), "daemon exited with an HTTP request in flight"
+        busy.sendall(b"67890")
+        raw = h.recv_all(busy, timeout=5)
+        busy.close()
+        # Answered in full (no family matches: the sinkhole's 404), then closed.
+        assert raw.startswith(b"HTTP/1.1 404") and b"Connection: close" in raw, raw
+        assert d.wait_exit(timeout=drain_ms / 1000) == 0
+        took = time.monotonic() - t0
+        assert took < drain_ms / 2000, took
+        evs = d.events()
+        ses = [e for e in evs if e.get("smtp", {}).get("helo") == "idle.example"]
+        assert ses and ses[0]["sinkhole"]["reason"] == "sensor shutting down", ses
+        assert [e for e in evs if e.get("http", {}).get("url") == "/busy"], evs
+
+
 h.run([test_smtplib_transaction, test_loadgen_campaigns, test_encodings_one_campaign, test_starttls, test_swaks_every_command, test_pipelined_burst,
        test_smtp_source, test_malformed_sessions, test_timeouts_and_error_limit,
-       test_answered_mode, test_memory_bounded, test_samples_and_rules, test_proxy_protocol])
+       test_answered_mode, test_memory_bounded, test_samples_and_rules, test_proxy_protocol,
+       test_loadgen_sources, test_sigterm_idle_session])

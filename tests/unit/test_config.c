@@ -228,9 +228,13 @@ static void test_example(void)
 	CHECK_STR(c->sensor_id, "rustock-demo");
 	CHECK_STR(c->log_dir, "./var/rustock/log");
 	CHECK_INT(c->fsync, CONFIG_FSYNC_INTERVAL);
-	CHECK_INT(c->n_listeners, 3);
+	CHECK_INT(c->n_listeners, 4);
 	CHECK_STR(c->listeners[2].name, "smtp-trap");
 	CHECK_INT(c->listeners[2].proto, CONFIG_PROTO_SMTP);
+	CHECK(c->listeners[2].proxy_protocol); /* the demo's spam arrives with its bots' sources */
+	CHECK_STR(c->listeners[3].name, "smtp-direct");
+	CHECK_INT(c->listeners[3].proto, CONFIG_PROTO_SMTP);
+	CHECK(!c->listeners[3].proxy_protocol);
 	CHECK_STR(c->listeners[0].name, "http-seized");
 	CHECK_STR(c->listeners[0].addr_text, "127.0.0.1:8080");
 	CHECK(c->listeners[0].proxy_protocol);

@@ -762,10 +762,21 @@ static void http_on_close(struct conn *c)
 	http_pending_free(c);
 }
 
+/*
+ * A keep-alive connection between requests has nothing in flight. One that has
+ * not finished its first request yet keeps its header timeout at a shutdown:
+ * its check-in may be on the way.
+ */
+static bool http_is_idle(const struct conn *c)
+{
+	return c->tx_count > 0 && !c->p.http.in_request && !c->p.http.pending;
+}
+
 const struct proto_ops http_proto_ops = {
 	.name = "http",
 	.on_open = http_on_open,
 	.on_input = http_on_input,
 	.on_timeout = http_on_timeout,
 	.on_close = http_on_close,
+	.is_idle = http_is_idle,
 };

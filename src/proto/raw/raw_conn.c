@@ -131,9 +131,16 @@ static void raw_on_timeout(struct conn *c)
 		   c->in_len ? NULL : "no data before timeout");
 }
 
+/* The capture is recorded once, at the end: until then the connection is in flight. */
+static bool raw_is_idle(const struct conn *c)
+{
+	return c->p.raw.recorded;
+}
+
 const struct proto_ops raw_proto_ops = {
 	.name = "raw",
 	.on_open = raw_on_open,
 	.on_input = raw_on_input,
 	.on_timeout = raw_on_timeout,
+	.is_idle = raw_is_idle,
 };

@@ -1038,6 +1038,20 @@ static void smtp_on_open(struct conn *c)
 	smtp_replyf(c, "220 %s ESMTP\r\n", c->l->cfg->smtp.hostname);
 }
 
+/*
+ * RFC 5321 §4.5.3.2: a server that gives up says 421 first. The worker closes
+ * right after this, so the line goes out directly, best effort, and only on a
+ * plaintext session whose earlier replies have all gone out.
+ */
+static void smtp_say_421(struct conn *c, bool shutdown)
+{
+	static const char bye[] = "421 4.4.2 Timeout, closing connection\r\n";
+	static const char down[] = "421 4.3.2 Service shutting down\r\n";
+	const char *msg = shutdown ? down : bye;
+	if (c->fd >= 0 && !c->tls && c->out_off == c->out_len && c->w->stage_conn != c)
+		(void)!send(c->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 static void smtp_on_timeout(struct conn *c)
 {
 	if (!c->p.smtp.s || c->p.smtp.phase == SMTP_PHASE_DONE)
@@ -1051,15 +1065,7 @@ static void smtp_on_timeout(struct conn *c)
 			 shutdown ? "sensor shutting down" :
 			 in_data  ? "DATA timed out" :
 				    "session timed out");
-	/*
-	 * RFC 5321 §4.5.3.2: a server that gives up says 421 first. The worker
-	 * closes right after this, so the line goes out directly, best effort.
-	 */
-	static const char bye[] = "421 4.4.2 Timeout, closing connection\r\n";
-	static const char down[] = "421 4.3.2 Service shutting down\r\n";
-	const char *msg = shutdown ? down : bye;
-	if (c->fd >= 0 && c->out_off == c->out_len && c->w->stage_conn != c)
-		(void)!send(c->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+	smtp_say_421(c, shutdown);
 }
 
 static void smtp_on_close(struct conn *c)
@@ -1073,12 +1079,28 @@ static void smtp_on_close(struct conn *c)
 	 * stopped reading our replies, an idle session at shutdown, a socket
 	 * error): an open transaction is still evidence.
 	 */
-	if (c->p.smtp.phase != SMTP_PHASE_DONE)
+	if (c->p.smtp.phase != SMTP_PHASE_DONE) {
 		smtp_end_session(c, EVENT_F_NO_ANSWER,
 				 c->w->draining ? "sensor shutting down" : "connection closed");
+		if (c->w->draining)
+			smtp_say_421(c, true);
+	}
 	smtp_msg_free(s->msg, c->l->cfg->smtp.sample_dir);
 	free(s);
 	c->p.smtp.s = NULL;
+}
+
+/*
+ * Between transactions, waiting for the client's next command: a shutdown may
+ * end the session now (on_close records it and says 421). A PROXY header or
+ * an open transaction (MAIL given, or DATA under way) is evidence in flight.
+ */
+static bool smtp_is_idle(const struct conn *c)
+{
+	const struct smtp_session *s = c->p.smtp.s;
+	if (!s || c->p.smtp.phase == SMTP_PHASE_DONE)
+		return true;
+	return c->p.smtp.phase == SMTP_PHASE_CMD && !s->has_mail && !s->upgrade;
 }
 
 const struct proto_ops smtp_proto_ops = {
@@ -1087,4 +1109,5 @@ const struct proto_ops smtp_proto_ops = {
 	.on_input = smtp_on_input,
 	.on_timeout = smtp_on_timeout,
 	.on_close = smtp_on_close,
+	.is_idle = smtp_is_idle,
 };

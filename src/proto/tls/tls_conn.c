@@ -581,6 +581,15 @@ static void tls_input_hello(struct conn *c, const uint8_t *buf, size_t len, bool
 		dynbuf_free(&t->raw);
 }
 
+bool tls_conn_is_idle(const struct conn *c)
+{
+	const struct tls_conn *t = c->tls;
+	/* A handshake under way is in flight; a failed one is recorded and closing. */
+	if (t->phase == TLS_PH_FAILED)
+		return true;
+	return t->phase == TLS_PH_OPEN && SSL_pending(t->ssl) == 0 && !SSL_has_pending(t->ssl);
+}
+
 size_t tls_conn_input(struct conn *c, const uint8_t *buf, size_t len, bool eof)
 {
 	struct tls_conn *t = c->tls;
@@ -706,10 +715,17 @@ static void tls_http_close(struct conn *c)
 	http_proto_ops.on_close(c);
 }
 
+/* Before TLS (a PROXY header awaited) nothing is idle; after, HTTP inside decides. */
+static bool tls_http_is_idle(const struct conn *c)
+{
+	return c->tls && http_proto_ops.is_idle(c);
+}
+
 const struct proto_ops tls_http_proto_ops = {
 	.name = "tls",
 	.on_open = tls_http_open,
 	.on_input = tls_http_input,
 	.on_timeout = tls_http_timeout,
 	.on_close = tls_http_close,
+	.is_idle = tls_http_is_idle,
 };

@@ -85,6 +85,8 @@ size_t tls_conn_input(struct conn *c, const uint8_t *buf, size_t len, bool eof);
 int tls_conn_write(struct conn *c, const void *data, size_t len);
 /* The connection's timer expired: true if the TLS layer handled it (handshake not complete). */
 bool tls_conn_timeout(struct conn *c);
+/* At shutdown: true when the TLS layer holds nothing in flight (handshake done, no record pending). */
+bool tls_conn_is_idle(const struct conn *c);
 /* Adds the compact TLS fields to an event being begun on this connection. */
 void tls_conn_put_fields(const struct conn *c, struct event_builder *b);
 /* Frees the TLS state (any close). */
