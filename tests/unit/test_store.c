@@ -137,7 +137,8 @@ static void check_ipv4_column(void)
 			e.transport = 6;
 			e.kind = STORE_KIND_TCP;
 			for (int i = 0; i < 4; i++)
-				e.src[i] = (uint8_t)(i == pos ? v : (v * 7 + (unsigned)i * 91) % 256);
+				e.src[i] =
+					(uint8_t)(i == pos ? v : (v * 7 + (unsigned)i * 91) % 256);
 			memcpy(e.dst, e.src, 4);
 			e.dst[3] ^= 0xff;
 			char want[96], ws[INET_ADDRSTRLEN], wd[INET_ADDRSTRLEN];
@@ -145,7 +146,8 @@ static void check_ipv4_column(void)
 			inet_ntop(AF_INET, e.dst, wd, sizeof wd);
 			dynbuf_reset(&b);
 			ss_csv_row(&b, SS_EVENT4_TCP, &e);
-			snprintf(want, sizeof want, "\"2026-11-28 01:02:03\",\"tcp\",\"%s\",0,", ws);
+			snprintf(want, sizeof want, "\"2026-11-28 01:02:03\",\"tcp\",\"%s\",0,",
+				 ws);
 			CHECK(b.len > strlen(want) && !memcmp(b.data, want, strlen(want)));
 			snprintf(want, sizeof want, ",\"critical\",\"%s\",0,", wd);
 			CHECK(strstr(b.data, want) != NULL);
