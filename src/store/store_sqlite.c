@@ -90,9 +90,9 @@ struct sqlite_store {
 	 * through a small open-addressing table of 8-byte slots (hash tag << 32 | index
 	 * + 1), so a probe touches one cache line instead of a 100-byte record.
 	 */
-	struct agg *agg;     /* dense, agg_n in use */
-	uint64_t *agg_slot;  /* agg_cap slots, 0 = empty */
-	uint32_t *agg_used;  /* the slots in use: cleared without a scan */
+	struct agg *agg;    /* dense, agg_n in use */
+	uint64_t *agg_slot; /* agg_cap slots, 0 = empty */
+	uint32_t *agg_used; /* the slots in use: cleared without a scan */
 	size_t agg_cap, agg_n;
 };
 
