@@ -44,8 +44,11 @@ fuzz: setup $(FUZZBUILD)/build.ninja
 	ninja -C $(FUZZBUILD)
 	@scripts/fuzz $(FUZZBUILD) $(FUZZ_SECONDS)
 
+# Every benchmark in turn (each prints its table with the peers measured in
+# the same run); BENCHES=dns limits it to some. Each is bounded in time.
+BENCHES ?= http raw dns tls smtp enrich index
 bench: build
-	@bench/http/run $(BUILD)
+	@set -e; for b in $(BENCHES); do echo "== bench/$$b/run $(BUILD)"; bench/$$b/run $(BUILD); done
 
 # Binary and man page (meson), the systemd unit with its sbin path filled in,
 # the sinkd system user (sysusers.d), and /etc/sinkd/sinkd.yaml only if absent:

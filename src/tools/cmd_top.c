@@ -1,12 +1,15 @@
 /* cmd_top.c — `sinkd top`: ports, families and protocol guesses ranked by events and sources, live. */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,12 +65,28 @@ struct top {
 	uint64_t records;
 };
 
-static volatile sig_atomic_t top_stop;
+static volatile sig_atomic_t top_stop, top_resized;
 
 static void top_on_signal(int sig)
 {
-	(void)sig;
-	top_stop = 1;
+	if (sig == SIGWINCH)
+		top_resized = 1;
+	else
+		top_stop = 1;
+}
+
+/*
+ * Rows per table that fit the terminal: a title line, then per table a blank
+ * line, a header, the rows, "(other)" and "... (N more)"; at least one row.
+ */
+static unsigned top_fit_rows(unsigned rows)
+{
+	struct winsize ws;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_row == 0)
+		return rows;
+	unsigned fixed = 1 + 4 * TOP_TABLES;
+	unsigned fit = ws.ws_row > fixed + TOP_TABLES ? (ws.ws_row - fixed) / TOP_TABLES : 1;
+	return fit < rows ? fit : rows;
 }
 
 static int top_usage(FILE *to, int status)
@@ -82,7 +101,10 @@ static int top_usage(FILE *to, int status)
 		    "  --once          print one snapshot and exit (the default when stdout is\n"
 		    "                  not a terminal)\n"
 		    "  --interval MS   refresh period, default 1000\n"
-		    "  --rows N        rows per table, default 10\n");
+		    "  --rows N        rows per table, default 10 (fewer when the terminal is\n"
+		    "                  too short)\n"
+		    "\n"
+		    "Live, q quits (so does Ctrl-C); the screen follows the terminal's size.\n");
 	return status;
 }
 
@@ -273,6 +295,8 @@ int cmd_top(int argc, char **argv)
 		once = true;
 
 	int status = 1;
+	struct termios saved;
+	bool restore = false;
 	struct top *t = calloc(1, sizeof *t); /* large (the key indexes): not on the stack */
 	struct log_reader *r = NULL;
 	if (!t) {
@@ -298,30 +322,64 @@ int cmd_top(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGWINCH, &sa, NULL);
+	/* Live on a terminal: keys without Enter or echo, so q quits; restored at the end. */
+	bool keys = !once && isatty(STDIN_FILENO) == 1 && tcgetattr(STDIN_FILENO, &saved) == 0;
+	if (keys) {
+		struct termios raw = saved;
+		raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		raw.c_cc[VMIN] = 0;
+		raw.c_cc[VTIME] = 0;
+		restore = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+	}
 	uint64_t next_draw = 0;
+	unsigned batch = 0;
 	while (!top_stop) {
 		struct log_record rec;
 		rc = log_reader_next(r, &rec);
 		if (rc == 0) {
 			top_add(t, rec.data, rec.len);
-			continue;
-		}
-		if (rc != ERR_END) {
+			/* Live, a log that never runs dry must not freeze the screen:
+			 * look at the clock every few thousand records too. */
+			if (once || ++batch < 4096)
+				continue;
+			batch = 0;
+			if (time_mono_ms() < next_draw)
+				continue;
+		} else if (rc != ERR_END) {
 			fprintf(stderr, "sinkd top: %s: %s\n", dir, err_str(rc));
 			goto out;
 		}
 		uint64_t now = time_mono_ms();
+		if (top_resized) {
+			top_resized = 0;
+			next_draw = 0;
+		}
 		if (once || now >= next_draw) {
-			top_render(t, dir, (unsigned)rows, tty && !once);
+			top_render(t, dir, once ? (unsigned)rows : top_fit_rows((unsigned)rows),
+				   tty && !once);
 			next_draw = now + interval;
 		}
 		if (once)
 			break;
-		struct timespec ts = { 0, 100000000L };
-		nanosleep(&ts, NULL);
+		if (rc == 0)
+			continue;
+		/* Wait for more of the log, a key, or a signal (poll returns EINTR). */
+		struct pollfd pfd = { .fd = keys ? STDIN_FILENO : -1, .events = POLLIN };
+		if (poll(&pfd, 1, 100) > 0 && pfd.revents) {
+			char c[64];
+			ssize_t n = read(STDIN_FILENO, c, sizeof c);
+			if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN)))
+				keys = false; /* end of input or an error: stop looking at it */
+			for (ssize_t i = 0; i < n; i++)
+				if (c[i] == 'q' || c[i] == 'Q')
+					top_stop = 1;
+		}
 	}
 	status = 0;
 out:
+	if (restore)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	if (r)
 		log_reader_close(r);
 	for (int k = 0; k < TOP_TABLES; k++)
