@@ -25,6 +25,12 @@ static const struct subcommand subcommands[] = {
 	{ "top", cmd_top, "live ranking of ports, families and protocol guesses in a log" },
 	{ "zones", cmd_zones,
 	  "`zones export --format nsd|bind|rpz`: seized DNS zones, for other servers" },
+	{ "key", cmd_key, "`key generate FILE`: an Ed25519 key for signed chain heads" },
+	{ "evidence", cmd_evidence,
+	  "`evidence export` a signed bundle for a date range; `evidence verify DIR`" },
+	{ "replay", cmd_replay,
+	  "run a pcap/pcapng capture through the sensor's parsers and rules" },
+	{ "rules", cmd_rules, "`rules test RULES FILE.pcap`: what each rule matches in a capture" },
 };
 
 static void usage(FILE *to)

@@ -585,6 +585,7 @@ static const struct key log_keys[] = {
 	/* One record (up to EVENT_MAX_LEN) must always fit, with room to spare. */
 	{ "ring_bytes", K_SIZE32, offsetof(struct config, ring_bytes), 8 * EVENT_MAX_LEN,
 	  UINT32_MAX / 2 + 1, NULL },
+	{ "signing_key", K_OSTR, offsetof(struct config, signing_key), 0, 0, NULL },
 };
 
 static const struct key eve_keys[] = {
@@ -2387,6 +2388,7 @@ void config_free(struct config *c)
 	free(c->group);
 	free(c->log_level);
 	free(c->eve_file);
+	free(c->signing_key);
 	free(c->stats_file);
 	free(c->pid_file);
 	free(c->store.path);

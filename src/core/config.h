@@ -280,7 +280,8 @@ struct config {
 	uint32_t fsync_interval_ms; /* default 100 */
 	uint64_t segment_bytes;	    /* default 64 MiB */
 	uint32_t ring_bytes;	    /* per-worker ring; default 8 MiB */
-	char *user;		    /* privilege drop after binding; NULL = stay */
+	char *signing_key; /* log.signing_key: Ed25519 private key (PEM) for signed heads; NULL = off */
+	char *user;	   /* privilege drop after binding; NULL = stay */
 	char *group;
 	uint32_t workers; /* default 0 = one per core */
 	char *log_level;  /* daemon's own log: error|warn|info|debug; default info */

@@ -20,6 +20,7 @@
 #include "core/cursor.h"
 #include "core/err.h"
 #include "core/event.h"
+#include "core/sign.h"
 
 /*
  * The format is described byte by byte in docs/event-format.md; keep the two
@@ -498,6 +499,74 @@ static int file_size(int fd, uint64_t *size)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Signed heads                                                              */
+
+#define HEAD_MAGIC   "SINKDSIG"
+#define HEAD_VERSION 1
+#define HEAD_CRC_OFF (LOG_HEAD_ENTRY_LEN - 4)
+#define US_PER_DAY   (UINT64_C(86400) * 1000000u)
+
+const char *log_head_kind_name(uint8_t kind)
+{
+	switch (kind) {
+	case LOG_HEAD_OPEN:
+		return "open";
+	case LOG_HEAD_SEGMENT:
+		return "segment";
+	case LOG_HEAD_MIDNIGHT:
+		return "midnight";
+	case LOG_HEAD_CLOSE:
+		return "close";
+	default:
+		return "unknown";
+	}
+}
+
+/* Lays out everything but the signature and the CRC. */
+static void head_build_signed(uint8_t *p, const struct log_signed_head *h)
+{
+	memset(p, 0, LOG_HEAD_ENTRY_LEN);
+	memcpy(p, HEAD_MAGIC, 8);
+	put_be16(p + 8, HEAD_VERSION);
+	p[10] = h->kind;
+	put_be32(p + 12, h->segment);
+	put_be64(p + 16, h->index);
+	put_be64(p + 24, h->time_us);
+	memcpy(p + 32, h->sensor, strnlen(h->sensor, LOG_SENSOR_MAX - 1));
+	memcpy(p + 96, h->head, LOG_HASH_LEN);
+	memcpy(p + 128, h->key_id, 32);
+}
+
+int log_head_parse(const uint8_t *p, struct log_signed_head *h)
+{
+	struct cursor c;
+	if (memcmp(p, HEAD_MAGIC, 8) != 0)
+		return ERR_CORRUPT;
+	if (get_be16(p + 8) != HEAD_VERSION)
+		return ERR_UNSUPPORTED;
+	if (crc32c(0, p, HEAD_CRC_OFF) != get_be32(p + HEAD_CRC_OFF))
+		return ERR_CORRUPT;
+	cursor_init(&c, p + 10, LOG_HEAD_ENTRY_LEN - 10);
+	h->kind = cursor_u8(&c);
+	cursor_skip(&c, 1);
+	h->segment = cursor_be32(&c);
+	h->index = cursor_be64(&c);
+	h->time_us = cursor_be64(&c);
+	cursor_copy(&c, h->sensor, LOG_SENSOR_MAX);
+	h->sensor[LOG_SENSOR_MAX - 1] = '\0';
+	cursor_copy(&c, h->head, LOG_HASH_LEN);
+	cursor_copy(&c, h->key_id, 32);
+	cursor_copy(&c, h->sig, 64);
+	return 0;
+}
+
+/* The first UTC midnight strictly after t. */
+static uint64_t next_midnight(uint64_t t_us)
+{
+	return (t_us / US_PER_DAY + 1) * US_PER_DAY;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Writer                                                                    */
 
 struct log_writer {
@@ -519,6 +588,11 @@ struct log_writer {
 	uint32_t batch_records;
 	EVP_MD_CTX *md;
 	struct log_writer_stats st;
+	const struct sign_key *key; /* NULL: no signed heads */
+	int heads_fd;
+	uint64_t heads_len;
+	bool heads_dirty;
+	uint64_t midnight_us; /* the next UTC midnight to sign at */
 };
 
 static int mkdir_p(const char *dir)
@@ -806,6 +880,8 @@ out:
 
 static void writer_free(struct log_writer *w)
 {
+	if (w->heads_fd >= 0)
+		close(w->heads_fd);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->old_fd >= 0)
@@ -815,6 +891,95 @@ static void writer_free(struct log_writer *w)
 	EVP_MD_CTX_free(w->md);
 	free(w->buf);
 	free(w);
+}
+
+/*
+ * Appends a signed head for the current chain state. A failure is counted,
+ * never passed on: the events matter more than the signature over them, and
+ * the next signed head covers them again.
+ */
+static void writer_sign(struct log_writer *w, uint8_t kind, uint64_t now)
+{
+	uint8_t e[LOG_HEAD_ENTRY_LEN];
+	struct log_signed_head h = {
+		.kind = kind, .segment = w->seg, .index = w->next_index, .time_us = now
+	};
+
+	if (!w->key)
+		return;
+	memcpy(h.sensor, w->sensor, LOG_SENSOR_MAX);
+	memcpy(h.head, w->head, LOG_HASH_LEN);
+	sign_key_id(w->key, h.key_id);
+	head_build_signed(e, &h);
+	if (sign_data(w->key, e, LOG_HEAD_SIGNED, e + LOG_HEAD_SIGNED) != 0)
+		goto out_err;
+	put_be32(e + HEAD_CRC_OFF, crc32c(0, e, HEAD_CRC_OFF));
+	if (pwrite_all(w->heads_fd, e, sizeof e, w->heads_len) != 0) {
+		/* Leave no partial entry behind; the next one goes where this began. */
+		if (ftruncate(w->heads_fd, (off_t)w->heads_len) != 0)
+			w->st.sign_errors++;
+		goto out_err;
+	}
+	w->heads_len += sizeof e;
+	w->heads_dirty = true;
+	w->st.signed_heads++;
+	return;
+out_err:
+	w->st.sign_errors++;
+}
+
+static void writer_midnight(struct log_writer *w, uint64_t now)
+{
+	if (!w->key || now < w->midnight_us)
+		return;
+	writer_sign(w, LOG_HEAD_MIDNIGHT, now);
+	w->midnight_us = next_midnight(now);
+}
+
+void log_writer_tick(struct log_writer *w, uint64_t now)
+{
+	writer_midnight(w, now);
+}
+
+/*
+ * Opens the signed-heads file, cutting a torn last entry (a crash in the
+ * middle of its write), and stores the public key beside the log so that a
+ * verifier finds it. Called after recovery, so the first head signed is the
+ * recovered one.
+ */
+static int writer_open_heads(struct log_writer *w, const char *dir)
+{
+	char name[64];
+	char fp[33];
+	uint64_t size;
+
+	w->heads_fd = openat(w->dirfd, LOG_HEADS_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (w->heads_fd < 0)
+		return ERR_SYS;
+	if (file_size(w->heads_fd, &size))
+		return ERR_SYS;
+	w->heads_len = size - size % LOG_HEAD_ENTRY_LEN;
+	if (w->heads_len != size && ftruncate(w->heads_fd, (off_t)w->heads_len) != 0)
+		return ERR_SYS;
+	sign_key_fingerprint(w->key, fp);
+	snprintf(name, sizeof name, "%s%s.pub", LOG_KEY_PREFIX, fp);
+	if (fstatat(w->dirfd, name, &(struct stat){ 0 }, 0) != 0) {
+		size_t n = strlen(dir) + 1 + strlen(name) + 1;
+		char *path = malloc(n);
+		if (!path)
+			return ERR_NOMEM;
+		snprintf(path, n, "%s/%s", dir, name);
+		int rc = sign_key_save_public(w->key, path, false);
+		int e = errno;
+		free(path);
+		if (rc && !(rc == ERR_SYS && e == EEXIST)) {
+			errno = e;
+			return rc;
+		}
+		w->dir_dirty = true;
+	}
+	w->midnight_us = next_midnight(now_us());
+	return 0;
 }
 
 int log_writer_open(struct log_writer **out, const struct log_writer_opts *opts,
@@ -827,6 +992,8 @@ int log_writer_open(struct log_writer **out, const struct log_writer_opts *opts,
 	int rc;
 
 	if (!out || !opts || !opts->dir || !opts->dir[0])
+		return ERR_INVAL;
+	if (opts->sign_key && !sign_key_has_private(opts->sign_key))
 		return ERR_INVAL;
 	const char *sensor = opts->sensor_id ? opts->sensor_id : "";
 	if (strlen(sensor) >= LOG_SENSOR_MAX)
@@ -841,7 +1008,8 @@ int log_writer_open(struct log_writer **out, const struct log_writer_opts *opts,
 	w = calloc(1, sizeof *w);
 	if (!w)
 		return ERR_NOMEM;
-	w->fd = w->old_fd = -1;
+	w->fd = w->old_fd = w->heads_fd = -1;
+	w->key = opts->sign_key;
 	w->seg_limit = opts->segment_bytes ? opts->segment_bytes : LOG_SEGMENT_DEFAULT;
 	memcpy(w->sensor, sensor, strlen(sensor));
 	static const uint8_t event_type = FRAME_EVENT;
@@ -876,6 +1044,11 @@ int log_writer_open(struct log_writer **out, const struct log_writer_opts *opts,
 		w->seg = segs[nsegs - 1];
 		if ((rc = writer_recover(w, rec)))
 			goto out_free;
+	}
+	if (w->key) {
+		if ((rc = writer_open_heads(w, opts->dir)))
+			goto out_free;
+		writer_sign(w, LOG_HEAD_OPEN, now_us());
 	}
 	rec->segment = w->seg;
 	rec->records = w->next_index;
@@ -954,6 +1127,8 @@ static int writer_rotate(struct log_writer *w)
 	}
 	if ((rc = seg_create(w->dirfd, w->seg + 1, w->sensor, w->head, w->next_index, &fd)))
 		return rc;
+	/* The closed segment's final head, signed once its successor exists. */
+	writer_sign(w, LOG_HEAD_SEGMENT, now_us());
 	w->old_fd = w->fd;
 	w->fd = fd;
 	w->seg++;
@@ -973,6 +1148,9 @@ int log_writer_commit(struct log_writer *w)
 
 	if (n == 0)
 		return 0;
+	/* The day's last head is the one before this batch. */
+	if (w->key)
+		writer_midnight(w, now_us());
 	if ((rc = chain_hash(w->md, w->head, w->buf, w->len, sl.head)))
 		goto out_drop;
 	seal_build(w->buf + w->len, &sl);
@@ -1028,6 +1206,11 @@ int log_writer_sync(struct log_writer *w)
 	}
 	if (fdatasync(w->fd) != 0)
 		return ERR_SYS;
+	if (w->heads_dirty) {
+		if (fdatasync(w->heads_fd) != 0)
+			return ERR_SYS;
+		w->heads_dirty = false;
+	}
 	if (w->dir_dirty) {
 		if (fsync(w->dirfd) != 0)
 			return ERR_SYS;
@@ -1048,6 +1231,7 @@ int log_writer_close(struct log_writer *w)
 		return 0;
 	int rc = log_writer_commit(w);
 	int e = errno;
+	writer_sign(w, LOG_HEAD_CLOSE, now_us());
 	int rc2 = log_writer_sync(w);
 	if (!rc) {
 		rc = rc2;
@@ -1406,9 +1590,16 @@ void log_reader_close(struct log_reader *r)
 
 struct verify {
 	struct log_verify_report *rep;
+	const struct log_verify_opts *o;
 	EVP_MD_CTX *md;
 	uint64_t index; /* records in the log so far */
 	int dirfd;
+	bool first;		       /* the next segment is the first one checked */
+	struct log_signed_head *heads; /* in file order, which is index order */
+	size_t n_heads;
+	size_t next_head;	    /* the first not yet met by the chain walk */
+	struct sign_key **own_keys; /* loaded from the directory */
+	size_t n_own_keys;
 };
 
 __attribute__((format(printf, 5, 6))) static void
@@ -1422,6 +1613,224 @@ verify_fault(struct verify *v, uint32_t seg, uint64_t off, uint64_t record, cons
 	va_start(ap, fmt);
 	vsnprintf(v->rep->reason, sizeof v->rep->reason, fmt, ap);
 	va_end(ap);
+}
+
+static void fmt_time(uint64_t us, char *buf, size_t cap)
+{
+	struct tm tm;
+	time_t t = (time_t)(us / 1000000u);
+	if (!gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, cap, "%" PRIu64 " us", us);
+}
+
+__attribute__((format(printf, 3, 4))) static void
+verify_heads_fault(struct verify *v, uint64_t entry, const char *fmt, ...)
+{
+	va_list ap;
+	v->rep->ok = false;
+	v->rep->bad_in_heads = true;
+	v->rep->bad_segment = 0;
+	v->rep->bad_offset = entry * LOG_HEAD_ENTRY_LEN;
+	v->rep->bad_record = entry;
+	va_start(ap, fmt);
+	vsnprintf(v->rep->reason, sizeof v->rep->reason, fmt, ap);
+	va_end(ap);
+}
+
+static bool key_name_ok(const char *name)
+{
+	size_t n = strlen(name), pl = strlen(LOG_KEY_PREFIX);
+	return n > pl + 4 && !memcmp(name, LOG_KEY_PREFIX, pl) && !strcmp(name + n - 4, ".pub");
+}
+
+/* Loads the public keys stored beside the log (used when the caller trusts none explicitly). */
+static int verify_load_dir_keys(struct verify *v, const char *dir)
+{
+	int fd = openat(v->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return ERR_SYS;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return ERR_SYS;
+	}
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && v->n_own_keys < 64) {
+		if (!key_name_ok(de->d_name))
+			continue;
+		size_t n = strlen(dir) + 1 + strlen(de->d_name) + 1;
+		char *path = malloc(n);
+		if (!path) {
+			rc = ERR_NOMEM;
+			break;
+		}
+		snprintf(path, n, "%s/%s", dir, de->d_name);
+		struct sign_key *k = NULL;
+		int lrc = sign_key_load(path, &k);
+		free(path);
+		if (lrc) {
+			verify_heads_fault(v, 0, "key file %s is not a readable Ed25519 public key",
+					   de->d_name);
+			break;
+		}
+		struct sign_key **nk = realloc(v->own_keys, (v->n_own_keys + 1) * sizeof *nk);
+		if (!nk) {
+			sign_key_free(k);
+			rc = ERR_NOMEM;
+			break;
+		}
+		v->own_keys = nk;
+		v->own_keys[v->n_own_keys++] = k;
+	}
+	closedir(d);
+	return rc;
+}
+
+static const struct sign_key *verify_find_key(struct verify *v, const uint8_t *id)
+{
+	struct sign_key *const *keys = v->o->n_keys ? v->o->keys : v->own_keys;
+	size_t n = v->o->n_keys ? v->o->n_keys : v->n_own_keys;
+	uint8_t kid[SIGN_ID_LEN];
+	for (size_t i = 0; i < n; i++) {
+		sign_key_id(keys[i], kid);
+		if (!memcmp(kid, id, SIGN_ID_LEN))
+			return keys[i];
+	}
+	return NULL;
+}
+
+/*
+ * Reads the signed heads and checks each one on its own: framing, CRC,
+ * order, and its signature by a trusted key. Whether each matches the
+ * chain is checked during the walk over the segments.
+ */
+static int verify_load_heads(struct verify *v, const char *dir)
+{
+	uint8_t *buf = NULL;
+	uint64_t size;
+	size_t got;
+	int rc = 0;
+
+	int fd = openat(v->dirfd, LOG_HEADS_FILE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : ERR_SYS;
+	if ((rc = file_size(fd, &size)))
+		goto out;
+	if (size > ((uint64_t)1 << 30)) {
+		verify_heads_fault(v, 0, "%s is implausibly large", LOG_HEADS_FILE);
+		goto out;
+	}
+	size_t n = (size_t)(size / LOG_HEAD_ENTRY_LEN);
+	buf = malloc(size ? (size_t)size : 1);
+	v->heads = calloc(n ? n : 1, sizeof *v->heads);
+	if (!buf || !v->heads) {
+		rc = ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = pread_all(fd, buf, (size_t)size, 0, &got)))
+		goto out;
+	if (got != size) {
+		verify_heads_fault(v, n, "%s shrank while it was being read", LOG_HEADS_FILE);
+		goto out;
+	}
+	if (!v->o->n_keys && (rc = verify_load_dir_keys(v, dir)))
+		goto out;
+	if (!v->rep->ok)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct log_signed_head *h = &v->heads[i];
+		const uint8_t *e = buf + i * LOG_HEAD_ENTRY_LEN;
+		char fp[33];
+		int prc = log_head_parse(e, h);
+		if (prc) {
+			verify_heads_fault(
+				v, i, "signed head %zu: %s (the entry was altered or is not one)",
+				i,
+				prc == ERR_UNSUPPORTED ? "unsupported version" :
+							 "bad magic or CRC mismatch");
+			goto out;
+		}
+		if (i && h->index < v->heads[i - 1].index) {
+			verify_heads_fault(
+				v, i,
+				"signed head %zu covers %" PRIu64
+				" records, fewer than the one before it (entries reordered)",
+				i, h->index);
+			goto out;
+		}
+		const struct sign_key *k = verify_find_key(v, h->key_id);
+		for (int j = 0; j < 16; j++)
+			snprintf(fp + 2 * j, 3, "%02x", h->key_id[j]);
+		if (!k) {
+			verify_heads_fault(
+				v, i,
+				"signed head %zu is signed by key %s, which is not among "
+				"the trusted keys",
+				i, fp);
+			goto out;
+		}
+		if (!sign_check(k, e, LOG_HEAD_SIGNED, h->sig)) {
+			verify_heads_fault(
+				v, i,
+				"signed head %zu: the Ed25519 signature by key %s does not "
+				"verify (the entry was altered)",
+				i, fp);
+			goto out;
+		}
+	}
+	v->n_heads = n;
+	if (size % LOG_HEAD_ENTRY_LEN) {
+		verify_heads_fault(v, n, "%s ends in a partial entry (%" PRIu64 " stray bytes)",
+				   LOG_HEADS_FILE, size % LOG_HEAD_ENTRY_LEN);
+		goto out;
+	}
+	if (n && !v->o->n_keys && !v->n_own_keys)
+		verify_heads_fault(v, 0,
+				   "the log has signed heads but no public key to check "
+				   "them (give one with --key)");
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/*
+ * The chain walk has reached record v->index with head rep->head (at a seal,
+ * or a segment's start): every signed head for this point must name this
+ * head, and none may fall strictly between the previous point and this one.
+ */
+static bool verify_heads_at(struct verify *v, uint32_t seg, uint64_t off)
+{
+	struct log_verify_report *rep = v->rep;
+	char when[40];
+	while (v->next_head < v->n_heads && v->heads[v->next_head].index <= v->index) {
+		const struct log_signed_head *h = &v->heads[v->next_head];
+		fmt_time(h->time_us, when, sizeof when);
+		if (h->index < v->index) {
+			verify_fault(v, seg, off, h->index,
+				     "the %s head signed at %s covers %" PRIu64
+				     " records, which is not a batch boundary of this log "
+				     "(records inserted or removed)",
+				     log_head_kind_name(h->kind), when, h->index);
+			return false;
+		}
+		if (memcmp(h->head, rep->head, LOG_HASH_LEN) != 0) {
+			verify_fault(v, seg, off, h->index,
+				     "the chain head after %" PRIu64
+				     " records differs from the %s head signed at %s (records "
+				     "before this point were altered and the chain rebuilt)",
+				     h->index, log_head_kind_name(h->kind), when);
+			return false;
+		}
+		rep->signed_heads++;
+		rep->signed_any = true;
+		rep->last_signed_index = h->index;
+		rep->last_signed_time_us = h->time_us;
+		memcpy(rep->key_id, h->key_id, sizeof rep->key_id);
+		v->next_head++;
+	}
+	return true;
 }
 
 /* Checks one segment; returns 0 (look at rep->ok) or a system error. */
@@ -1461,6 +1870,26 @@ static int verify_segment(struct verify *v, uint32_t seg, bool last)
 			     h.segment);
 		goto out;
 	}
+	if (v->first) {
+		/* A partial log (a bundle) starts where its first segment says. */
+		v->first = false;
+		if (v->o->partial) {
+			v->index = rep->first_record = h.first_index;
+			memcpy(rep->head, h.prev, LOG_HASH_LEN);
+			while (v->next_head < v->n_heads && v->heads[v->next_head].index < v->index)
+				v->next_head++;
+			uint64_t before = rep->signed_heads;
+			if (!verify_heads_at(v, seg, 0))
+				goto out;
+			if (seg != 1 && rep->signed_heads == before) {
+				verify_fault(
+					v, seg, 0, v->index,
+					"the first segment continues the chain from a head that "
+					"no signed head vouches for");
+				goto out;
+			}
+		}
+	}
 	if (h.first_index != v->index) {
 		verify_fault(v, seg, 0, v->index,
 			     "header says the segment starts at record %" PRIu64
@@ -1474,6 +1903,8 @@ static int verify_segment(struct verify *v, uint32_t seg, bool last)
 			     "segment before");
 		goto out;
 	}
+	if (!verify_heads_at(v, seg, 0))
+		goto out;
 
 	if ((rc = scan_init(&s, fd, size, SEG_HDR_LEN)) || (rc = chain_begin(v->md, rep->head)))
 		goto out;
@@ -1535,6 +1966,8 @@ static int verify_segment(struct verify *v, uint32_t seg, bool last)
 		rep->records += pending;
 		rep->batches++;
 		pending = 0;
+		if (!verify_heads_at(v, seg, f.off))
+			goto out;
 		if ((rc = chain_begin(v->md, rep->head)))
 			goto out;
 	}
@@ -1550,11 +1983,14 @@ out:
 	return rc;
 }
 
-int log_verify(const char *dir, struct log_verify_report *rep)
+int log_verify_with(const char *dir, const struct log_verify_opts *opts,
+		    struct log_verify_report *rep)
 {
-	struct verify v = { .rep = rep, .dirfd = -1 };
+	static const struct log_verify_opts defaults;
+	struct verify v = { .rep = rep, .dirfd = -1, .o = opts ? opts : &defaults, .first = true };
 	uint32_t *segs = NULL;
 	size_t nsegs = 0;
+	uint32_t last = 0;
 	int rc;
 
 	if (!dir || !rep)
@@ -1575,8 +2011,12 @@ int log_verify(const char *dir, struct log_verify_report *rep)
 		rc = ERR_NOMEM;
 		goto out;
 	}
+	if ((rc = verify_load_heads(&v, dir)) || !rep->ok)
+		goto out;
+	uint32_t base = v.o->partial ? segs[0] : 1;
+	rep->first_segment = base;
 	for (size_t i = 0; i < nsegs && rep->ok; i++) {
-		uint32_t want = (uint32_t)(i + 1);
+		uint32_t want = (uint32_t)(base + i);
 		if (segs[i] != want) {
 			verify_fault(&v, want, 0, v.index,
 				     "segment %" PRIu32 " is missing (next present is %" PRIu32 ")",
@@ -1584,14 +2024,167 @@ int log_verify(const char *dir, struct log_verify_report *rep)
 			break;
 		}
 		rep->segments++;
+		last = segs[i];
 		if ((rc = verify_segment(&v, segs[i], i + 1 == nsegs)))
 			goto out;
 	}
+	if (!rep->ok)
+		goto out;
+	if (v.next_head < v.n_heads) {
+		const struct log_signed_head *h = &v.heads[v.next_head];
+		char when[40], name[32];
+		uint64_t size = 0;
+		struct stat st;
+		fmt_time(h->time_us, when, sizeof when);
+		seg_name(name, sizeof name, last);
+		if (fstatat(v.dirfd, name, &st, 0) == 0)
+			size = (uint64_t)st.st_size;
+		verify_fault(&v, last, size, v.index,
+			     "the %s head signed at %s covers %" PRIu64
+			     " records but the log ends after %" PRIu64
+			     " (records or segments removed from the end)",
+			     log_head_kind_name(h->kind), when, h->index, v.index);
+		goto out;
+	}
+	rep->unsigned_records =
+		v.index - (rep->signed_any ? rep->last_signed_index : rep->first_record);
+	if (v.o->require_signed && !rep->signed_any)
+		verify_fault(&v, last, 0, v.index, "no signed head covers any part of the log");
 out:;
 	int e = errno;
 	EVP_MD_CTX_free(v.md);
 	free(segs);
+	free(v.heads);
+	for (size_t i = 0; i < v.n_own_keys; i++)
+		sign_key_free(v.own_keys[i]);
+	free(v.own_keys);
 	close(v.dirfd);
 	errno = e;
+	return rc;
+}
+
+int log_verify(const char *dir, struct log_verify_report *rep)
+{
+	return log_verify_with(dir, NULL, rep);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Listing segments, for export                                              */
+
+int log_segments(const char *dir, struct log_segment_info **out, size_t *n_out)
+{
+	uint32_t *segs = NULL;
+	size_t nsegs = 0;
+	struct log_segment_info *v = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	*n_out = 0;
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return errno == ENOENT ? ERR_NOT_FOUND : ERR_SYS;
+	if ((rc = seg_list(dirfd, &segs, &nsegs)))
+		goto out;
+	v = calloc(nsegs ? nsegs : 1, sizeof *v);
+	if (!v) {
+		rc = ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nsegs; i++) {
+		char name[32];
+		uint8_t hdr[SEG_HDR_LEN];
+		struct seg_header h;
+		const char *why;
+		size_t got;
+		uint64_t size;
+		seg_name(name, sizeof name, segs[i]);
+		int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		bool ok = pread_all(fd, hdr, SEG_HDR_LEN, 0, &got) == 0 && got == SEG_HDR_LEN &&
+			  header_parse(hdr, &h, &why) == 0 && file_size(fd, &size) == 0;
+		close(fd);
+		if (!ok)
+			continue;
+		v[n].segment = segs[i];
+		v[n].first_index = h.first_index;
+		v[n].created_us = h.created_us;
+		v[n].size = size;
+		n++;
+	}
+	*out = v;
+	*n_out = n;
+	v = NULL;
+out:
+	free(v);
+	free(segs);
+	close(dirfd);
+	return rc;
+}
+
+int log_segment_sealed_size(const char *dir, uint32_t seg, uint64_t *size_out, uint64_t *end_index)
+{
+	char name[32];
+	uint8_t hdr[SEG_HDR_LEN];
+	struct seg_header h;
+	const char *why;
+	struct scan s = { .buf = NULL };
+	struct frame f;
+	uint64_t size, end = SEG_HDR_LEN;
+	size_t got;
+	int rc;
+
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return errno == ENOENT ? ERR_NOT_FOUND : ERR_SYS;
+	seg_name(name, sizeof name, seg);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	close(dirfd);
+	if (fd < 0)
+		return errno == ENOENT ? ERR_NOT_FOUND : ERR_SYS;
+	if ((rc = file_size(fd, &size)))
+		goto out;
+	if (size < SEG_HDR_LEN) {
+		rc = ERR_CORRUPT;
+		goto out;
+	}
+	if ((rc = pread_all(fd, hdr, SEG_HDR_LEN, 0, &got)))
+		goto out;
+	if (got < SEG_HDR_LEN || header_parse(hdr, &h, &why) != 0 || h.segment != seg) {
+		rc = ERR_CORRUPT;
+		goto out;
+	}
+	*end_index = h.first_index;
+	if ((rc = scan_init(&s, fd, size, SEG_HDR_LEN)))
+		goto out;
+	for (;;) {
+		int r = scan_next(&s, &f);
+		if (r < 0) {
+			rc = r;
+			goto out;
+		}
+		if (r == SCAN_END || r == SCAN_TORN)
+			break;
+		if (r == SCAN_BAD) {
+			/* Bad bytes with whole frames after them are damage, not a tail being written. */
+			bool found = false;
+			if ((rc = tail_has_frame(fd, s.resync, size, &found)))
+				goto out;
+			if (found)
+				rc = ERR_CORRUPT;
+			break;
+		}
+		if (f.type == FRAME_SEAL) {
+			struct seal sl;
+			seal_parse(f.body, &sl);
+			end = s.off;
+			*end_index = sl.first + sl.count;
+		}
+	}
+	*size_out = end;
+out:
+	scan_free(&s);
+	close(fd);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include "core/dlog.h"
 #include "core/err.h"
 #include "core/ring.h"
+#include "core/sign.h"
 #include "core/timeutil.h"
 
 /* The writer drains at most this much per pass, so one busy lane cannot starve the others. */
@@ -48,6 +49,7 @@ struct recorder_lane {
 
 struct recorder {
 	struct log_writer *log;
+	struct sign_key *sign_key; /* owned; the log writer borrows it */
 	struct recorder_lane *lanes;
 	unsigned n_lanes;
 	enum config_fsync fsync;
@@ -259,6 +261,9 @@ static void *writer_main(void *arg)
 		if (n)
 			writer_publish(r, taken);
 		writer_update_stats(r);
+		/* Signs the chain head at UTC midnight even when no event comes. */
+		if (r->sign_key)
+			log_writer_tick(r->log, time_now_us());
 		if (n) {
 			/*
 			 * Go round again at once in answered mode (answers wait on
@@ -283,9 +288,12 @@ int recorder_start(struct recorder **out, const struct recorder_opts *o, struct 
 {
 	int rc = ERR_NOMEM;
 	struct recorder *r = calloc(1, sizeof *r);
-	if (!r)
+	if (!r) {
+		sign_key_free(o->sign_key);
 		return ERR_NOMEM;
+	}
 	r->wake_fd = -1;
+	r->sign_key = o->sign_key;
 	r->n_lanes = o->lanes;
 	r->fsync = o->fsync;
 	r->fsync_interval_ms = o->fsync_interval_ms ? o->fsync_interval_ms : 100;
@@ -309,6 +317,7 @@ int recorder_start(struct recorder **out, const struct recorder_opts *o, struct 
 		.dir = o->log_dir,
 		.sensor_id = o->sensor_id,
 		.segment_bytes = o->segment_bytes,
+		.sign_key = o->sign_key,
 	};
 	rc = log_writer_open(&r->log, &lo, rec);
 	if (rc)
@@ -329,6 +338,7 @@ out_free:
 	free(r->lanes);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
+	sign_key_free(r->sign_key);
 	free(r);
 	return rc;
 }
@@ -366,6 +376,7 @@ int recorder_stop(struct recorder *r)
 		ring_free(r->lanes[i].ring);
 	free(r->lanes);
 	close(r->wake_fd);
+	sign_key_free(r->sign_key);
 	free(r);
 	return rc;
 }

@@ -30,6 +30,9 @@ struct recorder_opts {
 	unsigned lanes; /* one per worker */
 	enum config_fsync fsync;
 	uint32_t fsync_interval_ms;
+	/* Private key for signed chain heads, or NULL. The recorder takes it
+	 * over (frees it in recorder_stop, or when recorder_start fails). */
+	struct sign_key *sign_key;
 };
 
 /* Opens the log (recovering a torn tail, reported in *rec if not NULL) and starts the writer. */

@@ -21,6 +21,7 @@
 #include "core/timeutil.h"
 #include "net/listener.h"
 #include "net/privdrop.h"
+#include "core/sign.h"
 #include "net/worker.h"
 #include "proto/dns/dns_conn.h"
 #include "proto/dns/dns_zone.h"
@@ -90,6 +91,46 @@ static const struct proto_entry *proto_lookup(enum config_proto p)
 	return NULL;
 }
 
+/* A raw listener serves TCP, UDP or both (raw.transport). */
+const struct proto_ops *daemon_listener_stream_ops(const struct config_listener *lc)
+{
+	const struct proto_entry *e = proto_lookup(lc->proto);
+	if (!e || (lc->proto == CONFIG_PROTO_RAW && !lc->raw.tcp))
+		return NULL;
+	return e->stream;
+}
+
+const struct proto_ops *daemon_listener_dgram_ops(const struct config_listener *lc)
+{
+	const struct proto_entry *e = proto_lookup(lc->proto);
+	if (!e || (lc->proto == CONFIG_PROTO_RAW && !lc->raw.udp))
+		return NULL;
+	return e->dgram;
+}
+
+/*
+ * TLS listeners, raw TCP listeners that hand guessed TLS streams over, and
+ * SMTP listeners offering STARTTLS need a TLS context.
+ */
+bool daemon_listener_needs_tls(const struct config_listener *lc)
+{
+	return lc->proto == CONFIG_PROTO_TLS ||
+	       (lc->proto == CONFIG_PROTO_RAW && lc->raw.handover) ||
+	       (lc->proto == CONFIG_PROTO_SMTP && lc->smtp.starttls);
+}
+
+/* The SMTP listener's workers share its campaign table. */
+int daemon_listener_state_init(struct listener *l)
+{
+	return l->ops == &smtp_proto_ops ? smtp_listener_init(l) : 0;
+}
+
+void daemon_listener_state_free(struct listener *l)
+{
+	if (l->ops == &smtp_proto_ops)
+		smtp_listener_free(l);
+}
+
 /* Opens one listener entry (stream or datagram) for a configured endpoint and logs it. */
 static int daemon_open_listener(struct daemon *d, const struct config_listener *lc,
 				const struct proto_ops *ops, bool dgram)
@@ -156,6 +197,18 @@ static int ruleset_build(struct config *cfg, unsigned workers, struct ruleset **
 	}
 	*out = rs;
 	return 0;
+}
+
+int ruleset_new(struct config *cfg, unsigned slots, struct ruleset **out, char *errbuf,
+		size_t errlen)
+{
+	return ruleset_build(cfg, slots, out, errbuf, errlen);
+}
+
+void ruleset_release(struct ruleset *rs)
+{
+	if (rs)
+		ruleset_free(rs, rs->cfg);
 }
 
 /* Frees retired rule sets that every worker has moved past. */
@@ -423,6 +476,7 @@ int daemon_run(const struct daemon_opts *o)
 	memset(d, 0, sizeof *d);
 	char err[512] = "";
 	int status = 1;
+	struct sign_key *skey = NULL;
 	int sfd = -1;
 	unsigned started_workers = 0, inited_workers = 0;
 	d->started_us = time_now_us();
@@ -490,31 +544,30 @@ int daemon_run(const struct daemon_opts *o)
 			     lc->name, config_proto_name(lc->proto));
 			goto out;
 		}
-		/* A raw listener serves TCP, UDP or both (raw.transport). */
-		bool raw = lc->proto == CONFIG_PROTO_RAW;
 		unsigned stream = d->n_listeners;
-		bool tcp = pe->stream && (!raw || lc->raw.tcp);
-		if (tcp && daemon_open_listener(d, lc, pe->stream, false) != 0)
+		const struct proto_ops *sops = daemon_listener_stream_ops(lc);
+		const struct proto_ops *dops = daemon_listener_dgram_ops(lc);
+		if (sops && daemon_open_listener(d, lc, sops, false) != 0)
 			goto out;
-		if (pe->dgram && (!raw || lc->raw.udp) &&
-		    daemon_open_listener(d, lc, pe->dgram, true) != 0)
+		if (dops && daemon_open_listener(d, lc, dops, true) != 0)
 			goto out;
-		/*
-		 * TLS listeners, and raw TCP listeners that hand guessed TLS streams
-		 * over, get their TLS context now, while key files may still be
-		 * root-only.
-		 */
-		if (tcp &&
-		    (lc->proto == CONFIG_PROTO_TLS || (raw && lc->raw.handover) ||
-		     (lc->proto == CONFIG_PROTO_SMTP && lc->smtp.starttls)) &&
+		/* TLS contexts are made now, while key files may still be root-only. */
+		if (sops && daemon_listener_needs_tls(lc) &&
 		    tls_server_new(lc, &d->listeners[stream].tls, err, sizeof err) != 0) {
 			dlog(DLOG_ERROR, "listener %s: %s", lc->name, err);
 			goto out;
 		}
-		/* The SMTP listener's workers share its campaign table. */
-		if (tcp && pe->stream == &smtp_proto_ops &&
-		    smtp_listener_init(&d->listeners[stream]) != 0) {
+		if (sops && daemon_listener_state_init(&d->listeners[stream]) != 0) {
 			dlog(DLOG_ERROR, "listener %s: out of memory", lc->name);
+			goto out;
+		}
+	}
+	/* The signing key is read before privileges are dropped: it may be root's alone. */
+	if (cfg->signing_key) {
+		rc = sign_key_load(cfg->signing_key, &skey);
+		if (rc || !sign_key_has_private(skey)) {
+			dlog(DLOG_ERROR, "log.signing_key %s: %s", cfg->signing_key,
+			     rc == ERR_SYS ? strerror(errno) : "not a PEM Ed25519 private key");
 			goto out;
 		}
 	}
@@ -544,7 +597,9 @@ int daemon_run(const struct daemon_opts *o)
 		.lanes = d->n_workers,
 		.fsync = cfg->fsync,
 		.fsync_interval_ms = cfg->fsync_interval_ms,
+		.sign_key = skey,
 	};
+	skey = NULL; /* the recorder owns it now */
 	struct log_recovery recov;
 	memset(&recov, 0, sizeof recov);
 	rc = recorder_start(&d->rec, &ro, &recov);
@@ -622,8 +677,7 @@ out:
 		free(d->workers);
 	}
 	for (unsigned i = 0; i < d->n_listeners; i++) {
-		if (d->listeners[i].ops == &smtp_proto_ops)
-			smtp_listener_free(&d->listeners[i]);
+		daemon_listener_state_free(&d->listeners[i]);
 		tls_server_free(d->listeners[i].tls);
 		listener_free(&d->listeners[i]);
 	}
@@ -638,6 +692,7 @@ out:
 	}
 	ruleset_free(act, d->boot_cfg);
 	config_free(d->boot_cfg);
+	sign_key_free(skey);
 	if (sfd >= 0)
 		close(sfd);
 	if (status == 0)

@@ -128,7 +128,7 @@ void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf,
 		.type = type,
 		.flags = (uint16_t)(c->flags | flags),
 		.transport = IPPROTO_TCP,
-		.ts_us = time_now_us(),
+		.ts_us = c->w->clock_us ? c->w->clock_us : time_now_us(),
 		.flow_id = c->flow_id,
 		.src = src ? *src : c->src,
 		.dst = c->dst,
@@ -160,7 +160,14 @@ static uint64_t worker_event_submit(struct worker *w, struct event_builder *b)
 		return 0;
 	}
 	uint64_t seq = 0;
-	if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
+	if (w->sink) {
+		/* Socketless drivers (replay, fuzzing): no lane, the record goes to the sink. */
+		if (w->sink(w->sink_arg, b->buf, len) != 0) {
+			STAT_INC(w->st.events_dropped);
+			return 0;
+		}
+		seq = ++w->sink_seq;
+	} else if (recorder_submit(w->lane, b->buf, len, &seq) != 0) {
 		STAT_INC(w->st.events_dropped);
 		return 0;
 	}
@@ -698,10 +705,7 @@ static void conn_close(struct conn *c)
 		w->stage_conn = NULL;
 		w->stage_len = 0;
 	}
-	if (c->ops->on_close)
-		c->ops->on_close(c);
-	if (c->tls)
-		tls_conn_free(c);
+	conn_release(c);
 	list_unlink_timer(w, c);
 	wait_list_remove(w, c);
 	/* close() also drops the fd from epoll: it is never duplicated. */
@@ -747,6 +751,16 @@ static size_t conn_in_limit(const struct conn *c)
 	return head + CONN_PROXY_ROOM;
 }
 
+size_t conn_input_cap(const struct conn *c)
+{
+	return conn_in_limit(c);
+}
+
+void conn_timer_stop(struct conn *c)
+{
+	list_unlink_timer(c->w, c);
+}
+
 /* Keeps the unconsumed tail of data in c->in (data may be the scratch buffer or c->in itself). */
 static bool conn_keep_input(struct conn *c, const uint8_t *data, size_t len, size_t consumed)
 {
@@ -788,23 +802,41 @@ void conn_handover(struct conn *c, const struct proto_ops *ops)
 		ops->on_open(c);
 }
 
+size_t conn_offer(struct conn *c, const uint8_t *data, size_t len)
+{
+	size_t used;
+	if (c->tls)
+		return tls_conn_input(c, data, len, c->eof);
+	const struct proto_ops *ops = c->ops;
+	used = ops->on_input(c, data, len, c->eof);
+	/* Handed over: the new module reads the same bytes from the start (at most once). */
+	if (c->ops != ops && !c->closed)
+		used = c->tls ? tls_conn_input(c, data, len, c->eof) :
+				c->ops->on_input(c, data, len, c->eof);
+	/* The protocol started TLS (STARTTLS, a PROXY header, a hand-over): the rest is TLS. */
+	if (c->tls && used < len && !c->closed)
+		used += tls_conn_input(c, data + used, len - used, c->eof);
+	return used;
+}
+
+void conn_expire(struct conn *c)
+{
+	if (!(c->tls && tls_conn_timeout(c)) && c->ops->on_timeout)
+		c->ops->on_timeout(c);
+}
+
+void conn_release(struct conn *c)
+{
+	if (c->ops->on_close)
+		c->ops->on_close(c);
+	if (c->tls)
+		tls_conn_free(c);
+}
+
 /* Hands buffered input to the protocol when it can take it. */
 static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
 {
-	size_t used;
-	if (c->tls) {
-		used = tls_conn_input(c, data, len, c->eof);
-	} else {
-		const struct proto_ops *ops = c->ops;
-		used = ops->on_input(c, data, len, c->eof);
-		/* Handed over: the new module reads the same bytes from the start (at most once). */
-		if (c->ops != ops && !c->closed)
-			used = c->tls ? tls_conn_input(c, data, len, c->eof) :
-					c->ops->on_input(c, data, len, c->eof);
-		/* The protocol started TLS (STARTTLS, a PROXY header, a hand-over): the rest is TLS. */
-		if (c->tls && used < len && !c->closed)
-			used += tls_conn_input(c, data + used, len - used, c->eof);
-	}
+	size_t used = conn_offer(c, data, len);
 	if (used > len)
 		used = len;
 	if (c->closed)
@@ -987,8 +1019,7 @@ static void worker_expire(struct worker *w)
 			struct conn *c = lst->head;
 			list_unlink_timer(w, c);
 			STAT_INC(w->st.timeouts);
-			if (!(c->tls && tls_conn_timeout(c)) && c->ops->on_timeout)
-				c->ops->on_timeout(c);
+			conn_expire(c);
 			conn_close(c);
 		}
 	}
@@ -1051,8 +1082,7 @@ static void worker_force_close_all(struct worker *w)
 		while (w->timers[i].head) {
 			struct conn *c = w->timers[i].head;
 			list_unlink_timer(w, c);
-			if (!(c->tls && tls_conn_timeout(c)) && c->ops->on_timeout)
-				c->ops->on_timeout(c);
+			conn_expire(c);
 			conn_close(c);
 		}
 	}
@@ -1196,6 +1226,16 @@ void worker_join(struct worker *w)
 	pthread_join(w->thread, NULL);
 }
 
+void worker_free_protocol_state(struct worker *w)
+{
+	raw_udp_limiter_free(w->raw_udp);
+	w->raw_udp = NULL;
+	free(w->dns_rrl);
+	w->dns_rrl = NULL;
+	free(w->dns_batch);
+	w->dns_batch = NULL;
+}
+
 void worker_destroy(struct worker *w)
 {
 	while (w->free_conns) {
@@ -1207,9 +1247,7 @@ void worker_destroy(struct worker *w)
 		dgram_release(w, true);
 		free(w->dg);
 	}
-	raw_udp_limiter_free(w->raw_udp);
-	free(w->dns_rrl);
-	free(w->dns_batch);
+	worker_free_protocol_state(w);
 	free(w->scratch);
 	free(w->evbuf);
 	free(w->stage);

@@ -215,6 +215,16 @@ struct worker {
 	bool draining;
 	uint64_t drain_deadline_ms;
 
+	/*
+	 * Socketless use (net/conn_driver: replay, fuzzing): events go to `sink`
+	 * instead of the lane, and are stamped `clock_us` (the capture's time)
+	 * instead of the wall clock. Both unset in the daemon.
+	 */
+	int (*sink)(void *arg, const uint8_t *rec, size_t len);
+	void *sink_arg;
+	uint64_t sink_seq;
+	uint64_t clock_us;
+
 	struct worker_stats st;
 };
 
@@ -226,6 +236,8 @@ void worker_request_stop(struct worker *w);
 void worker_wake(struct worker *w);
 void worker_join(struct worker *w);
 void worker_destroy(struct worker *w);
+/* Frees what protocol modules allocated per worker (rate-limit tables); worker_destroy does it too. */
+void worker_free_protocol_state(struct worker *w);
 
 /* --- for protocol modules ------------------------------------------------- */
 
@@ -296,5 +308,18 @@ int conn_read_proxy(struct conn *c, const uint8_t *buf, size_t len, bool eof, si
  * the start. Timers and buffers stay as they are.
  */
 void conn_handover(struct conn *c, const struct proto_ops *ops);
+
+/*
+ * What the worker does for every connection, for it and for socketless
+ * drivers (net/conn_driver): the input a connection may hold; offering held
+ * input to the connection's module, or to its TLS transport (returns the
+ * bytes consumed; follows hand-overs); its timer firing; releasing the
+ * module's and the transport's state; taking it off the timer lists.
+ */
+size_t conn_input_cap(const struct conn *c);
+size_t conn_offer(struct conn *c, const uint8_t *data, size_t len);
+void conn_expire(struct conn *c);
+void conn_release(struct conn *c);
+void conn_timer_stop(struct conn *c);
 
 #endif

@@ -217,6 +217,7 @@ static void print_summary(const struct config *c, const struct rules *r)
 	if (c->fsync == CONFIG_FSYNC_INTERVAL)
 		printf(" every %" PRIu32 " ms", c->fsync_interval_ms);
 	printf(", segments %s, ring %s per worker\n", a, b);
+	printf("signing     %s\n", c->signing_key ? c->signing_key : "(off: heads are not signed)");
 	printf("stats       %s\n", c->stats_file);
 	printf("eve         %s\n", c->eve_file ? c->eve_file : "(off)");
 	printf("pid file    %s\n", c->pid_file ? c->pid_file : "(none)");

@@ -15,9 +15,13 @@ int cmd_loadgen_smtp(int argc, char **argv); /* loadgen --proto smtp */
 int cmd_config(int argc, char **argv);	     /* config check */
 int cmd_firewall(int argc, char **argv);     /* firewall print */
 int cmd_top(int argc, char **argv);
-int cmd_lookup(int argc, char **argv); /* enrichment of addresses */
-int cmd_index(int argc, char **argv);  /* log -> store */
-int cmd_report(int argc, char **argv); /* per-network reports from the store */
-int cmd_zones(int argc, char **argv);  /* zones export | zones stats (DNS) */
+int cmd_lookup(int argc, char **argv);	 /* enrichment of addresses */
+int cmd_index(int argc, char **argv);	 /* log -> store */
+int cmd_report(int argc, char **argv);	 /* per-network reports from the store */
+int cmd_zones(int argc, char **argv);	 /* zones export | zones stats (DNS) */
+int cmd_key(int argc, char **argv);	 /* key generate | show */
+int cmd_evidence(int argc, char **argv); /* evidence export | verify */
+int cmd_replay(int argc, char **argv);	 /* replay FILE.pcap */
+int cmd_rules(int argc, char **argv);	 /* rules test RULES FILE.pcap */
 
 #endif

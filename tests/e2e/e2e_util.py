@@ -34,6 +34,21 @@ def assert_no_sanitizer(d):
                                  f"{text[max(0, i - 200):i + 3000]}")
 
 
+def check_cli(args, rc, err):
+    """Fails if a sinkd command was killed by a signal or printed a sanitizer report."""
+    where = args if isinstance(args, str) else "sinkd " + " ".join(map(str, args))
+    assert rc >= 0, f"{where}: killed by signal {-rc}\n{err[-2000:]}"
+    for mark in SANITIZER_MARKS:
+        assert mark not in err, f"{where}: sanitizer report:\n{err[-3000:]}"
+
+
+def cli(*args, timeout=30, env=None):
+    """Runs `sinkd ARGS` (see harness.sinkd_cmd) and checks it died of no signal or sanitizer."""
+    rc, out, err = h.sinkd_cmd(*args, timeout=timeout, env=env)
+    check_cli(args, rc, err)
+    return rc, out, err
+
+
 def assert_alive(d, what=""):
     """The daemon still runs, has reported nothing to the sanitizers, and answers a request."""
     assert d.running(), f"sinkd died {what}: exit {d.proc.poll()}\n{d.log_tail(40)}"

@@ -132,22 +132,16 @@ static inline struct conn *fuzz_conn_open(struct fuzz_state *st, uint8_t ctl)
 }
 
 /*
- * What the worker's conn_feed does: bytes go to the TLS layer once it is
- * started, to the protocol before it, and the rest of a read in which the
- * protocol started TLS goes to TLS. Returns the bytes consumed.
+ * What the worker's conn_feed does (its own conn_offer): bytes go to the TLS
+ * layer once it is started, to the protocol before it, and the rest of a read
+ * in which the protocol started TLS goes to TLS. Returns the bytes consumed.
  */
 static inline size_t fuzz_conn_feed(struct conn *c, const uint8_t *buf, size_t len, bool eof)
 {
-	if (c->tls)
-		return tls_conn_input(c, buf, len, eof);
-	const struct proto_ops *ops = c->ops;
-	size_t used = ops->on_input(c, buf, len, eof);
-	FUZZ_CHECK(used <= len);
-	if (c->ops != ops && !c->closed) /* handed over: the new module reads from the start */
-		used = c->tls ? tls_conn_input(c, buf, len, eof) :
-				c->ops->on_input(c, buf, len, eof);
-	if (c->tls && used < len && !c->closed)
-		used += tls_conn_input(c, buf + used, len - used, eof);
+	if (eof)
+		c->eof = true;
+	size_t used = conn_offer(c, buf, len);
+	FUZZ_CHECK(c->closed || used <= len);
 	return used;
 }
 

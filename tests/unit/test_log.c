@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testfs.h"
 #include "core/crc32c.h"
 #include "core/cursor.h"
 #include "core/err.h"
@@ -27,68 +28,7 @@
 
 static char *tmpdir_new(void)
 {
-	char tmpl[] = "/tmp/sinkd-test-log-XXXXXX";
-	if (!mkdtemp(tmpl))
-		return NULL;
-	size_t n = strlen(tmpl) + 1;
-	char *p = malloc(n);
-	if (p)
-		memcpy(p, tmpl, n);
-	return p;
-}
-
-static void rm_rf(char *dir)
-{
-	if (!dir)
-		return;
-	DIR *d = opendir(dir);
-	if (d) {
-		int dfd = dirfd(d);
-		struct dirent *de;
-		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				unlinkat(dfd, de->d_name, 0);
-		closedir(d);
-	}
-	rmdir(dir);
-	free(dir);
-}
-
-static void seg_path(char *buf, size_t cap, const char *dir, uint32_t seg)
-{
-	snprintf(buf, cap, "%s/%016u.seg", dir, seg);
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY);
-	*len = 0;
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return NULL;
-	}
-	size_t n = (size_t)st.st_size;
-	uint8_t *p = malloc(n ? n : 1);
-	if (p && read(fd, p, n) != (ssize_t)n) {
-		free(p);
-		p = NULL;
-	}
-	close(fd);
-	*len = n;
-	return p;
-}
-
-static bool write_file(const char *path, const uint8_t *p, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-	if (fd < 0)
-		return false;
-	bool ok = write(fd, p, len) == (ssize_t)len;
-	close(fd);
-	return ok;
+	return tmpdir_new_named("log");
 }
 
 static uint64_t file_len(const char *path)
