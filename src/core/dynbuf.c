@@ -31,7 +31,7 @@ void dynbuf_reset(struct dynbuf *b)
 }
 
 /* Makes room for `extra` more bytes plus the trailing NUL. */
-static int dynbuf_reserve(struct dynbuf *b, size_t extra)
+int dynbuf_reserve(struct dynbuf *b, size_t extra)
 {
 	if (extra > b->max || b->len > b->max - extra)
 		return ERR_NOMEM;

@@ -22,6 +22,8 @@ struct dynbuf {
 void dynbuf_init(struct dynbuf *b, size_t max);
 void dynbuf_free(struct dynbuf *b);
 void dynbuf_reset(struct dynbuf *b); /* len = 0, keeps memory */
+/* Room for `extra` more bytes and the NUL at data + len (writers then set len themselves). */
+int dynbuf_reserve(struct dynbuf *b, size_t extra);
 int dynbuf_add(struct dynbuf *b, const void *data, size_t len);
 int dynbuf_addc(struct dynbuf *b, char c);
 int dynbuf_adds(struct dynbuf *b, const char *s);

@@ -84,15 +84,20 @@ struct sqlite_store {
 	sqlite3 *db;
 	sqlite3_stmt *ins_event, *ins_delta, *ins_bot, *up_day, *set_pos;
 	int64_t delta_rows; /* rows in agg_delta, to decide when to compact */
-	/* per-batch pre-aggregation: (day, family, src) and src */
-	struct agg *agg;
+	/*
+	 * Per-batch pre-aggregation of (day, family, src) and (day, family, bot ID):
+	 * the aggregates lie dense in insertion order (written out sequentially), found
+	 * through a small open-addressing table of 8-byte slots (hash tag << 32 | index
+	 * + 1), so a probe touches one cache line instead of a 100-byte record.
+	 */
+	struct agg *agg;    /* dense, agg_n in use */
+	uint64_t *agg_slot; /* agg_cap slots, 0 = empty */
+	uint32_t *agg_used; /* the slots in use: cleared without a scan */
 	size_t agg_cap, agg_n;
-	uint32_t *agg_used; /* slots in use, in insertion order: cleared and written without a scan */
 };
 
 /* A per-batch aggregate: an address of a family on a day, or (bot) a bot ID of a family on a day. */
 struct agg {
-	bool used;
 	bool bot;
 	const char *bot_id;
 	size_t bot_len;
@@ -218,6 +223,7 @@ static void sq_close(struct store *base)
 	sqlite3_finalize(s->set_pos);
 	sqlite3_close(s->db);
 	free(s->agg);
+	free(s->agg_slot);
 	free(s->agg_used);
 	free(s);
 }
@@ -244,16 +250,26 @@ static int sq_get_pos(struct sqlite_store *s, struct log_pos *pos)
 
 /* --- ingest ------------------------------------------------------------------------ */
 
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+
 static uint64_t agg_hash(const struct agg *a)
 {
 	uint64_t h = 1469598103934665603ull ^ (uint64_t)a->day ^ ((uint64_t)a->bot << 48);
 	for (size_t i = 0; i < a->bot_len; i++)
 		h = (h ^ (uint8_t)a->bot_id[i]) * 1099511628211ull;
-	for (size_t i = 0; i < 16; i++)
-		h = (h ^ a->src[i]) * 1099511628211ull;
 	for (size_t i = 0; i < a->family_len; i++)
 		h = (h ^ (uint8_t)a->family[i]) * 1099511628211ull;
-	return h;
+	uint64_t lo, hi;
+	memcpy(&lo, a->src, 8);
+	memcpy(&hi, a->src + 8, 8);
+	return mix64(h ^ mix64(lo ^ mix64(hi + a->ipver)));
 }
 
 static bool agg_eq(const struct agg *a, const struct agg *b)
@@ -266,22 +282,26 @@ static bool agg_eq(const struct agg *a, const struct agg *b)
 
 static void agg_add(struct sqlite_store *s, const struct agg *k, uint64_t ts)
 {
-	size_t mask = s->agg_cap - 1, i = agg_hash(k) & mask;
-	while (s->agg[i].used) {
-		if (agg_eq(&s->agg[i], k)) {
-			struct agg *a = &s->agg[i];
+	uint64_t h = agg_hash(k), tag = h >> 32 << 32;
+	size_t mask = s->agg_cap - 1, i = h & mask;
+	for (uint64_t v; (v = s->agg_slot[i]); i = (i + 1) & mask) {
+		if ((v & ~0xffffffffull) != tag)
+			continue;
+		struct agg *a = &s->agg[(uint32_t)v - 1];
+		if (agg_eq(a, k)) {
 			a->first = ts < a->first ? ts : a->first;
 			a->last = ts > a->last ? ts : a->last;
 			a->events++;
 			return;
 		}
-		i = (i + 1) & mask;
 	}
-	s->agg[i] = *k;
-	s->agg[i].used = true;
-	s->agg[i].first = s->agg[i].last = ts;
-	s->agg[i].events = 1;
-	s->agg_used[s->agg_n++] = (uint32_t)i;
+	struct agg *a = &s->agg[s->agg_n];
+	*a = *k;
+	a->first = a->last = ts;
+	a->events = 1;
+	s->agg_used[s->agg_n] = (uint32_t)i;
+	s->agg_slot[i] = tag | (uint32_t)(s->agg_n + 1);
+	s->agg_n++;
 }
 
 static void bind_str(sqlite3_stmt *st, int i, const struct store_str *v)
@@ -339,23 +359,28 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 	while (need < n * 4 + 16)
 		need *= 2;
 	if (need > s->agg_cap) {
-		struct agg *na = calloc(need, sizeof *na);
-		uint32_t *nu = malloc(need * sizeof *nu);
-		if (!na || !nu) {
+		/* At most two aggregates per event (address, bot ID); load factor <= 1/2. */
+		struct agg *na = malloc(need / 2 * sizeof *na);
+		uint64_t *ns = calloc(need, sizeof *ns);
+		uint32_t *nu = malloc(need / 2 * sizeof *nu);
+		if (!na || !ns || !nu) {
 			free(na);
+			free(ns);
 			free(nu);
 			return ERR_NOMEM;
 		}
 		free(s->agg);
+		free(s->agg_slot);
 		free(s->agg_used);
 		s->agg = na;
+		s->agg_slot = ns;
 		s->agg_used = nu;
 		s->agg_cap = need;
 		s->agg_n = 0;
 	}
 	/* Only the slots the last batch used are dirty. */
 	for (size_t i = 0; i < s->agg_n; i++)
-		s->agg[s->agg_used[i]].used = false;
+		s->agg_slot[s->agg_used[i]] = 0;
 	s->agg_n = 0;
 	/* IMMEDIATE: take the write lock first, then check nobody moved the position. */
 	if (exec(s, "BEGIN IMMEDIATE"))
@@ -447,7 +472,7 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 	}
 	int64_t added = 0;
 	for (size_t i = 0; i < s->agg_n && !rc; i++) {
-		const struct agg *a = &s->agg[s->agg_used[i]];
+		const struct agg *a = &s->agg[i];
 		if (a->bot) {
 			sqlite3_stmt *bs = s->ins_bot;
 			sqlite3_bind_int64(bs, 1, a->day);

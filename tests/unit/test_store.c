@@ -124,8 +124,41 @@ static int on_daily(void *ctx, const struct store_daily *d)
 	return 0;
 }
 
+/* The report's own dotted-quad formatting against inet_ntop, every octet value in every position. */
+static void check_ipv4_column(void)
+{
+	struct dynbuf b;
+	dynbuf_init(&b, 1u << 20);
+	for (unsigned v = 0; v < 256; v++) {
+		for (int pos = 0; pos < 4; pos++) {
+			struct store_event e = { 0 };
+			e.ts_us = T0;
+			e.ipver = 4;
+			e.transport = 6;
+			e.kind = STORE_KIND_TCP;
+			for (int i = 0; i < 4; i++)
+				e.src[i] =
+					(uint8_t)(i == pos ? v : (v * 7 + (unsigned)i * 91) % 256);
+			memcpy(e.dst, e.src, 4);
+			e.dst[3] ^= 0xff;
+			char want[96], ws[INET_ADDRSTRLEN], wd[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, e.src, ws, sizeof ws);
+			inet_ntop(AF_INET, e.dst, wd, sizeof wd);
+			dynbuf_reset(&b);
+			ss_csv_row(&b, SS_EVENT4_TCP, &e);
+			snprintf(want, sizeof want, "\"2026-11-28 01:02:03\",\"tcp\",\"%s\",0,",
+				 ws);
+			CHECK(b.len > strlen(want) && !memcmp(b.data, want, strlen(want)));
+			snprintf(want, sizeof want, ",\"critical\",\"%s\",0,", wd);
+			CHECK(strstr(b.data, want) != NULL);
+		}
+	}
+	dynbuf_free(&b);
+}
+
 int main(void)
 {
+	check_ipv4_column();
 	char path[] = "/tmp/sinkd-test-store-XXXXXX";
 	int fd = mkstemp(path);
 	CHECK(fd >= 0);
