@@ -228,8 +228,13 @@ static int range_row(struct enrich_builder *b, const struct csvline *c, size_t o
 	return 0;
 }
 
-int enrich_parse_iplocdb(struct enrich_builder *b, const char *buf, size_t len,
-			 struct enrich_load_stats *st)
+/*
+ * Range files: one start,end,asn,... row per line. `sep` and `quoted` give the
+ * dialect, `n_cols` the exact column count, `org_col` where the AS name is.
+ */
+static int parse_range_file(struct enrich_builder *b, const char *buf, size_t len, char sep,
+			    bool quoted, size_t n_cols, size_t org_col,
+			    struct enrich_load_stats *st)
 {
 	struct csvline *c = malloc(sizeof *c);
 	if (!c)
@@ -241,37 +246,26 @@ int enrich_parse_iplocdb(struct enrich_builder *b, const char *buf, size_t len,
 		st->lines++;
 		if (ll == 0)
 			continue;
-		if (csvline_split(line, ll, ',', true, c) || c->n != 4) {
+		if (csvline_split(line, ll, sep, quoted, c) || c->n != n_cols) {
 			count_bad(st);
 			continue;
 		}
-		rc = range_row(b, c, 3, st);
+		rc = range_row(b, c, org_col, st);
 	}
 	free(c);
 	return rc;
 }
 
+int enrich_parse_iplocdb(struct enrich_builder *b, const char *buf, size_t len,
+			 struct enrich_load_stats *st)
+{
+	return parse_range_file(b, buf, len, ',', true, 4, 3, st);
+}
+
 int enrich_parse_iptoasn(struct enrich_builder *b, const char *buf, size_t len,
 			 struct enrich_load_stats *st)
 {
-	struct csvline *c = malloc(sizeof *c);
-	if (!c)
-		return ERR_NOMEM;
-	size_t pos = 0, ll;
-	const char *line;
-	int rc = 0;
-	while (!rc && csvline_next(buf, len, &pos, &line, &ll)) {
-		st->lines++;
-		if (ll == 0)
-			continue;
-		if (csvline_split(line, ll, '\t', false, c) || c->n != 5) {
-			count_bad(st);
-			continue;
-		}
-		rc = range_row(b, c, 4, st);
-	}
-	free(c);
-	return rc;
+	return parse_range_file(b, buf, len, '\t', false, 5, 4, st);
 }
 
 int enrich_parse_pfx2as(struct enrich_builder *b, const char *buf, size_t len,
