@@ -5,14 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../fuzz/conn_driver.h"
 #include "check.h"
+#include "core/config.h"
+#include "net/conn_driver.h"
 #include "proto/tls/tls_conn.h"
 #include "proto/tls/tls_server.h"
 
 /*
- * A toy line protocol on a real worker's connection (driven as the worker
- * does, see tests/fuzz/conn_driver.h): "STARTTLS\r\n" is answered in clear
+ * A toy line protocol on a connection driven as the worker does (through
+ * net/conn_driver): "STARTTLS\r\n" is answered in clear
  * and starts TLS; after the handshake every plaintext line is answered "ok".
  * The client is OpenSSL over memory BIOs, so the test sees exactly the bytes
  * on the wire.
@@ -58,27 +59,28 @@ static size_t toy_input(struct conn *c, const uint8_t *buf, size_t len, bool eof
 
 static const struct proto_ops toy_ops = { .name = "toy", .on_input = toy_input };
 
-/* Takes what the connection would have sent (staged answers and held output). */
-static size_t wire_out(struct worker *w, struct conn *c, uint8_t *out, size_t cap)
+/* What the connection would have sent (staged answers and held output), in order. */
+static uint8_t wire[65536];
+static size_t wire_len;
+static unsigned events;
+
+static void wire_out(void *arg, const uint8_t *data, size_t len)
 {
-	size_t n = 0;
-	if (w->stage_conn == c) {
-		CHECK(w->stage_len <= cap);
-		memcpy(out, w->stage, w->stage_len);
-		n = w->stage_len;
-		w->stage_len = 0;
-		w->stage_conn = NULL;
-	}
-	if (c->out_len > c->out_off) {
-		size_t m = c->out_len - c->out_off;
-		CHECK(n + m <= cap);
-		memcpy(out + n, c->out + c->out_off, m);
-		n += m;
-		free(c->out);
-		c->out = NULL;
-		c->out_len = c->out_off = c->out_cap = 0;
-	}
-	return n;
+	(void)arg;
+	CHECK(len <= sizeof wire - wire_len);
+	if (len > sizeof wire - wire_len)
+		len = sizeof wire - wire_len;
+	memcpy(wire + wire_len, data, len);
+	wire_len += len;
+}
+
+static int count_event(void *arg, const uint8_t *rec, size_t len)
+{
+	(void)arg;
+	(void)rec;
+	(void)len;
+	events++;
+	return 0;
 }
 
 static size_t bio_take(BIO *b, uint8_t *out, size_t cap)
@@ -89,14 +91,23 @@ static size_t bio_take(BIO *b, uint8_t *out, size_t cap)
 
 int main(void)
 {
-	static struct fuzz_state st;
-	static uint8_t wire[65536], in[65536];
+	static struct conn_driver d;
+	static uint8_t in[65536];
+	struct config *cfg;
 	char err[256];
-	fuzz_ruleset_load(&st, cfg_yaml, sizeof cfg_yaml - 1);
-	struct recorder *rec = fuzz_recorder_start("sinkd-test-starttls");
-	fuzz_worker_init(&st.w, rec, &st.rs, st.l, 1, &toy_ops, 2525);
-	CHECK_INT(tls_server_new(st.l[0].cfg, &srv, err, sizeof err), 0);
-	struct conn *c = fuzz_conn_open(&st, 0);
+	CHECK_INT(config_load_string(cfg_yaml, sizeof cfg_yaml - 1, "t.yaml", &cfg, err,
+				     sizeof err),
+		  0);
+	CHECK_INT(conn_driver_init(&d, cfg, count_event, NULL, err, sizeof err), 0);
+	d.on_output = wire_out;
+	/* The listener's TLS server, under the toy protocol instead of the HTTP one. */
+	d.listeners[0].ops = &toy_ops;
+	srv = d.listeners[0].tls;
+	CHECK(srv != NULL);
+	struct conn *c = calloc(1, sizeof *c);
+	CHECK(c != NULL);
+	struct event_addr src = { .ipver = 4, .addr = { 198, 51, 100, 9 }, .port = 40000 };
+	conn_driver_open(&d, c, 0, &src, &d.listeners[0].local, 1);
 
 	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
 	SSL *cl = SSL_new(cctx);
@@ -112,24 +123,28 @@ int main(void)
 	memcpy(in, "STARTTLS\r\n", 10);
 	n = 10 + bio_take(c_out, in + 10, sizeof in - 10);
 	CHECK(n > 100);
-	CHECK_INT(fuzz_conn_feed(c, in, n, false), n);
-	size_t w = wire_out(&st.w, c, wire, sizeof wire);
+	CHECK_INT(conn_driver_input(&d, c, in, n), n);
+	CHECK_INT(c->in_len, 0); /* all of it consumed */
+	size_t w = wire_len;
 	CHECK(w > 8 && memcmp(wire, "220 go\r\n", 8) == 0); /* the answer in clear ... */
 	CHECK(w > 9 && wire[8] == 0x16);		    /* ... then the ServerHello record */
 	CHECK(tls_conn_info(c) && tls_conn_info(c)->hello_seen && !tls_conn_info(c)->done);
 	CHECK_INT(ready_calls, 0);
 
 	BIO_write(c_in, wire + 8, (int)(w - 8));
+	wire_len = 0;
 	CHECK_INT(SSL_do_handshake(cl), 1);
 	CHECK_INT(SSL_write(cl, "HELO x\r\n", 8), 8);
 	n = bio_take(c_out, in, sizeof in);
-	CHECK_INT(fuzz_conn_feed(c, in, n, false), n);
+	CHECK_INT(conn_driver_input(&d, c, in, n), n);
+	CHECK_INT(c->in_len, 0);
 	CHECK_INT(ready_calls, 1);
 	CHECK_SLICE(plain, plain_len, "HELO x\r\n");
 	CHECK_INT(c->tx_count, 1); /* the handshake event */
+	CHECK_INT(events, 1);
 
 	/* The answer comes back encrypted. */
-	w = wire_out(&st.w, c, wire, sizeof wire);
+	w = wire_len;
 	CHECK(w > 0 && wire[0] == 0x17);
 	CHECK(memmem(wire, w, "ok\r\n", 4) == NULL);
 	BIO_write(c_in, wire, (int)w);
@@ -139,10 +154,11 @@ int main(void)
 	if (r == 4)
 		CHECK_SLICE(back, 4, "ok\r\n");
 
-	tls_conn_free(c);
+	conn_driver_close(&d, c);
 	free(c);
 	SSL_free(cl);
 	SSL_CTX_free(cctx);
-	tls_server_free(srv);
+	conn_driver_free(&d);
+	config_free(cfg);
 	return check_done("starttls");
 }

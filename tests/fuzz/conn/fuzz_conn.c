@@ -5,18 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
-#include "core/event.h"
-#include "../fuzz_events.h"
+#include "../fuzz_drive.h"
 #include "net/conn_driver.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond)                                                                           \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			abort();                                                                   \
-	} while (0)
 
 /*
  * One connection per input, through net/conn_driver (the worker's duties
@@ -50,8 +42,6 @@ static const char fuzz_config[] =
 	"    match: { body_prefix: \"hex:00ff\", listener: proxied, dst_port: [ 80, 18002 ] }\n"
 	"default_answer: { status: 404 }\n";
 
-static struct conn_driver fuzz_drv;
-static struct config *fuzz_cfg;
 static bool fuzz_raw; /* this input is on the raw listener: its answers are not HTTP */
 
 static void fuzz_answer(void *arg, const uint8_t *data, size_t len)
@@ -60,65 +50,16 @@ static void fuzz_answer(void *arg, const uint8_t *data, size_t len)
 	FUZZ_CHECK(fuzz_raw || (len >= 12 && !memcmp(data, "HTTP/1.", 7)));
 }
 
-static void fuzz_setup(void)
-{
-	char err[256];
-	FUZZ_CHECK(config_load_string(fuzz_config, sizeof fuzz_config - 1, "fuzz.yaml", &fuzz_cfg,
-				      err, sizeof err) == 0);
-	FUZZ_CHECK(conn_driver_init(&fuzz_drv, fuzz_cfg, fuzz_events_check, NULL, err,
-				    sizeof err) == 0);
-	fuzz_drv.on_output = fuzz_answer;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint64_t inputs;
-	if (!fuzz_cfg)
-		fuzz_setup();
+	struct conn_driver *d = fuzz_drive_driver(fuzz_config, sizeof fuzz_config - 1, fuzz_answer);
 	if (size < 1)
 		return 0;
 	uint8_t ctl = data[0];
-	data++;
-	size--;
-	inputs++;
-
-	struct conn_driver *d = &fuzz_drv;
-	struct event_addr src = { .ipver = 4, .port = 40000 };
-	memcpy(src.addr, (ctl & 2) ? "\xc0\x00\x02\x07" : "\xc6\x33\x64\x09", 4);
 	/* The top bit picks the raw listener (captures, and HTTP handed over from it). */
 	unsigned li = (ctl & 128) ? 2 : (ctl & 1);
 	fuzz_raw = li == 2;
-	struct event_addr dst = d->listeners[li].local;
-	d->w.answered = (ctl & 4) != 0;
-	d->w.draining = (ctl & 8) != 0 && (ctl & 16) != 0;
-	conn_driver_set_time(d, 1764300000000000u + inputs * 1000u);
-
-	struct conn *c = calloc(1, sizeof *c);
-	FUZZ_CHECK(c != NULL);
-	conn_driver_open(d, c, li, &src, &dst, inputs);
-	/* Chunk sizes from the control byte: whole, 1 byte at a time, or varied. */
-	size_t off = 0;
-	uint32_t rnd = ctl * 2654435761u + 1;
-	unsigned mode = (ctl >> 5) & 3;
-	while (off < size && !conn_driver_done(c)) {
-		size_t n = size - off;
-		if (mode == 1)
-			n = 1;
-		else if (mode >= 2) {
-			rnd = rnd * 1103515245u + 12345u;
-			size_t k = 1 + (rnd >> 16) % 97;
-			n = n < k ? n : k;
-		}
-		size_t taken = conn_driver_input(d, c, data + off, n);
-		FUZZ_CHECK(taken <= n);
-		off += n;
-	}
-	/* The end: the peer closes, or (odd control bytes) the timer fires first. */
-	if (ctl & 16)
-		conn_driver_timeout(d, c);
-	else
-		conn_driver_eof(d, c);
-	conn_driver_close(d, c);
-	free(c);
+	free(fuzz_drive(d, li, ctl, ++inputs, data + 1, size - 1, (struct fuzz_chunking){ 1, 97 }));
 	return 0;
 }
