@@ -7,7 +7,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all setup build run test fuzz bench install clean
+.PHONY: all setup build run test fuzz fuzz-build bench install clean
 
 all: build
 
@@ -32,16 +32,19 @@ $(TSANBUILD)/build.ninja:
 	meson setup $(TSANBUILD) --buildtype=debug -Dhardening=false -Db_sanitize=thread -Db_lundef=false
 
 # meson test builds what it runs; run-tests always ends with "N passed, N failed, N skipped".
-# The release build (what make run and make bench use) is built first: -O3 and
-# _FORTIFY_SOURCE=3 warn about things the debug builds never see.
-test: build $(TESTBUILD)/build.ninja $(TSANBUILD)/build.ninja
+# The release build (what make run and make bench use) and the clang-14
+# libFuzzer build (what make fuzz uses) are built first: -O3, _FORTIFY_SOURCE=3
+# and clang warn about things the debug builds never see.
+test: build fuzz-build $(TESTBUILD)/build.ninja $(TSANBUILD)/build.ninja
 	@scripts/run-tests $(TESTBUILD) $(TSANBUILD)
 
 $(FUZZBUILD)/build.ninja:
 	CC=clang-14 meson setup $(FUZZBUILD) --buildtype=debugoptimized -Dhardening=false -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
 
-fuzz: setup $(FUZZBUILD)/build.ninja
+fuzz-build: setup $(FUZZBUILD)/build.ninja
 	ninja -C $(FUZZBUILD)
+
+fuzz: fuzz-build
 	@scripts/fuzz $(FUZZBUILD) $(FUZZ_SECONDS)
 
 # Every benchmark in turn (each prints its table with the peers measured in

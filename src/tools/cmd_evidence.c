@@ -810,7 +810,8 @@ static int evidence_export_cmd(int argc, char **argv)
 	char err[512];
 	int status = 2;
 
-	for (int i = 2; i < argc; i++) {
+	/* Every option takes a value: the loop steps over both. */
+	for (int i = 2; i < argc; i += 2) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v) {
@@ -833,7 +834,6 @@ static int evidence_export_cmd(int argc, char **argv)
 			evidence_usage(stderr);
 			return 2;
 		}
-		i++;
 	}
 	if (!from || !to || !out || (!logdir == !cfgpath)) {
 		fprintf(stderr, "sinkd evidence export: --from, --to, --out and one of -c/--log "

@@ -152,7 +152,7 @@ static void expect_fault(const char *dir, const struct sign_key *trust, const ch
 	if (rep.ok || !strstr(rep.reason, want)) {
 		fprintf(stderr, "%s: got %s \"%s\", want a fault containing \"%s\"\n", what,
 			rep.ok ? "ok" : "fault", rep.reason, want);
-		CHECK(!"fault reason");
+		CHECK(false && "fault reason");
 	}
 	if (seg >= 0)
 		CHECK_INT(rep.bad_segment, seg);
