@@ -243,6 +243,7 @@ void conn_driver_datagram(struct conn_driver *d, unsigned li, const struct event
 		.dst = *dst,
 		.data = data,
 		.len = len,
+		.wire_len = len,
 		.truncated = truncated,
 		.flow_id = flow_id,
 		.ts_us = d->w.clock_us,

@@ -412,7 +412,8 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 			};
 			d->rx[i].msg_len = 0;
 		}
-		int n = recvmmsg(fd, d->rx, WORKER_DGRAM_BATCH, MSG_DONTWAIT, NULL);
+		/* MSG_TRUNC: msg_len is the datagram's real size even when the slot cut it. */
+		int n = recvmmsg(fd, d->rx, WORKER_DGRAM_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -426,6 +427,7 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 				.l = l,
 				.data = d->rx_buf[i],
 				.len = d->rx[i].msg_len,
+				.wire_len = d->rx[i].msg_len,
 				.truncated = (mh->msg_flags & MSG_TRUNC) != 0,
 				.flow_id = w->flow_base | (w->flow_next++ & 0x0fffffffu),
 				/* Slot i: a batch never has more replies before i than datagrams. */
@@ -443,7 +445,7 @@ static void worker_dgram_read(struct worker *w, struct listener *l)
 			if (tproxy)
 				dgram_origdst(mh, &dg->dst);
 			STAT_INC(w->st.dgram_in);
-			STAT_ADD(w->st.bytes_in, dg->len);
+			STAT_ADD(w->st.bytes_in, dg->wire_len);
 		}
 		if (l->ops->on_datagram_batch)
 			l->ops->on_datagram_batch(w, d->dgs, (unsigned)n);

@@ -77,7 +77,8 @@ struct proto_ops {
  * One received datagram. The worker receives in batches (recvmmsg) and sends
  * the replies of a batch together (sendmmsg): one or two syscalls for up to
  * WORKER_DGRAM_BATCH datagrams. Datagrams larger than the receive slot
- * (WORKER_DGRAM_MAX bytes) are cut and marked `truncated`.
+ * (WORKER_DGRAM_MAX bytes) are cut and marked `truncated`; `wire_len` keeps
+ * the size the client sent.
  */
 struct dgram {
 	struct listener *l;
@@ -85,6 +86,7 @@ struct dgram {
 	struct event_addr dst; /* the sinkhole address it wrote to */
 	const uint8_t *data;
 	size_t len;
+	size_t wire_len;    /* the datagram's size as sent (> len when truncated) */
 	bool truncated;	    /* the datagram was longer than len: the rest is lost */
 	uint64_t flow_id;   /* a fresh flow id per datagram */
 	uint8_t *reply;	    /* the module writes its answer here ... */

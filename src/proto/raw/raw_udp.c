@@ -79,7 +79,7 @@ static size_t raw_on_datagram(struct worker *w, struct dgram *dg)
 	struct raw_capture cap = {
 		.data = dg->data,
 		.keep = dg->len < rc->capture_bytes ? dg->len : rc->capture_bytes,
-		.total = dg->len,
+		.total = dg->wire_len,
 		.datagram = true,
 		.listener = dg->l->cfg->name,
 		.dst_port = dg->dst.port,
