@@ -380,13 +380,15 @@ static int decode_hex(struct cfgp *p, const yaml_node_t *n, const char *s, size_
 /* --- table-driven mappings ------------------------------------------------------ */
 
 enum key_kind {
-	K_STR,	  /* char *, must be non-empty */
-	K_OSTR,	  /* char *, ~ / null unsets it */
-	K_U32,	  /* uint32_t */
-	K_SIZE32, /* uint32_t with size suffixes */
-	K_SIZE64, /* uint64_t with size suffixes */
-	K_BOOL,	  /* bool */
-	K_FN,	  /* custom handler */
+	K_STR,		/* char *, must be non-empty */
+	K_OSTR,		/* char *, ~ / null unsets it */
+	K_U32,		/* uint32_t */
+	K_SIZE32,	/* uint32_t with size suffixes */
+	K_SIZE64,	/* uint64_t with size suffixes */
+	K_BOOL,		/* bool */
+	K_MATCH,	/* struct config_strmatch, case-sensitive by default */
+	K_MATCH_NOCASE, /* struct config_strmatch, case-insensitive by default (hosts, names) */
+	K_FN,		/* custom handler */
 };
 
 struct key {
@@ -398,6 +400,8 @@ struct key {
 };
 
 #define KEY_MAX_PER_MAP 64
+
+static int parse_strmatch(struct cfgp *p, yaml_node_t *n, struct config_strmatch *sm, bool is_host);
 
 static int walk_map(struct cfgp *p, yaml_node_t *n, const struct key *keys, size_t n_keys,
 		    void *obj)
@@ -459,6 +463,11 @@ static int walk_map(struct cfgp *p, yaml_node_t *n, const struct key *keys, size
 			break;
 		case K_BOOL:
 			rc = get_bool(p, v, (bool *)(void *)field);
+			break;
+		case K_MATCH:
+		case K_MATCH_NOCASE:
+			rc = parse_strmatch(p, v, (struct config_strmatch *)(void *)field,
+					    ky->kind == K_MATCH_NOCASE);
 			break;
 		case K_FN:
 			rc = ky->fn(p, v, obj);
@@ -1652,56 +1661,6 @@ check:
 	return 0;
 }
 
-static int parse_match_host(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->host, true);
-}
-
-static int parse_match_path(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->path, false);
-}
-
-static int parse_match_uri(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->uri, false);
-}
-
-static int parse_match_ua(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->user_agent, false);
-}
-
-static int parse_match_helo(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->helo, true);
-}
-
-static int parse_match_mail_from(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->mail_from, true);
-}
-
-static int parse_match_subject(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->subject, false);
-}
-
-static int parse_match_x_mailer(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->x_mailer, false);
-}
-
-static int parse_match_header_order(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->header_order, false);
-}
-
-static int parse_match_campaign(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->campaign, false);
-}
-
 static int parse_body_len(struct cfgp *p, yaml_node_t *n, void *obj)
 {
 	struct config_match *m = obj;
@@ -1933,42 +1892,31 @@ static int parse_match_payload(struct cfgp *p, yaml_node_t *n, void *obj)
 	return 0;
 }
 
-static int parse_match_sni(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->sni, true);
-}
-
-/* Fingerprints are hex and compared without case (a JA3 copied in upper case still matches). */
-static int parse_match_ja3(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->ja3, true);
-}
-
-static int parse_match_ja4(struct cfgp *p, yaml_node_t *n, void *obj)
-{
-	return parse_strmatch(p, n, &((struct config_match *)obj)->ja4, true);
-}
-
+/*
+ * String conditions: K_MATCH_NOCASE where case carries no meaning (host
+ * names, HELO, sender domains, SNI; fingerprints are hex, so a JA3 copied in
+ * upper case still matches).
+ */
 static const struct key match_keys[] = {
 	{ "proto", K_FN, 0, 0, 0, parse_match_proto },
 	{ "listener", K_FN, 0, 0, 0, parse_match_listener },
 	{ "dst_port", K_FN, 0, 0, 0, parse_match_port },
 	{ "method", K_FN, 0, 0, 0, parse_match_method },
-	{ "host", K_FN, 0, 0, 0, parse_match_host },
-	{ "path", K_FN, 0, 0, 0, parse_match_path },
-	{ "uri", K_FN, 0, 0, 0, parse_match_uri },
-	{ "user_agent", K_FN, 0, 0, 0, parse_match_ua },
+	{ "host", K_MATCH_NOCASE, offsetof(struct config_match, host), 0, 0, NULL },
+	{ "path", K_MATCH, offsetof(struct config_match, path), 0, 0, NULL },
+	{ "uri", K_MATCH, offsetof(struct config_match, uri), 0, 0, NULL },
+	{ "user_agent", K_MATCH, offsetof(struct config_match, user_agent), 0, 0, NULL },
 	{ "body_len", K_FN, 0, 0, 0, parse_body_len },
 	{ "body_prefix", K_FN, 0, 0, 0, parse_body_prefix },
-	{ "helo", K_FN, 0, 0, 0, parse_match_helo },
-	{ "mail_from", K_FN, 0, 0, 0, parse_match_mail_from },
-	{ "subject", K_FN, 0, 0, 0, parse_match_subject },
-	{ "x_mailer", K_FN, 0, 0, 0, parse_match_x_mailer },
-	{ "header_order", K_FN, 0, 0, 0, parse_match_header_order },
-	{ "campaign", K_FN, 0, 0, 0, parse_match_campaign },
-	{ "sni", K_FN, 0, 0, 0, parse_match_sni },
-	{ "ja3", K_FN, 0, 0, 0, parse_match_ja3 },
-	{ "ja4", K_FN, 0, 0, 0, parse_match_ja4 },
+	{ "helo", K_MATCH_NOCASE, offsetof(struct config_match, helo), 0, 0, NULL },
+	{ "mail_from", K_MATCH_NOCASE, offsetof(struct config_match, mail_from), 0, 0, NULL },
+	{ "subject", K_MATCH, offsetof(struct config_match, subject), 0, 0, NULL },
+	{ "x_mailer", K_MATCH, offsetof(struct config_match, x_mailer), 0, 0, NULL },
+	{ "header_order", K_MATCH, offsetof(struct config_match, header_order), 0, 0, NULL },
+	{ "campaign", K_MATCH, offsetof(struct config_match, campaign), 0, 0, NULL },
+	{ "sni", K_MATCH_NOCASE, offsetof(struct config_match, sni), 0, 0, NULL },
+	{ "ja3", K_MATCH_NOCASE, offsetof(struct config_match, ja3), 0, 0, NULL },
+	{ "ja4", K_MATCH_NOCASE, offsetof(struct config_match, ja4), 0, 0, NULL },
 	{ "payload", K_FN, 0, 0, 0, parse_match_payload },
 };
 
