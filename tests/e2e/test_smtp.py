@@ -498,8 +498,10 @@ def test_sigterm_idle_session():
         busy.sendall(b"67890")
         raw = h.recv_all(busy, timeout=5)
         busy.close()
-        # Answered in full (no family matches: the sinkhole's 404), then closed.
-        assert raw.startswith(b"HTTP/1.1 404") and b"Connection: close" in raw, raw
+        # Answered in full (no family matches: the sinkhole's 404), then closed (recv_all
+        # returned at the close). "Connection: close" is in the answer only if the HTTP
+        # connection's worker had begun draining when it answered: with two workers it may not yet.
+        assert raw.startswith(b"HTTP/1.1 404") and raw.endswith(b"\r\n\r\n"), raw
         assert d.wait_exit(timeout=drain_ms / 1000) == 0
         took = time.monotonic() - t0
         assert took < drain_ms / 2000, took
