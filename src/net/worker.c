@@ -10,7 +10,6 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/dlog.h"
@@ -28,8 +27,6 @@
 #define WORKER_ACCEPT_BURST 64
 #define WORKER_READ_BURST   4
 #define WORKER_FREE_MAX	    1024
-/* Timer nap after a turn with work before blocking in epoll (see worker_wait). */
-#define WORKER_NAP_NS	    20000L
 /* Stop reading from a peer that does not read our answers once this much is queued. */
 #define CONN_OUT_HIGH	    (64u * 1024)
 #define CONN_OUT_MAX	    (1u << 20)
@@ -1144,37 +1141,10 @@ static void worker_handle(struct worker *w, struct epoll_event *ev)
 	conn_service(c);
 }
 
-/*
- * Waits for the next turn's events. After a turn that had work the worker
- * does not block on epoll at once: if nothing is ready it naps WORKER_NAP_NS
- * on a timer and then collects what arrived meanwhile, and only blocks if
- * that turn is empty too. A worker blocked in epoll_wait is woken by the
- * peer's packet: on loopback the client's own send() pays for the
- * cross-CPU wake-up (an IPI, a VM exit on a guest), over a NIC the CPU that
- * handles the interrupt does. Under load that is once per few commands;
- * napping, the worker wakes on its own timer instead and finds a batch. It
- * is not a spin (the CPU idles through the nap), it costs at most one nap
- * per burst on an idle sensor, and a request waits at most a nap (plus the
- * kernel's timer slack) longer. Measured in docs/benchmarks.md (SMTP).
- */
-static int worker_wait(struct worker *w, struct epoll_event *events, bool busy)
-{
-	int timeout = worker_next_timeout(w);
-	if (!busy || timeout == 0)
-		return epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, timeout);
-	int n = epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, 0);
-	if (n != 0)
-		return n;
-	struct timespec nap = { 0, WORKER_NAP_NS };
-	nanosleep(&nap, NULL);
-	return epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, 0);
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct epoll_event events[WORKER_MAX_EVENTS];
-	bool busy = false; /* the last turn had work */
 	for (;;) {
 		w->now_ms = time_mono_ms();
 		if (atomic_load_explicit(&w->stop, memory_order_relaxed) && !w->draining)
@@ -1187,8 +1157,7 @@ static void *worker_main(void *arg)
 		}
 		/* Between turns this worker holds no rule set: say so, then block. */
 		atomic_store_explicit(&w->seen_gen, daemon_rules_gen(w->d), memory_order_release);
-		int n = worker_wait(w, events, busy);
-		busy = n > 0;
+		int n = epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, worker_next_timeout(w));
 		w->now_ms = time_mono_ms();
 		w->rules = daemon_rules(w->d);
 		for (int i = 0; i < n; i++)
