@@ -1223,6 +1223,36 @@ void log_writer_stats(const struct log_writer *w, struct log_writer_stats *st)
 {
 	*st = w->st;
 	st->segment = w->seg;
+	st->segment_len = w->seg_len;
+}
+
+int log_distance(const char *dir, const struct log_pos *from, const struct log_pos *to,
+		 uint64_t *bytes)
+{
+	uint32_t seg = from->segment ? from->segment : 1;
+	uint64_t off = from->segment ? from->offset : 0;
+	uint64_t sum = 0;
+	*bytes = 0;
+	if (to->segment < seg || (to->segment == seg && to->offset <= off))
+		return 0;
+	/* Whole segments between the two: their files are sealed and will not change. */
+	for (; seg < to->segment; seg++) {
+		char name[SEG_NAME_LEN + 1], path[4096];
+		struct stat st;
+		seg_name(name, sizeof name, seg);
+		int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+		if (n < 0 || (size_t)n >= sizeof path) {
+			errno = ENAMETOOLONG;
+			return ERR_SYS;
+		}
+		if (stat(path, &st) != 0)
+			return ERR_SYS;
+		uint64_t size = (uint64_t)st.st_size;
+		sum += size > off ? size - off : 0;
+		off = 0;
+	}
+	*bytes = sum + (to->offset > off ? to->offset - off : 0);
+	return 0;
 }
 
 int log_writer_close(struct log_writer *w)

@@ -129,6 +129,7 @@ struct log_writer_stats {
 	uint64_t batches;
 	uint64_t dropped;      /* records lost to write errors */
 	uint32_t segment;      /* current segment number */
+	uint64_t segment_len;  /* bytes of the current segment (its end is the log's end) */
 	uint64_t signed_heads; /* signed heads written since open */
 	uint64_t sign_errors;  /* signed heads that could not be written */
 };
@@ -142,6 +143,16 @@ struct log_pos {
 	uint32_t segment; /* 0 = start of the log */
 	uint64_t offset;  /* byte offset of the next frame within the segment */
 };
+
+/*
+ * Bytes of log from `from` up to `to` (positions as readers store them;
+ * {0, 0} is the start of the log), counting the segments in between by
+ * their size on disk: how far a consumer at `from` lags behind `to`. 0 when
+ * `from` is at or past `to`. Errors: ERR_SYS (a segment in between could
+ * not be stat'ed).
+ */
+int log_distance(const char *dir, const struct log_pos *from, const struct log_pos *to,
+		 uint64_t *bytes);
 
 struct log_reader;
 

@@ -452,7 +452,40 @@ struct indexer {
 	_Atomic int stop;
 	_Atomic uint64_t indexed;
 	struct enrich *owned_enrich; /* when started from the config */
+	/* The store's log position, published under a sequence count (odd while it changes). */
+	_Atomic uint64_t pos_seq;
+	_Atomic uint32_t pos_segment;
+	_Atomic uint64_t pos_offset;
 };
+
+/* Writer: the indexer thread (or indexer_start before it runs). */
+static void indexer_publish_pos(struct indexer *ix, const struct log_pos *pos)
+{
+	uint64_t s = atomic_load_explicit(&ix->pos_seq, memory_order_relaxed);
+	atomic_store_explicit(&ix->pos_seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&ix->pos_segment, pos->segment, memory_order_relaxed);
+	atomic_store_explicit(&ix->pos_offset, pos->offset, memory_order_relaxed);
+	atomic_store_explicit(&ix->pos_seq, s + 2, memory_order_release);
+}
+
+static void indexer_progress(void *ctx, const struct indexer_stats *st, const struct log_pos *pos)
+{
+	(void)st;
+	indexer_publish_pos(ctx, pos);
+}
+
+void indexer_position(struct indexer *ix, struct log_pos *pos)
+{
+	for (;;) {
+		uint64_t s = atomic_load_explicit(&ix->pos_seq, memory_order_acquire);
+		pos->segment = atomic_load_explicit(&ix->pos_segment, memory_order_relaxed);
+		pos->offset = atomic_load_explicit(&ix->pos_offset, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (!(s & 1) && atomic_load_explicit(&ix->pos_seq, memory_order_relaxed) == s)
+			return;
+	}
+}
 
 static void *indexer_main(void *arg)
 {
@@ -462,7 +495,7 @@ static void *indexer_main(void *arg)
 		bool stopping = atomic_load(&ix->stop);
 		struct indexer_stats st = { 0 };
 		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, ix->bots, 0, &st,
-					  NULL, NULL, NULL);
+					  indexer_progress, ix, NULL);
 		atomic_fetch_add(&ix->indexed, st.events);
 		if (rc && !warned) {
 			dlog(DLOG_ERROR, "store: indexing stopped: %s; will retry", err_str(rc));
@@ -488,6 +521,9 @@ int indexer_start(struct indexer **out, const char *log_dir, const char *store_p
 	ix->bots = bots;
 	ix->log_dir = strdup(log_dir);
 	int rc = ix->log_dir ? store_open(&ix->store, store_path, true, err, errlen) : ERR_NOMEM;
+	struct log_pos pos;
+	if (!rc && store_get_pos(ix->store, &pos) == 0)
+		indexer_publish_pos(ix, &pos);
 	if (!rc && pthread_create(&ix->thread, NULL, indexer_main, ix) != 0)
 		rc = ERR_SYS;
 	if (rc) {
