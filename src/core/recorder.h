@@ -71,7 +71,7 @@ struct recorder_stats {
 	uint64_t syncs;
 	uint32_t segment;
 	uint64_t segment_len; /* bytes of the current segment: the log's end is (segment, segment_len) */
-	size_t ring_used;     /* bytes waiting in all rings */
+	size_t ring_used; /* bytes waiting in all rings */
 };
 void recorder_stats(struct recorder *r, struct recorder_stats *st);
 

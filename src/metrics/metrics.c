@@ -64,8 +64,8 @@ int metrics_sensor_render(struct dynbuf *out, const struct metrics_sensor *s)
 	static const char *const drop_reasons[] = { "ring_full", "disk" };
 	const uint64_t drops[] = { rs->dropped_ring, rs->dropped_disk };
 	render_by(&p, "sinkd_events_dropped_total",
-		  "Events lost: a worker's ring was full, or the log write failed (disk).", "reason",
-		  drop_reasons, drops, 2);
+		  "Events lost: a worker's ring was full, or the log write failed (disk).",
+		  "reason", drop_reasons, drops, 2);
 	static const char *const refuse_reasons[] = { "limit", "unrecorded" };
 	const uint64_t refused[] = { wt->refused_limit, wt->refused_unrecorded };
 	render_by(&p, "sinkd_connections_refused_total",
@@ -88,8 +88,8 @@ int metrics_sensor_render(struct dynbuf *out, const struct metrics_sensor *s)
 		struct prom_label l[2] = { lbl("listener", ml->name), lbl("proto", ml->proto) };
 		prom_sample(&p, l, 2, ml->open);
 	}
-	prom_single(&p, "sinkd_connections_accepted_total", PROM_COUNTER,
-		    "Connections accepted.", wt->accepted);
+	prom_single(&p, "sinkd_connections_accepted_total", PROM_COUNTER, "Connections accepted.",
+		    wt->accepted);
 	prom_single(&p, "sinkd_connections_timed_out_total", PROM_COUNTER,
 		    "Connections closed by a header or idle timeout.", wt->timeouts);
 	prom_single(&p, "sinkd_received_bytes_total", PROM_COUNTER,
@@ -213,7 +213,8 @@ int metrics_web_render(struct dynbuf *out, const struct metrics_web *m, const ch
 			uint64_t v = load(&m->requests[r][c]);
 			if (!v && c != 1)
 				continue; /* classes never seen stay out, 2xx is always there */
-			struct prom_label l[2] = { lbl("route", m->routes[r]), lbl("code", classes[c]) };
+			struct prom_label l[2] = { lbl("route", m->routes[r]),
+						   lbl("code", classes[c]) };
 			prom_sample(&p, l, 2, v);
 		}
 	prom_single(&p, "sinkd_web_sent_bytes_total", PROM_COUNTER, "Bytes of answers sent.",

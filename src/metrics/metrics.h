@@ -41,12 +41,12 @@ struct metrics_sensor {
 	size_t n_listeners;
 	const struct metrics_tally *tally; /* NULL: no per-listener/family counts */
 	uint64_t rules_generation;
-	bool store;		 /* the store thread runs (store.path) */
-	uint64_t store_indexed;	 /* records it indexed since the start */
-	bool store_lag_known;	 /* the lag could be measured (segments readable) */
+	bool store;		  /* the store thread runs (store.path) */
+	uint64_t store_indexed;	  /* records it indexed since the start */
+	bool store_lag_known;	  /* the lag could be measured (segments readable) */
 	uint64_t store_lag_bytes; /* log bytes between its position and the log's end */
-	bool eve;		 /* the EVE file writer runs (eve.file) */
-	uint64_t eve_written;	 /* records it wrote since the start */
+	bool eve;		  /* the EVE file writer runs (eve.file) */
+	uint64_t eve_written;	  /* records it wrote since the start */
 };
 
 /* Appends the sensor's exposition to out. 0, ERR_NOMEM (out's maximum) or ERR_INVAL (a bug). */
@@ -71,7 +71,8 @@ struct metrics_web {
 	uint64_t start_us;
 	_Atomic uint64_t requests[METRICS_WEB_ROUTES_MAX][5]; /* by status class 1xx .. 5xx */
 	_Atomic uint64_t bytes_sent;
-	_Atomic uint64_t auth_failures; /* 401/403: missing, unknown, revoked or out-of-scope token */
+	_Atomic uint64_t
+		auth_failures; /* 401/403: missing, unknown, revoked or out-of-scope token */
 	_Atomic uint64_t connections_open;
 	_Atomic uint64_t connections_accepted;
 };
@@ -86,9 +87,9 @@ void metrics_web_conn_close(struct metrics_web *m);
 
 /* What the web server knows of the store at scrape time. */
 struct metrics_web_store {
-	uint64_t events;	  /* events the store holds */
-	bool lag_known;		  /* the log is readable from the web server */
-	uint64_t lag_bytes;	  /* log bytes not yet in the store (core/log.h log_distance) */
+	uint64_t events;    /* events the store holds */
+	bool lag_known;	    /* the log is readable from the web server */
+	uint64_t lag_bytes; /* log bytes not yet in the store (core/log.h log_distance) */
 };
 
 int metrics_web_render(struct dynbuf *out, const struct metrics_web *m, const char *version,

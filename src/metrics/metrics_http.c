@@ -57,8 +57,8 @@ static int respond(struct dynbuf *resp, unsigned status, const char *reason, con
 	return rc;
 }
 
-static int respond_text(struct dynbuf *resp, unsigned status, const char *reason,
-			const char *extra, const char *text)
+static int respond_text(struct dynbuf *resp, unsigned status, const char *reason, const char *extra,
+			const char *text)
 {
 	return respond(resp, status, reason, "text/plain; charset=utf-8", extra, text, strlen(text),
 		       false);

@@ -84,7 +84,10 @@ static int put_escaped(struct dynbuf *b, const char *s, size_t len, bool quote)
 		if (i == len)
 			break;
 		uint8_t c = u[i];
-		const char *esc = c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '"' ? "\\\"" : "\xef\xbf\xbd";
+		const char *esc = c == '\\' ? "\\\\" :
+				  c == '\n' ? "\\n" :
+				  c == '"'  ? "\\\"" :
+					      "\xef\xbf\xbd";
 		if (dynbuf_adds(b, esc))
 			return ERR_NOMEM;
 		i++;

@@ -151,10 +151,9 @@ void metrics_tally_commit(struct metrics_tally *t, bool written)
 		uint16_t idx = t->touched[i];
 		if (written) {
 			_Atomic uint64_t *c = &t->e[idx].events;
-			atomic_store_explicit(c,
-					      atomic_load_explicit(c, memory_order_relaxed) +
-						      t->pending[idx],
-					      memory_order_relaxed);
+			atomic_store_explicit(
+				c, atomic_load_explicit(c, memory_order_relaxed) + t->pending[idx],
+				memory_order_relaxed);
 		}
 		t->pending[idx] = 0;
 	}

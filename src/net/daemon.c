@@ -51,7 +51,7 @@ struct daemon {
 	char *stats_path;
 	uint64_t started_us;
 	uint64_t reloads;
-	struct metrics_tally *tally;   /* events by listener and family, fed by the log writer */
+	struct metrics_tally *tally;  /* events by listener and family, fed by the log writer */
 	struct metrics_http *metrics; /* the admin listener (metrics.listen), or NULL */
 };
 

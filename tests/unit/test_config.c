@@ -297,7 +297,8 @@ static void test_errors(void)
 		{ L1 "store: { bot_ids: [ { family: x, uri_param: id, colour: red } ] }\n", 2,
 		  "unknown key \"colour\"" },
 		/* metrics: the admin listener never shares a sinkhole listener's address */
-		{ L1 "metrics: { listen: nowhere }\n", 2, "metrics.listen: invalid address \"nowhere\"" },
+		{ L1 "metrics: { listen: nowhere }\n", 2,
+		  "metrics.listen: invalid address \"nowhere\"" },
 		{ L1 "metrics: { port: 9 }\n", 2, "metrics: unknown key \"port\"" },
 		{ L1 "metrics: { listen: \"127.0.0.1:8080\" }\n", 1,
 		  "metrics.listen 127.0.0.1:8080 overlaps listener" },

@@ -53,13 +53,14 @@ static void test_exposition(void)
 	CHECK_INT(prom_sample(&p, NULL, 0, UINT64_MAX), 0);
 	CHECK_INT(prom_single(&p, "g", PROM_GAUGE, "", 0), 0);
 	CHECK_INT(prom_finish(&p), 0);
-	CHECK_STR(b.data, "# HELP x_total Help with \\\\ and\\nnewline \"kept\".\n"
-			  "# TYPE x_total counter\n"
-			  "x_total{listener=\"a\\\"b\\\\c\\nd\",family=\"\xc3\xa9\xef\xbf\xbd\"} 42\n"
-			  "x_total 18446744073709551615\n"
-			  "# HELP g \n"
-			  "# TYPE g gauge\n"
-			  "g 0\n");
+	CHECK_STR(b.data,
+		  "# HELP x_total Help with \\\\ and\\nnewline \"kept\".\n"
+		  "# TYPE x_total counter\n"
+		  "x_total{listener=\"a\\\"b\\\\c\\nd\",family=\"\xc3\xa9\xef\xbf\xbd\"} 42\n"
+		  "x_total 18446744073709551615\n"
+		  "# HELP g \n"
+		  "# TYPE g gauge\n"
+		  "g 0\n");
 	dynbuf_free(&b);
 }
 
@@ -112,7 +113,8 @@ static void test_errors(void)
 
 static size_t make_event(uint8_t *buf, size_t cap, const char *listener, const char *family)
 {
-	struct event_header h = { .version = EVENT_FORMAT_VERSION, .type = EVENT_HTTP,
+	struct event_header h = { .version = EVENT_FORMAT_VERSION,
+				  .type = EVENT_HTTP,
 				  .transport = 6 };
 	h.src.ipver = h.dst.ipver = 4;
 	struct event_builder eb;
@@ -133,7 +135,8 @@ static uint64_t tally_of(struct metrics_tally *t, const char *listener, const ch
 	for (size_t i = 0; i < metrics_tally_count(t); i++) {
 		struct metrics_tally_entry_view v;
 		metrics_tally_get(t, i, &v);
-		if (v.listener_len == strlen(listener) && !memcmp(v.listener, listener, v.listener_len) &&
+		if (v.listener_len == strlen(listener) &&
+		    !memcmp(v.listener, listener, v.listener_len) &&
 		    v.family_len == strlen(family) && !memcmp(v.family, family, v.family_len))
 			return v.events;
 	}
@@ -293,8 +296,8 @@ static void test_web(void)
 	metrics_web_request(m, 0, 200, 50);
 	metrics_web_request(m, 0, 401, 10);
 	metrics_web_request(m, 1, 304, 0);
-	metrics_web_request(m, 2, 200, 5);   /* no such route: ignored */
-	metrics_web_request(m, 0, 600, 5);   /* no such status: ignored */
+	metrics_web_request(m, 2, 200, 5); /* no such route: ignored */
+	metrics_web_request(m, 0, 600, 5); /* no such status: ignored */
 	metrics_web_auth_failure(m);
 	metrics_web_conn_open(m);
 	metrics_web_conn_open(m);

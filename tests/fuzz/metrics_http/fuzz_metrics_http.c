@@ -45,8 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool ok = !memcmp(resp.data + 9, "200 ", 4);
 		/* Only a 200 renders, exactly once; every answer closes the connection. */
 		FUZZ_CHECK(calls == (ok ? 1u : 0u));
-		FUZZ_CHECK(ok || !memcmp(resp.data + 9, "400 ", 4) || !memcmp(resp.data + 9, "404 ", 4) ||
-			   !memcmp(resp.data + 9, "405 ", 4) || !memcmp(resp.data + 9, "431 ", 4));
+		FUZZ_CHECK(ok || !memcmp(resp.data + 9, "400 ", 4) ||
+			   !memcmp(resp.data + 9, "404 ", 4) || !memcmp(resp.data + 9, "405 ", 4) ||
+			   !memcmp(resp.data + 9, "431 ", 4));
 		FUZZ_CHECK(strstr(resp.data, "\r\nConnection: close\r\n\r\n") != NULL);
 	}
 	dynbuf_free(&resp);
