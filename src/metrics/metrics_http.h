@@ -3,6 +3,7 @@
 #define SINKD_METRICS_METRICS_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "core/dynbuf.h"
@@ -33,6 +34,8 @@ struct metrics_http;
 /* Binds and listens (call while privileges still allow the port). ERR_SYS with errno. */
 int metrics_http_open(struct metrics_http **out, const struct sockaddr *sa, socklen_t len,
 		      metrics_http_render_fn render, void *arg);
+/* The port it listens on (useful when opened on port 0); 0 if unknown. */
+uint16_t metrics_http_port(const struct metrics_http *s);
 /* Starts the thread. ERR_SYS. */
 int metrics_http_start(struct metrics_http *s);
 /* Stops the thread (if started), closes every socket, frees s. NULL is fine. */

@@ -1,7 +1,12 @@
 /* test_metrics.c — unit tests for the Prometheus writer, the listener/family tally, the admin HTTP answers and the web metrics. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "core/dynbuf.h"
@@ -326,6 +331,93 @@ static void test_web(void)
 	free(m);
 }
 
+/* --- threads: the log writer fills the tally while scrapes read it; the admin thread serves -- */
+
+#define THREAD_RECORDS 20000
+
+struct writer_arg {
+	struct metrics_tally *t;
+	_Atomic bool done;
+};
+
+static void *tally_writer(void *arg)
+{
+	struct writer_arg *wa = arg;
+	static const char *const fams[] = { "a", "b", "c" };
+	uint8_t buf[512];
+	for (int i = 0; i < THREAD_RECORDS; i++) {
+		size_t n = make_event(buf, sizeof buf, "l", fams[i % 3]);
+		metrics_tally_append(wa->t, buf, n);
+		if (i % 7 == 6)
+			metrics_tally_commit(wa->t, true);
+	}
+	metrics_tally_commit(wa->t, true);
+	atomic_store(&wa->done, true);
+	return NULL;
+}
+
+static uint64_t tally_sum(const struct metrics_tally *t)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < metrics_tally_count(t); i++) {
+		struct metrics_tally_entry_view v;
+		metrics_tally_get(t, i, &v);
+		CHECK(v.listener_len == 1 && v.listener[0] == 'l');
+		sum += v.events;
+	}
+	return sum;
+}
+
+static int render_count(void *arg, struct dynbuf *out)
+{
+	return dynbuf_printf(out, "sum %llu\n", (unsigned long long)tally_sum(arg));
+}
+
+static void test_threads(void)
+{
+	struct writer_arg wa = { 0 };
+	CHECK_INT(metrics_tally_new(&wa.t), 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct metrics_http *s = NULL;
+	CHECK_INT(metrics_http_open(&s, (struct sockaddr *)&sa, sizeof sa, render_count, wa.t), 0);
+	if (!s)
+		return;
+	uint16_t port = metrics_http_port(s);
+	CHECK(port != 0);
+	CHECK_INT(metrics_http_start(s), 0);
+	pthread_t th;
+	CHECK_INT(pthread_create(&th, NULL, tally_writer, &wa), 0);
+	/* Scrapes over real sockets while the writer runs: every sum read is a whole number of commits. */
+	uint64_t last = 0;
+	int scrapes = 0;
+	while (!atomic_load(&wa.done) || scrapes < 3) {
+		uint64_t now = tally_sum(wa.t);
+		CHECK(now >= last && now <= THREAD_RECORDS);
+		last = now;
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		sa.sin_port = htons(port);
+		CHECK_INT(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+		const char *req = "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+		CHECK_INT(write(fd, req, strlen(req)), (long long)strlen(req));
+		char resp[1024];
+		size_t got = 0;
+		ssize_t n;
+		while (got < sizeof resp - 1 &&
+		       (n = read(fd, resp + got, sizeof resp - 1 - got)) > 0)
+			got += (size_t)n;
+		resp[got] = '\0';
+		close(fd);
+		CHECK(!strncmp(resp, "HTTP/1.1 200 OK\r\n", 17));
+		CHECK(strstr(resp, "\r\n\r\nsum ") != NULL);
+		scrapes++;
+	}
+	pthread_join(th, NULL);
+	CHECK_INT(tally_sum(wa.t), THREAD_RECORDS);
+	metrics_http_stop(s);
+	metrics_tally_free(wa.t);
+}
+
 int main(void)
 {
 	test_names();
@@ -334,5 +426,6 @@ int main(void)
 	test_tally();
 	test_http();
 	test_web();
+	test_threads();
 	return check_done("test_metrics");
 }
