@@ -116,7 +116,8 @@ static void test_errors(void)
 	dynbuf_free(&b);
 }
 
-static size_t make_event(uint8_t *buf, size_t cap, const char *listener, const char *family)
+/* An HTTP event naming a listener and a family (either may be absent); 0 if it cannot be built. */
+static size_t build_event(uint8_t *buf, size_t cap, const char *listener, const char *family)
 {
 	struct event_header h = { .version = EVENT_FORMAT_VERSION,
 				  .type = EVENT_HTTP,
@@ -131,7 +132,13 @@ static size_t make_event(uint8_t *buf, size_t cap, const char *listener, const c
 	if (family)
 		event_put_str(&eb, EVENT_T_FAMILY, family);
 	size_t len = 0;
-	CHECK_INT(event_finish(&eb, &len), 0);
+	return event_finish(&eb, &len) == 0 ? len : 0;
+}
+
+static size_t make_event(uint8_t *buf, size_t cap, const char *listener, const char *family)
+{
+	size_t len = build_event(buf, cap, listener, family);
+	CHECK(len > 0);
 	return len;
 }
 
@@ -338,6 +345,7 @@ static void test_web(void)
 struct writer_arg {
 	struct metrics_tally *t;
 	_Atomic bool done;
+	_Atomic unsigned failed; /* events that could not be built (checked by the main thread) */
 };
 
 static void *tally_writer(void *arg)
@@ -346,7 +354,9 @@ static void *tally_writer(void *arg)
 	static const char *const fams[] = { "a", "b", "c" };
 	uint8_t buf[512];
 	for (int i = 0; i < THREAD_RECORDS; i++) {
-		size_t n = make_event(buf, sizeof buf, "l", fams[i % 3]);
+		size_t n = build_event(buf, sizeof buf, "l", fams[i % 3]);
+		if (!n)
+			atomic_fetch_add(&wa->failed, 1);
 		metrics_tally_append(wa->t, buf, n);
 		if (i % 7 == 6)
 			metrics_tally_commit(wa->t, true);
@@ -356,13 +366,15 @@ static void *tally_writer(void *arg)
 	return NULL;
 }
 
-static uint64_t tally_sum(const struct metrics_tally *t)
+/* Any thread: the tally's total; *ok false if an entry is not listener "l". */
+static uint64_t tally_sum(const struct metrics_tally *t, bool *ok)
 {
 	uint64_t sum = 0;
 	for (size_t i = 0; i < metrics_tally_count(t); i++) {
 		struct metrics_tally_entry_view v;
 		metrics_tally_get(t, i, &v);
-		CHECK(v.listener_len == 1 && v.listener[0] == 'l');
+		if (v.listener_len != 1 || v.listener[0] != 'l')
+			*ok = false;
 		sum += v.events;
 	}
 	return sum;
@@ -370,7 +382,9 @@ static uint64_t tally_sum(const struct metrics_tally *t)
 
 static int render_count(void *arg, struct dynbuf *out)
 {
-	return dynbuf_printf(out, "sum %llu\n", (unsigned long long)tally_sum(arg));
+	bool ok = true;
+	uint64_t sum = tally_sum(arg, &ok);
+	return dynbuf_printf(out, "sum %llu %s\n", (unsigned long long)sum, ok ? "ok" : "bad");
 }
 
 static void test_threads(void)
@@ -392,8 +406,9 @@ static void test_threads(void)
 	uint64_t last = 0;
 	int scrapes = 0;
 	while (!atomic_load(&wa.done) || scrapes < 3) {
-		uint64_t now = tally_sum(wa.t);
-		CHECK(now >= last && now <= THREAD_RECORDS);
+		bool ok = true;
+		uint64_t now = tally_sum(wa.t, &ok);
+		CHECK(ok && now >= last && now <= THREAD_RECORDS);
 		last = now;
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		sa.sin_port = htons(port);
@@ -409,11 +424,14 @@ static void test_threads(void)
 		resp[got] = '\0';
 		close(fd);
 		CHECK(!strncmp(resp, "HTTP/1.1 200 OK\r\n", 17));
-		CHECK(strstr(resp, "\r\n\r\nsum ") != NULL);
+		CHECK(strstr(resp, "\r\n\r\nsum ") != NULL && strstr(resp, " ok\n") != NULL);
 		scrapes++;
 	}
 	pthread_join(th, NULL);
-	CHECK_INT(tally_sum(wa.t), THREAD_RECORDS);
+	bool ok = true;
+	CHECK_INT(tally_sum(wa.t, &ok), THREAD_RECORDS);
+	CHECK(ok);
+	CHECK_INT(atomic_load(&wa.failed), 0);
 	metrics_http_stop(s);
 	metrics_tally_free(wa.t);
 }
