@@ -1226,6 +1226,28 @@ void log_writer_stats(const struct log_writer *w, struct log_writer_stats *st)
 	st->segment_len = w->seg_len;
 }
 
+void log_pos_publish(struct log_pos_shared *s, const struct log_pos *pos)
+{
+	uint64_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&s->segment, pos->segment, memory_order_relaxed);
+	atomic_store_explicit(&s->offset, pos->offset, memory_order_relaxed);
+	atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
+
+void log_pos_read(struct log_pos_shared *s, struct log_pos *pos)
+{
+	for (;;) {
+		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		pos->segment = atomic_load_explicit(&s->segment, memory_order_relaxed);
+		pos->offset = atomic_load_explicit(&s->offset, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (!(seq & 1) && atomic_load_explicit(&s->seq, memory_order_relaxed) == seq)
+			return;
+	}
+}
+
 int log_distance(const char *dir, const struct log_pos *from, const struct log_pos *to,
 		 uint64_t *bytes)
 {

@@ -144,11 +144,16 @@ int metrics_sensor_render(struct dynbuf *out, const struct metrics_sensor *s)
 		if (s->eve)
 			prom_sample(&p, &l, 1, s->eve_written);
 	}
-	if (s->store && s->store_lag_known) {
+	bool store_lag = s->store && s->store_lag_known, eve_lag = s->eve && s->eve_lag_known;
+	if (store_lag || eve_lag) {
 		prom_family(&p, "sinkd_consumer_lag_bytes", PROM_GAUGE,
 			    "Log bytes between a consumer's position and the log's end.");
 		struct prom_label l = lbl("consumer", "store");
-		prom_sample(&p, &l, 1, s->store_lag_bytes);
+		if (store_lag)
+			prom_sample(&p, &l, 1, s->store_lag_bytes);
+		l = lbl("consumer", "eve");
+		if (eve_lag)
+			prom_sample(&p, &l, 1, s->eve_lag_bytes);
 	}
 	prom_single(&p, "sinkd_rules_generation", PROM_GAUGE,
 		    "Rule-set generation: 0 at start, one more per successful reload.",

@@ -47,6 +47,8 @@ struct metrics_sensor {
 	uint64_t store_lag_bytes; /* log bytes between its position and the log's end */
 	bool eve;		  /* the EVE file writer runs (eve.file) */
 	uint64_t eve_written;	  /* records it wrote since the start */
+	bool eve_lag_known;
+	uint64_t eve_lag_bytes;
 };
 
 /* Appends the sensor's exposition to out. 0, ERR_NOMEM (out's maximum) or ERR_INVAL (a bug). */

@@ -433,13 +433,18 @@ static int daemon_render_metrics(void *arg, struct dynbuf *out)
 		.eve = d->eve != NULL,
 		.eve_written = d->eve ? eve_writer_written(d->eve) : 0,
 	};
+	struct log_pos at, end = { rs.segment, rs.segment_len };
 	if (d->indexer) {
-		struct log_pos at, end = { rs.segment, rs.segment_len };
 		s.store = true;
 		s.store_indexed = indexer_indexed(d->indexer);
 		indexer_position(d->indexer, &at);
 		s.store_lag_known =
 			log_distance(d->boot_cfg->log_dir, &at, &end, &s.store_lag_bytes) == 0;
+	}
+	if (d->eve) {
+		eve_writer_position(d->eve, &at);
+		s.eve_lag_known = log_distance(d->boot_cfg->log_dir, &at, &end, &s.eve_lag_bytes) ==
+				  0;
 	}
 	int rc = metrics_sensor_render(out, &s);
 	free(ml);

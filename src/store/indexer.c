@@ -452,39 +452,19 @@ struct indexer {
 	_Atomic int stop;
 	_Atomic uint64_t indexed;
 	struct enrich *owned_enrich; /* when started from the config */
-	/* The store's log position, published under a sequence count (odd while it changes). */
-	_Atomic uint64_t pos_seq;
-	_Atomic uint32_t pos_segment;
-	_Atomic uint64_t pos_offset;
+	struct log_pos_shared pos;   /* the store's position, for metrics */
 };
-
-/* Writer: the indexer thread (or indexer_start before it runs). */
-static void indexer_publish_pos(struct indexer *ix, const struct log_pos *pos)
-{
-	uint64_t s = atomic_load_explicit(&ix->pos_seq, memory_order_relaxed);
-	atomic_store_explicit(&ix->pos_seq, s + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	atomic_store_explicit(&ix->pos_segment, pos->segment, memory_order_relaxed);
-	atomic_store_explicit(&ix->pos_offset, pos->offset, memory_order_relaxed);
-	atomic_store_explicit(&ix->pos_seq, s + 2, memory_order_release);
-}
 
 static void indexer_progress(void *ctx, const struct indexer_stats *st, const struct log_pos *pos)
 {
 	(void)st;
-	indexer_publish_pos(ctx, pos);
+	struct indexer *ix = ctx;
+	log_pos_publish(&ix->pos, pos);
 }
 
 void indexer_position(struct indexer *ix, struct log_pos *pos)
 {
-	for (;;) {
-		uint64_t s = atomic_load_explicit(&ix->pos_seq, memory_order_acquire);
-		pos->segment = atomic_load_explicit(&ix->pos_segment, memory_order_relaxed);
-		pos->offset = atomic_load_explicit(&ix->pos_offset, memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
-		if (!(s & 1) && atomic_load_explicit(&ix->pos_seq, memory_order_relaxed) == s)
-			return;
-	}
+	log_pos_read(&ix->pos, pos);
 }
 
 static void *indexer_main(void *arg)
@@ -523,7 +503,7 @@ int indexer_start(struct indexer **out, const char *log_dir, const char *store_p
 	int rc = ix->log_dir ? store_open(&ix->store, store_path, true, err, errlen) : ERR_NOMEM;
 	struct log_pos pos;
 	if (!rc && store_get_pos(ix->store, &pos) == 0)
-		indexer_publish_pos(ix, &pos);
+		log_pos_publish(&ix->pos, &pos);
 	if (!rc && pthread_create(&ix->thread, NULL, indexer_main, ix) != 0)
 		rc = ERR_SYS;
 	if (rc) {

@@ -8,9 +8,9 @@ curl and a strict parser of the text format 0.0.4 written here (and
 events by listener and family equal what `sinkd log cat` holds and what
 `sinkd log stats` counts; log records, segments and bytes equal the files;
 RRL drops and slips equal the events' actions; connections open per listener
-follow idle connections; the store's lag reaches 0 with every record
-indexed; scrapes are never recorded as events; the admin listener answers
-404/405/400/431 and HEAD; config check refuses a metrics address that
+follow idle connections; the store's and the EVE file's lags reach 0 with
+every record indexed and one EVE line per record; scrapes are never recorded
+as events; the admin listener answers 404/405/400/431 and HEAD; config check refuses a metrics address that
 overlaps a sinkhole listener and reports metrics off by default.
 """
 
@@ -35,6 +35,7 @@ log_level: debug
 workers: 2
 pid_file: "$dir/sinkd.pid"
 store: { path: "$dir/store.db" }
+eve: { file: "$dir/eve.json" }
 metrics: { listen: "127.0.0.1:$port3" }
 listen:
   - { name: web, proto: http, addr: "127.0.0.1:$port0" }
@@ -182,8 +183,9 @@ def drained(mport):
         last[0] = f
         return (value(f, "sinkd_events_submitted_total") == value(f, "sinkd_log_records_total")
                 and value(f, "sinkd_ring_waiting_bytes") == 0
-                and value(f, "sinkd_consumer_lag_bytes", consumer="store") == 0)
-    h.wait_until(ok, timeout=30, interval=0.2, what="log written and store caught up")
+                and value(f, "sinkd_consumer_lag_bytes", consumer="store") == 0
+                and value(f, "sinkd_consumer_lag_bytes", consumer="eve") == 0)
+    h.wait_until(ok, timeout=30, interval=0.2, what="log written, store and EVE caught up")
     return last[0]
 
 
@@ -250,8 +252,11 @@ def test_counters_match_the_log():
         assert value(fams, "sinkd_malformed_total") == len(bad)
         assert value(fams, "sinkd_events_dropped_total", reason="disk") == 0
         assert value(fams, "sinkd_events_dropped_total", reason="ring_full") == 0
-        # The store indexed every record.
+        # The store indexed every record; the EVE file has one line per record.
         assert value(fams, "sinkd_consumer_records_total", consumer="store") == len(evs)
+        assert value(fams, "sinkd_consumer_records_total", consumer="eve") == len(evs)
+        with open(os.path.join(d.dir, "eve.json"), "rb") as f:
+            assert sum(1 for _ in f) == len(evs)
         # Counters agree with stats.json where both say the same thing.
         stats = u.wait_stats(d, lambda s: s["events"]["written"] == len(evs))
         assert value(fams, "sinkd_connections_accepted_total") == stats["connections"]["accepted"]

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "core/log.h"
 #include "core/dynbuf.h"
 #include "core/err.h"
 #include "core/event.h"
@@ -16,6 +17,7 @@
 #include "metrics/metrics_http.h"
 #include "metrics/prom.h"
 #include "metrics/tally.h"
+#include "testfs.h"
 
 static void test_names(void)
 {
@@ -338,6 +340,50 @@ static void test_web(void)
 	free(m);
 }
 
+/* Consumer lag: bytes of log between two positions, segments in between counted by size. */
+static void test_log_distance(void)
+{
+	char *dir = tmpdir_new_named("metrics");
+	CHECK(dir != NULL);
+	if (!dir)
+		return;
+	static const size_t sizes[] = { 1000, 500, 300 };
+	char path[512], zero[1000] = { 0 };
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s/%016u.seg", dir, i + 1);
+		FILE *f = fopen(path, "w");
+		CHECK(f && fwrite(zero, 1, sizes[i], f) == sizes[i]);
+		if (f)
+			fclose(f);
+	}
+	static const struct {
+		struct log_pos from, to;
+		int rc;
+		uint64_t bytes;
+	} v[] = {
+		{ { 0, 0 }, { 1, 400 }, 0, 400 },   { { 1, 100 }, { 1, 400 }, 0, 300 },
+		{ { 1, 400 }, { 1, 100 }, 0, 0 },   { { 1, 400 }, { 1, 400 }, 0, 0 },
+		{ { 1, 900 }, { 3, 50 }, 0, 650 },  { { 0, 0 }, { 3, 300 }, 0, 1800 },
+		{ { 2, 600 }, { 3, 10 }, 0, 10 },   { { 3, 10 }, { 2, 400 }, 0, 0 },
+		{ { 1, 0 }, { 5, 0 }, ERR_SYS, 0 },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		uint64_t bytes = 12345;
+		CHECK_INT(log_distance(dir, &v[i].from, &v[i].to, &bytes), v[i].rc);
+		if (v[i].rc == 0)
+			CHECK_INT(bytes, v[i].bytes);
+	}
+	rm_rf(dir);
+
+	struct log_pos_shared sh = { 0 };
+	struct log_pos p;
+	log_pos_read(&sh, &p);
+	CHECK(p.segment == 0 && p.offset == 0);
+	log_pos_publish(&sh, &(struct log_pos){ 7, UINT64_C(1) << 40 });
+	log_pos_read(&sh, &p);
+	CHECK(p.segment == 7 && p.offset == UINT64_C(1) << 40);
+}
+
 /* --- threads: the log writer fills the tally while scrapes read it; the admin thread serves -- */
 
 #define THREAD_RECORDS 20000
@@ -444,6 +490,7 @@ int main(void)
 	test_tally();
 	test_http();
 	test_web();
+	test_log_distance();
 	test_threads();
 	return check_done("test_metrics");
 }
