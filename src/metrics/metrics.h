@@ -87,7 +87,11 @@ void metrics_web_auth_failure(struct metrics_web *m);
 void metrics_web_conn_open(struct metrics_web *m);
 void metrics_web_conn_close(struct metrics_web *m);
 
-/* What the web server knows of the store at scrape time. */
+/*
+ * What the web server knows of the store at scrape time. The lag: log_distance
+ * (core/log.h) from the store's position (store_get_pos) to the log's end
+ * (the last segment of log_segments and its log_segment_sealed_size).
+ */
 struct metrics_web_store {
 	uint64_t events;    /* events the store holds */
 	bool lag_known;	    /* the log is readable from the web server */

@@ -10,8 +10,9 @@ events by listener and family equal what `sinkd log cat` holds and what
 RRL drops and slips equal the events' actions; connections open per listener
 follow idle connections; the store's and the EVE file's lags reach 0 with
 every record indexed and one EVE line per record; scrapes are never recorded
-as events; the admin listener answers 404/405/400/431 and HEAD; config check refuses a metrics address that
-overlaps a sinkhole listener and reports metrics off by default.
+as events; the admin listener answers 404/405/400/431 and HEAD; config check
+refuses a metrics address that overlaps a sinkhole listener and reports
+metrics off by default.
 """
 
 import collections
