@@ -9,8 +9,10 @@
  * OpenSSL (contexts, parameters, keys, record buffers), which costs glibc's
  * malloc about 6% of the handshake's CPU. cmem keeps freed blocks in
  * per-thread lists by size class (16 bytes to 32 KiB) and hands them out
- * again without locks; larger blocks and what does not fit the per-thread
- * bound (CMEM_THREAD_MAX bytes) go straight back to libc. Blocks carry a
+ * again without locks; larger blocks and what does not fit the bounds go
+ * straight back to libc. A class keeps up to 1 MiB (64 to 1024 blocks: the
+ * record buffers of a burst of handshakes that one epoll_wait hands over),
+ * a thread at most CMEM_THREAD_MAX bytes. Blocks carry a
  * 16-byte header, so a pointer from cmem must only ever be freed by cmem:
  * OpenSSL guarantees that for its own memory (everything goes through
  * OPENSSL_malloc/OPENSSL_free). A block freed on another thread than the one
@@ -18,7 +20,7 @@
  * released when it exits. Under AddressSanitizer cached blocks are poisoned,
  * so a use after free is still reported.
  */
-#define CMEM_THREAD_MAX (1024u * 1024)
+#define CMEM_THREAD_MAX (4u * 1024 * 1024)
 
 /*
  * Routes OpenSSL's allocator through cmem. Call first thing in main(),
