@@ -695,11 +695,19 @@ static bool conn_flush(struct conn *c)
 		if (c->out_off != c->out_len || must_wait) {
 			stage_spill(w);
 		} else {
-			/* The fast path: send the staged answers straight away. */
+			/*
+			 * The fast path: send the staged answers straight away. The
+			 * last answer before a close is held back (MSG_MORE) and
+			 * shutdown() sends it with the FIN in one segment: one
+			 * packet less to send and for the peer to take in, per
+			 * connection. shutdown, not close alone: close() with unread
+			 * input resets the connection and would drop the answer.
+			 */
 			size_t n = w->stage_len;
+			int more = c->close_after_flush ? MSG_MORE : 0;
 			ssize_t sent;
 			do
-				sent = send(c->fd, w->stage, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+				sent = send(c->fd, w->stage, n, MSG_NOSIGNAL | MSG_DONTWAIT | more);
 			while (sent < 0 && errno == EINTR);
 			w->stage_conn = NULL;
 			w->stage_len = 0;
@@ -709,8 +717,11 @@ static bool conn_flush(struct conn *c)
 			}
 			size_t done = sent > 0 ? (size_t)sent : 0;
 			STAT_ADD(w->st.bytes_out, done);
-			if (done == n)
+			if (done == n) {
+				if (more)
+					shutdown(c->fd, SHUT_WR);
 				return true;
+			}
 			if (conn_out_append(c, w->stage + done, n - done) != 0) {
 				conn_close(c);
 				return false;
