@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dynbuf.h"
 #include "core/err.h"
 #include "store/store_internal.h"
 
@@ -750,6 +751,565 @@ static int sq_bots(struct store *base, const struct store_filter *f, store_bots_
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
 
+
+/* --- the web API's reads: scope and filter rendered into the SQL ----------------------- */
+
+/*
+ * A statement under construction with its bindings. Every value the caller
+ * gives (ASNs, prefixes, countries, family, paging keys) is a bound parameter;
+ * the text only ever holds fixed column names and placeholders.
+ */
+#define SQLQ_MAX_BIND 1024
+
+struct sqlq_bind {
+	int kind; /* 1 int64, 2 blob, 3 text */
+	int64_t i;
+	uint8_t blob[16];
+	size_t len;
+	const char *text;
+};
+
+struct sqlq {
+	struct dynbuf sql;
+	struct sqlq_bind *b;
+	int n;
+	int err;
+};
+
+/* The column names of one table: events, or the aggregate union. */
+struct sqlq_cols {
+	const char *src, *ipver, *asn, *cc, *family, *day;
+};
+
+static const struct sqlq_cols agg_cols = { "src", "ipver", "asn", "cc", "family", "day" };
+static const struct sqlq_cols ev_cols = { "src", "ipver", "src_asn", "src_cc", "family", "day" };
+
+static void q_add(struct sqlq *q, const char *text)
+{
+	if (!q->err && dynbuf_adds(&q->sql, text))
+		q->err = ERR_NOMEM;
+}
+
+static struct sqlq_bind *q_bind(struct sqlq *q)
+{
+	if (q->err || q->n >= SQLQ_MAX_BIND) {
+		q->err = q->err ? q->err : ERR_LIMIT;
+		return NULL;
+	}
+	struct sqlq_bind *b = &q->b[q->n++];
+	memset(b, 0, sizeof *b);
+	if (dynbuf_printf(&q->sql, "?%d", q->n))
+		q->err = ERR_NOMEM;
+	return b;
+}
+
+static void q_int(struct sqlq *q, int64_t v)
+{
+	struct sqlq_bind *b = q_bind(q);
+	if (b) {
+		b->kind = 1;
+		b->i = v;
+	}
+}
+
+static void q_blob(struct sqlq *q, const uint8_t *p, size_t len)
+{
+	struct sqlq_bind *b = q_bind(q);
+	if (b) {
+		b->kind = 2;
+		memcpy(b->blob, p, len);
+		b->len = len;
+	}
+}
+
+static void q_text(struct sqlq *q, const char *t)
+{
+	struct sqlq_bind *b = q_bind(q);
+	if (b) {
+		b->kind = 3;
+		b->text = t;
+	}
+}
+
+static void q_col(struct sqlq *q, const char *col, const char *op)
+{
+	q_add(q, col);
+	q_add(q, op);
+}
+
+/* (ipver = v AND src BETWEEN first AND last address of the prefix) */
+static void q_net(struct sqlq *q, const struct sqlq_cols *c, const struct store_net *n)
+{
+	size_t alen = n->ipver == 4 ? 4 : 16;
+	unsigned plen = n->plen > alen * 8 ? (unsigned)alen * 8 : n->plen;
+	uint8_t lo[16], hi[16];
+	for (size_t i = 0; i < alen; i++) {
+		unsigned bits = plen > i * 8 ? plen - (unsigned)i * 8 : 0;
+		uint8_t m = (uint8_t)(bits >= 8 ? 0xffu : 0xffu << (8 - bits));
+		lo[i] = n->addr[i] & m;
+		hi[i] = (uint8_t)(lo[i] | (uint8_t)~m);
+	}
+	q_add(q, "(");
+	q_col(q, c->ipver, " = ");
+	q_int(q, n->ipver == 4 ? 4 : 6);
+	q_add(q, " AND ");
+	q_col(q, c->src, " BETWEEN ");
+	q_blob(q, lo, alen);
+	q_add(q, " AND ");
+	q_blob(q, hi, alen);
+	q_add(q, ")");
+}
+
+static void q_asns(struct sqlq *q, const struct sqlq_cols *c, const uint32_t *a, size_t n)
+{
+	q_col(q, c->asn, " IN (");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			q_add(q, ",");
+		q_int(q, a[i]);
+	}
+	q_add(q, ")");
+}
+
+static void q_ccs(struct sqlq *q, const struct sqlq_cols *c, const char (*cc)[3], size_t n)
+{
+	q_col(q, c->cc, " IN (");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			q_add(q, ",");
+		q_text(q, cc[i]);
+	}
+	q_add(q, ")");
+}
+
+static void q_nets(struct sqlq *q, const struct sqlq_cols *c, const struct store_net *nets,
+		   size_t n)
+{
+	q_add(q, "(");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			q_add(q, " OR ");
+		q_net(q, c, &nets[i]);
+	}
+	q_add(q, ")");
+}
+
+/* " AND <scope> AND <filter>": the scope is a union, the filter's lists an intersection. */
+static void q_where(struct sqlq *q, const struct sqlq_cols *c, const struct store_query *sq)
+{
+	const struct store_scope *sc = sq->scope;
+	if (!sc->all) {
+		q_add(q, " AND (0");
+		if (sc->n_asns) {
+			q_add(q, " OR ");
+			q_asns(q, c, sc->asns, sc->n_asns);
+		}
+		if (sc->n_nets) {
+			q_add(q, " OR ");
+			q_nets(q, c, sc->nets, sc->n_nets);
+		}
+		if (sc->n_ccs) {
+			q_add(q, " OR ");
+			q_ccs(q, c, sc->ccs, sc->n_ccs);
+		}
+		q_add(q, ")");
+	}
+	const struct store_filter *f = &sq->f;
+	if (f->n_asns) {
+		q_add(q, " AND ");
+		q_asns(q, c, f->asns, f->n_asns);
+	}
+	if (f->n_nets) {
+		q_add(q, " AND ");
+		q_nets(q, c, f->nets, f->n_nets);
+	}
+	if (f->n_ccs) {
+		q_add(q, " AND ");
+		q_ccs(q, c, f->ccs, f->n_ccs);
+	}
+	if (sq->family) {
+		q_add(q, " AND ");
+		q_col(q, c->family, " = ");
+		q_text(q, sq->family);
+	}
+}
+
+static int q_init(struct sqlq *q)
+{
+	memset(q, 0, sizeof *q);
+	dynbuf_init(&q->sql, 1u << 20);
+	q->b = malloc(SQLQ_MAX_BIND * sizeof *q->b);
+	return q->b ? 0 : ERR_NOMEM;
+}
+
+static void q_free(struct sqlq *q)
+{
+	dynbuf_free(&q->sql);
+	free(q->b);
+}
+
+static int q_prepare(struct sqlite_store *s, struct sqlq *q, sqlite3_stmt **out)
+{
+	if (q->err)
+		return q->err;
+	if (sqlite3_prepare_v2(s->db, q->sql.data, -1, out, NULL) != SQLITE_OK)
+		return ERR_SYS;
+	for (int i = 0; i < q->n; i++) {
+		const struct sqlq_bind *b = &q->b[i];
+		if (b->kind == 1)
+			sqlite3_bind_int64(*out, i + 1, b->i);
+		else if (b->kind == 2)
+			sqlite3_bind_blob(*out, i + 1, b->blob, (int)b->len, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_text(*out, i + 1, b->text, -1, SQLITE_STATIC);
+	}
+	return 0;
+}
+
+/*
+ * The aggregates of the query's days, scope and filter: the merged rows and
+ * the pending deltas, each filtered on its own (the WHERE reaches both arms
+ * and daily_src's key), so a (day, family, address) may appear twice: readers
+ * count distinct addresses and sum events.
+ */
+static void q_agg_from(struct sqlq *q, const struct store_query *sq, const char *cols)
+{
+	static const char *const tables[2] = { "daily_src", "agg_delta" };
+	q_add(q, "(");
+	for (int t = 0; t < 2; t++) {
+		q_add(q, t ? " UNION ALL SELECT " : "SELECT ");
+		q_add(q, cols);
+		q_add(q, " FROM ");
+		q_add(q, tables[t]);
+		q_add(q, " WHERE day BETWEEN ");
+		q_int(q, sq->f.day_from);
+		q_add(q, " AND ");
+		q_int(q, sq->f.day_to);
+		q_where(q, &agg_cols, sq);
+	}
+	q_add(q, ")");
+}
+
+static int sq_series(struct store *base, const struct store_query *sq, unsigned bucket_days,
+		     store_series_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct sqlq q;
+	sqlite3_stmt *st = NULL;
+	int rc = q_init(&q);
+	if (!rc) {
+		q_add(&q, "SELECT (day - ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, ") / ");
+		q_int(&q, bucket_days);
+		q_add(&q, " AS b, family, count(DISTINCT src), sum(events) FROM ");
+		q_agg_from(&q, sq, "day, family, src, events");
+		q_add(&q, " GROUP BY b, family ORDER BY b, family");
+		rc = q_prepare(s, &q, &st);
+	}
+	int r = SQLITE_DONE;
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *fam = (const char *)sqlite3_column_text(st, 1);
+		struct store_series_row row = {
+			sq->f.day_from + sqlite3_column_int64(st, 0) * (int64_t)bucket_days,
+			fam ? fam : "", (uint64_t)sqlite3_column_int64(st, 2),
+			(uint64_t)sqlite3_column_int64(st, 3)
+		};
+		if (fn(ctx, &row)) {
+			r = SQLITE_DONE;
+			break;
+		}
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	q_free(&q);
+	return rc;
+}
+
+static int sq_top(struct store *base, const struct store_query *sq, enum store_top_by by,
+		  size_t limit, store_top_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct sqlq q;
+	sqlite3_stmt *st = NULL;
+	int rc = q_init(&q);
+	if (!rc) {
+		q_add(&q, by == STORE_TOP_ASN ? "SELECT asn, min(cc)" : "SELECT 0, cc");
+		q_add(&q, ", count(DISTINCT src) AS n, sum(events) FROM ");
+		q_agg_from(&q, sq, "src, asn, cc, events, family, ipver");
+		q_add(&q, by == STORE_TOP_ASN ? " GROUP BY asn" : " GROUP BY cc");
+		q_add(&q, " ORDER BY n DESC, 1, 2 LIMIT ");
+		q_int(&q, (int64_t)limit);
+		rc = q_prepare(s, &q, &st);
+	}
+	int r = SQLITE_DONE;
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_top_row row = { .asn = (uint32_t)sqlite3_column_int64(st, 0),
+					     .unique_src = (uint64_t)sqlite3_column_int64(st, 2),
+					     .events = (uint64_t)sqlite3_column_int64(st, 3) };
+		copy_cc(row.cc, sqlite3_column_text(st, 1));
+		if (fn(ctx, &row)) {
+			r = SQLITE_DONE;
+			break;
+		}
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	q_free(&q);
+	return rc;
+}
+
+/* A few distinct short values, comma-separated (ports, agents, ...): bounded. */
+#define HOST_SET_BYTES 512
+
+struct host_detail {
+	uint8_t ipver;
+	uint8_t addr[16];
+	char set[4][HOST_SET_BYTES]; /* ports, agents, server names, bot IDs */
+};
+
+static void set_add(char *set, const char *v, size_t vlen)
+{
+	size_t len = strlen(set);
+	if (!vlen)
+		return;
+	/* already there? */
+	const char *p = set;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == vlen && !memcmp(p, v, n))
+			return;
+		p += n + (e ? 1 : 0);
+	}
+	if (memchr(v, ',', vlen) || len + vlen + 2 > HOST_SET_BYTES)
+		return;
+	if (len)
+		set[len++] = ',';
+	memcpy(set + len, v, vlen);
+	set[len + vlen] = '\0';
+}
+
+static int host_cmp(uint8_t av, const uint8_t *a, uint8_t bv, const uint8_t *b)
+{
+	if (av != bv)
+		return av < bv ? -1 : 1;
+	return memcmp(a, b, av == 4 ? 4 : 16);
+}
+
+static int sq_hosts(struct store *base, const struct store_query *sq,
+		    const struct store_host *after, size_t limit, store_host_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (limit > 1000)
+		limit = 1000;
+	struct store_host *hosts = calloc(limit ? limit : 1, sizeof *hosts);
+	char **fams = calloc(limit ? limit : 1, sizeof *fams);
+	struct host_detail *det = calloc(limit ? limit : 1, sizeof *det);
+	struct sqlq q;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+	int rc = (!hosts || !fams || !det) ? ERR_NOMEM : q_init(&q);
+	if (rc) {
+		free(hosts);
+		free(fams);
+		free(det);
+		return rc;
+	}
+	/* The page: addresses in key order after the cursor. */
+	q_add(&q, "SELECT ipver, src, min(asn), min(cc), min(first_us), max(last_us), sum(events),"
+		  " group_concat(DISTINCT family) FROM ");
+	q_agg_from(&q, sq, "ipver, src, asn, cc, first_us, last_us, events, family");
+	if (after->ipver) {
+		q_add(&q, " WHERE (ipver, src) > (");
+		q_int(&q, after->ipver);
+		q_add(&q, ", ");
+		q_blob(&q, after->addr, after->ipver == 4 ? 4 : 16);
+		q_add(&q, ")");
+	}
+	q_add(&q, " GROUP BY ipver, src ORDER BY ipver, src LIMIT ");
+	q_int(&q, (int64_t)limit);
+	rc = q_prepare(s, &q, &st);
+	int r = SQLITE_DONE;
+	while (!rc && n < limit && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_host *h = &hosts[n];
+		h->ipver = sqlite3_column_int(st, 0) == 4 ? 4 : 6;
+		size_t alen = h->ipver == 4 ? 4 : 16;
+		const void *b = sqlite3_column_blob(st, 1);
+		if (!b || (size_t)sqlite3_column_bytes(st, 1) != alen)
+			continue;
+		memcpy(h->addr, b, alen);
+		h->asn = (uint32_t)sqlite3_column_int64(st, 2);
+		copy_cc(h->cc, sqlite3_column_text(st, 3));
+		h->first_us = (uint64_t)sqlite3_column_int64(st, 4);
+		h->last_us = (uint64_t)sqlite3_column_int64(st, 5);
+		h->events = (uint64_t)sqlite3_column_int64(st, 6);
+		const char *fam = (const char *)sqlite3_column_text(st, 7);
+		fams[n] = strdup(fam ? fam : "");
+		if (!fams[n]) {
+			rc = ERR_NOMEM;
+			break;
+		}
+		det[n].ipver = h->ipver;
+		memcpy(det[n].addr, h->addr, 16);
+		n++;
+	}
+	if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	st = NULL;
+	q_free(&q);
+	/* Their ports and fingerprints: one pass over the days' events for the page's addresses. */
+	if (!rc && n && !(rc = q_init(&q))) {
+		q_add(&q, "SELECT ipver, src, dst_port, http_agent, ssl_servername, bot_id FROM events"
+			  " WHERE rowid BETWEEN (SELECT min(first_rowid) FROM day_rows WHERE day"
+			  " BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		q_add(&q, ") AND (SELECT max(last_rowid) FROM day_rows WHERE day BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		q_add(&q, ") AND kind != 3 AND family IS NOT NULL AND family != 'unknown'");
+		q_where(&q, &ev_cols, sq);
+		q_add(&q, " AND src IN (");
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				q_add(&q, ",");
+			q_blob(&q, hosts[i].addr, hosts[i].ipver == 4 ? 4 : 16);
+		}
+		q_add(&q, ")");
+		rc = q_prepare(s, &q, &st);
+		while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+			uint8_t v = (uint8_t)(sqlite3_column_int(st, 0) == 4 ? 4 : 6);
+			const void *b = sqlite3_column_blob(st, 1);
+			size_t alen = v == 4 ? 4 : 16;
+			if (!b || (size_t)sqlite3_column_bytes(st, 1) != alen)
+				continue;
+			/* The page is sorted: binary search. */
+			size_t lo = 0, hi = n;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				int c = host_cmp(det[mid].ipver, det[mid].addr, v, b);
+				if (c < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo == n || host_cmp(det[lo].ipver, det[lo].addr, v, b))
+				continue;
+			char port[8];
+			int pl = snprintf(port, sizeof port, "%d", sqlite3_column_int(st, 2));
+			set_add(det[lo].set[0], port, (size_t)pl);
+			for (int c = 0; c < 3; c++) {
+				const char *t = (const char *)sqlite3_column_text(st, 3 + c);
+				/* Text from the wire: only printable ASCII without commas goes in. */
+				size_t tl = t ? (size_t)sqlite3_column_bytes(st, 3 + c) : 0;
+				bool ok = tl && tl < 128;
+				for (size_t i = 0; ok && i < tl; i++)
+					ok = t[i] >= 0x20 && t[i] < 0x7f;
+				if (ok)
+					set_add(det[lo].set[1 + c], t, tl);
+			}
+		}
+		if (!rc && r != SQLITE_DONE)
+			rc = ERR_SYS;
+		sqlite3_finalize(st);
+		q_free(&q);
+	}
+	for (size_t i = 0; !rc && i < n; i++) {
+		hosts[i].families = fams[i];
+		hosts[i].ports = det[i].set[0];
+		hosts[i].agents = det[i].set[1];
+		hosts[i].servernames = det[i].set[2];
+		hosts[i].bot_ids = det[i].set[3];
+		if (fn(ctx, &hosts[i]))
+			break;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(fams[i]);
+	free(fams);
+	free(hosts);
+	free(det);
+	return rc;
+}
+
+static int sq_events_page(struct store *base, const struct store_query *sq, uint64_t after_id,
+			  size_t limit, store_event_id_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct sqlq q;
+	sqlite3_stmt *st = NULL;
+	int rc = q_init(&q);
+	if (!rc) {
+		q_add(&q, "SELECT rowid, ts_us, kind, type, transport, ipver, flags, src, src_port,"
+			  " src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
+			  " sensor, http_url, http_host, http_agent, forwarded_by,"
+			  " http_referer, ssl_servername, machine_name, query_type, query, bot_id,"
+			  " ssl_cipher FROM events WHERE rowid > ");
+		q_int(&q, after_id > INT64_MAX ? INT64_MAX : (int64_t)after_id);
+		q_add(&q, " AND rowid BETWEEN (SELECT min(first_rowid) FROM day_rows WHERE day"
+			  " BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		q_add(&q, ") AND (SELECT max(last_rowid) FROM day_rows WHERE day BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		q_add(&q, ") AND day BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		if (sq->f.infections_only)
+			q_add(&q, " AND kind != 3 AND family IS NOT NULL AND family != 'unknown'");
+		q_where(&q, &ev_cols, sq);
+		q_add(&q, " ORDER BY rowid LIMIT ");
+		q_int(&q, (int64_t)limit);
+		rc = q_prepare(s, &q, &st);
+	}
+	int r = SQLITE_DONE;
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_event e = { 0 };
+		uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+		e.ts_us = (uint64_t)sqlite3_column_int64(st, 1);
+		e.kind = (uint8_t)sqlite3_column_int(st, 2);
+		e.type = (uint8_t)sqlite3_column_int(st, 3);
+		e.transport = (uint8_t)sqlite3_column_int(st, 4);
+		e.ipver = (uint8_t)sqlite3_column_int(st, 5);
+		e.flags = (uint16_t)sqlite3_column_int(st, 6);
+		size_t alen = e.ipver == 4 ? 4 : 16;
+		const void *b = sqlite3_column_blob(st, 7);
+		if (b && (size_t)sqlite3_column_bytes(st, 7) == alen)
+			memcpy(e.src, b, alen);
+		e.src_port = (uint16_t)sqlite3_column_int(st, 8);
+		e.src_asn = (uint32_t)sqlite3_column_int64(st, 9);
+		copy_cc(e.src_cc, sqlite3_column_text(st, 10));
+		b = sqlite3_column_blob(st, 11);
+		if (b && (size_t)sqlite3_column_bytes(st, 11) == alen)
+			memcpy(e.dst, b, alen);
+		e.dst_port = (uint16_t)sqlite3_column_int(st, 12);
+		e.dst_asn = (uint32_t)sqlite3_column_int64(st, 13);
+		copy_cc(e.dst_cc, sqlite3_column_text(st, 14));
+		for (int c = 0; c < STORE_C_N; c++) {
+			e.col[c].p = (const char *)sqlite3_column_text(st, 15 + c);
+			e.col[c].len = (size_t)sqlite3_column_bytes(st, 15 + c);
+		}
+		if (fn(ctx, id, &e)) {
+			r = SQLITE_DONE;
+			break;
+		}
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	q_free(&q);
+	return rc;
+}
+
 static int sq_get_pos_pub(struct store *base, struct log_pos *pos)
 {
 	return sq_get_pos((struct sqlite_store *)base, pos);
@@ -766,4 +1326,8 @@ const struct store_ops store__sqlite_ops = {
 	.daily = sq_daily,
 	.unique_sources = sq_unique_sources,
 	.bots = sq_bots,
+	.series = sq_series,
+	.top = sq_top,
+	.hosts = sq_hosts,
+	.events_page = sq_events_page,
 };
