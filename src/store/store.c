@@ -88,11 +88,11 @@ static bool query_ok(const struct store_query *q)
 }
 
 int store_series(struct store *s, const struct store_query *q, unsigned bucket_days,
-		 store_series_fn fn, void *ctx)
+		 bool per_family, store_series_fn fn, void *ctx)
 {
 	if (!query_ok(q) || bucket_days == 0)
 		return ERR_INVAL;
-	return s->ops->series(s, q, bucket_days, fn, ctx);
+	return s->ops->series(s, q, bucket_days, per_family, fn, ctx);
 }
 
 int store_top(struct store *s, const struct store_query *q, enum store_top_by by, size_t limit,

@@ -180,16 +180,18 @@ struct store_query {
  * Infected population over time: unique source addresses and events per
  * (bucket, family), bucket = bucket_days consecutive days starting at
  * q->f.day_from (1 = per day, 7 = per week). Rows ordered by bucket, family.
+ * Without per_family, one row per bucket over all families (family "";
+ * an address seen under two families counts once).
  */
 struct store_series_row {
 	int64_t day; /* first day of the bucket */
-	const char *family;
+	const char *family; /* "" without per_family */
 	uint64_t unique_src;
 	uint64_t events;
 };
 typedef int (*store_series_fn)(void *ctx, const struct store_series_row *r);
 int store_series(struct store *s, const struct store_query *q, unsigned bucket_days,
-		 store_series_fn fn, void *ctx);
+		 bool per_family, store_series_fn fn, void *ctx);
 
 /* Top networks: unique infected addresses and events by source ASN or by country, most first. */
 enum store_top_by { STORE_TOP_ASN = 1, STORE_TOP_CC = 2 };

@@ -24,7 +24,7 @@ struct store_ops {
 	int (*bots)(struct store *s, const struct store_filter *f, store_bots_fn fn, void *ctx);
 	/* The web API's reads (store.h); the scope is checked non-NULL by store.c. */
 	int (*series)(struct store *s, const struct store_query *q, unsigned bucket_days,
-		      store_series_fn fn, void *ctx);
+		      bool per_family, store_series_fn fn, void *ctx);
 	int (*top)(struct store *s, const struct store_query *q, enum store_top_by by,
 		   size_t limit, store_top_fn fn, void *ctx);
 	int (*hosts)(struct store *s, const struct store_query *q, const struct store_host *after,

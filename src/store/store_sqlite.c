@@ -991,7 +991,7 @@ static void q_agg_from(struct sqlq *q, const struct store_query *sq, const char 
 }
 
 static int sq_series(struct store *base, const struct store_query *sq, unsigned bucket_days,
-		     store_series_fn fn, void *ctx)
+		     bool per_family, store_series_fn fn, void *ctx)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct sqlq q;
@@ -1002,9 +1002,16 @@ static int sq_series(struct store *base, const struct store_query *sq, unsigned 
 		q_int(&q, sq->f.day_from);
 		q_add(&q, ") / ");
 		q_int(&q, bucket_days);
-		q_add(&q, " AS b, family, count(DISTINCT src), sum(events) FROM ");
-		q_agg_from(&q, sq, "day, family, src, events");
-		q_add(&q, " GROUP BY b, family ORDER BY b, family");
+		if (per_family) {
+			q_add(&q, " AS b, family, count(DISTINCT src), sum(events) FROM ");
+			q_agg_from(&q, sq, "day, family, src, events");
+			q_add(&q, " GROUP BY b, family ORDER BY b, family");
+		} else {
+			/* An address of two families is one address. */
+			q_add(&q, " AS b, '', count(DISTINCT src), sum(events) FROM ");
+			q_agg_from(&q, sq, "day, family, src, events");
+			q_add(&q, " GROUP BY b ORDER BY b");
+		}
 		rc = q_prepare(s, &q, &st);
 	}
 	int r = SQLITE_DONE;
