@@ -236,7 +236,7 @@ def all_pages(kind, token, extra=""):
     """Follows `next` to the end; returns every row."""
     rows, after = [], None
     for _ in range(1000):
-        q = f"{kind}?{day_range()}&limit=7{extra}" + (f"&after={after}" if after else "")
+        q = f"{kind}?{day_range()}&limit=2{extra}" + (f"&after={after}" if after else "")
         r = api(q, token)
         rows += r["rows"]
         if r["next"] is None:
