@@ -90,7 +90,7 @@ static bool query_ok(const struct store_query *q)
 int store_series(struct store *s, const struct store_query *q, unsigned bucket_days,
 		 bool per_family, store_series_fn fn, void *ctx)
 {
-	if (!query_ok(q) || bucket_days == 0)
+	if (!query_ok(q) || bucket_days > 400)
 		return ERR_INVAL;
 	return s->ops->series(s, q, bucket_days, per_family, fn, ctx);
 }

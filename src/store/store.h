@@ -178,10 +178,15 @@ struct store_query {
 
 /*
  * Infected population over time: unique source addresses and events per
- * (bucket, family), bucket = bucket_days consecutive days starting at
- * q->f.day_from (1 = per day, 7 = per week). Rows ordered by bucket, family.
- * Without per_family, one row per bucket over all families (family "";
- * an address seen under two families counts once).
+ * (bucket, family). bucket_days 1: per day; 0: per calendar week (Monday to
+ * Sunday, `day` its Monday; the weeks that overlap the filter's days, each
+ * counted whole); N: N consecutive days from q->f.day_from. Rows ordered by
+ * bucket, family; a bucket without infections has no row. Without
+ * per_family, one row per bucket over all families (family ""; an address
+ * seen under two families counts once).
+ * Days and weeks are meant to be cheap whatever the store's size (the SQLite
+ * backend keeps a rollup for scopes and filters by ASN and country); other
+ * buckets and prefix scopes count the aggregate rows.
  */
 struct store_series_row {
 	int64_t day; /* first day of the bucket */

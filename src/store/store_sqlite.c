@@ -22,6 +22,14 @@
  * into daily_src in key order (one pass over the b-tree) and deleted, in one
  * transaction. Readers see daily_all, the two combined; addr_seen (first/last
  * seen per address over all days) is a view over it.
+ *
+ * Counting distinct addresses per day or week over millions of rows takes
+ * seconds, too slow for the web API. So each compaction also writes the
+ * rollup of the days it merged and of their weeks (Monday to Sunday): unique
+ * addresses and events per (family, ASN, country), and per (ASN, country)
+ * over all families (family ''). delta_days lists the days with rows still
+ * in agg_delta; a day's or a week's rollup is used only when none of its days
+ * is listed there (else it is computed from the rows, as for a small store).
  */
 #define STORE_COMPACT_ROWS 2000000
 
@@ -62,6 +70,12 @@ static const char schema_sql[] =
 	" min(first_us) AS first_us, max(last_us) AS last_us, sum(events) AS events"
 	" FROM (SELECT * FROM daily_bot UNION ALL SELECT * FROM bot_delta)"
 	" GROUP BY day, family, bot_id;"
+	"CREATE TABLE IF NOT EXISTS delta_days(day INTEGER PRIMARY KEY);"
+	"CREATE TABLE IF NOT EXISTS rollup(period INTEGER NOT NULL, day INTEGER NOT NULL,"
+	" family TEXT NOT NULL, asn INTEGER NOT NULL, cc TEXT NOT NULL, uniq INTEGER NOT NULL,"
+	" events INTEGER NOT NULL, PRIMARY KEY(period, day, family, asn, cc)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS rollup_done(period INTEGER NOT NULL, day INTEGER NOT NULL,"
+	" PRIMARY KEY(period, day)) WITHOUT ROWID;"
 	"CREATE VIEW IF NOT EXISTS addr_seen AS SELECT src, min(ipver) AS ipver,"
 	" min(first_us) AS first_us, max(last_us) AS last_us, sum(events) AS events"
 	" FROM daily_all GROUP BY src;";
@@ -83,7 +97,7 @@ static const char compact_sql[] =
 struct sqlite_store {
 	struct store base; /* first: a struct store * is a struct sqlite_store * */
 	sqlite3 *db;
-	sqlite3_stmt *ins_event, *ins_delta, *ins_bot, *up_day, *set_pos;
+	sqlite3_stmt *ins_event, *ins_delta, *ins_bot, *up_day, *set_pos, *ins_dday;
 	int64_t delta_rows; /* rows in agg_delta, to decide when to compact */
 	/*
 	 * Per-batch pre-aggregation of (day, family, src) and (day, family, bot ID):
@@ -176,7 +190,9 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 			     s->db,
 			     "INSERT INTO meta VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET"
 			     " value = excluded.value",
-			     -1, &s->set_pos, NULL) != SQLITE_OK))
+			     -1, &s->set_pos, NULL) != SQLITE_OK ||
+		     sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO delta_days VALUES(?)", -1,
+					&s->ins_dday, NULL) != SQLITE_OK))
 			rc = sql_err(s, err, errlen, "prepare");
 		if (!rc) {
 			char sql[96];
@@ -186,6 +202,10 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 			if (exec(s, sql))
 				rc = sql_err(s, err, errlen, "schema");
 		}
+		/* A store written before delta_days existed: list its pending days once. */
+		if (!rc && exec(s, "INSERT OR IGNORE INTO delta_days SELECT DISTINCT day FROM agg_delta"
+				   " WHERE NOT EXISTS (SELECT 1 FROM delta_days)"))
+			rc = sql_err(s, err, errlen, "schema");
 	}
 	if (!rc) {
 		sqlite3_stmt *st;
@@ -222,6 +242,7 @@ static void sq_close(struct store *base)
 	sqlite3_finalize(s->ins_bot);
 	sqlite3_finalize(s->up_day);
 	sqlite3_finalize(s->set_pos);
+	sqlite3_finalize(s->ins_dday);
 	sqlite3_close(s->db);
 	free(s->agg);
 	free(s->agg_slot);
@@ -321,6 +342,76 @@ static int step_reset(sqlite3_stmt *st)
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
 
+/* Monday of the week of a day (day 0, 1970-01-01, was a Thursday). */
+static int64_t week_of(int64_t day)
+{
+	int64_t r = (day + 3) % 7;
+	return day - (r < 0 ? r + 7 : r);
+}
+
+/* The rollup of one day (period 1) or one week (period 7) from daily_src, replacing any. */
+static int rollup_one(struct sqlite_store *s, int period, int64_t day)
+{
+	static const char *const sql[] = {
+		"DELETE FROM rollup WHERE period = ?1 AND day = ?2",
+		/* Per family: a (day, family, src) is one row of daily_src, so a day counts rows. */
+		"INSERT INTO rollup SELECT ?1, ?2, family, asn, cc,"
+		" CASE WHEN ?1 = 1 THEN count(*) ELSE count(DISTINCT src) END, sum(events)"
+		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1 GROUP BY family, asn, cc",
+		"INSERT INTO rollup SELECT ?1, ?2, '', asn, cc, count(DISTINCT src), sum(events)"
+		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1 GROUP BY asn, cc",
+		"INSERT OR IGNORE INTO rollup_done VALUES(?1, ?2)",
+	};
+	for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+			return ERR_SYS;
+		sqlite3_bind_int(st, 1, period);
+		sqlite3_bind_int64(st, 2, day);
+		int r = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (r != SQLITE_DONE)
+			return ERR_SYS;
+	}
+	return 0;
+}
+
+/* After a merge: the rollups of the days that had pending rows, and of their weeks. */
+static int rollup_pending(struct sqlite_store *s)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT day FROM delta_days ORDER BY day", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return ERR_SYS;
+	int64_t days[512];
+	size_t n = 0;
+	bool more = false;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == 512) {
+			more = true;
+			break;
+		}
+		days[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	/* Whatever is not recomputed below is no longer current. */
+	int rc = exec(s, "DELETE FROM rollup_done WHERE (period = 1 AND day IN (SELECT day FROM"
+			 " delta_days)) OR (period = 7 AND day IN (SELECT day - ((day + 3) % 7)"
+			 " FROM delta_days))") ?
+			 ERR_SYS :
+			 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = rollup_one(s, 1, days[i]);
+		if (!rc && (i == 0 || week_of(days[i]) != week_of(days[i - 1])))
+			rc = rollup_one(s, 7, week_of(days[i]));
+	}
+	/* More than 512 days merged at once (a backfill): the rest are computed from rows. */
+	(void)more;
+	if (!rc && exec(s, "DELETE FROM delta_days"))
+		rc = ERR_SYS;
+	return rc;
+}
+
 /* Compacts agg_delta into daily_src when it has grown; a transaction of its own. */
 static int maybe_compact(struct sqlite_store *s, bool force)
 {
@@ -336,7 +427,7 @@ static int maybe_compact(struct sqlite_store *s, bool force)
 		return 0;
 	if (exec(s, "BEGIN"))
 		return ERR_SYS;
-	if (exec(s, compact_sql) || exec(s, "COMMIT")) {
+	if (exec(s, compact_sql) || rollup_pending(s) || exec(s, "COMMIT")) {
 		exec(s, "ROLLBACK");
 		return ERR_SYS;
 	}
@@ -485,6 +576,12 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 			rc = step_reset(bs);
 			added++;
 			continue;
+		}
+		if (i == 0 || a->day != s->agg[i - 1].day) {
+			sqlite3_bind_int64(s->ins_dday, 1, a->day);
+			rc = step_reset(s->ins_dday);
+			if (rc)
+				break;
 		}
 		sqlite3_stmt *st = s->ins_delta;
 		sqlite3_bind_int64(st, 1, a->day);
@@ -990,47 +1087,219 @@ static void q_agg_from(struct sqlq *q, const struct store_query *sq, const char 
 	q_add(q, ")");
 }
 
-static int sq_series(struct store *base, const struct store_query *sq, unsigned bucket_days,
-		     bool per_family, store_series_fn fn, void *ctx)
+/* A row of a series answer, collected before sorting. */
+struct series_acc {
+	int64_t day;
+	char family[64];
+	uint64_t uniq, events;
+};
+
+struct series_buf {
+	struct series_acc *r;
+	size_t n, cap;
+	int err;
+};
+
+static void sbuf_add(struct series_buf *b, int64_t day, const char *fam, uint64_t u, uint64_t e)
 {
-	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		struct series_acc *nr = cap <= (1u << 22) ? realloc(b->r, cap * sizeof *nr) : NULL;
+		if (!nr) {
+			b->err = ERR_NOMEM;
+			return;
+		}
+		b->r = nr;
+		b->cap = cap;
+	}
+	struct series_acc *a = &b->r[b->n++];
+	a->day = day;
+	snprintf(a->family, sizeof a->family, "%s", fam ? fam : "");
+	a->uniq = u;
+	a->events = e;
+}
+
+static int sacc_cmp(const void *x, const void *y)
+{
+	const struct series_acc *a = x, *b = y;
+	if (a->day != b->day)
+		return a->day < b->day ? -1 : 1;
+	return strcmp(a->family, b->family);
+}
+
+/* The bucket of a day: calendar weeks for 0, else counted from day_from. */
+static void q_bucket(struct sqlq *q, const struct store_query *sq, unsigned bucket_days)
+{
+	if (bucket_days == 1) {
+		q_add(q, "day");
+	} else if (bucket_days == 0) {
+		q_add(q, "(day - ((day + 3) % 7))");
+	} else {
+		q_add(q, "(day - ");
+		q_int(q, sq->f.day_from);
+		q_add(q, ") / ");
+		q_int(q, bucket_days);
+		q_add(q, " * ");
+		q_int(q, bucket_days);
+		q_add(q, " + ");
+		q_int(q, sq->f.day_from);
+	}
+}
+
+/* Counts from the aggregate rows, for the days [lo, hi]. */
+static int series_live(struct sqlite_store *s, const struct store_query *sq, int64_t lo,
+		       int64_t hi, unsigned bucket_days, bool per_family, struct series_buf *out)
+{
+	struct store_query rq = *sq;
+	rq.f.day_from = lo;
+	rq.f.day_to = hi;
 	struct sqlq q;
 	sqlite3_stmt *st = NULL;
 	int rc = q_init(&q);
 	if (!rc) {
-		q_add(&q, "SELECT (day - ");
-		q_int(&q, sq->f.day_from);
-		q_add(&q, ") / ");
-		q_int(&q, bucket_days);
-		if (per_family) {
-			q_add(&q, " AS b, family, count(DISTINCT src), sum(events) FROM ");
-			q_agg_from(&q, sq, "day, family, src, events");
-			q_add(&q, " GROUP BY b, family ORDER BY b, family");
-		} else {
-			/* An address of two families is one address. */
-			q_add(&q, " AS b, '', count(DISTINCT src), sum(events) FROM ");
-			q_agg_from(&q, sq, "day, family, src, events");
-			q_add(&q, " GROUP BY b ORDER BY b");
-		}
+		q_add(&q, "SELECT ");
+		q_bucket(&q, sq, bucket_days);
+		/* An address of two families is one address in the totals. */
+		q_add(&q, per_family ? " AS b, family, count(DISTINCT src), sum(events) FROM " :
+				       " AS b, '', count(DISTINCT src), sum(events) FROM ");
+		q_agg_from(&q, &rq, "day, family, src, events");
+		q_add(&q, per_family ? " GROUP BY b, family" : " GROUP BY b");
+		rc = q_prepare(s, &q, &st);
+	}
+	int r = SQLITE_DONE;
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
+		sbuf_add(out, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+			 (uint64_t)sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3));
+	if (!rc && r != SQLITE_DONE)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	q_free(&q);
+	return rc ? rc : out->err;
+}
+
+/* Buckets [lo, hi] (bucket starts) whose rollup is current: a bitmap by (start - lo) / period. */
+static int rollup_valid(struct sqlite_store *s, unsigned period, int64_t lo, int64_t hi,
+			uint8_t *valid, size_t nb)
+{
+	memset(valid, 0, (nb + 7) / 8);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT day FROM rollup_done WHERE period = ?1 AND day BETWEEN ?2 AND ?3"
+			       " AND NOT EXISTS (SELECT 1 FROM delta_days WHERE delta_days.day BETWEEN"
+			       " rollup_done.day AND rollup_done.day + ?1 - 1)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return ERR_SYS;
+	sqlite3_bind_int(st, 1, (int)period);
+	sqlite3_bind_int64(st, 2, lo);
+	sqlite3_bind_int64(st, 3, hi);
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t d = sqlite3_column_int64(st, 0);
+		if ((d - lo) % (int64_t)period)
+			continue;
+		size_t i = (size_t)((d - lo) / (int64_t)period);
+		if (i < nb)
+			valid[i / 8] |= (uint8_t)(1u << (i % 8));
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : ERR_SYS;
+}
+
+static int series_rollup(struct sqlite_store *s, const struct store_query *sq, unsigned period,
+			 int64_t lo, int64_t hi, bool per_family, const uint8_t *valid,
+			 struct series_buf *out)
+{
+	struct sqlq q;
+	sqlite3_stmt *st = NULL;
+	int rc = q_init(&q);
+	if (!rc) {
+		q_add(&q, per_family ? "SELECT day, family," : "SELECT day, '',");
+		q_add(&q, " sum(uniq), sum(events) FROM rollup WHERE period = ");
+		q_int(&q, period);
+		q_add(&q, " AND day BETWEEN ");
+		q_int(&q, lo);
+		q_add(&q, " AND ");
+		q_int(&q, hi);
+		/* One family: its own rows are its totals; else the '' rows are all families'. */
+		if (!sq->family)
+			q_add(&q, per_family ? " AND family != ''" : " AND family = ''");
+		q_where(&q, &agg_cols, sq);
+		q_add(&q, per_family ? " GROUP BY day, family" : " GROUP BY day");
 		rc = q_prepare(s, &q, &st);
 	}
 	int r = SQLITE_DONE;
 	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *fam = (const char *)sqlite3_column_text(st, 1);
-		struct store_series_row row = {
-			sq->f.day_from + sqlite3_column_int64(st, 0) * (int64_t)bucket_days,
-			fam ? fam : "", (uint64_t)sqlite3_column_int64(st, 2),
-			(uint64_t)sqlite3_column_int64(st, 3)
-		};
-		if (fn(ctx, &row)) {
-			r = SQLITE_DONE;
-			break;
-		}
+		int64_t d = sqlite3_column_int64(st, 0);
+		size_t i = (size_t)((d - lo) / (int64_t)period);
+		if (!(valid[i / 8] & (1u << (i % 8))))
+			continue;
+		sbuf_add(out, d, (const char *)sqlite3_column_text(st, 1),
+			 (uint64_t)sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3));
 	}
 	if (!rc && r != SQLITE_DONE)
 		rc = ERR_SYS;
 	sqlite3_finalize(st);
 	q_free(&q);
+	return rc ? rc : out->err;
+}
+
+static int sq_series(struct store *base, const struct store_query *sq, unsigned bucket_days,
+		     bool per_family, store_series_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct series_buf out = { 0 };
+	int rc = 0;
+	bool weeks = bucket_days == 0;
+	unsigned period = weeks ? 7 : bucket_days;
+	/*
+	 * Days and calendar weeks come from the rollup where it is current and the
+	 * scope and filter are by ASN and country (the rollup has no addresses);
+	 * everything else is counted from the rows.
+	 */
+	bool by_rollup = (period == 1 || weeks) && !sq->scope->n_nets && !sq->f.n_nets;
+	int64_t lo = sq->f.day_from, hi = sq->f.day_to;
+	if (weeks) {
+		lo = week_of(lo);
+		hi = week_of(hi);
+	}
+	size_t nb = (size_t)((hi - lo) / (int64_t)period) + 1;
+	uint8_t *valid = calloc((nb + 7) / 8 + 1, 1);
+	if (!valid)
+		return ERR_NOMEM;
+	if (by_rollup)
+		rc = rollup_valid(s, period, lo, hi, valid, nb);
+	if (!rc && by_rollup)
+		rc = series_rollup(s, sq, period, lo, hi, per_family, valid, &out);
+	/* Runs of buckets without a current rollup, counted from the rows. */
+	for (size_t i = 0; !rc && i < nb;) {
+		if (by_rollup && (valid[i / 8] & (1u << (i % 8)))) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j + 1 < nb && !(by_rollup && (valid[(j + 1) / 8] & (1u << ((j + 1) % 8)))))
+			j++;
+		int64_t from = lo + (int64_t)i * (int64_t)period;
+		int64_t to = lo + (int64_t)(j + 1) * (int64_t)period - 1;
+		if (!weeks) { /* days and counted buckets stay inside the range; weeks are whole */
+			from = from < sq->f.day_from ? sq->f.day_from : from;
+			to = to > sq->f.day_to ? sq->f.day_to : to;
+		}
+		rc = series_live(s, sq, from, to, bucket_days, per_family, &out);
+		i = j + 1;
+	}
+	free(valid);
+	if (!rc) {
+		if (out.n)
+			qsort(out.r, out.n, sizeof *out.r, sacc_cmp);
+		for (size_t i = 0; i < out.n; i++) {
+			struct store_series_row row = { out.r[i].day, out.r[i].family, out.r[i].uniq,
+							out.r[i].events };
+			if (fn(ctx, &row))
+				break;
+		}
+	}
+	free(out.r);
 	return rc;
 }
 

@@ -251,11 +251,6 @@ struct fam_ctx {
 static int on_family(void *ctx, const struct store_series_row *row)
 {
 	struct fam_ctx *c = ctx;
-	if (!row->family[0]) { /* the all-families row */
-		c->unique = row->unique_src;
-		c->events = row->events;
-		return 0;
-	}
 	dynbuf_adds(c->b, c->n++ ? ",{" : "{");
 	json_key(c->b, "family", 1);
 	json_cstr(c->b, row->family);
@@ -366,43 +361,83 @@ static void put_lag(struct web_api *a, struct dynbuf *b)
 	dynbuf_adds(b, "}");
 }
 
+struct total_ctx {
+	int64_t day;
+	uint64_t unique, events;
+	size_t rows;
+};
+
+static int on_total(void *ctx, const struct store_series_row *row)
+{
+	struct total_ctx *c = ctx;
+	c->day = row->day;
+	c->unique = row->unique_src;
+	c->events += row->events;
+	c->rows++;
+	return 0;
+}
+
+/*
+ * The headline numbers, all cheap on a big store (days and calendar weeks):
+ * the range's last day (per family and in all), the calendar week holding it,
+ * the range's check-ins; the distinct addresses over the whole range only on
+ * request (distinct=1: counted from the rows).
+ */
 static void api_summary(struct web_api *a, const struct token *t, struct req *rq,
 			struct web_reply *r)
 {
-	static const char *const allowed[] = { "from", "to", "family", NULL };
-	const char *bad;
+	static const char *const allowed[] = { "from", "to", "family", "distinct", NULL };
+	const char *bad, *v;
 	if (!query_only(&rq->q, allowed, &bad)) {
 		web_reply_error(r, 400, "unknown parameter");
 		return;
 	}
 	if (parse_common(rq, r, false))
 		return;
+	bool distinct = false;
+	if ((v = query_get(&rq->q, "distinct"))) {
+		if (strcmp(v, "0") && strcmp(v, "1")) {
+			web_reply_error(r, 400, "distinct: expected 0 or 1");
+			return;
+		}
+		distinct = v[0] == '1';
+	}
 	struct dynbuf *b = &r->body;
+	struct store_query last = rq->sq;
+	last.f.day_from = last.f.day_to;
+	struct total_ctx day = { 0 }, week = { 0 }, range = { 0 }, all = { 0 };
 	dynbuf_adds(b, "{");
 	put_day(b, "from", rq->sq.f.day_from, 1);
 	put_day(b, "to", rq->sq.f.day_to, 0);
 	json_key(b, "families", 0);
 	dynbuf_adds(b, "[");
 	struct fam_ctx fc = { b, 0, 0, 0 };
-	unsigned span = (unsigned)(rq->sq.f.day_to - rq->sq.f.day_from + 1);
-	int rc = store_series(a->store, &rq->sq, span, true, on_family, &fc);
+	int rc = store_series(a->store, &last, 1, true, on_family, &fc);
+	dynbuf_adds(b, "]");
 	if (!rc)
-		rc = store_series(a->store, &rq->sq, span, false, on_family, &fc);
+		rc = store_series(a->store, &last, 1, false, on_total, &day);
+	if (!rc)
+		rc = store_series(a->store, &last, 0, false, on_total, &week);
+	if (!rc)
+		rc = store_series(a->store, &rq->sq, 1, false, on_total, &range);
+	if (!rc && distinct)
+		rc = store_series(a->store, &rq->sq,
+				  (unsigned)(rq->sq.f.day_to - rq->sq.f.day_from + 1), false, on_total,
+				  &all);
 	if (rc) {
 		store_failed(r, rc);
 		return;
 	}
-	dynbuf_adds(b, "]");
-	put_u64(b, "unique_src", fc.unique, 0);
-	put_u64(b, "events", fc.events, 0);
-	/* Today's and yesterday's unique addresses: the dashboard's headline numbers. */
-	struct store_query dq = rq->sq;
-	dq.f.day_from = dq.f.day_to;
-	struct fam_ctx tc = { b, 1, 0, 0 };
-	if (!store_series(a->store, &dq, 1, false, on_family, &tc)) {
-		put_u64(b, "last_day_unique_src", tc.unique, 0);
-		put_u64(b, "last_day_events", tc.events, 0);
-	}
+	put_u64(b, "last_day_unique_src", day.unique, 0);
+	put_u64(b, "last_day_events", day.events, 0);
+	/* The calendar week of the last day: its Monday, whatever the data. */
+	int64_t to = rq->sq.f.day_to, wr = (to + 3) % 7;
+	put_day(b, "week", to - wr, 0);
+	put_u64(b, "week_unique_src", week.unique, 0);
+	put_u64(b, "week_events", week.events, 0);
+	put_u64(b, "events", range.events, 0);
+	if (distinct)
+		put_u64(b, "unique_src", all.unique, 0);
 	if (t->admin) { /* the sensor and the store are the operator's business */
 		put_sensor(a, b);
 		put_lag(a, b);
@@ -446,7 +481,7 @@ static void api_series(struct web_api *a, struct req *rq, struct web_reply *r)
 	const char *bucket = query_get(&rq->q, "bucket");
 	unsigned days = 1;
 	if (bucket && !strcmp(bucket, "week"))
-		days = 7;
+		days = 0; /* calendar weeks */
 	else if (bucket && strcmp(bucket, "day")) {
 		web_reply_error(r, 400, "bucket: expected day or week");
 		return;
@@ -454,7 +489,7 @@ static void api_series(struct web_api *a, struct req *rq, struct web_reply *r)
 	struct dynbuf *b = &r->body;
 	dynbuf_adds(b, "{");
 	json_key(b, "bucket", 1);
-	json_cstr(b, days == 7 ? "week" : "day");
+	json_cstr(b, days == 0 ? "week" : "day");
 	put_day(b, "from", rq->sq.f.day_from, 0);
 	put_day(b, "to", rq->sq.f.day_to, 0);
 	json_key(b, "rows", 0);

@@ -7,6 +7,7 @@ numbers come from the store file itself (sqlite3, read-only), independently
 of the API's queries.
 """
 
+import datetime
 import ipaddress
 import json
 import os
@@ -156,6 +157,11 @@ def ep(path):
     return path.replace("%DAY%", S["day"])
 
 
+def monday(day):
+    d = datetime.date.fromisoformat(day)
+    return str(d - datetime.timedelta(days=d.weekday()))
+
+
 def day_range():
     return f"from={S['day']}&to={S['day']}"
 
@@ -259,9 +265,11 @@ def test_owner_sees_exactly_its_network():
         assert len(evs) == S["events"][asn], (asn, len(evs), S["events"][asn])
         assert all(e["asn"] == asn and in_net(e["src"], net) for e in evs)
         assert len({e["id"] for e in evs}) == len(evs)
-        s = api(f"summary?{day_range()}", tok)
-        assert s["unique_src"] == len(S["addrs"][asn]), s
-        assert s["events"] == S["events"][asn], s
+        s = api(f"summary?{day_range()}&distinct=1", tok)
+        n = len(S["addrs"][asn])
+        assert s["unique_src"] == n and s["last_day_unique_src"] == n, s
+        assert s["week_unique_src"] == n and s["week"] == monday(S["day"]), s
+        assert s["events"] == S["events"][asn] == s["week_events"], s
         assert "sensor" not in s and "store" not in s, "sensor-wide numbers are the operator's"
         ser = api(f"series?{day_range()}", tok)
         assert ser["total"] == [{"day": S["day"], "unique_src": len(S["addrs"][asn]),
@@ -352,7 +360,7 @@ def test_report_download_identical_to_sinkd_report():
 def test_malformed_requests_get_4xx_and_server_survives():
     adm = S["admin"]
     cases = [
-        ("summary?from=2026-02-30", 400), ("summary?from=yesterday", 400),
+        ("summary?from=2026-02-30", 400), ("summary?distinct=2", 400), ("summary?from=yesterday", 400),
         ("summary?from=2026-11-28&to=2026-11-01", 400), ("series?from=2020-01-01&to=2026-01-01", 400),
         ("series?bucket=month", 400), ("hosts?limit=0", 400), ("hosts?limit=100000", 400),
         ("hosts?after=not-an-ip", 400), ("events?after=-1", 400),
@@ -393,11 +401,12 @@ def test_malformed_requests_get_4xx_and_server_survives():
 def test_dashboard_data_for_operator():
     s = api(f"summary?{day_range()}", S["admin"])
     total = len(set().union(*S["addrs"].values()))
-    assert s["unique_src"] == total and s["families"][0]["family"] == "rustock", s
+    assert s["last_day_unique_src"] == total and s["families"][0]["family"] == "rustock", s
+    assert s["families"][0]["unique_src"] == total and "unique_src" not in s, s
     assert s["sensor"] is not None and s["sensor"]["stats"]["listeners"][0]["name"] == "seized", s
     assert s["store"]["lag_bytes"] == 0 or s["store"]["lag_bytes"] < s["store"]["log_bytes"] * 2, s
     w = api(f"series?bucket=week&{day_range()}", S["admin"])
-    assert w["rows"] == [{"day": S["day"], "family": "rustock", "unique_src": total,
+    assert w["rows"] == [{"day": monday(S["day"]), "family": "rustock", "unique_src": total,
                           "events": sum(S["events"].values())}], w
 
 

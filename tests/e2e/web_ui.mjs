@@ -66,7 +66,7 @@ try {
   check((await page.textContent("#login-error")).includes("Unknown"), "a wrong token is refused");
   await login(page, process.env.ADMIN);
   check((await page.textContent("#who")).includes("operator"), "operator signed in");
-  check(num(await page.textContent("#stat-unique")) === expect.total, `unique addresses card = ${expect.total}`);
+  check(num(await page.textContent("#stat-week")) === expect.total, `week's unique addresses card = ${expect.total}`);
   check(num(await page.textContent("#stat-last-day")) === expect.total, "last-day card");
   for (const id of ["chart-day", "chart-week"]) {
     await page.waitForSelector(`#${id} canvas`);

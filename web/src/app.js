@@ -65,11 +65,13 @@ function stat(label, value, bad, id) {
 
 const palette = ["#1f6feb", "#d9480f", "#2b8a3e", "#9c36b5", "#e67700", "#0b7285", "#c2255c", "#5c940d"];
 
-// Rows {day, family, unique_src} into uPlot's columns: x = every bucket of the range (a bucket
+// Rows {day, family, unique_src} into uPlot's columns: x = every day or calendar week of the range (a bucket
 // without rows had no infected address: 0), one series for all families and one per family.
 function columns(rows, total, from, to, step) {
   const days = [];
-  for (let t = Date.parse(from + "T00:00:00Z"); t <= Date.parse(to + "T00:00:00Z"); t += step * 86400000)
+  let t0 = Date.parse(from + "T00:00:00Z");
+  if (step === 7) t0 -= ((new Date(t0).getUTCDay() + 6) % 7) * 86400000; // weeks start on Monday
+  for (let t = t0; t <= Date.parse(to + "T00:00:00Z"); t += step * 86400000)
     days.push(isoDay(new Date(t)));
   const fams = [...new Set(rows.map((r) => r.family))].sort();
   const x = days.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
@@ -112,9 +114,9 @@ async function loadSummary(r) {
   const cards = $("cards");
   cards.textContent = "";
   cards.appendChild(stat("addresses, last day", fmt(s.last_day_unique_src), false, "stat-last-day"));
-  cards.appendChild(stat("addresses, " + $("range").value + " days", fmt(s.unique_src), false, "stat-unique"));
+  cards.appendChild(stat("addresses, week of " + s.week, fmt(s.week_unique_src), false, "stat-week"));
   cards.appendChild(stat("check-ins, " + $("range").value + " days", fmt(s.events), false, "stat-events"));
-  cards.appendChild(stat("families", fmt(s.families.length), false, "stat-families"));
+  cards.appendChild(stat("families, last day", fmt(s.families.length), false, "stat-families"));
   if (!state.me.admin) return;
   const sensor = s.sensor;
   const stale = !sensor || sensor.stats_age_s > 10;
