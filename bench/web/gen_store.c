@@ -15,7 +15,7 @@
  * a day; 5000 ASNs over 40 countries, three families. One event per address
  * and day is the least a day of U unique addresses takes.
  */
-#define BATCH 20000
+#define BATCH	   20000
 #define US_PER_DAY 86400000000ull
 
 static const char *const families[] = { "rustock", "gatebot", "necurs" };
@@ -31,7 +31,8 @@ static uint32_t mix32(uint64_t x)
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		fprintf(stderr, "usage: gen_store STORE DAYS UNIQUE_PER_DAY LAST_DAY(days since epoch)\n");
+		fprintf(stderr,
+			"usage: gen_store STORE DAYS UNIQUE_PER_DAY LAST_DAY(days since epoch)\n");
 		return 2;
 	}
 	long days = strtol(argv[2], NULL, 10), uniq = strtol(argv[3], NULL, 10);
@@ -61,7 +62,8 @@ int main(int argc, char **argv)
 				struct store_event *e = &ev[n];
 				memset(e, 0, sizeof *e);
 				/* In time order within the day: the i-th address at i/U of it. */
-				e->ts_us = day * US_PER_DAY + (uint64_t)i * (US_PER_DAY / (uint64_t)uniq);
+				e->ts_us = day * US_PER_DAY +
+					   (uint64_t)i * (US_PER_DAY / (uint64_t)uniq);
 				e->kind = STORE_KIND_HTTP;
 				e->type = 1;
 				e->transport = 6;

@@ -111,8 +111,8 @@ int store_hosts(struct store *s, const struct store_query *q, const struct store
 	return s->ops->hosts(s, q, after, limit, fn, ctx);
 }
 
-int store_events_page(struct store *s, const struct store_query *q, uint64_t after_id,
-		      size_t limit, store_event_id_fn fn, void *ctx)
+int store_events_page(struct store *s, const struct store_query *q, uint64_t after_id, size_t limit,
+		      store_event_id_fn fn, void *ctx)
 {
 	if (!query_ok(q))
 		return ERR_INVAL;

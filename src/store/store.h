@@ -189,7 +189,7 @@ struct store_query {
  * buckets and prefix scopes count the aggregate rows.
  */
 struct store_series_row {
-	int64_t day; /* first day of the bucket */
+	int64_t day;	    /* first day of the bucket */
 	const char *family; /* "" without per_family */
 	uint64_t unique_src;
 	uint64_t events;
@@ -199,10 +199,13 @@ int store_series(struct store *s, const struct store_query *q, unsigned bucket_d
 		 bool per_family, store_series_fn fn, void *ctx);
 
 /* Top networks: unique infected addresses and events by source ASN or by country, most first. */
-enum store_top_by { STORE_TOP_ASN = 1, STORE_TOP_CC = 2 };
+enum store_top_by {
+	STORE_TOP_ASN = 1,
+	STORE_TOP_CC = 2
+};
 struct store_top_row {
-	uint32_t asn;  /* STORE_TOP_ASN */
-	char cc[3];    /* STORE_TOP_CC; with STORE_TOP_ASN the ASN's (first) country */
+	uint32_t asn; /* STORE_TOP_ASN */
+	char cc[3];   /* STORE_TOP_CC; with STORE_TOP_ASN the ASN's (first) country */
 	uint64_t unique_src;
 	uint64_t events;
 };
@@ -239,8 +242,8 @@ int store_hosts(struct store *s, const struct store_query *q, const struct store
  * id seen). Scope and filter apply to the source address.
  */
 typedef int (*store_event_id_fn)(void *ctx, uint64_t id, const struct store_event *ev);
-int store_events_page(struct store *s, const struct store_query *q, uint64_t after_id,
-		      size_t limit, store_event_id_fn fn, void *ctx);
+int store_events_page(struct store *s, const struct store_query *q, uint64_t after_id, size_t limit,
+		      store_event_id_fn fn, void *ctx);
 
 /* True if the scope lets through a source with this address, ASN and country (same rule). */
 bool store_scope_contains(const struct store_scope *sc, uint8_t ipver, const uint8_t *addr,

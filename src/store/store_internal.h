@@ -25,8 +25,8 @@ struct store_ops {
 	/* The web API's reads (store.h); the scope is checked non-NULL by store.c. */
 	int (*series)(struct store *s, const struct store_query *q, unsigned bucket_days,
 		      bool per_family, store_series_fn fn, void *ctx);
-	int (*top)(struct store *s, const struct store_query *q, enum store_top_by by,
-		   size_t limit, store_top_fn fn, void *ctx);
+	int (*top)(struct store *s, const struct store_query *q, enum store_top_by by, size_t limit,
+		   store_top_fn fn, void *ctx);
 	int (*hosts)(struct store *s, const struct store_query *q, const struct store_host *after,
 		     size_t limit, store_host_fn fn, void *ctx);
 	int (*events_page)(struct store *s, const struct store_query *q, uint64_t after_id,

@@ -203,8 +203,9 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 				rc = sql_err(s, err, errlen, "schema");
 		}
 		/* A store written before delta_days existed: list its pending days once. */
-		if (!rc && exec(s, "INSERT OR IGNORE INTO delta_days SELECT DISTINCT day FROM agg_delta"
-				   " WHERE NOT EXISTS (SELECT 1 FROM delta_days)"))
+		if (!rc &&
+		    exec(s, "INSERT OR IGNORE INTO delta_days SELECT DISTINCT day FROM agg_delta"
+			    " WHERE NOT EXISTS (SELECT 1 FROM delta_days)"))
 			rc = sql_err(s, err, errlen, "schema");
 	}
 	if (!rc) {
@@ -848,7 +849,6 @@ static int sq_bots(struct store *base, const struct store_filter *f, store_bots_
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
 
-
 /* --- the web API's reads: scope and filter rendered into the SQL ----------------------- */
 
 /*
@@ -1147,8 +1147,8 @@ static void q_bucket(struct sqlq *q, const struct store_query *sq, unsigned buck
 }
 
 /* Counts from the aggregate rows, for the days [lo, hi]. */
-static int series_live(struct sqlite_store *s, const struct store_query *sq, int64_t lo,
-		       int64_t hi, unsigned bucket_days, bool per_family, struct series_buf *out)
+static int series_live(struct sqlite_store *s, const struct store_query *sq, int64_t lo, int64_t hi,
+		       unsigned bucket_days, bool per_family, struct series_buf *out)
 {
 	struct store_query rq = *sq;
 	rq.f.day_from = lo;
@@ -1169,7 +1169,8 @@ static int series_live(struct sqlite_store *s, const struct store_query *sq, int
 	int r = SQLITE_DONE;
 	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
 		sbuf_add(out, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-			 (uint64_t)sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3));
+			 (uint64_t)sqlite3_column_int64(st, 2),
+			 (uint64_t)sqlite3_column_int64(st, 3));
 	if (!rc && r != SQLITE_DONE)
 		rc = ERR_SYS;
 	sqlite3_finalize(st);
@@ -1183,11 +1184,12 @@ static int rollup_valid(struct sqlite_store *s, unsigned period, int64_t lo, int
 {
 	memset(valid, 0, (nb + 7) / 8);
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT day FROM rollup_done WHERE period = ?1 AND day BETWEEN ?2 AND ?3"
-			       " AND NOT EXISTS (SELECT 1 FROM delta_days WHERE delta_days.day BETWEEN"
-			       " rollup_done.day AND rollup_done.day + ?1 - 1)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "SELECT day FROM rollup_done WHERE period = ?1 AND day BETWEEN ?2 AND ?3"
+		    " AND NOT EXISTS (SELECT 1 FROM delta_days WHERE delta_days.day BETWEEN"
+		    " rollup_done.day AND rollup_done.day + ?1 - 1)",
+		    -1, &st, NULL) != SQLITE_OK)
 		return ERR_SYS;
 	sqlite3_bind_int(st, 1, (int)period);
 	sqlite3_bind_int64(st, 2, lo);
@@ -1234,7 +1236,8 @@ static int series_rollup(struct sqlite_store *s, const struct store_query *sq, u
 		if (!(valid[i / 8] & (1u << (i % 8))))
 			continue;
 		sbuf_add(out, d, (const char *)sqlite3_column_text(st, 1),
-			 (uint64_t)sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3));
+			 (uint64_t)sqlite3_column_int64(st, 2),
+			 (uint64_t)sqlite3_column_int64(st, 3));
 	}
 	if (!rc && r != SQLITE_DONE)
 		rc = ERR_SYS;
@@ -1293,8 +1296,8 @@ static int sq_series(struct store *base, const struct store_query *sq, unsigned 
 		if (out.n)
 			qsort(out.r, out.n, sizeof *out.r, sacc_cmp);
 		for (size_t i = 0; i < out.n; i++) {
-			struct store_series_row row = { out.r[i].day, out.r[i].family, out.r[i].uniq,
-							out.r[i].events };
+			struct store_series_row row = { out.r[i].day, out.r[i].family,
+							out.r[i].uniq, out.r[i].events };
 			if (fn(ctx, &row))
 				break;
 		}
@@ -1439,9 +1442,10 @@ static int sq_hosts(struct store *base, const struct store_query *sq,
 	q_free(&q);
 	/* Their ports and fingerprints: one pass over the days' events for the page's addresses. */
 	if (!rc && n && !(rc = q_init(&q))) {
-		q_add(&q, "SELECT ipver, src, dst_port, http_agent, ssl_servername, bot_id FROM events"
-			  " WHERE rowid BETWEEN (SELECT min(first_rowid) FROM day_rows WHERE day"
-			  " BETWEEN ");
+		q_add(&q,
+		      "SELECT ipver, src, dst_port, http_agent, ssl_servername, bot_id FROM events"
+		      " WHERE rowid BETWEEN (SELECT min(first_rowid) FROM day_rows WHERE day"
+		      " BETWEEN ");
 		q_int(&q, sq->f.day_from);
 		q_add(&q, " AND ");
 		q_int(&q, sq->f.day_to);

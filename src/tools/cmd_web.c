@@ -186,20 +186,36 @@ int cmd_web(int argc, char **argv)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': so.config = optarg; break;
-		case 's': so.store = optarg; break;
-		case 'L': so.log_dir = optarg; break;
-		case 'l': listen = optarg; break;
-		case 't': tok = optarg; break;
-		case 'S': stat_dir = optarg; break;
+		case 'c':
+			so.config = optarg;
+			break;
+		case 's':
+			so.store = optarg;
+			break;
+		case 'L':
+			so.log_dir = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 't':
+			tok = optarg;
+			break;
+		case 'S':
+			stat_dir = optarg;
+			break;
 		case 'n':
 			if (query_u64(optarg, 64, &threads) || !threads) {
 				fprintf(stderr, "sinkd web: --threads takes 1..64\n");
 				return 2;
 			}
 			break;
-		case 'h': web_usage(stdout); return 0;
-		default: web_usage(stderr); return 2;
+		case 'h':
+			web_usage(stdout);
+			return 0;
+		default:
+			web_usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {
@@ -233,7 +249,8 @@ int cmd_web(int argc, char **argv)
 		.reports_ctx = &rc,
 	};
 	if (!o.static_dir)
-		fprintf(stderr, "sinkd web: no built UI found (--static DIR); serving the API only\n");
+		fprintf(stderr,
+			"sinkd web: no built UI found (--static DIR); serving the API only\n");
 	struct sigaction sa = { 0 };
 	sa.sa_handler = web_on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -319,9 +336,15 @@ int cmd_token(int argc, char **argv)
 	optind = 1;
 	while ((ch = getopt_long(argc - 1, argv + 1, "c:h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': so.config = optarg; break;
-		case 's': so.store = optarg; break;
-		case 't': tok = optarg; break;
+		case 'c':
+			so.config = optarg;
+			break;
+		case 's':
+			so.store = optarg;
+			break;
+		case 't':
+			tok = optarg;
+			break;
 		case 'N':
 			if (!token_name_ok(optarg)) {
 				fprintf(stderr, "sinkd token: --name: 1..64 of [A-Za-z0-9_.@-]\n");
@@ -330,15 +353,19 @@ int cmd_token(int argc, char **argv)
 			snprintf(t->name, sizeof t->name, "%s", optarg);
 			break;
 		case 'a':
-			if (t->n_asns == TOKEN_SCOPE_MAX || query_asn(optarg, &t->asns[t->n_asns])) {
-				fprintf(stderr, "sinkd token: --asn %s: expected a number\n", optarg);
+			if (t->n_asns == TOKEN_SCOPE_MAX ||
+			    query_asn(optarg, &t->asns[t->n_asns])) {
+				fprintf(stderr, "sinkd token: --asn %s: expected a number\n",
+					optarg);
 				goto out;
 			}
 			t->n_asns++;
 			break;
 		case 'C':
-			if (t->n_nets == TOKEN_SCOPE_MAX || query_net(optarg, &t->nets[t->n_nets])) {
-				fprintf(stderr, "sinkd token: --cidr %s: expected a prefix (no host bits)\n",
+			if (t->n_nets == TOKEN_SCOPE_MAX ||
+			    query_net(optarg, &t->nets[t->n_nets])) {
+				fprintf(stderr,
+					"sinkd token: --cidr %s: expected a prefix (no host bits)\n",
 					optarg);
 				goto out;
 			}
@@ -346,15 +373,23 @@ int cmd_token(int argc, char **argv)
 			break;
 		case 'y':
 			if (t->n_ccs == TOKEN_SCOPE_MAX || query_cc(optarg, t->ccs[t->n_ccs])) {
-				fprintf(stderr, "sinkd token: --country %s: expected a country code\n",
+				fprintf(stderr,
+					"sinkd token: --country %s: expected a country code\n",
 					optarg);
 				goto out;
 			}
 			t->n_ccs++;
 			break;
-		case 'A': t->admin = true; break;
-		case 'h': token_usage(stdout); status = 0; goto out;
-		default: token_usage(stderr); goto out;
+		case 'A':
+			t->admin = true;
+			break;
+		case 'h':
+			token_usage(stdout);
+			status = 0;
+			goto out;
+		default:
+			token_usage(stderr);
+			goto out;
 		}
 	}
 	const char *target = NULL;
@@ -373,7 +408,8 @@ int cmd_token(int argc, char **argv)
 		goto out;
 	char path[4096], err[512];
 	if (tokens_path(tok, so.store, path, sizeof path)) {
-		fprintf(stderr, "sinkd token: no token file (-c FILE with store.path, or --tokens)\n");
+		fprintf(stderr,
+			"sinkd token: no token file (-c FILE with store.path, or --tokens)\n");
 		status = 2;
 		goto out;
 	}
@@ -398,18 +434,21 @@ int cmd_token(int argc, char **argv)
 	} else {
 		char secret[TOKEN_SECRET_LEN + 1];
 		if (!t->name[0] || (!t->admin && !t->n_asns && !t->n_nets && !t->n_ccs)) {
-			fprintf(stderr, "sinkd token add: --name and a scope (--asn, --cidr, --country"
-					" or --admin) are required\n");
+			fprintf(stderr,
+				"sinkd token add: --name and a scope (--asn, --cidr, --country"
+				" or --admin) are required\n");
 			status = 2;
 		} else if (token_db_add(&db, t, secret)) {
-			fprintf(stderr, "sinkd token add: a valid token named %s exists\n", t->name);
+			fprintf(stderr, "sinkd token add: a valid token named %s exists\n",
+				t->name);
 		} else if (token_db_save(&db, path)) {
 			fprintf(stderr, "sinkd token: cannot write %s\n", path);
 		} else {
 			/* The only time the secret is shown: stdout holds nothing else. */
 			printf("%s\n", secret);
-			fprintf(stderr, "sinkd token: added %s (id %" PRIu32 ") to %s; the token above"
-					" is not stored and is shown only now\n",
+			fprintf(stderr,
+				"sinkd token: added %s (id %" PRIu32 ") to %s; the token above"
+				" is not stored and is shown only now\n",
 				t->name, db.t[db.n - 1].id, path);
 			status = 0;
 		}

@@ -45,11 +45,11 @@ const char *query_get_nth(const struct query *q, const char *key, size_t i);
 bool query_only(const struct query *q, const char *const *allowed, const char **bad);
 
 /* Typed values (NUL-terminated text in, 0 or ERR_MALFORMED / ERR_INVAL out). */
-int query_day(const char *s, int64_t *day);		/* YYYY-MM-DD -> days since the epoch */
+int query_day(const char *s, int64_t *day);		   /* YYYY-MM-DD -> days since the epoch */
 int query_u64(const char *s, uint64_t max, uint64_t *out); /* decimal, no sign, <= max */
-int query_asn(const char *s, uint32_t *out);		/* 123 or AS123 */
-int query_cc(const char *s, char out[3]);		/* two letters, upper-cased */
-int query_net(const char *s, struct store_net *out);	/* a.b.c.d/n or x::/n, no host bits */
+int query_asn(const char *s, uint32_t *out);		   /* 123 or AS123 */
+int query_cc(const char *s, char out[3]);		   /* two letters, upper-cased */
+int query_net(const char *s, struct store_net *out);	   /* a.b.c.d/n or x::/n, no host bits */
 int query_addr(const char *s, uint8_t *ipver, uint8_t addr[16]); /* one address */
 /* A family or report name token: [A-Za-z0-9_.-], 1..64 bytes, not "." or "..". */
 bool query_name_ok(const char *s);

@@ -99,7 +99,8 @@ static int parse_line(char *line, struct token *t)
 	if (strlen(f[6]) != 64)
 		return ERR_MALFORMED;
 	for (int i = 0; i < 32; i++) {
-		int hi = hex_value((unsigned char)f[6][2 * i]), lo = hex_value((unsigned char)f[6][2 * i + 1]);
+		int hi = hex_value((unsigned char)f[6][2 * i]),
+		    lo = hex_value((unsigned char)f[6][2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return ERR_MALFORMED;
 		t->hash[i] = (uint8_t)(hi << 4 | lo);

@@ -27,9 +27,9 @@
 #define API_MAX_FILTER 16 /* values per filter parameter */
 #define US_PER_DAY     86400000000ull
 
-static const char *const ep_names[WEB_EP_N] = { "me",	   "summary", "series",	     "networks",
-						"hosts",   "events",  "reports",     "report_file",
-						"other" };
+static const char *const ep_names[WEB_EP_N] = { "me",	    "summary",	   "series",
+						"networks", "hosts",	   "events",
+						"reports",  "report_file", "other" };
 
 const char *web_endpoint_name(enum web_endpoint e)
 {
@@ -297,8 +297,8 @@ static void put_sensor(struct web_api *a, struct dynbuf *b)
 	}
 	buf[n] = '\0';
 	uint64_t now = time_now_us(), rec = 0;
-	uint64_t mtime_us = (uint64_t)st.st_mtim.tv_sec * 1000000u +
-			    (uint64_t)st.st_mtim.tv_nsec / 1000u;
+	uint64_t mtime_us =
+		(uint64_t)st.st_mtim.tv_sec * 1000000u + (uint64_t)st.st_mtim.tv_nsec / 1000u;
 	bool have_rate = false;
 	double rate = 0;
 	if (a->rate && json_find_u64(buf, "\"recorded\":", &rec)) {
@@ -312,7 +312,8 @@ static void put_sensor(struct web_api *a, struct dynbuf *b)
 			wr->rec1 = rec;
 		}
 		if (wr->t0_us && wr->t1_us > wr->t0_us && wr->rec1 >= wr->rec0) {
-			rate = (double)(wr->rec1 - wr->rec0) * 1e6 / (double)(wr->t1_us - wr->t0_us);
+			rate = (double)(wr->rec1 - wr->rec0) * 1e6 /
+			       (double)(wr->t1_us - wr->t0_us);
 			have_rate = true;
 		}
 		pthread_mutex_unlock(&wr->mu);
@@ -422,8 +423,8 @@ static void api_summary(struct web_api *a, const struct token *t, struct req *rq
 		rc = store_series(a->store, &rq->sq, 1, false, on_total, &range);
 	if (!rc && distinct)
 		rc = store_series(a->store, &rq->sq,
-				  (unsigned)(rq->sq.f.day_to - rq->sq.f.day_from + 1), false, on_total,
-				  &all);
+				  (unsigned)(rq->sq.f.day_to - rq->sq.f.day_from + 1), false,
+				  on_total, &all);
 	if (rc) {
 		store_failed(r, rc);
 		return;
@@ -469,7 +470,7 @@ static int on_series(void *ctx, const struct store_series_row *row)
 
 static void api_series(struct web_api *a, struct req *rq, struct web_reply *r)
 {
-	static const char *const allowed[] = { "from", "to",  "family", "bucket",
+	static const char *const allowed[] = { "from", "to",   "family", "bucket",
 					       "asn",  "cidr", "cc",	 NULL };
 	const char *bad;
 	if (!query_only(&rq->q, allowed, &bad)) {
@@ -539,7 +540,7 @@ static int on_top(void *ctx, const struct store_top_row *row)
 
 static void api_networks(struct web_api *a, struct req *rq, struct web_reply *r)
 {
-	static const char *const allowed[] = { "from", "to", "family", "by",  "limit",
+	static const char *const allowed[] = { "from", "to",   "family", "by", "limit",
 					       "asn",  "cidr", "cc",	 NULL };
 	const char *bad;
 	size_t limit;
@@ -631,8 +632,8 @@ static int on_host(void *ctx, const struct store_host *h)
 
 static void api_hosts(struct web_api *a, struct req *rq, struct web_reply *r)
 {
-	static const char *const allowed[] = { "from",	"to",	"family", "after", "limit",
-					       "asn",	"cidr", "cc",	  NULL };
+	static const char *const allowed[] = { "from", "to",   "family", "after", "limit",
+					       "asn",  "cidr", "cc",	 NULL };
 	const char *bad, *v;
 	size_t limit;
 	if (!query_only(&rq->q, allowed, &bad)) {
@@ -719,8 +720,8 @@ static int on_event_row(void *ctx, uint64_t id, const struct store_event *e)
 
 static void api_events(struct web_api *a, struct req *rq, struct web_reply *r)
 {
-	static const char *const allowed[] = { "from", "to", "family", "after", "limit", "asn",
-					       "cidr", "cc", "all",    NULL };
+	static const char *const allowed[] = { "from", "to",   "family", "after", "limit",
+					       "asn",  "cidr", "cc",	 "all",	  NULL };
 	const char *bad, *v;
 	size_t limit;
 	if (!query_only(&rq->q, allowed, &bad)) {
@@ -789,8 +790,8 @@ static int name_cmp(const void *x, const void *y)
  * private temporary directory: only files made for this scope can be listed
  * or served, so no file name of another network's report can reach anything.
  */
-static void api_reports(struct web_api *a, const struct token *t, struct req *rq,
-			const char *day_s, const char *file, struct web_reply *r)
+static void api_reports(struct web_api *a, const struct token *t, struct req *rq, const char *day_s,
+			const char *file, struct web_reply *r)
 {
 	int64_t day;
 	const char *v = day_s ? day_s : query_get(&rq->q, "day");

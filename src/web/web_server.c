@@ -28,16 +28,16 @@
 #include "proto/http/http_parse.h"
 #include "web/query.h"
 
-#define WS_MAX_HEAD	   16384
-#define WS_MAX_BODY	   4096 /* login forms only */
-#define WS_MAX_HEADERS	   64
-#define WS_REQ_TIMEOUT_MS  10000 /* the whole request must arrive within this */
-#define WS_IO_TIMEOUT_S	   10
-#define WS_QUEUE	   256
-#define WS_SESSIONS	   4096
-#define WS_SESSION_US	   (12ull * 3600 * 1000000) /* a login lasts 12 hours */
-#define WS_MAX_STATIC	   (8u << 20)
-#define WS_COOKIE	   "sinkd_session"
+#define WS_MAX_HEAD	  16384
+#define WS_MAX_BODY	  4096 /* login forms only */
+#define WS_MAX_HEADERS	  64
+#define WS_REQ_TIMEOUT_MS 10000 /* the whole request must arrive within this */
+#define WS_IO_TIMEOUT_S	  10
+#define WS_QUEUE	  256
+#define WS_SESSIONS	  4096
+#define WS_SESSION_US	  (12ull * 3600 * 1000000) /* a login lasts 12 hours */
+#define WS_MAX_STATIC	  (8u << 20)
+#define WS_COOKIE	  "sinkd_session"
 
 /* Every answer carries these: no inline script, no framing, no sniffing, no referrer. */
 static const char sec_headers[] =
@@ -80,7 +80,11 @@ struct server {
 	_Atomic uint64_t counters[WEB_EP_N + 3][6]; /* + login, static, metrics */
 };
 
-enum { EP_LOGIN = WEB_EP_N, EP_STATIC = WEB_EP_N + 1, EP_METRICS = WEB_EP_N + 2 };
+enum {
+	EP_LOGIN = WEB_EP_N,
+	EP_STATIC = WEB_EP_N + 1,
+	EP_METRICS = WEB_EP_N + 2
+};
 
 static void sha256(const void *p, size_t n, uint8_t out[32])
 {
@@ -220,21 +224,36 @@ static int write_all(int fd, const void *p, size_t n)
 static const char *status_text(int s)
 {
 	switch (s) {
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	default: return s >= 500 ? "Internal Server Error" : "Error";
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return s >= 500 ? "Internal Server Error" : "Error";
 	}
 }
 
@@ -246,8 +265,7 @@ static void count(struct server *sv, unsigned ep, int status)
 }
 
 /* Sends a reply; extra is more header lines (each ending CRLF) or NULL. HEAD sends no body. */
-static void send_reply(int fd, const struct web_reply *r, const char *extra, bool head,
-		       bool api)
+static void send_reply(int fd, const struct web_reply *r, const char *extra, bool head, bool api)
 {
 	char h[2048];
 	int n = snprintf(h, sizeof h,
@@ -259,7 +277,8 @@ static void send_reply(int fd, const struct web_reply *r, const char *extra, boo
 		return;
 	if (r->filename[0]) {
 		int m = snprintf(h + n, sizeof h - (size_t)n,
-				 "Content-Disposition: attachment; filename=\"%s\"\r\n", r->filename);
+				 "Content-Disposition: attachment; filename=\"%s\"\r\n",
+				 r->filename);
 		if (m < 0 || (size_t)m >= sizeof h - (size_t)n)
 			return;
 		n += m;
@@ -454,7 +473,8 @@ static void do_metrics(struct server *sv, int fd, struct store *st)
 	uint64_t snap[WEB_EP_N + 3][6];
 	for (unsigned i = 0; i < WEB_EP_N + 3; i++)
 		for (unsigned j = 0; j < 6; j++)
-			snap[i][j] = atomic_load_explicit(&sv->counters[i][j], memory_order_relaxed);
+			snap[i][j] =
+				atomic_load_explicit(&sv->counters[i][j], memory_order_relaxed);
 	if (sv->o->metrics(sv->o->metrics_ctx, &r.body, st, (const uint64_t(*)[6])snap))
 		web_reply_error(&r, 500, "metrics failed");
 	send_reply(fd, &r, NULL, false, false);
@@ -499,8 +519,8 @@ static void handle(struct server *sv, struct web_api *api, int fd)
 	struct http_parse_limits lim = { WS_MAX_HEAD, WS_MAX_HEADERS };
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t deadline = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 +
-			    WS_REQ_TIMEOUT_MS;
+	uint64_t deadline =
+		(uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + WS_REQ_TIMEOUT_MS;
 	size_t len = 0;
 	int rc = ERR_NEED_MORE;
 	while (rc == ERR_NEED_MORE) {

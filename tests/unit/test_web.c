@@ -181,7 +181,7 @@ static void test_tokens(void)
 
 /* --- scoped store reads against brute force ---------------------------------------------- */
 
-#define NEV 3000
+#define NEV  3000
 #define DAY0 20780
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -260,7 +260,8 @@ static bool in_filter(const struct store_query *q, const struct store_event *e)
 	}
 	if (q->f.n_nets) {
 		size_t i;
-		for (i = 0; i < q->f.n_nets && !store_net_contains(&q->f.nets[i], e->ipver, e->src); i++)
+		for (i = 0; i < q->f.n_nets && !store_net_contains(&q->f.nets[i], e->ipver, e->src);
+		     i++)
 			;
 		if (i == q->f.n_nets)
 			return false;
@@ -320,8 +321,8 @@ struct page_ctx {
 static int on_page(void *ctx, const struct store_host *h)
 {
 	struct page_ctx *p = ctx;
-	if (p->last.ipver && (h->ipver < p->last.ipver ||
-			      (h->ipver == p->last.ipver && memcmp(h->addr, p->last.addr, 16) <= 0)))
+	if (p->last.ipver && (h->ipver < p->last.ipver || (h->ipver == p->last.ipver &&
+							   memcmp(h->addr, p->last.addr, 16) <= 0)))
 		p->disorder++;
 	p->last = *h;
 	p->n++;
@@ -566,7 +567,8 @@ static void test_rollup(void)
 	uint32_t a1[] = { 64501 };
 	struct store_net n1[1];
 	query_net("10.0.0.0/16", &n1[0]);
-	struct store_scope by_asn = { .asns = a1, .n_asns = 1 }, by_net = { .nets = n1, .n_nets = 1 };
+	struct store_scope by_asn = { .asns = a1, .n_asns = 1 },
+			   by_net = { .nets = n1, .n_nets = 1 };
 	struct store_query q = { .scope = &by_asn };
 	q.f.day_from = DAY0;
 	q.f.day_to = DAY0 + 8;

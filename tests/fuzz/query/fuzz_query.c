@@ -29,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const struct query_param *p = &q.p[i];
 		/* Decoded text: NUL-terminated at its length, no control bytes, inside the buffer. */
 		if (strlen(p->key) != p->key_len || strlen(p->val) != p->val_len ||
-		    p->val_len > QUERY_MAX_VALUE || p->key < q.buf || p->val >= q.buf + sizeof q.buf)
+		    p->val_len > QUERY_MAX_VALUE || p->key < q.buf ||
+		    p->val >= q.buf + sizeof q.buf)
 			abort();
 		for (size_t j = 0; j < p->val_len; j++)
 			if ((unsigned char)p->val[j] < 0x20 || p->val[j] == 0x7f)
@@ -48,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!query_cc(p->val, cc) && (cc[0] < 'A' || cc[0] > 'Z' || cc[2]))
 			abort();
 		if (!query_net(p->val, &net)) {
-			if ((net.ipver != 4 && net.ipver != 6) || net.plen > (net.ipver == 4 ? 32 : 128))
+			if ((net.ipver != 4 && net.ipver != 6) ||
+			    net.plen > (net.ipver == 4 ? 32 : 128))
 				abort();
 			if (!store_net_contains(&net, net.ipver, net.addr))
 				abort();

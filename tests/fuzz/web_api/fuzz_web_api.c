@@ -44,7 +44,8 @@ static struct store *open_store(void)
 		e->src_asn = b ? 64502 : 64501;
 		memcpy(e->src_cc, b ? "US" : "DE", 3);
 		e->col[STORE_C_FAMILY] = (struct store_str){ "rustock", 7 };
-		e->col[STORE_C_HTTP_AGENT] = (struct store_str){ b ? "agent-of-b" : "agent-of-a", 10 };
+		e->col[STORE_C_HTTP_AGENT] =
+			(struct store_str){ b ? "agent-of-b" : "agent-of-a", 10 };
 	}
 	/* Log order is time order for the store's day ranges. */
 	for (int i = 0; i < 40; i++)
