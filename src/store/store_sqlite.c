@@ -1311,9 +1311,34 @@ static int sq_top(struct store *base, const struct store_query *sq, enum store_t
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
 	struct sqlq q;
+	memset(&q, 0, sizeof q);
 	sqlite3_stmt *st = NULL;
-	int rc = q_init(&q);
-	if (!rc) {
+	/*
+	 * One day, or exactly one calendar week, by ASN and country: the rollup
+	 * (an address has one ASN and country a day, so its groups add up).
+	 */
+	int64_t lo = sq->f.day_from, hi = sq->f.day_to;
+	unsigned period = lo == hi ? 1 : (hi - lo == 6 && week_of(lo) == lo) ? 7 : 0;
+	uint8_t valid = 0;
+	int rc = 0;
+	if (period && !sq->scope->n_nets && !sq->f.n_nets)
+		rc = rollup_valid(s, period, lo, lo, &valid, 1);
+	if (!rc)
+		rc = q_init(&q);
+	if (!rc && valid) {
+		q_add(&q, by == STORE_TOP_ASN ? "SELECT asn, min(cc)" : "SELECT 0, cc");
+		q_add(&q, ", sum(uniq) AS n, sum(events) FROM rollup WHERE period = ");
+		q_int(&q, period);
+		q_add(&q, " AND day = ");
+		q_int(&q, lo);
+		if (!sq->family)
+			q_add(&q, " AND family = ''");
+		q_where(&q, &agg_cols, sq);
+		q_add(&q, by == STORE_TOP_ASN ? " GROUP BY asn" : " GROUP BY cc");
+		q_add(&q, " ORDER BY n DESC, 1, 2 LIMIT ");
+		q_int(&q, (int64_t)limit);
+		rc = q_prepare(s, &q, &st);
+	} else if (!rc) {
 		q_add(&q, by == STORE_TOP_ASN ? "SELECT asn, min(cc)" : "SELECT 0, cc");
 		q_add(&q, ", count(DISTINCT src) AS n, sum(events) FROM ");
 		q_agg_from(&q, sq, "src, asn, cc, events, family, ipver");
@@ -1336,7 +1361,8 @@ static int sq_top(struct store *base, const struct store_query *sq, enum store_t
 	if (!rc && r != SQLITE_DONE)
 		rc = ERR_SYS;
 	sqlite3_finalize(st);
-	q_free(&q);
+	if (q.b)
+		q_free(&q);
 	return rc;
 }
 

@@ -522,6 +522,14 @@ static void check_buckets(struct store *s, const char *when)
 					if (!u)
 						continue;
 					CHECK(k < c.n && c.day[k] == d);
+					/* Top networks of that day or week: the groups add up. */
+					struct acc t = { 0 };
+					CHECK_INT(store_top(s, &o,
+							    bucket ? STORE_TOP_ASN : STORE_TOP_CC,
+							    100, on_top, &t),
+						  0);
+					CHECK_INT(t.uniq, u);
+					CHECK_INT(t.events, e);
 					CHECK_INT(k < c.n ? c.uniq[k] : 0, u);
 					CHECK_INT(k < c.n ? c.events[k] : 0, e);
 					k++;

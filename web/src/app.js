@@ -140,8 +140,10 @@ async function loadSummary(r) {
     row(ct, [{ text: "EVE writer" }, { text: fmt(sensor.stats.eve_written) + " events" }, { text: fmt(sensor.stats.events.written - sensor.stats.eve_written) + " events" }]);
 }
 
+// Top networks of the range's last day: one day is cheap on any store (the store's daily rollup).
 async function loadNetworks(r) {
-  const [a, c] = await Promise.all([api("networks?by=asn&limit=10&" + r.q), api("networks?by=country&limit=10&" + r.q)]);
+  const q = "from=" + r.to + "&to=" + r.to;
+  const [a, c] = await Promise.all([api("networks?by=asn&limit=10&" + q), api("networks?by=country&limit=10&" + q)]);
   const ta = $("top-asn").tBodies[0];
   ta.textContent = "";
   for (const x of a.rows) row(ta, [{ text: "AS" + x.asn }, { text: x.country || "–" }, { text: fmt(x.unique_src), cls: "num" }, { text: fmt(x.events), cls: "num" }]);
@@ -161,7 +163,9 @@ async function loadHosts(r, more) {
     state.hostsNext = null;
   }
   const after = more && state.hostsNext ? "&after=" + encodeURIComponent(state.hostsNext) : "";
-  const h = await api("hosts?limit=200&" + r.q + after);
+  // An owner sees its hosts over the range; the operator (every network) the last day's.
+  const q = state.me.admin ? "from=" + r.to + "&to=" + r.to : r.q;
+  const h = await api("hosts?limit=200&" + q + after);
   for (const x of h.rows) {
     const fp = [].concat(x.user_agents, x.tls_server_names, x.bot_ids.map((b) => "bot " + b)).join(" · ");
     row(tb, [{ text: x.addr, cls: "addr" }, { text: "AS" + x.asn + (x.country ? " " + x.country : "") },
@@ -214,6 +218,7 @@ async function start() {
   const scope = [].concat(m.scope.asns.map((a) => "AS" + a), m.scope.cidrs, m.scope.countries).join(", ");
   $("who").textContent = m.name + (m.admin ? " (operator)" : " — " + scope);
   $("ops").classList.toggle("hidden", !m.admin);
+  $("hosts-title").textContent = m.admin ? "Infected hosts, last day" : "Infected hosts";
   document.body.dataset.role = m.admin ? "operator" : "owner";
   $("report-day").value = isoDay(new Date());
   await refresh();
