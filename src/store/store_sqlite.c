@@ -71,9 +71,10 @@ static const char schema_sql[] =
 	" FROM (SELECT * FROM daily_bot UNION ALL SELECT * FROM bot_delta)"
 	" GROUP BY day, family, bot_id;"
 	"CREATE TABLE IF NOT EXISTS delta_days(day INTEGER PRIMARY KEY);"
-	"CREATE TABLE IF NOT EXISTS rollup(period INTEGER NOT NULL, day INTEGER NOT NULL,"
-	" family TEXT NOT NULL, asn INTEGER NOT NULL, cc TEXT NOT NULL, uniq INTEGER NOT NULL,"
-	" events INTEGER NOT NULL, PRIMARY KEY(period, day, family, asn, cc)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS rollup(period INTEGER NOT NULL, asn INTEGER NOT NULL,"
+	" day INTEGER NOT NULL, family TEXT NOT NULL, cc TEXT NOT NULL, uniq INTEGER NOT NULL,"
+	" events INTEGER NOT NULL, PRIMARY KEY(period, asn, day, family, cc)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS rollup_cc ON rollup(period, cc, day);"
 	"CREATE TABLE IF NOT EXISTS rollup_done(period INTEGER NOT NULL, day INTEGER NOT NULL,"
 	" PRIMARY KEY(period, day)) WITHOUT ROWID;"
 	"CREATE VIEW IF NOT EXISTS addr_seen AS SELECT src, min(ipver) AS ipver,"
@@ -356,11 +357,17 @@ static int rollup_one(struct sqlite_store *s, int period, int64_t day)
 	static const char *const sql[] = {
 		"DELETE FROM rollup WHERE period = ?1 AND day = ?2",
 		/* Per family: a (day, family, src) is one row of daily_src, so a day counts rows. */
-		"INSERT INTO rollup SELECT ?1, ?2, family, asn, cc,"
+		"INSERT INTO rollup SELECT ?1, asn, ?2, family, cc,"
 		" CASE WHEN ?1 = 1 THEN count(*) ELSE count(DISTINCT src) END, sum(events)"
 		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1 GROUP BY family, asn, cc",
-		"INSERT INTO rollup SELECT ?1, ?2, '', asn, cc, count(DISTINCT src), sum(events)"
+		"INSERT INTO rollup SELECT ?1, asn, ?2, '', cc, count(DISTINCT src), sum(events)"
 		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1 GROUP BY asn, cc",
+		/* Every network together (ASN -1): what the operator's charts read, exact. */
+		"INSERT INTO rollup SELECT ?1, -1, ?2, family, '',"
+		" CASE WHEN ?1 = 1 THEN count(*) ELSE count(DISTINCT src) END, sum(events)"
+		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1 GROUP BY family",
+		"INSERT INTO rollup SELECT ?1, -1, ?2, '', '', count(DISTINCT src), sum(events)"
+		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1",
 		"INSERT OR IGNORE INTO rollup_done VALUES(?1, ?2)",
 	};
 	for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
@@ -1207,6 +1214,16 @@ static int rollup_valid(struct sqlite_store *s, unsigned period, int64_t lo, int
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
 
+/*
+ * Which rollup rows: every network together (ASN -1) when nothing narrows by
+ * network, else the per-network rows the scope and filter select.
+ */
+static void q_rollup_nets(struct sqlq *q, const struct store_query *sq)
+{
+	bool all = sq->scope->all && !sq->f.n_asns && !sq->f.n_ccs;
+	q_add(q, all ? " AND asn = -1" : " AND asn >= 0");
+}
+
 static int series_rollup(struct sqlite_store *s, const struct store_query *sq, unsigned period,
 			 int64_t lo, int64_t hi, bool per_family, const uint8_t *valid,
 			 struct series_buf *out)
@@ -1225,6 +1242,7 @@ static int series_rollup(struct sqlite_store *s, const struct store_query *sq, u
 		/* One family: its own rows are its totals; else the '' rows are all families'. */
 		if (!sq->family)
 			q_add(&q, per_family ? " AND family != ''" : " AND family = ''");
+		q_rollup_nets(&q, sq);
 		q_where(&q, &agg_cols, sq);
 		q_add(&q, per_family ? " GROUP BY day, family" : " GROUP BY day");
 		rc = q_prepare(s, &q, &st);
@@ -1333,6 +1351,7 @@ static int sq_top(struct store *base, const struct store_query *sq, enum store_t
 		q_int(&q, lo);
 		if (!sq->family)
 			q_add(&q, " AND family = ''");
+		q_add(&q, " AND asn >= 0"); /* the networks, not their sum */
 		q_where(&q, &agg_cols, sq);
 		q_add(&q, by == STORE_TOP_ASN ? " GROUP BY asn" : " GROUP BY cc");
 		q_add(&q, " ORDER BY n DESC, 1, 2 LIMIT ");
