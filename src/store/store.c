@@ -119,6 +119,11 @@ int store_events_page(struct store *s, const struct store_query *q, uint64_t aft
 	return s->ops->events_page(s, q, after_id, limit, fn, ctx);
 }
 
+int store_count_events(struct store *s, uint64_t *n)
+{
+	return s->ops->count_events(s, n);
+}
+
 bool store_scope_contains(const struct store_scope *sc, uint8_t ipver, const uint8_t *addr,
 			  uint32_t asn, const char *cc)
 {

@@ -245,6 +245,9 @@ typedef int (*store_event_id_fn)(void *ctx, uint64_t id, const struct store_even
 int store_events_page(struct store *s, const struct store_query *q, uint64_t after_id, size_t limit,
 		      store_event_id_fn fn, void *ctx);
 
+/* Events the store holds (every kind; for the web server's /metrics). */
+int store_count_events(struct store *s, uint64_t *n);
+
 /* True if the scope lets through a source with this address, ASN and country (same rule). */
 bool store_scope_contains(const struct store_scope *sc, uint8_t ipver, const uint8_t *addr,
 			  uint32_t asn, const char *cc);

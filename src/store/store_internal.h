@@ -31,6 +31,7 @@ struct store_ops {
 		     size_t limit, store_host_fn fn, void *ctx);
 	int (*events_page)(struct store *s, const struct store_query *q, uint64_t after_id,
 			   size_t limit, store_event_id_fn fn, void *ctx);
+	int (*count_events)(struct store *s, uint64_t *n);
 };
 
 struct store {

@@ -1635,6 +1635,19 @@ static int sq_events_page(struct store *base, const struct store_query *sq, uint
 	return rc;
 }
 
+/* Events are a rowid table that is only appended to: the largest rowid is the count. */
+static int sq_count_events(struct store *base, uint64_t *n)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT max(rowid) FROM events", -1, &st, NULL) != SQLITE_OK)
+		return ERR_SYS;
+	int r = sqlite3_step(st);
+	*n = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW ? 0 : ERR_SYS;
+}
+
 static int sq_get_pos_pub(struct store *base, struct log_pos *pos)
 {
 	return sq_get_pos((struct sqlite_store *)base, pos);
@@ -1655,4 +1668,5 @@ const struct store_ops store__sqlite_ops = {
 	.top = sq_top,
 	.hosts = sq_hosts,
 	.events_page = sq_events_page,
+	.count_events = sq_count_events,
 };

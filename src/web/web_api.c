@@ -27,9 +27,11 @@
 #define API_MAX_FILTER 16 /* values per filter parameter */
 #define US_PER_DAY     86400000000ull
 
-static const char *const ep_names[WEB_EP_N] = { "me",	    "summary",	   "series",
-						"networks", "hosts",	   "events",
-						"reports",  "report_file", "other" };
+/* The routes' names on /metrics (sinkd_web_requests_total{route=...}). */
+static const char *const ep_names[WEB_EP_N] = {
+	"api_me",     "api_summary", "api_series",	"api_networks", "api_hosts",
+	"api_events", "api_reports", "api_report_file", "other",
+};
 
 const char *web_endpoint_name(enum web_endpoint e)
 {
@@ -331,11 +333,36 @@ static void put_sensor(struct web_api *a, struct dynbuf *b)
 	dynbuf_adds(b, "}");
 }
 
-/* How far the store lags behind the log: bytes of sealed log not yet indexed. */
+int web_store_lag(struct store *s, const char *log_dir, struct log_pos *pos, struct log_pos *end,
+		  uint64_t *lag)
+{
+	if (!log_dir)
+		return ERR_INVAL;
+	int rc = store_get_pos(s, pos);
+	struct log_segment_info *segs = NULL;
+	size_t n = 0;
+	if (!rc)
+		rc = log_segments(log_dir, &segs, &n);
+	if (!rc && !n)
+		rc = ERR_NOT_FOUND;
+	uint64_t size = 0, index;
+	if (!rc) {
+		end->segment = segs[n - 1].segment;
+		rc = log_segment_sealed_size(log_dir, end->segment, &size, &index);
+		end->offset = size;
+	}
+	if (!rc)
+		rc = log_distance(log_dir, pos, end, lag);
+	free(segs);
+	return rc;
+}
+
+/* How far the store lags behind the log (admin): positions and bytes. */
 static void put_lag(struct web_api *a, struct dynbuf *b)
 {
 	json_key(b, "store", 0);
-	struct log_pos pos;
+	struct log_pos pos, end;
+	uint64_t lag;
 	if (store_get_pos(a->store, &pos)) {
 		dynbuf_adds(b, "null");
 		return;
@@ -343,22 +370,11 @@ static void put_lag(struct web_api *a, struct dynbuf *b)
 	dynbuf_adds(b, "{");
 	put_u64(b, "segment", pos.segment, 1);
 	put_u64(b, "offset", pos.offset, 0);
-	struct log_segment_info *segs = NULL;
-	size_t n = 0;
-	if (a->log_dir && !log_segments(a->log_dir, &segs, &n) && n) {
-		uint64_t lag = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (segs[i].segment > pos.segment)
-				lag += segs[i].size;
-			else if (segs[i].segment == pos.segment && segs[i].size > pos.offset)
-				lag += segs[i].size - pos.offset;
-		}
-		/* A fresh store ({0,0}) has read nothing: the whole log is behind it. */
-		put_u64(b, "log_segment", segs[n - 1].segment, 0);
-		put_u64(b, "log_bytes", segs[n - 1].size, 0);
+	if (!web_store_lag(a->store, a->log_dir, &pos, &end, &lag)) {
+		put_u64(b, "log_segment", end.segment, 0);
+		put_u64(b, "log_offset", end.offset, 0);
 		put_u64(b, "lag_bytes", lag, 0);
 	}
-	free(segs);
 	dynbuf_adds(b, "}");
 }
 

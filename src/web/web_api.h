@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/dynbuf.h"
+#include "core/log.h"
 #include "store/store.h"
 #include "web/tokens.h"
 
@@ -32,11 +33,17 @@ struct web_api {
 	web_reports_fn make_reports;
 	void *reports_ctx;
 	const char *tmp_dir; /* where report files are written for a request */
-	/* Counts of answers by endpoint and status class, for /metrics (atomic adds). */
-	uint64_t (*counters)[6]; /* [endpoint][status / 100]; NULL: not counted */
 };
 
-/* Endpoint numbers (index into counters). */
+/*
+ * How far the store lags behind the log: bytes from the store's position to
+ * the end of the log's last sealed batch (log_distance). ERR_* when the log
+ * or the store cannot be read.
+ */
+int web_store_lag(struct store *s, const char *log_dir, struct log_pos *pos, struct log_pos *end,
+		  uint64_t *lag);
+
+/* Endpoint numbers (the routes of /metrics). */
 enum web_endpoint {
 	WEB_EP_ME,
 	WEB_EP_SUMMARY,

@@ -25,6 +25,7 @@
 #include "core/hex.h"
 #include "core/json.h"
 #include "core/timeutil.h"
+#include "metrics/metrics.h"
 #include "proto/http/http_parse.h"
 #include "web/query.h"
 
@@ -77,13 +78,14 @@ struct server {
 	pthread_mutex_t smu;
 	struct session sessions[WS_SESSIONS];
 	struct web_rate rate;
-	_Atomic uint64_t counters[WEB_EP_N + 3][6]; /* + login, static, metrics */
+	struct metrics_web mw; /* routes: the API's endpoints, then these three */
 };
 
 enum {
 	EP_LOGIN = WEB_EP_N,
 	EP_STATIC = WEB_EP_N + 1,
-	EP_METRICS = WEB_EP_N + 2
+	EP_METRICS = WEB_EP_N + 2,
+	EP_N
 };
 
 static void sha256(const void *p, size_t n, uint8_t out[32])
@@ -257,15 +259,9 @@ static const char *status_text(int s)
 	}
 }
 
-static void count(struct server *sv, unsigned ep, int status)
-{
-	unsigned cls = (unsigned)status / 100;
-	if (ep < WEB_EP_N + 3 && cls < 6)
-		atomic_fetch_add_explicit(&sv->counters[ep][cls], 1, memory_order_relaxed);
-}
-
 /* Sends a reply; extra is more header lines (each ending CRLF) or NULL. HEAD sends no body. */
-static void send_reply(int fd, const struct web_reply *r, const char *extra, bool head, bool api)
+static void send_reply(int fd, const struct web_reply *r, const char *extra, bool head, bool api,
+		       uint64_t *sent)
 {
 	char h[2048];
 	int n = snprintf(h, sizeof h,
@@ -287,8 +283,22 @@ static void send_reply(int fd, const struct web_reply *r, const char *extra, boo
 		return;
 	memcpy(h + n, "\r\n", 2);
 	n += 2;
-	if (write_all(fd, h, (size_t)n) == 0 && !head && r->body.len)
-		write_all(fd, r->body.data, r->body.len);
+	if (write_all(fd, h, (size_t)n) == 0) {
+		*sent = (uint64_t)n;
+		if (!head && r->body.len && write_all(fd, r->body.data, r->body.len) == 0)
+			*sent += r->body.len;
+	}
+}
+
+/* Sends and counts an answer for /metrics (route, status class, bytes; 401s as auth failures). */
+static void reply(struct server *sv, int fd, unsigned ep, const struct web_reply *r,
+		  const char *extra, bool head, bool api)
+{
+	uint64_t sent = 0;
+	send_reply(fd, r, extra, head, api, &sent);
+	metrics_web_request(&sv->mw, ep < EP_N ? ep : WEB_EP_OTHER, (unsigned)r->status, sent);
+	if (r->status == 401)
+		metrics_web_auth_failure(&sv->mw);
 }
 
 static void send_error(struct server *sv, int fd, unsigned ep, int status, const char *msg)
@@ -296,9 +306,8 @@ static void send_error(struct server *sv, int fd, unsigned ep, int status, const
 	struct web_reply r;
 	web_reply_init(&r);
 	web_reply_error(&r, status, msg);
-	send_reply(fd, &r, status == 401 ? "WWW-Authenticate: Bearer realm=\"sinkd\"\r\n" : NULL,
-		   false, true);
-	count(sv, ep, status);
+	reply(sv, fd, ep, &r, status == 401 ? "WWW-Authenticate: Bearer realm=\"sinkd\"\r\n" : NULL,
+	      false, true);
 	web_reply_free(&r);
 }
 
@@ -363,8 +372,7 @@ static void serve_static(struct server *sv, int fd, const char *path, size_t len
 	close(f);
 	if (got != 0)
 		web_reply_error(&r, 500, "static file unreadable");
-	send_reply(fd, &r, NULL, head, false);
-	count(sv, EP_STATIC, r.status);
+	reply(sv, fd, EP_STATIC, &r, NULL, head, false);
 	web_reply_free(&r);
 }
 
@@ -440,8 +448,7 @@ static void do_login(struct server *sv, int fd, const char *body, size_t len)
 			json_cstr(&r.body, t.name);
 			json_key(&r.body, "admin", 0);
 			dynbuf_adds(&r.body, t.admin ? "true}\n" : "false}\n");
-			send_reply(fd, &r, extra, false, true);
-			count(sv, EP_LOGIN, 200);
+			reply(sv, fd, EP_LOGIN, &r, extra, false, true);
 			web_reply_free(&r);
 			OPENSSL_cleanse(sid, sizeof sid);
 		}
@@ -458,27 +465,24 @@ static void do_logout(struct server *sv, int fd, const struct http_request *rq)
 	struct web_reply r;
 	web_reply_init(&r);
 	dynbuf_adds(&r.body, "{}\n");
-	send_reply(fd, &r,
-		   "Set-Cookie: " WS_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n",
-		   false, true);
-	count(sv, EP_LOGIN, 200);
+	reply(sv, fd, EP_LOGIN, &r,
+	      "Set-Cookie: " WS_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n", false,
+	      true);
 	web_reply_free(&r);
 }
 
-static void do_metrics(struct server *sv, int fd, struct store *st)
+static void do_metrics(struct server *sv, int fd, struct store *st, const char *log_dir, bool head)
 {
 	struct web_reply r;
 	web_reply_init(&r);
 	r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-	uint64_t snap[WEB_EP_N + 3][6];
-	for (unsigned i = 0; i < WEB_EP_N + 3; i++)
-		for (unsigned j = 0; j < 6; j++)
-			snap[i][j] =
-				atomic_load_explicit(&sv->counters[i][j], memory_order_relaxed);
-	if (sv->o->metrics(sv->o->metrics_ctx, &r.body, st, (const uint64_t(*)[6])snap))
+	struct metrics_web_store ms = { 0 };
+	struct log_pos pos, end;
+	bool have = store_count_events(st, &ms.events) == 0;
+	ms.lag_known = have && web_store_lag(st, log_dir, &pos, &end, &ms.lag_bytes) == 0;
+	if (metrics_web_render(&r.body, &sv->mw, SINKD_VERSION, time_now_us(), have ? &ms : NULL))
 		web_reply_error(&r, 500, "metrics failed");
-	send_reply(fd, &r, NULL, false, false);
-	count(sv, EP_METRICS, r.status);
+	reply(sv, fd, EP_METRICS, &r, NULL, head, false);
 	web_reply_free(&r);
 }
 
@@ -578,8 +582,8 @@ static void handle(struct server *sv, struct web_api *api, int fd)
 		do_login(sv, fd, body, body_len);
 	} else if (post && path_eq(path, plen, "/api/v1/logout")) {
 		do_logout(sv, fd, &rq);
-	} else if (path_eq(path, plen, "/metrics") && sv->o->metrics && (get || headm)) {
-		do_metrics(sv, fd, api->store);
+	} else if (path_eq(path, plen, "/metrics") && (get || headm)) {
+		do_metrics(sv, fd, api->store, api->log_dir, headm);
 	} else if (is_api && !get && !headm) {
 		send_error(sv, fd, WEB_EP_OTHER, 405, "method not allowed");
 	} else if (is_api) {
@@ -593,8 +597,7 @@ static void handle(struct server *sv, struct web_api *api, int fd)
 			web_reply_init(&r);
 			web_api_handle(api, t, path, plen, rq.query.ptr ? rq.query.ptr : "",
 				       rq.query.len, &r);
-			send_reply(fd, &r, NULL, headm, true);
-			count(sv, r.ep, r.status);
+			reply(sv, fd, r.ep, &r, NULL, headm, true);
 			web_reply_free(&r);
 		}
 		free(t);
@@ -673,6 +676,7 @@ static void *worker_main(void *arg)
 		else
 			send_error(sv, fd, WEB_EP_OTHER, 503, "the store is not available yet");
 		linger_close(fd);
+		metrics_web_conn_close(&sv->mw);
 	}
 	store_close(api.store);
 	return NULL;
@@ -723,12 +727,22 @@ int web_server_run(const struct web_server_opts *o, volatile sig_atomic_t *stop,
 	pthread_mutex_init(&sv->tmu, NULL);
 	pthread_mutex_init(&sv->smu, NULL);
 	pthread_mutex_init(&sv->rate.mu, NULL);
-	int rc = 0;
+	static const char *routes[EP_N];
+	for (unsigned i = 0; i < WEB_EP_N; i++)
+		routes[i] = web_endpoint_name((enum web_endpoint)i);
+	routes[EP_LOGIN] = "login";
+	routes[EP_STATIC] = "static";
+	routes[EP_METRICS] = "metrics";
+	int rc = metrics_web_init(&sv->mw, routes, EP_N, time_now_us());
 	struct worker_arg *wa = NULL;
 	unsigned nth = o->threads ? o->threads : 4;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	sv->lfd = -1;
+	if (rc) {
+		snprintf(err, errlen, "metrics: bad route names");
+		goto out;
+	}
 	if (tokens_refresh(sv)) {
 		snprintf(err, errlen, "token file %s is not usable", o->tokens_path);
 		rc = ERR_CONFIG;
@@ -783,6 +797,7 @@ int web_server_run(const struct web_server_opts *o, volatile sig_atomic_t *stop,
 			continue;
 		struct timeval tv = { WS_IO_TIMEOUT_S, 0 };
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		metrics_web_conn_open(&sv->mw);
 		pthread_mutex_lock(&sv->qmu);
 		if (sv->qlen < WS_QUEUE) {
 			sv->queue[(sv->qhead + sv->qlen) % WS_QUEUE] = fd;
@@ -791,8 +806,10 @@ int web_server_run(const struct web_server_opts *o, volatile sig_atomic_t *stop,
 			pthread_cond_signal(&sv->qcv);
 		}
 		pthread_mutex_unlock(&sv->qmu);
-		if (fd >= 0)
+		if (fd >= 0) {
 			close(fd); /* every thread busy and the queue full: shed */
+			metrics_web_conn_close(&sv->mw);
+		}
 	}
 out:
 	if (wa) {

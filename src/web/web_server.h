@@ -18,17 +18,14 @@ struct web_server_opts {
 	unsigned threads;	/* request threads (each holds one connection at a time) */
 	web_reports_fn make_reports;
 	void *reports_ctx;
-	/*
-	 * Appends Prometheus text for /metrics (the server's own counters are
-	 * passed in); NULL: no /metrics. Scraped without a token, like other
-	 * exporters: it holds counts only, nothing of any network.
-	 */
-	int (*metrics)(void *ctx, struct dynbuf *out, struct store *s,
-		       const uint64_t (*counters)[6]);
-	void *metrics_ctx;
 };
 
 /*
+ * GET /metrics answers the Prometheus text format (src/metrics, docs/metrics.md):
+ * requests by route and status class, bytes, authentication failures,
+ * connections, the store's events and its lag behind the log. It needs no
+ * token, like other exporters: it holds counts only, nothing of any network.
+ *
  * Binds, prints "sinkd web: listening on http://ADDR:PORT/" on stdout, and
  * serves until *stop becomes non-zero. Returns 0, or an error with a message
  * in err (bind failure, store or token file unusable).

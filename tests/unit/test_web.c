@@ -363,6 +363,9 @@ static void test_scoped_reads(void)
 	CHECK_INT(store_open(&s, ":memory:", true, err, sizeof err), 0);
 	struct log_pos from = { 0, 0 }, next = { 1, 1 };
 	CHECK_INT(store_ingest(s, evs, NEV, &from, &next), 0);
+	uint64_t count = 0;
+	CHECK_INT(store_count_events(s, &count), 0);
+	CHECK_INT(count, NEV);
 
 	/* Scopes: each kind alone, mixed (a union), empty, everything. */
 	uint32_t a1[] = { 64501 }, a2[] = { 64502, 64503 };
