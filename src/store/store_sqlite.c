@@ -1002,7 +1002,17 @@ static void q_nets(struct sqlq *q, const struct sqlq_cols *c, const struct store
 static void q_where(struct sqlq *q, const struct sqlq_cols *c, const struct store_query *sq)
 {
 	const struct store_scope *sc = sq->scope;
-	if (!sc->all) {
+	/* One kind of selector is written bare, so the planner can use an index on it. */
+	int kinds = !!sc->n_asns + !!sc->n_nets + !!sc->n_ccs;
+	if (!sc->all && kinds == 1) {
+		q_add(q, " AND ");
+		if (sc->n_asns)
+			q_asns(q, c, sc->asns, sc->n_asns);
+		else if (sc->n_nets)
+			q_nets(q, c, sc->nets, sc->n_nets);
+		else
+			q_ccs(q, c, sc->ccs, sc->n_ccs);
+	} else if (!sc->all) {
 		q_add(q, " AND (0");
 		if (sc->n_asns) {
 			q_add(q, " OR ");
@@ -1221,7 +1231,9 @@ static int rollup_valid(struct sqlite_store *s, unsigned period, int64_t lo, int
 static void q_rollup_nets(struct sqlq *q, const struct store_query *sq)
 {
 	bool all = sq->scope->all && !sq->f.n_asns && !sq->f.n_ccs;
-	q_add(q, all ? " AND asn = -1" : " AND asn >= 0");
+	/* Otherwise an ASN or country condition follows, which the -1 rows never meet. */
+	if (all)
+		q_add(q, " AND asn = -1");
 }
 
 static int series_rollup(struct sqlite_store *s, const struct store_query *sq, unsigned period,
@@ -1351,7 +1363,8 @@ static int sq_top(struct store *base, const struct store_query *sq, enum store_t
 		q_int(&q, lo);
 		if (!sq->family)
 			q_add(&q, " AND family = ''");
-		q_add(&q, " AND asn >= 0"); /* the networks, not their sum */
+		if (sq->scope->all && !sq->f.n_asns && !sq->f.n_ccs)
+			q_add(&q, " AND asn >= 0"); /* the networks, not their sum */
 		q_where(&q, &agg_cols, sq);
 		q_add(&q, by == STORE_TOP_ASN ? " GROUP BY asn" : " GROUP BY cc");
 		q_add(&q, " ORDER BY n DESC, 1, 2 LIMIT ");
