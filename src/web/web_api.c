@@ -45,16 +45,23 @@ void web_reply_init(struct web_reply *r)
 	r->status = 200;
 	r->content_type = "application/json";
 	r->ep = WEB_EP_OTHER;
+	r->file_fd = -1;
 }
 
 void web_reply_free(struct web_reply *r)
 {
 	dynbuf_free(&r->body);
+	if (r->file_fd >= 0)
+		close(r->file_fd);
+	r->file_fd = -1;
 }
 
 void web_reply_error(struct web_reply *r, int status, const char *msg)
 {
 	dynbuf_reset(&r->body);
+	if (r->file_fd >= 0)
+		close(r->file_fd);
+	r->file_fd = -1;
 	r->status = status;
 	r->content_type = "application/json";
 	r->filename[0] = '\0';
@@ -888,18 +895,17 @@ static void api_reports(struct web_api *a, const struct token *t, struct req *rq
 		char p[4400];
 		snprintf(p, sizeof p, "%s/%s", dir, file);
 		int fd = found ? open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+		struct stat st;
 		if (fd < 0) {
 			web_reply_error(r, 404, "no such report");
 		} else {
-			char chunk[65536];
-			ssize_t got;
-			while ((got = read(fd, chunk, sizeof chunk)) > 0)
-				if (dynbuf_add(b, chunk, (size_t)got))
-					break;
-			close(fd);
-			if (got != 0) {
-				web_reply_error(r, 500, "report too large or unreadable");
+			/* Kept open: the directory goes below, the file's bytes stay readable. */
+			if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+				close(fd);
+				web_reply_error(r, 500, "report unreadable");
 			} else {
+				r->file_fd = fd;
+				r->file_len = (uint64_t)st.st_size;
 				size_t l = strlen(file);
 				r->content_type = l > 4 && !strcmp(file + l - 4, ".csv") ?
 							  "text/csv; charset=utf-8" :

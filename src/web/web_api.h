@@ -64,6 +64,13 @@ struct web_reply {
 	struct dynbuf body;
 	char filename[160]; /* set: Content-Disposition: attachment */
 	enum web_endpoint ep;
+	/*
+	 * A report file is sent from this descriptor instead of body (files can
+	 * be far larger than a reply buffer): file_len bytes; -1 = none. The
+	 * reply owns it (web_reply_free closes it).
+	 */
+	int file_fd;
+	uint64_t file_len;
 };
 
 void web_reply_init(struct web_reply *r);
