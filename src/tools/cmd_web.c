@@ -50,9 +50,13 @@ static int tokens_path(const char *opt, const char *store, char *out, size_t cap
 
 /* --- sinkd web ------------------------------------------------------------------------------ */
 
+#define WEB_MAX_ASN_FILES 8
+
 struct report_ctx {
 	const char *config;
 	const char *store;
+	const char *asn_files[WEB_MAX_ASN_FILES]; /* --asn FILE: organisation names in file names */
+	size_t n_asn_files;
 };
 
 /*
@@ -65,7 +69,7 @@ struct report_ctx {
 static int make_reports(void *vctx, int64_t day, const struct store_scope *sc, const char *dir)
 {
 	struct report_ctx *c = vctx;
-	char *argv[16 + 2 * TOKEN_SCOPE_MAX];
+	char *argv[16 + 2 * WEB_MAX_ASN_FILES + 2 * TOKEN_SCOPE_MAX];
 	char vals[TOKEN_SCOPE_MAX][64];
 	char dbuf[16], iso[40];
 	size_t n = 0;
@@ -87,6 +91,10 @@ static int make_reports(void *vctx, int64_t day, const struct store_scope *sc, c
 	argv[n++] = "csv,jsonl";
 	argv[n++] = "-o";
 	argv[n++] = (char *)dir;
+	for (size_t i = 0; i < c->n_asn_files; i++) {
+		argv[n++] = "--asn";
+		argv[n++] = (char *)c->asn_files[i];
+	}
 	if (!sc->all) {
 		const char *opt = sc->n_asns ? "--asn" : sc->n_nets ? "--cidr" : "--country";
 		size_t k = sc->n_asns ? sc->n_asns : sc->n_nets ? sc->n_nets : sc->n_ccs;
@@ -162,6 +170,8 @@ static void web_usage(FILE *to)
 		"  -l, --listen A:P     address to listen on (default 127.0.0.1:8088)\n"
 		"      --tokens FILE    token file (default: the store's path + .tokens)\n"
 		"      --static DIR     the built UI (default: web-ui beside the binary)\n"
+		"      --asn FILE       ASN data for the report files' organisation names, as for\n"
+		"                       `sinkd report --asn FILE` (repeatable; the config's enrich.asn too)\n"
 		"      --threads N      request threads (default 4)\n"
 		"  -h, --help           this text\n");
 }
@@ -176,10 +186,12 @@ int cmd_web(int argc, char **argv)
 		{ "tokens", required_argument, NULL, 't' },
 		{ "static", required_argument, NULL, 'S' },
 		{ "threads", required_argument, NULL, 'n' },
+		{ "asn", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct store_opts so = { 0 };
+	struct report_ctx rc = { 0 };
 	const char *listen = "127.0.0.1:8088", *tok = NULL, *stat_dir = NULL;
 	uint64_t threads = 4;
 	int ch;
@@ -203,6 +215,14 @@ int cmd_web(int argc, char **argv)
 			break;
 		case 'S':
 			stat_dir = optarg;
+			break;
+		case 'a':
+			if (rc.n_asn_files == WEB_MAX_ASN_FILES) {
+				fprintf(stderr, "sinkd web: at most %d --asn files\n",
+					WEB_MAX_ASN_FILES);
+				return 2;
+			}
+			rc.asn_files[rc.n_asn_files++] = optarg;
 			break;
 		case 'n':
 			if (query_u64(optarg, 64, &threads) || !threads) {
@@ -235,7 +255,8 @@ int cmd_web(int argc, char **argv)
 		fprintf(stderr, "sinkd web: token file path too long\n");
 		goto out;
 	}
-	struct report_ctx rc = { so.config, so.store };
+	rc.config = so.config;
+	rc.store = so.store;
 	struct web_server_opts o = {
 		.listen = listen,
 		.store_path = so.store,
