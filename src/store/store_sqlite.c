@@ -1201,13 +1201,17 @@ static int rollup_valid(struct sqlite_store *s, unsigned period, int64_t lo, int
 {
 	memset(valid, 0, (nb + 7) / 8);
 	sqlite3_stmt *st;
+	/*
+	 * A store written before the rollup and opened read-only has no such
+	 * tables (the first read-write open adds them): no rollup, count rows.
+	 */
 	if (sqlite3_prepare_v2(
 		    s->db,
 		    "SELECT day FROM rollup_done WHERE period = ?1 AND day BETWEEN ?2 AND ?3"
 		    " AND NOT EXISTS (SELECT 1 FROM delta_days WHERE delta_days.day BETWEEN"
 		    " rollup_done.day AND rollup_done.day + ?1 - 1)",
 		    -1, &st, NULL) != SQLITE_OK)
-		return ERR_SYS;
+		return 0;
 	sqlite3_bind_int(st, 1, (int)period);
 	sqlite3_bind_int64(st, 2, lo);
 	sqlite3_bind_int64(st, 3, hi);
@@ -1301,7 +1305,10 @@ static int sq_series(struct store *base, const struct store_query *sq, unsigned 
 		return ERR_NOMEM;
 	if (by_rollup)
 		rc = rollup_valid(s, period, lo, hi, valid, nb);
-	if (!rc && by_rollup)
+	bool any = false;
+	for (size_t i = 0; by_rollup && i < (nb + 7) / 8; i++)
+		any = any || valid[i];
+	if (!rc && any)
 		rc = series_rollup(s, sq, period, lo, hi, per_family, valid, &out);
 	/* Runs of buckets without a current rollup, counted from the rows. */
 	for (size_t i = 0; !rc && i < nb;) {
