@@ -1086,9 +1086,14 @@ static void worker_accept(struct worker *w, struct listener *l)
 		conn_set_timer(c, CONN_TIMER_REQUEST);
 		/*
 		 * Bots send their request right after connecting, so it is usually
-		 * here already: read it now and skip a trip through epoll.
+		 * here already: read it now and skip a trip through epoll. A
+		 * protocol that speaks first (the SMTP greeting is staged by
+		 * on_open) has a client that waits for it: that read would only
+		 * say EAGAIN. An early talker's bytes stay queued and epoll
+		 * reports them on the next turn.
 		 */
-		conn_read(c);
+		if (w->stage_conn != c)
+			conn_read(c);
 		conn_service(c);
 	}
 }
