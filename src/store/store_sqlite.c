@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dynbuf.h"
 #include "core/err.h"
 #include "store/store_internal.h"
 
@@ -21,6 +22,14 @@
  * into daily_src in key order (one pass over the b-tree) and deleted, in one
  * transaction. Readers see daily_all, the two combined; addr_seen (first/last
  * seen per address over all days) is a view over it.
+ *
+ * Counting distinct addresses per day or week over millions of rows takes
+ * seconds, too slow for the web API. So each compaction also writes the
+ * rollup of the days it merged and of their weeks (Monday to Sunday): unique
+ * addresses and events per (family, ASN, country), and per (ASN, country)
+ * over all families (family ''). delta_days lists the days with rows still
+ * in agg_delta; a day's or a week's rollup is used only when none of its days
+ * is listed there (else it is computed from the rows, as for a small store).
  */
 #define STORE_COMPACT_ROWS 2000000
 
@@ -61,6 +70,13 @@ static const char schema_sql[] =
 	" min(first_us) AS first_us, max(last_us) AS last_us, sum(events) AS events"
 	" FROM (SELECT * FROM daily_bot UNION ALL SELECT * FROM bot_delta)"
 	" GROUP BY day, family, bot_id;"
+	"CREATE TABLE IF NOT EXISTS delta_days(day INTEGER PRIMARY KEY);"
+	"CREATE TABLE IF NOT EXISTS rollup(period INTEGER NOT NULL, asn INTEGER NOT NULL,"
+	" day INTEGER NOT NULL, family TEXT NOT NULL, cc TEXT NOT NULL, uniq INTEGER NOT NULL,"
+	" events INTEGER NOT NULL, PRIMARY KEY(period, asn, day, family, cc)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS rollup_cc ON rollup(period, cc, day);"
+	"CREATE TABLE IF NOT EXISTS rollup_done(period INTEGER NOT NULL, day INTEGER NOT NULL,"
+	" PRIMARY KEY(period, day)) WITHOUT ROWID;"
 	"CREATE VIEW IF NOT EXISTS addr_seen AS SELECT src, min(ipver) AS ipver,"
 	" min(first_us) AS first_us, max(last_us) AS last_us, sum(events) AS events"
 	" FROM daily_all GROUP BY src;";
@@ -82,7 +98,7 @@ static const char compact_sql[] =
 struct sqlite_store {
 	struct store base; /* first: a struct store * is a struct sqlite_store * */
 	sqlite3 *db;
-	sqlite3_stmt *ins_event, *ins_delta, *ins_bot, *up_day, *set_pos;
+	sqlite3_stmt *ins_event, *ins_delta, *ins_bot, *up_day, *set_pos, *ins_dday;
 	int64_t delta_rows; /* rows in agg_delta, to decide when to compact */
 	/*
 	 * Per-batch pre-aggregation of (day, family, src) and (day, family, bot ID):
@@ -175,7 +191,9 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 			     s->db,
 			     "INSERT INTO meta VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET"
 			     " value = excluded.value",
-			     -1, &s->set_pos, NULL) != SQLITE_OK))
+			     -1, &s->set_pos, NULL) != SQLITE_OK ||
+		     sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO delta_days VALUES(?)", -1,
+					&s->ins_dday, NULL) != SQLITE_OK))
 			rc = sql_err(s, err, errlen, "prepare");
 		if (!rc) {
 			char sql[96];
@@ -185,6 +203,11 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 			if (exec(s, sql))
 				rc = sql_err(s, err, errlen, "schema");
 		}
+		/* A store written before delta_days existed: list its pending days once. */
+		if (!rc &&
+		    exec(s, "INSERT OR IGNORE INTO delta_days SELECT DISTINCT day FROM agg_delta"
+			    " WHERE NOT EXISTS (SELECT 1 FROM delta_days)"))
+			rc = sql_err(s, err, errlen, "schema");
 	}
 	if (!rc) {
 		sqlite3_stmt *st;
@@ -221,6 +244,7 @@ static void sq_close(struct store *base)
 	sqlite3_finalize(s->ins_bot);
 	sqlite3_finalize(s->up_day);
 	sqlite3_finalize(s->set_pos);
+	sqlite3_finalize(s->ins_dday);
 	sqlite3_close(s->db);
 	free(s->agg);
 	free(s->agg_slot);
@@ -320,6 +344,82 @@ static int step_reset(sqlite3_stmt *st)
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
 
+/* Monday of the week of a day (day 0, 1970-01-01, was a Thursday). */
+static int64_t week_of(int64_t day)
+{
+	int64_t r = (day + 3) % 7;
+	return day - (r < 0 ? r + 7 : r);
+}
+
+/* The rollup of one day (period 1) or one week (period 7) from daily_src, replacing any. */
+static int rollup_one(struct sqlite_store *s, int period, int64_t day)
+{
+	static const char *const sql[] = {
+		"DELETE FROM rollup WHERE period = ?1 AND day = ?2",
+		/* Per family: a (day, family, src) is one row of daily_src, so a day counts rows. */
+		"INSERT INTO rollup SELECT ?1, asn, ?2, family, cc,"
+		" CASE WHEN ?1 = 1 THEN count(*) ELSE count(DISTINCT src) END, sum(events)"
+		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1 GROUP BY family, asn, cc",
+		"INSERT INTO rollup SELECT ?1, asn, ?2, '', cc, count(DISTINCT src), sum(events)"
+		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1 GROUP BY asn, cc",
+		/* Every network together (ASN -1): what the operator's charts read, exact. */
+		"INSERT INTO rollup SELECT ?1, -1, ?2, family, '',"
+		" CASE WHEN ?1 = 1 THEN count(*) ELSE count(DISTINCT src) END, sum(events)"
+		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1 GROUP BY family",
+		"INSERT INTO rollup SELECT ?1, -1, ?2, '', '', count(DISTINCT src), sum(events)"
+		" FROM daily_src WHERE day BETWEEN ?2 AND ?2 + ?1 - 1",
+		"INSERT OR IGNORE INTO rollup_done VALUES(?1, ?2)",
+	};
+	for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) != SQLITE_OK)
+			return ERR_SYS;
+		sqlite3_bind_int(st, 1, period);
+		sqlite3_bind_int64(st, 2, day);
+		int r = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (r != SQLITE_DONE)
+			return ERR_SYS;
+	}
+	return 0;
+}
+
+/* After a merge: the rollups of the days that had pending rows, and of their weeks. */
+static int rollup_pending(struct sqlite_store *s)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT day FROM delta_days ORDER BY day", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return ERR_SYS;
+	int64_t days[512];
+	size_t n = 0;
+	bool more = false;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == 512) {
+			more = true;
+			break;
+		}
+		days[n++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	/* Whatever is not recomputed below is no longer current. */
+	int rc = exec(s, "DELETE FROM rollup_done WHERE (period = 1 AND day IN (SELECT day FROM"
+			 " delta_days)) OR (period = 7 AND day IN (SELECT day - ((day + 3) % 7)"
+			 " FROM delta_days))") ?
+			 ERR_SYS :
+			 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = rollup_one(s, 1, days[i]);
+		if (!rc && (i == 0 || week_of(days[i]) != week_of(days[i - 1])))
+			rc = rollup_one(s, 7, week_of(days[i]));
+	}
+	/* More than 512 days merged at once (a backfill): the rest are computed from rows. */
+	(void)more;
+	if (!rc && exec(s, "DELETE FROM delta_days"))
+		rc = ERR_SYS;
+	return rc;
+}
+
 /* Compacts agg_delta into daily_src when it has grown; a transaction of its own. */
 static int maybe_compact(struct sqlite_store *s, bool force)
 {
@@ -335,7 +435,7 @@ static int maybe_compact(struct sqlite_store *s, bool force)
 		return 0;
 	if (exec(s, "BEGIN"))
 		return ERR_SYS;
-	if (exec(s, compact_sql) || exec(s, "COMMIT")) {
+	if (exec(s, compact_sql) || rollup_pending(s) || exec(s, "COMMIT")) {
 		exec(s, "ROLLBACK");
 		return ERR_SYS;
 	}
@@ -484,6 +584,12 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 			rc = step_reset(bs);
 			added++;
 			continue;
+		}
+		if (i == 0 || a->day != s->agg[i - 1].day) {
+			sqlite3_bind_int64(s->ins_dday, 1, a->day);
+			rc = step_reset(s->ins_dday);
+			if (rc)
+				break;
 		}
 		sqlite3_stmt *st = s->ins_delta;
 		sqlite3_bind_int64(st, 1, a->day);
@@ -750,6 +856,818 @@ static int sq_bots(struct store *base, const struct store_filter *f, store_bots_
 	return r == SQLITE_DONE ? 0 : ERR_SYS;
 }
 
+/* --- the web API's reads: scope and filter rendered into the SQL ----------------------- */
+
+/*
+ * A statement under construction with its bindings. Every value the caller
+ * gives (ASNs, prefixes, countries, family, paging keys) is a bound parameter;
+ * the text only ever holds fixed column names and placeholders.
+ */
+#define SQLQ_MAX_BIND 1024
+
+struct sqlq_bind {
+	int kind; /* 1 int64, 2 blob, 3 text */
+	int64_t i;
+	uint8_t blob[16];
+	size_t len;
+	const char *text;
+};
+
+struct sqlq {
+	struct dynbuf sql;
+	struct sqlq_bind *b;
+	int n;
+	int err;
+};
+
+/* The column names of one table: events, or the aggregate union. */
+struct sqlq_cols {
+	const char *src, *ipver, *asn, *cc, *family, *day;
+};
+
+static const struct sqlq_cols agg_cols = { "src", "ipver", "asn", "cc", "family", "day" };
+static const struct sqlq_cols ev_cols = { "src", "ipver", "src_asn", "src_cc", "family", "day" };
+
+static void q_add(struct sqlq *q, const char *text)
+{
+	if (!q->err && dynbuf_adds(&q->sql, text))
+		q->err = ERR_NOMEM;
+}
+
+static struct sqlq_bind *q_bind(struct sqlq *q)
+{
+	if (q->err || q->n >= SQLQ_MAX_BIND) {
+		q->err = q->err ? q->err : ERR_LIMIT;
+		return NULL;
+	}
+	struct sqlq_bind *b = &q->b[q->n++];
+	memset(b, 0, sizeof *b);
+	if (dynbuf_printf(&q->sql, "?%d", q->n))
+		q->err = ERR_NOMEM;
+	return b;
+}
+
+static void q_int(struct sqlq *q, int64_t v)
+{
+	struct sqlq_bind *b = q_bind(q);
+	if (b) {
+		b->kind = 1;
+		b->i = v;
+	}
+}
+
+static void q_blob(struct sqlq *q, const uint8_t *p, size_t len)
+{
+	struct sqlq_bind *b = q_bind(q);
+	if (b) {
+		b->kind = 2;
+		memcpy(b->blob, p, len);
+		b->len = len;
+	}
+}
+
+static void q_text(struct sqlq *q, const char *t)
+{
+	struct sqlq_bind *b = q_bind(q);
+	if (b) {
+		b->kind = 3;
+		b->text = t;
+	}
+}
+
+static void q_col(struct sqlq *q, const char *col, const char *op)
+{
+	q_add(q, col);
+	q_add(q, op);
+}
+
+/* (ipver = v AND src BETWEEN first AND last address of the prefix) */
+static void q_net(struct sqlq *q, const struct sqlq_cols *c, const struct store_net *n)
+{
+	size_t alen = n->ipver == 4 ? 4 : 16;
+	unsigned plen = n->plen > alen * 8 ? (unsigned)alen * 8 : n->plen;
+	uint8_t lo[16], hi[16];
+	for (size_t i = 0; i < alen; i++) {
+		unsigned bits = plen > i * 8 ? plen - (unsigned)i * 8 : 0;
+		uint8_t m = (uint8_t)(bits >= 8 ? 0xffu : 0xffu << (8 - bits));
+		lo[i] = n->addr[i] & m;
+		hi[i] = (uint8_t)(lo[i] | (uint8_t)~m);
+	}
+	q_add(q, "(");
+	q_col(q, c->ipver, " = ");
+	q_int(q, n->ipver == 4 ? 4 : 6);
+	q_add(q, " AND ");
+	q_col(q, c->src, " BETWEEN ");
+	q_blob(q, lo, alen);
+	q_add(q, " AND ");
+	q_blob(q, hi, alen);
+	q_add(q, ")");
+}
+
+static void q_asns(struct sqlq *q, const struct sqlq_cols *c, const uint32_t *a, size_t n)
+{
+	q_col(q, c->asn, " IN (");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			q_add(q, ",");
+		q_int(q, a[i]);
+	}
+	q_add(q, ")");
+}
+
+static void q_ccs(struct sqlq *q, const struct sqlq_cols *c, const char (*cc)[3], size_t n)
+{
+	q_col(q, c->cc, " IN (");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			q_add(q, ",");
+		q_text(q, cc[i]);
+	}
+	q_add(q, ")");
+}
+
+static void q_nets(struct sqlq *q, const struct sqlq_cols *c, const struct store_net *nets,
+		   size_t n)
+{
+	q_add(q, "(");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			q_add(q, " OR ");
+		q_net(q, c, &nets[i]);
+	}
+	q_add(q, ")");
+}
+
+/* " AND <scope> AND <filter>": the scope is a union, the filter's lists an intersection. */
+static void q_where(struct sqlq *q, const struct sqlq_cols *c, const struct store_query *sq)
+{
+	const struct store_scope *sc = sq->scope;
+	/* One kind of selector is written bare, so the planner can use an index on it. */
+	int kinds = !!sc->n_asns + !!sc->n_nets + !!sc->n_ccs;
+	if (!sc->all && kinds == 1) {
+		q_add(q, " AND ");
+		if (sc->n_asns)
+			q_asns(q, c, sc->asns, sc->n_asns);
+		else if (sc->n_nets)
+			q_nets(q, c, sc->nets, sc->n_nets);
+		else
+			q_ccs(q, c, sc->ccs, sc->n_ccs);
+	} else if (!sc->all) {
+		q_add(q, " AND (0");
+		if (sc->n_asns) {
+			q_add(q, " OR ");
+			q_asns(q, c, sc->asns, sc->n_asns);
+		}
+		if (sc->n_nets) {
+			q_add(q, " OR ");
+			q_nets(q, c, sc->nets, sc->n_nets);
+		}
+		if (sc->n_ccs) {
+			q_add(q, " OR ");
+			q_ccs(q, c, sc->ccs, sc->n_ccs);
+		}
+		q_add(q, ")");
+	}
+	const struct store_filter *f = &sq->f;
+	if (f->n_asns) {
+		q_add(q, " AND ");
+		q_asns(q, c, f->asns, f->n_asns);
+	}
+	if (f->n_nets) {
+		q_add(q, " AND ");
+		q_nets(q, c, f->nets, f->n_nets);
+	}
+	if (f->n_ccs) {
+		q_add(q, " AND ");
+		q_ccs(q, c, f->ccs, f->n_ccs);
+	}
+	if (sq->family) {
+		q_add(q, " AND ");
+		q_col(q, c->family, " = ");
+		q_text(q, sq->family);
+	}
+}
+
+static int q_init(struct sqlq *q)
+{
+	memset(q, 0, sizeof *q);
+	dynbuf_init(&q->sql, 1u << 20);
+	q->b = malloc(SQLQ_MAX_BIND * sizeof *q->b);
+	return q->b ? 0 : ERR_NOMEM;
+}
+
+static void q_free(struct sqlq *q)
+{
+	dynbuf_free(&q->sql);
+	free(q->b);
+}
+
+static int q_prepare(struct sqlite_store *s, struct sqlq *q, sqlite3_stmt **out)
+{
+	if (q->err)
+		return q->err;
+	if (sqlite3_prepare_v2(s->db, q->sql.data, -1, out, NULL) != SQLITE_OK)
+		return ERR_SYS;
+	for (int i = 0; i < q->n; i++) {
+		const struct sqlq_bind *b = &q->b[i];
+		if (b->kind == 1)
+			sqlite3_bind_int64(*out, i + 1, b->i);
+		else if (b->kind == 2)
+			sqlite3_bind_blob(*out, i + 1, b->blob, (int)b->len, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_text(*out, i + 1, b->text, -1, SQLITE_STATIC);
+	}
+	return 0;
+}
+
+/*
+ * The aggregates of the query's days, scope and filter: the merged rows and
+ * the pending deltas, each filtered on its own (the WHERE reaches both arms
+ * and daily_src's key), so a (day, family, address) may appear twice: readers
+ * count distinct addresses and sum events.
+ */
+static void q_agg_from(struct sqlq *q, const struct store_query *sq, const char *cols)
+{
+	static const char *const tables[2] = { "daily_src", "agg_delta" };
+	q_add(q, "(");
+	for (int t = 0; t < 2; t++) {
+		q_add(q, t ? " UNION ALL SELECT " : "SELECT ");
+		q_add(q, cols);
+		q_add(q, " FROM ");
+		q_add(q, tables[t]);
+		q_add(q, " WHERE day BETWEEN ");
+		q_int(q, sq->f.day_from);
+		q_add(q, " AND ");
+		q_int(q, sq->f.day_to);
+		q_where(q, &agg_cols, sq);
+	}
+	q_add(q, ")");
+}
+
+/* A row of a series answer, collected before sorting. */
+struct series_acc {
+	int64_t day;
+	char family[64];
+	uint64_t uniq, events;
+};
+
+struct series_buf {
+	struct series_acc *r;
+	size_t n, cap;
+	int err;
+};
+
+static void sbuf_add(struct series_buf *b, int64_t day, const char *fam, uint64_t u, uint64_t e)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		struct series_acc *nr = cap <= (1u << 22) ? realloc(b->r, cap * sizeof *nr) : NULL;
+		if (!nr) {
+			b->err = ERR_NOMEM;
+			return;
+		}
+		b->r = nr;
+		b->cap = cap;
+	}
+	struct series_acc *a = &b->r[b->n++];
+	a->day = day;
+	snprintf(a->family, sizeof a->family, "%s", fam ? fam : "");
+	a->uniq = u;
+	a->events = e;
+}
+
+static int sacc_cmp(const void *x, const void *y)
+{
+	const struct series_acc *a = x, *b = y;
+	if (a->day != b->day)
+		return a->day < b->day ? -1 : 1;
+	return strcmp(a->family, b->family);
+}
+
+/* The bucket of a day: calendar weeks for 0, else counted from day_from. */
+static void q_bucket(struct sqlq *q, const struct store_query *sq, unsigned bucket_days)
+{
+	if (bucket_days == 1) {
+		q_add(q, "day");
+	} else if (bucket_days == 0) {
+		q_add(q, "(day - ((day + 3) % 7))");
+	} else {
+		q_add(q, "(day - ");
+		q_int(q, sq->f.day_from);
+		q_add(q, ") / ");
+		q_int(q, bucket_days);
+		q_add(q, " * ");
+		q_int(q, bucket_days);
+		q_add(q, " + ");
+		q_int(q, sq->f.day_from);
+	}
+}
+
+/* Counts from the aggregate rows, for the days [lo, hi]. */
+static int series_live(struct sqlite_store *s, const struct store_query *sq, int64_t lo, int64_t hi,
+		       unsigned bucket_days, bool per_family, struct series_buf *out)
+{
+	struct store_query rq = *sq;
+	rq.f.day_from = lo;
+	rq.f.day_to = hi;
+	struct sqlq q;
+	sqlite3_stmt *st = NULL;
+	int rc = q_init(&q);
+	if (!rc) {
+		q_add(&q, "SELECT ");
+		q_bucket(&q, sq, bucket_days);
+		/* An address of two families is one address in the totals. */
+		q_add(&q, per_family ? " AS b, family, count(DISTINCT src), sum(events) FROM " :
+				       " AS b, '', count(DISTINCT src), sum(events) FROM ");
+		q_agg_from(&q, &rq, "day, family, src, events");
+		q_add(&q, per_family ? " GROUP BY b, family" : " GROUP BY b");
+		rc = q_prepare(s, &q, &st);
+	}
+	int r = SQLITE_DONE;
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW)
+		sbuf_add(out, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+			 (uint64_t)sqlite3_column_int64(st, 2),
+			 (uint64_t)sqlite3_column_int64(st, 3));
+	if (!rc && r != SQLITE_DONE)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	q_free(&q);
+	return rc ? rc : out->err;
+}
+
+/* Buckets [lo, hi] (bucket starts) whose rollup is current: a bitmap by (start - lo) / period. */
+static int rollup_valid(struct sqlite_store *s, unsigned period, int64_t lo, int64_t hi,
+			uint8_t *valid, size_t nb)
+{
+	memset(valid, 0, (nb + 7) / 8);
+	sqlite3_stmt *st;
+	/*
+	 * A store written before the rollup and opened read-only has no such
+	 * tables (the first read-write open adds them): no rollup, count rows.
+	 */
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "SELECT day FROM rollup_done WHERE period = ?1 AND day BETWEEN ?2 AND ?3"
+		    " AND NOT EXISTS (SELECT 1 FROM delta_days WHERE delta_days.day BETWEEN"
+		    " rollup_done.day AND rollup_done.day + ?1 - 1)",
+		    -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int(st, 1, (int)period);
+	sqlite3_bind_int64(st, 2, lo);
+	sqlite3_bind_int64(st, 3, hi);
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t d = sqlite3_column_int64(st, 0);
+		if ((d - lo) % (int64_t)period)
+			continue;
+		size_t i = (size_t)((d - lo) / (int64_t)period);
+		if (i < nb)
+			valid[i / 8] |= (uint8_t)(1u << (i % 8));
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : ERR_SYS;
+}
+
+/*
+ * Which rollup rows: every network together (ASN -1) when nothing narrows by
+ * network, else the per-network rows the scope and filter select.
+ */
+static void q_rollup_nets(struct sqlq *q, const struct store_query *sq)
+{
+	bool all = sq->scope->all && !sq->f.n_asns && !sq->f.n_ccs;
+	/* Otherwise an ASN or country condition follows, which the -1 rows never meet. */
+	if (all)
+		q_add(q, " AND asn = -1");
+}
+
+static int series_rollup(struct sqlite_store *s, const struct store_query *sq, unsigned period,
+			 int64_t lo, int64_t hi, bool per_family, const uint8_t *valid,
+			 struct series_buf *out)
+{
+	struct sqlq q;
+	sqlite3_stmt *st = NULL;
+	int rc = q_init(&q);
+	if (!rc) {
+		q_add(&q, per_family ? "SELECT day, family," : "SELECT day, '',");
+		q_add(&q, " sum(uniq), sum(events) FROM rollup WHERE period = ");
+		q_int(&q, period);
+		q_add(&q, " AND day BETWEEN ");
+		q_int(&q, lo);
+		q_add(&q, " AND ");
+		q_int(&q, hi);
+		/* One family: its own rows are its totals; else the '' rows are all families'. */
+		if (!sq->family)
+			q_add(&q, per_family ? " AND family != ''" : " AND family = ''");
+		q_rollup_nets(&q, sq);
+		q_where(&q, &agg_cols, sq);
+		q_add(&q, per_family ? " GROUP BY day, family" : " GROUP BY day");
+		rc = q_prepare(s, &q, &st);
+	}
+	int r = SQLITE_DONE;
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t d = sqlite3_column_int64(st, 0);
+		size_t i = (size_t)((d - lo) / (int64_t)period);
+		if (!(valid[i / 8] & (1u << (i % 8))))
+			continue;
+		sbuf_add(out, d, (const char *)sqlite3_column_text(st, 1),
+			 (uint64_t)sqlite3_column_int64(st, 2),
+			 (uint64_t)sqlite3_column_int64(st, 3));
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	q_free(&q);
+	return rc ? rc : out->err;
+}
+
+static int sq_series(struct store *base, const struct store_query *sq, unsigned bucket_days,
+		     bool per_family, store_series_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct series_buf out = { 0 };
+	int rc = 0;
+	bool weeks = bucket_days == 0;
+	unsigned period = weeks ? 7 : bucket_days;
+	/*
+	 * Days and calendar weeks come from the rollup where it is current and the
+	 * scope and filter are by ASN and country (the rollup has no addresses);
+	 * everything else is counted from the rows.
+	 */
+	bool by_rollup = (period == 1 || weeks) && !sq->scope->n_nets && !sq->f.n_nets;
+	int64_t lo = sq->f.day_from, hi = sq->f.day_to;
+	if (weeks) {
+		lo = week_of(lo);
+		hi = week_of(hi);
+	}
+	size_t nb = (size_t)((hi - lo) / (int64_t)period) + 1;
+	uint8_t *valid = calloc((nb + 7) / 8 + 1, 1);
+	if (!valid)
+		return ERR_NOMEM;
+	if (by_rollup)
+		rc = rollup_valid(s, period, lo, hi, valid, nb);
+	bool any = false;
+	for (size_t i = 0; by_rollup && i < (nb + 7) / 8; i++)
+		any = any || valid[i];
+	if (!rc && any)
+		rc = series_rollup(s, sq, period, lo, hi, per_family, valid, &out);
+	/* Runs of buckets without a current rollup, counted from the rows. */
+	for (size_t i = 0; !rc && i < nb;) {
+		if (by_rollup && (valid[i / 8] & (1u << (i % 8)))) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j + 1 < nb && !(by_rollup && (valid[(j + 1) / 8] & (1u << ((j + 1) % 8)))))
+			j++;
+		int64_t from = lo + (int64_t)i * (int64_t)period;
+		int64_t to = lo + (int64_t)(j + 1) * (int64_t)period - 1;
+		if (!weeks) { /* days and counted buckets stay inside the range; weeks are whole */
+			from = from < sq->f.day_from ? sq->f.day_from : from;
+			to = to > sq->f.day_to ? sq->f.day_to : to;
+		}
+		rc = series_live(s, sq, from, to, bucket_days, per_family, &out);
+		i = j + 1;
+	}
+	free(valid);
+	if (!rc) {
+		if (out.n)
+			qsort(out.r, out.n, sizeof *out.r, sacc_cmp);
+		for (size_t i = 0; i < out.n; i++) {
+			struct store_series_row row = { out.r[i].day, out.r[i].family,
+							out.r[i].uniq, out.r[i].events };
+			if (fn(ctx, &row))
+				break;
+		}
+	}
+	free(out.r);
+	return rc;
+}
+
+static int sq_top(struct store *base, const struct store_query *sq, enum store_top_by by,
+		  size_t limit, store_top_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct sqlq q;
+	memset(&q, 0, sizeof q);
+	sqlite3_stmt *st = NULL;
+	/*
+	 * One day, or exactly one calendar week, by ASN and country: the rollup
+	 * (an address has one ASN and country a day, so its groups add up).
+	 */
+	int64_t lo = sq->f.day_from, hi = sq->f.day_to;
+	unsigned period = lo == hi ? 1 : (hi - lo == 6 && week_of(lo) == lo) ? 7 : 0;
+	uint8_t valid = 0;
+	int rc = 0;
+	if (period && !sq->scope->n_nets && !sq->f.n_nets)
+		rc = rollup_valid(s, period, lo, lo, &valid, 1);
+	if (!rc)
+		rc = q_init(&q);
+	if (!rc && valid) {
+		q_add(&q, by == STORE_TOP_ASN ? "SELECT asn, min(cc)" : "SELECT 0, cc");
+		q_add(&q, ", sum(uniq) AS n, sum(events) FROM rollup WHERE period = ");
+		q_int(&q, period);
+		q_add(&q, " AND day = ");
+		q_int(&q, lo);
+		if (!sq->family)
+			q_add(&q, " AND family = ''");
+		if (sq->scope->all && !sq->f.n_asns && !sq->f.n_ccs)
+			q_add(&q, " AND asn >= 0"); /* the networks, not their sum */
+		q_where(&q, &agg_cols, sq);
+		q_add(&q, by == STORE_TOP_ASN ? " GROUP BY asn" : " GROUP BY cc");
+		q_add(&q, " ORDER BY n DESC, 1, 2 LIMIT ");
+		q_int(&q, (int64_t)limit);
+		rc = q_prepare(s, &q, &st);
+	} else if (!rc) {
+		q_add(&q, by == STORE_TOP_ASN ? "SELECT asn, min(cc)" : "SELECT 0, cc");
+		q_add(&q, ", count(DISTINCT src) AS n, sum(events) FROM ");
+		q_agg_from(&q, sq, "src, asn, cc, events, family, ipver");
+		q_add(&q, by == STORE_TOP_ASN ? " GROUP BY asn" : " GROUP BY cc");
+		q_add(&q, " ORDER BY n DESC, 1, 2 LIMIT ");
+		q_int(&q, (int64_t)limit);
+		rc = q_prepare(s, &q, &st);
+	}
+	int r = SQLITE_DONE;
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_top_row row = { .asn = (uint32_t)sqlite3_column_int64(st, 0),
+					     .unique_src = (uint64_t)sqlite3_column_int64(st, 2),
+					     .events = (uint64_t)sqlite3_column_int64(st, 3) };
+		copy_cc(row.cc, sqlite3_column_text(st, 1));
+		if (fn(ctx, &row)) {
+			r = SQLITE_DONE;
+			break;
+		}
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	if (q.b)
+		q_free(&q);
+	return rc;
+}
+
+/* A few distinct short values, comma-separated (ports, agents, ...): bounded. */
+#define HOST_SET_BYTES 512
+
+struct host_detail {
+	uint8_t ipver;
+	uint8_t addr[16];
+	char set[4][HOST_SET_BYTES]; /* ports, agents, server names, bot IDs */
+};
+
+static void set_add(char *set, const char *v, size_t vlen)
+{
+	size_t len = strlen(set);
+	if (!vlen)
+		return;
+	/* already there? */
+	const char *p = set;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == vlen && !memcmp(p, v, n))
+			return;
+		p += n + (e ? 1 : 0);
+	}
+	if (memchr(v, ',', vlen) || len + vlen + 2 > HOST_SET_BYTES)
+		return;
+	if (len)
+		set[len++] = ',';
+	memcpy(set + len, v, vlen);
+	set[len + vlen] = '\0';
+}
+
+static int host_cmp(uint8_t av, const uint8_t *a, uint8_t bv, const uint8_t *b)
+{
+	if (av != bv)
+		return av < bv ? -1 : 1;
+	return memcmp(a, b, av == 4 ? 4 : 16);
+}
+
+static int sq_hosts(struct store *base, const struct store_query *sq,
+		    const struct store_host *after, size_t limit, store_host_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	if (limit > 1000)
+		limit = 1000;
+	struct store_host *hosts = calloc(limit ? limit : 1, sizeof *hosts);
+	char **fams = calloc(limit ? limit : 1, sizeof *fams);
+	struct host_detail *det = calloc(limit ? limit : 1, sizeof *det);
+	struct sqlq q;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+	int rc = (!hosts || !fams || !det) ? ERR_NOMEM : q_init(&q);
+	if (rc) {
+		free(hosts);
+		free(fams);
+		free(det);
+		return rc;
+	}
+	/* The page: addresses in key order after the cursor. */
+	q_add(&q, "SELECT ipver, src, min(asn), min(cc), min(first_us), max(last_us), sum(events),"
+		  " group_concat(DISTINCT family) FROM ");
+	q_agg_from(&q, sq, "ipver, src, asn, cc, first_us, last_us, events, family");
+	if (after->ipver) {
+		q_add(&q, " WHERE (ipver, src) > (");
+		q_int(&q, after->ipver);
+		q_add(&q, ", ");
+		q_blob(&q, after->addr, after->ipver == 4 ? 4 : 16);
+		q_add(&q, ")");
+	}
+	q_add(&q, " GROUP BY ipver, src ORDER BY ipver, src LIMIT ");
+	q_int(&q, (int64_t)limit);
+	rc = q_prepare(s, &q, &st);
+	int r = SQLITE_DONE;
+	while (!rc && n < limit && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_host *h = &hosts[n];
+		h->ipver = sqlite3_column_int(st, 0) == 4 ? 4 : 6;
+		size_t alen = h->ipver == 4 ? 4 : 16;
+		const void *b = sqlite3_column_blob(st, 1);
+		if (!b || (size_t)sqlite3_column_bytes(st, 1) != alen)
+			continue;
+		memcpy(h->addr, b, alen);
+		h->asn = (uint32_t)sqlite3_column_int64(st, 2);
+		copy_cc(h->cc, sqlite3_column_text(st, 3));
+		h->first_us = (uint64_t)sqlite3_column_int64(st, 4);
+		h->last_us = (uint64_t)sqlite3_column_int64(st, 5);
+		h->events = (uint64_t)sqlite3_column_int64(st, 6);
+		const char *fam = (const char *)sqlite3_column_text(st, 7);
+		fams[n] = strdup(fam ? fam : "");
+		if (!fams[n]) {
+			rc = ERR_NOMEM;
+			break;
+		}
+		det[n].ipver = h->ipver;
+		memcpy(det[n].addr, h->addr, 16);
+		n++;
+	}
+	if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	st = NULL;
+	q_free(&q);
+	/* Their ports and fingerprints: one pass over the days' events for the page's addresses. */
+	if (!rc && n && !(rc = q_init(&q))) {
+		q_add(&q,
+		      "SELECT ipver, src, dst_port, http_agent, ssl_servername, bot_id FROM events"
+		      " WHERE rowid BETWEEN (SELECT min(first_rowid) FROM day_rows WHERE day"
+		      " BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		q_add(&q, ") AND (SELECT max(last_rowid) FROM day_rows WHERE day BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		q_add(&q, ") AND kind != 3 AND family IS NOT NULL AND family != 'unknown'");
+		q_where(&q, &ev_cols, sq);
+		q_add(&q, " AND src IN (");
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				q_add(&q, ",");
+			q_blob(&q, hosts[i].addr, hosts[i].ipver == 4 ? 4 : 16);
+		}
+		q_add(&q, ")");
+		rc = q_prepare(s, &q, &st);
+		while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+			uint8_t v = (uint8_t)(sqlite3_column_int(st, 0) == 4 ? 4 : 6);
+			const void *b = sqlite3_column_blob(st, 1);
+			size_t alen = v == 4 ? 4 : 16;
+			if (!b || (size_t)sqlite3_column_bytes(st, 1) != alen)
+				continue;
+			/* The page is sorted: binary search. */
+			size_t lo = 0, hi = n;
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+				int c = host_cmp(det[mid].ipver, det[mid].addr, v, b);
+				if (c < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo == n || host_cmp(det[lo].ipver, det[lo].addr, v, b))
+				continue;
+			char port[8];
+			int pl = snprintf(port, sizeof port, "%d", sqlite3_column_int(st, 2));
+			set_add(det[lo].set[0], port, (size_t)pl);
+			for (int c = 0; c < 3; c++) {
+				const char *t = (const char *)sqlite3_column_text(st, 3 + c);
+				/* Text from the wire: only printable ASCII without commas goes in. */
+				size_t tl = t ? (size_t)sqlite3_column_bytes(st, 3 + c) : 0;
+				bool ok = tl && tl < 128;
+				for (size_t i = 0; ok && i < tl; i++)
+					ok = t[i] >= 0x20 && t[i] < 0x7f;
+				if (ok)
+					set_add(det[lo].set[1 + c], t, tl);
+			}
+		}
+		if (!rc && r != SQLITE_DONE)
+			rc = ERR_SYS;
+		sqlite3_finalize(st);
+		q_free(&q);
+	}
+	for (size_t i = 0; !rc && i < n; i++) {
+		hosts[i].families = fams[i];
+		hosts[i].ports = det[i].set[0];
+		hosts[i].agents = det[i].set[1];
+		hosts[i].servernames = det[i].set[2];
+		hosts[i].bot_ids = det[i].set[3];
+		if (fn(ctx, &hosts[i]))
+			break;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(fams[i]);
+	free(fams);
+	free(hosts);
+	free(det);
+	return rc;
+}
+
+static int sq_events_page(struct store *base, const struct store_query *sq, uint64_t after_id,
+			  size_t limit, store_event_id_fn fn, void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	struct sqlq q;
+	sqlite3_stmt *st = NULL;
+	int rc = q_init(&q);
+	if (!rc) {
+		q_add(&q, "SELECT rowid, ts_us, kind, type, transport, ipver, flags, src, src_port,"
+			  " src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
+			  " sensor, http_url, http_host, http_agent, forwarded_by,"
+			  " http_referer, ssl_servername, machine_name, query_type, query, bot_id,"
+			  " ssl_cipher FROM events WHERE rowid > ");
+		q_int(&q, after_id > INT64_MAX ? INT64_MAX : (int64_t)after_id);
+		q_add(&q, " AND rowid BETWEEN (SELECT min(first_rowid) FROM day_rows WHERE day"
+			  " BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		q_add(&q, ") AND (SELECT max(last_rowid) FROM day_rows WHERE day BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		q_add(&q, ") AND day BETWEEN ");
+		q_int(&q, sq->f.day_from);
+		q_add(&q, " AND ");
+		q_int(&q, sq->f.day_to);
+		if (sq->f.infections_only)
+			q_add(&q, " AND kind != 3 AND family IS NOT NULL AND family != 'unknown'");
+		q_where(&q, &ev_cols, sq);
+		q_add(&q, " ORDER BY rowid LIMIT ");
+		q_int(&q, (int64_t)limit);
+		rc = q_prepare(s, &q, &st);
+	}
+	int r = SQLITE_DONE;
+	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_event e = { 0 };
+		uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+		e.ts_us = (uint64_t)sqlite3_column_int64(st, 1);
+		e.kind = (uint8_t)sqlite3_column_int(st, 2);
+		e.type = (uint8_t)sqlite3_column_int(st, 3);
+		e.transport = (uint8_t)sqlite3_column_int(st, 4);
+		e.ipver = (uint8_t)sqlite3_column_int(st, 5);
+		e.flags = (uint16_t)sqlite3_column_int(st, 6);
+		size_t alen = e.ipver == 4 ? 4 : 16;
+		const void *b = sqlite3_column_blob(st, 7);
+		if (b && (size_t)sqlite3_column_bytes(st, 7) == alen)
+			memcpy(e.src, b, alen);
+		e.src_port = (uint16_t)sqlite3_column_int(st, 8);
+		e.src_asn = (uint32_t)sqlite3_column_int64(st, 9);
+		copy_cc(e.src_cc, sqlite3_column_text(st, 10));
+		b = sqlite3_column_blob(st, 11);
+		if (b && (size_t)sqlite3_column_bytes(st, 11) == alen)
+			memcpy(e.dst, b, alen);
+		e.dst_port = (uint16_t)sqlite3_column_int(st, 12);
+		e.dst_asn = (uint32_t)sqlite3_column_int64(st, 13);
+		copy_cc(e.dst_cc, sqlite3_column_text(st, 14));
+		for (int c = 0; c < STORE_C_N; c++) {
+			e.col[c].p = (const char *)sqlite3_column_text(st, 15 + c);
+			e.col[c].len = (size_t)sqlite3_column_bytes(st, 15 + c);
+		}
+		if (fn(ctx, id, &e)) {
+			r = SQLITE_DONE;
+			break;
+		}
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = ERR_SYS;
+	sqlite3_finalize(st);
+	q_free(&q);
+	return rc;
+}
+
+/* Events are a rowid table that is only appended to: the largest rowid is the count. */
+static int sq_count_events(struct store *base, uint64_t *n)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT max(rowid) FROM events", -1, &st, NULL) != SQLITE_OK)
+		return ERR_SYS;
+	int r = sqlite3_step(st);
+	*n = r == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW ? 0 : ERR_SYS;
+}
+
 static int sq_get_pos_pub(struct store *base, struct log_pos *pos)
 {
 	return sq_get_pos((struct sqlite_store *)base, pos);
@@ -766,4 +1684,9 @@ const struct store_ops store__sqlite_ops = {
 	.daily = sq_daily,
 	.unique_sources = sq_unique_sources,
 	.bots = sq_bots,
+	.series = sq_series,
+	.top = sq_top,
+	.hosts = sq_hosts,
+	.events_page = sq_events_page,
+	.count_events = sq_count_events,
 };
