@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "store/aggmirror.h"
 #include "store/store_internal.h"
 
 #define STORE_SCHEMA_VERSION 3
@@ -25,9 +26,10 @@
  * seen per address over all days) is a view over it.
  */
 #define STORE_COMPACT_ROWS 2000000
-#define STORE_MULTI	   16 /* rows per multi-row INSERT */
-#define STORE_EV_COLS	   29 /* parameters of one events row */
-#define STORE_DELTA_COLS   9  /* parameters of one agg_delta row */
+#define STORE_MULTI	   16	      /* rows per multi-row INSERT */
+#define STORE_MIRROR_MAX   (1u << 20) /* merged rows the mirror holds before a compaction */
+#define STORE_EV_COLS	   29	      /* parameters of one events row */
+#define STORE_DELTA_COLS   9	      /* parameters of one agg_delta row */
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
@@ -70,13 +72,20 @@ static const char schema_sql[] =
 	" min(first_us) AS first_us, max(last_us) AS last_us, sum(events) AS events"
 	" FROM daily_all GROUP BY src;";
 
-static const char compact_sql[] =
+static const char compact_src_sql[] =
 	"INSERT INTO daily_src SELECT day, family, src, min(ipver), min(asn), min(cc),"
 	" min(first_us), max(last_us), sum(events) FROM agg_delta WHERE true"
 	" GROUP BY day, family, src ON CONFLICT(day, family, src) DO UPDATE SET"
 	" first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us),"
-	" events = events + excluded.events;"
-	"DELETE FROM agg_delta;"
+	" events = events + excluded.events;";
+
+/* One merged row into daily_src (the mirror's way of compacting): the same upsert. */
+static const char upsert_src_sql[] =
+	"INSERT INTO daily_src VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(day, family, src) DO UPDATE SET"
+	" first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us),"
+	" events = events + excluded.events";
+
+static const char compact_bot_sql[] =
 	"INSERT INTO daily_bot SELECT day, family, bot_id, min(first_us), max(last_us), sum(events)"
 	" FROM bot_delta WHERE true GROUP BY day, family, bot_id"
 	" ON CONFLICT(day, family, bot_id) DO UPDATE SET"
@@ -126,6 +135,15 @@ struct sqlite_store {
 	struct bind_cache *bc_1, *bc_n; /* ins_event's and ins_event_n's parameters */
 	uint32_t gen;	    /* this ingest's generation: older cache entries are stale */
 	int64_t delta_rows; /* rows in agg_delta, to decide when to compact */
+	/*
+	 * What this process appended to agg_delta, merged (aggmirror.h): used by
+	 * the compaction while mirror_ok (agg_delta was empty when the mirror
+	 * started, and still holds mirror_rows rows: nobody else wrote to it).
+	 */
+	struct aggmirror *mirror;
+	bool mirror_ok;
+	int64_t mirror_rows;
+	sqlite3_stmt *upsert_src;
 	/*
 	 * Per-batch pre-aggregation of (day, family, src) and (day, family, bot ID):
 	 * the aggregates lie dense in insertion order (written out sequentially), found
@@ -288,7 +306,9 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 	}
 	s->delta_rows = -1; /* counted on first use */
 	if (rw &&
-	    (!(s->bc_1 = calloc(1, sizeof *s->bc_1)) || !(s->bc_n = calloc(1, sizeof *s->bc_n)))) {
+	    (!(s->bc_1 = calloc(1, sizeof *s->bc_1)) || !(s->bc_n = calloc(1, sizeof *s->bc_n)) ||
+	     aggm_new(&s->mirror) ||
+	     sqlite3_prepare_v2(s->db, upsert_src_sql, -1, &s->upsert_src, NULL) != SQLITE_OK)) {
 		sq_close(&s->base);
 		return ERR_NOMEM;
 	}
@@ -307,6 +327,8 @@ static void sq_close(struct store *base)
 	sqlite3_finalize(s->ins_event_n);
 	free(s->bc_1);
 	free(s->bc_n);
+	aggm_free(s->mirror);
+	sqlite3_finalize(s->upsert_src);
 	sqlite3_finalize(s->ins_delta_n);
 	sqlite3_finalize(s->ins_bot);
 	sqlite3_finalize(s->up_day);
@@ -525,25 +547,69 @@ static int day_note(struct sqlite_store *s, struct day_ranges *d, int64_t day, i
 	return 0;
 }
 
-/* Compacts agg_delta into daily_src when it has grown; a transaction of its own. */
+/* Rows in agg_delta now (before the first ingest: is the mirror complete?). */
+static int count_delta(struct sqlite_store *s, int64_t *out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM agg_delta", -1, &st, NULL) != SQLITE_OK)
+		return ERR_SYS;
+	int r = sqlite3_step(st);
+	*out = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW ? 0 : ERR_SYS;
+}
+
+/* The mirror's rows into daily_src, in key order (inside the compacting transaction). */
+static int compact_from_mirror(struct sqlite_store *s)
+{
+	int rc;
+	const struct aggm_row *const *r = aggm_sorted(s->mirror, &rc);
+	sqlite3_stmt *st = s->upsert_src;
+	for (size_t i = 0; r && i < aggm_count(s->mirror) && !rc; i++) {
+		const struct aggm_row *a = r[i];
+		sqlite3_bind_int64(st, 1, a->day);
+		sqlite3_bind_text(st, 2, a->family, (int)a->family_len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, a->src, a->ipver == 4 ? 4 : 16, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, a->ipver);
+		sqlite3_bind_int64(st, 5, a->asn);
+		sqlite3_bind_text(st, 6, a->cc, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)a->first);
+		sqlite3_bind_int64(st, 8, (sqlite3_int64)a->last);
+		sqlite3_bind_int64(st, 9, (sqlite3_int64)a->events);
+		rc = step_reset(st);
+	}
+	return rc;
+}
+
+/*
+ * Compacts agg_delta into daily_src when it has grown (or the mirror is
+ * full); a transaction of its own. The mirror's rows are used when it holds
+ * exactly what agg_delta holds, else SQLite groups and sorts agg_delta.
+ */
 static int maybe_compact(struct sqlite_store *s, bool force)
 {
-	if (s->delta_rows < 0) {
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM agg_delta", -1, &st, NULL) !=
-		    SQLITE_OK)
-			return ERR_SYS;
-		s->delta_rows = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		sqlite3_finalize(st);
-	}
-	if (!s->delta_rows || (!force && s->delta_rows < STORE_COMPACT_ROWS))
+	if (s->delta_rows < 0 && count_delta(s, &s->delta_rows))
+		return ERR_SYS;
+	bool full = s->mirror_ok && aggm_count(s->mirror) >= STORE_MIRROR_MAX;
+	if (!s->delta_rows || (!force && !full && s->delta_rows < STORE_COMPACT_ROWS))
 		return 0;
 	if (exec(s, "BEGIN"))
 		return ERR_SYS;
-	if (exec(s, compact_sql) || exec(s, "COMMIT")) {
+	int64_t now = -1;
+	int rc = s->mirror_ok ? count_delta(s, &now) : 0;
+	if (!rc && s->mirror_ok && now == s->mirror_rows)
+		rc = compact_from_mirror(s);
+	else if (!rc)
+		rc = exec(s, compact_src_sql);
+	if (rc || exec(s, "DELETE FROM agg_delta") || exec(s, compact_bot_sql) ||
+	    exec(s, "COMMIT")) {
 		exec(s, "ROLLBACK");
 		return ERR_SYS;
 	}
+	/* agg_delta is empty: the mirror starts over, complete. */
+	aggm_clear(s->mirror);
+	s->mirror_ok = true;
+	s->mirror_rows = 0;
 	s->delta_rows = 0;
 	return 0;
 }
@@ -590,6 +656,12 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 	for (size_t i = 0; i < s->agg_n; i++)
 		s->agg_slot[s->agg_used[i]] = 0;
 	s->agg_n = 0;
+	if (s->delta_rows < 0) {
+		/* The first ingest: the mirror is complete only if agg_delta starts empty. */
+		if (count_delta(s, &s->delta_rows))
+			return ERR_SYS;
+		s->mirror_ok = s->delta_rows == 0;
+	}
 	/* IMMEDIATE: take the write lock first, then check nobody moved the position. */
 	if (exec(s, "BEGIN IMMEDIATE"))
 		return ERR_SYS;
@@ -686,8 +758,27 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 		exec(s, "ROLLBACK");
 		return rc;
 	}
-	if (s->delta_rows >= 0)
-		s->delta_rows += added;
+	s->delta_rows += added;
+	/* Committed: the batch's address aggregates join the mirror. */
+	for (size_t i = 0; i < s->agg_n && s->mirror_ok; i++) {
+		const struct agg *a = &s->agg[i];
+		if (a->bot)
+			continue;
+		struct aggm_row r = { .day = a->day,
+				      .family = a->family,
+				      .family_len = a->family_len,
+				      .ipver = a->ipver,
+				      .asn = a->asn,
+				      .first = a->first,
+				      .last = a->last,
+				      .events = a->events };
+		memcpy(r.src, a->src, 16);
+		memcpy(r.cc, a->cc, 3);
+		if (aggm_add(s->mirror, &r))
+			s->mirror_ok = false; /* no memory: SQLite compacts */
+		else
+			s->mirror_rows++;
+	}
 	return maybe_compact(s, false);
 }
 
