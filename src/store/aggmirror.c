@@ -132,8 +132,29 @@ int aggm_add(struct aggmirror *m, const struct aggm_row *in)
 		return 0;
 	}
 	r.family_len = strlen(r.family);
+	r.key = 0;
+	for (size_t i = 0; i < 8 && i < alen; i++)
+		r.key |= (uint64_t)r.src[i] << (56 - 8 * i);
 	m->rows[m->n] = r;
 	m->slot[k] = (uint32_t)++m->n;
+	return 0;
+}
+
+#define AGGM_AHEAD 16
+
+int aggm_add_many(struct aggmirror *m, const struct aggm_row *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i + AGGM_AHEAD < n && m->slot) {
+			struct aggm_row a = r[i + AGGM_AHEAD];
+			a.family = intern(m, a.family, a.family_len);
+			if (a.family)
+				__builtin_prefetch(&m->slot[row_hash(&a) & (m->slot_cap - 1)]);
+		}
+		int rc = aggm_add(m, &r[i]);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -155,6 +176,9 @@ static int row_cmp(const void *pa, const void *pb)
 			bin_cmp(a->family, a->family_len, b->family, b->family_len);
 	if (c)
 		return c;
+	/* The first 8 bytes decide unless equal (then the rest and the length, as BINARY does). */
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
 	return bin_cmp(a->src, a->ipver == 4 ? 4 : 16, b->src, b->ipver == 4 ? 4 : 16);
 }
 

@@ -26,12 +26,15 @@ struct aggm_row {
 	uint32_t asn; /* the smallest seen, as min(asn) */
 	char cc[3];   /* the smallest seen, as min(cc) */
 	uint64_t first, last, events;
+	uint64_t key; /* the mirror's: src's first 8 bytes big-endian (fast ordering) */
 };
 
 int aggm_new(struct aggmirror **out);
 void aggm_free(struct aggmirror *m);
 /* Merges one delta row (family copied). 0 or ERR_NOMEM (the mirror is then emptied: unusable). */
 int aggm_add(struct aggmirror *m, const struct aggm_row *r);
+/* The same for n rows, their table slots fetched ahead (a batch's rows miss the cache one by one). */
+int aggm_add_many(struct aggmirror *m, const struct aggm_row *r, size_t n);
 /* Distinct rows held. */
 size_t aggm_count(const struct aggmirror *m);
 /*

@@ -141,6 +141,7 @@ struct sqlite_store {
 	 * started, and still holds mirror_rows rows: nobody else wrote to it).
 	 */
 	struct aggmirror *mirror;
+	struct aggm_row *mrows; /* a batch's rows for it (agg_cap / 2) */
 	bool mirror_ok;
 	int64_t mirror_rows;
 	sqlite3_stmt *upsert_src;
@@ -328,6 +329,7 @@ static void sq_close(struct store *base)
 	free(s->bc_1);
 	free(s->bc_n);
 	aggm_free(s->mirror);
+	free(s->mrows);
 	sqlite3_finalize(s->upsert_src);
 	sqlite3_finalize(s->ins_delta_n);
 	sqlite3_finalize(s->ins_bot);
@@ -634,12 +636,16 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 		struct agg *na = malloc(need / 2 * sizeof *na);
 		uint64_t *ns = calloc(need, sizeof *ns);
 		uint32_t *nu = malloc(need / 2 * sizeof *nu);
-		if (!na || !ns || !nu) {
+		struct aggm_row *nm = malloc(need / 2 * sizeof *nm);
+		if (!na || !ns || !nu || !nm) {
 			free(na);
 			free(ns);
 			free(nu);
+			free(nm);
 			return ERR_NOMEM;
 		}
+		free(s->mrows);
+		s->mrows = nm;
 		free(s->agg);
 		free(s->agg_slot);
 		free(s->agg_used);
@@ -760,25 +766,27 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 	}
 	s->delta_rows += added;
 	/* Committed: the batch's address aggregates join the mirror. */
+	size_t nm = 0;
 	for (size_t i = 0; i < s->agg_n && s->mirror_ok; i++) {
 		const struct agg *a = &s->agg[i];
 		if (a->bot)
 			continue;
-		struct aggm_row r = { .day = a->day,
-				      .family = a->family,
-				      .family_len = a->family_len,
-				      .ipver = a->ipver,
-				      .asn = a->asn,
-				      .first = a->first,
-				      .last = a->last,
-				      .events = a->events };
-		memcpy(r.src, a->src, 16);
-		memcpy(r.cc, a->cc, 3);
-		if (aggm_add(s->mirror, &r))
-			s->mirror_ok = false; /* no memory: SQLite compacts */
-		else
-			s->mirror_rows++;
+		struct aggm_row *r = &s->mrows[nm++];
+		*r = (struct aggm_row){ .day = a->day,
+					.family = a->family,
+					.family_len = a->family_len,
+					.ipver = a->ipver,
+					.asn = a->asn,
+					.first = a->first,
+					.last = a->last,
+					.events = a->events };
+		memcpy(r->src, a->src, 16);
+		memcpy(r->cc, a->cc, 3);
 	}
+	if (s->mirror_ok && aggm_add_many(s->mirror, s->mrows, nm))
+		s->mirror_ok = false; /* no memory: SQLite compacts */
+	else
+		s->mirror_rows += (int64_t)nm;
 	return maybe_compact(s, false);
 }
 
