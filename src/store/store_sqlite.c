@@ -22,8 +22,10 @@
  * day_rows), and each batch's per-address aggregates are appended to
  * agg_delta. When agg_delta grows past STORE_COMPACT_ROWS its rows are merged
  * into daily_src in key order (one pass over the b-tree) and deleted, in one
- * transaction. Readers see daily_all, the two combined; addr_seen (first/last
- * seen per address over all days) is a view over it.
+ * transaction: from the indexer's merged copy of what it appended (aggmirror)
+ * when that copy is complete, else by SQLite grouping agg_delta. Readers see
+ * daily_all, the two combined; addr_seen (first/last seen per address over
+ * all days) is a view over it.
  */
 #define STORE_COMPACT_ROWS 2000000
 #define STORE_MULTI	   16	      /* rows per multi-row INSERT */
