@@ -2,6 +2,8 @@
 #include "store/store.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "core/dynbuf.h"
 #include "core/err.h"
+#include "store/aggmirror.h"
 #include "store/store_internal.h"
 
 #define STORE_SCHEMA_VERSION 3
@@ -20,8 +23,10 @@
  * day_rows), and each batch's per-address aggregates are appended to
  * agg_delta. When agg_delta grows past STORE_COMPACT_ROWS its rows are merged
  * into daily_src in key order (one pass over the b-tree) and deleted, in one
- * transaction. Readers see daily_all, the two combined; addr_seen (first/last
- * seen per address over all days) is a view over it.
+ * transaction: from the indexer's merged copy of what it appended (aggmirror)
+ * when that copy is complete, else by SQLite grouping agg_delta. Readers see
+ * daily_all, the two combined; addr_seen (first/last seen per address over
+ * all days) is a view over it.
  *
  * Counting distinct addresses per day or week over millions of rows takes
  * seconds, too slow for the web API. So each compaction also writes the
@@ -32,6 +37,10 @@
  * is listed there (else it is computed from the rows, as for a small store).
  */
 #define STORE_COMPACT_ROWS 2000000
+#define STORE_MULTI	   16	      /* rows per multi-row INSERT */
+#define STORE_MIRROR_MAX   (1u << 20) /* merged rows the mirror holds before a compaction */
+#define STORE_EV_COLS	   29	      /* parameters of one events row */
+#define STORE_DELTA_COLS   9	      /* parameters of one agg_delta row */
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
@@ -81,13 +90,20 @@ static const char schema_sql[] =
 	" min(first_us) AS first_us, max(last_us) AS last_us, sum(events) AS events"
 	" FROM daily_all GROUP BY src;";
 
-static const char compact_sql[] =
+static const char compact_src_sql[] =
 	"INSERT INTO daily_src SELECT day, family, src, min(ipver), min(asn), min(cc),"
 	" min(first_us), max(last_us), sum(events) FROM agg_delta WHERE true"
 	" GROUP BY day, family, src ON CONFLICT(day, family, src) DO UPDATE SET"
 	" first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us),"
-	" events = events + excluded.events;"
-	"DELETE FROM agg_delta;"
+	" events = events + excluded.events;";
+
+/* One merged row into daily_src (the mirror's way of compacting): the same upsert. */
+static const char upsert_src_sql[] =
+	"INSERT INTO daily_src VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(day, family, src) DO UPDATE SET"
+	" first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us),"
+	" events = events + excluded.events";
+
+static const char compact_bot_sql[] =
 	"INSERT INTO daily_bot SELECT day, family, bot_id, min(first_us), max(last_us), sum(events)"
 	" FROM bot_delta WHERE true GROUP BY day, family, bot_id"
 	" ON CONFLICT(day, family, bot_id) DO UPDATE SET"
@@ -95,11 +111,58 @@ static const char compact_sql[] =
 	" events = events + excluded.events;"
 	"DELETE FROM bot_delta;";
 
+/*
+ * What each parameter of a prepared statement is bound to now. Rows of one
+ * sensor repeat most columns (family, tag, host, agent, sensor, the
+ * sinkhole's own address), and binding costs more than comparing. An entry
+ * is valid only in the ingest (generation) that bound it: the strings of
+ * earlier batches are gone.
+ */
+enum {
+	BC_INT = 1,
+	BC_TEXT,
+	BC_BLOB,
+	BC_NULL
+};
+
+struct bind_cache {
+	uint32_t gen[STORE_MULTI * STORE_EV_COLS];
+	uint8_t type[STORE_MULTI * STORE_EV_COLS];
+	int len[STORE_MULTI * STORE_EV_COLS];
+	int64_t iv[STORE_MULTI * STORE_EV_COLS];
+	const void *p[STORE_MULTI * STORE_EV_COLS];
+};
+
+struct binder {
+	sqlite3_stmt *st;
+	struct bind_cache *c;
+	uint32_t gen;
+};
+
 struct sqlite_store {
 	struct store base; /* first: a struct store * is a struct sqlite_store * */
 	sqlite3 *db;
 	sqlite3_stmt *ins_event, *ins_delta, *ins_bot, *up_day, *set_pos, *ins_dday;
+	/*
+	 * The same inserts for STORE_MULTI rows per statement: one step, one
+	 * statement start and halt for many rows. Parameters stay bound across
+	 * steps, so a parameter bound to the value it already holds is not bound
+	 * again (bind_cache; only within one ingest: the batch's strings stay put).
+	 */
+	sqlite3_stmt *ins_event_n, *ins_delta_n;
+	struct bind_cache *bc_1, *bc_n; /* ins_event's and ins_event_n's parameters */
+	uint32_t gen;	    /* this ingest's generation: older cache entries are stale */
 	int64_t delta_rows; /* rows in agg_delta, to decide when to compact */
+	/*
+	 * What this process appended to agg_delta, merged (aggmirror.h): used by
+	 * the compaction while mirror_ok (agg_delta was empty when the mirror
+	 * started, and still holds mirror_rows rows: nobody else wrote to it).
+	 */
+	struct aggmirror *mirror;
+	struct aggm_row *mrows; /* a batch's rows for it (agg_cap / 2) */
+	bool mirror_ok;
+	int64_t mirror_rows;
+	sqlite3_stmt *upsert_src;
 	/*
 	 * Per-batch pre-aggregation of (day, family, src) and (day, family, bot ID):
 	 * the aggregates lie dense in insertion order (written out sequentially), found
@@ -141,8 +204,50 @@ static int exec(struct sqlite_store *s, const char *sql)
 
 static void sq_close(struct store *base);
 
+static const char ins_event_sql[] =
+	"INSERT OR FAIL INTO events(day, ts_us, kind, type, transport, ipver, flags, src,"
+	" src_port, src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
+	" sensor, http_url, http_host, http_agent, forwarded_by, http_referer,"
+	" ssl_servername, machine_name, query_type, query, bot_id, ssl_cipher) VALUES";
+
+/* Prepares `head` followed by `rows` groups of `cols` parameters. */
+static int prepare_rows(sqlite3 *db, const char *head, int cols, int rows, sqlite3_stmt **out)
+{
+	size_t cap = strlen(head) + (size_t)rows * ((size_t)cols * 2 + 4) + 1, len = strlen(head);
+	char *sql = malloc(cap);
+	if (!sql)
+		return ERR_NOMEM;
+	memcpy(sql, head, len);
+	for (int r = 0; r < rows; r++) {
+		sql[len++] = r ? ',' : ' ';
+		sql[len++] = '(';
+		for (int c = 0; c < cols; c++) {
+			if (c)
+				sql[len++] = ',';
+			sql[len++] = '?';
+		}
+		sql[len++] = ')';
+	}
+	sql[len] = '\0';
+	int r = sqlite3_prepare_v2(db, sql, (int)len, out, NULL);
+	free(sql);
+	return r == SQLITE_OK ? 0 : ERR_SYS;
+}
+
+/*
+ * No memory statistics: they take a global mutex and bookkeeping on every
+ * SQLite allocation (several per inserted row). Only possible before SQLite
+ * initialises; later calls fail harmlessly.
+ */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(struct store **out, const char *path, bool rw, char *err, size_t errlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, sqlite_setup);
 	struct sqlite_store *s = calloc(1, sizeof *s);
 	if (!s)
 		return ERR_NOMEM;
@@ -169,16 +274,13 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 		    exec(s, "PRAGMA wal_autocheckpoint=4096") || exec(s, schema_sql))
 			rc = sql_err(s, err, errlen, "schema");
 		if (!rc &&
-		    (sqlite3_prepare_v2(
-			     s->db,
-			     "INSERT INTO events(day, ts_us, kind, type, transport, ipver, flags, src,"
-			     " src_port, src_asn, src_cc, dst, dst_port, dst_asn, dst_cc, family, tag,"
-			     " sensor, http_url, http_host, http_agent, forwarded_by, http_referer,"
-			     " ssl_servername, machine_name, query_type, query, bot_id, ssl_cipher)"
-			     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-			     -1, &s->ins_event, NULL) != SQLITE_OK ||
-		     sqlite3_prepare_v2(s->db, "INSERT INTO agg_delta VALUES(?,?,?,?,?,?,?,?,?)",
-					-1, &s->ins_delta, NULL) != SQLITE_OK ||
+		    (prepare_rows(s->db, ins_event_sql, STORE_EV_COLS, 1, &s->ins_event) ||
+		     prepare_rows(s->db, ins_event_sql, STORE_EV_COLS, STORE_MULTI,
+				  &s->ins_event_n) ||
+		     prepare_rows(s->db, "INSERT OR FAIL INTO agg_delta VALUES", STORE_DELTA_COLS,
+				  1, &s->ins_delta) ||
+		     prepare_rows(s->db, "INSERT OR FAIL INTO agg_delta VALUES", STORE_DELTA_COLS,
+				  STORE_MULTI, &s->ins_delta_n) ||
 		     sqlite3_prepare_v2(s->db, "INSERT INTO bot_delta VALUES(?,?,?,?,?,?)", -1,
 					&s->ins_bot, NULL) != SQLITE_OK ||
 		     sqlite3_prepare_v2(
@@ -229,6 +331,13 @@ static int sq_open(struct store **out, const char *path, bool rw, char *err, siz
 		return rc;
 	}
 	s->delta_rows = -1; /* counted on first use */
+	if (rw &&
+	    (!(s->bc_1 = calloc(1, sizeof *s->bc_1)) || !(s->bc_n = calloc(1, sizeof *s->bc_n)) ||
+	     aggm_new(&s->mirror) ||
+	     sqlite3_prepare_v2(s->db, upsert_src_sql, -1, &s->upsert_src, NULL) != SQLITE_OK)) {
+		sq_close(&s->base);
+		return ERR_NOMEM;
+	}
 	s->base.ops = &store__sqlite_ops;
 	*out = &s->base;
 	return 0;
@@ -241,6 +350,13 @@ static void sq_close(struct store *base)
 		return;
 	sqlite3_finalize(s->ins_event);
 	sqlite3_finalize(s->ins_delta);
+	sqlite3_finalize(s->ins_event_n);
+	free(s->bc_1);
+	free(s->bc_n);
+	aggm_free(s->mirror);
+	free(s->mrows);
+	sqlite3_finalize(s->upsert_src);
+	sqlite3_finalize(s->ins_delta_n);
 	sqlite3_finalize(s->ins_bot);
 	sqlite3_finalize(s->up_day);
 	sqlite3_finalize(s->set_pos);
@@ -328,14 +444,6 @@ static void agg_add(struct sqlite_store *s, const struct agg *k, uint64_t ts)
 	s->agg_n++;
 }
 
-static void bind_str(sqlite3_stmt *st, int i, const struct store_str *v)
-{
-	if (v->p && v->len)
-		sqlite3_bind_text(st, i, v->p, (int)v->len, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 /* Every caller binds every parameter before each step, so bindings are not cleared. */
 static int step_reset(sqlite3_stmt *st)
 {
@@ -420,25 +528,192 @@ static int rollup_pending(struct sqlite_store *s)
 	return rc;
 }
 
-/* Compacts agg_delta into daily_src when it has grown; a transaction of its own. */
+static bool bc_same(const struct binder *b, int i, uint8_t type)
+{
+	return b->c->gen[i] == b->gen && b->c->type[i] == type;
+}
+
+static void bc_set(const struct binder *b, int i, uint8_t type)
+{
+	b->c->gen[i] = b->gen;
+	b->c->type[i] = type;
+}
+
+/* i: 0-based parameter number */
+static void bc_int(const struct binder *b, int i, int64_t v)
+{
+	if (bc_same(b, i, BC_INT) && b->c->iv[i] == v)
+		return;
+	sqlite3_bind_int64(b->st, i + 1, v);
+	bc_set(b, i, BC_INT);
+	b->c->iv[i] = v;
+}
+
+static void bc_bytes(const struct binder *b, int i, uint8_t type, const void *p, int len)
+{
+	if (bc_same(b, i, type) && b->c->len[i] == len && !memcmp(b->c->p[i], p, (size_t)len))
+		return;
+	if (type == BC_TEXT)
+		sqlite3_bind_text(b->st, i + 1, p, len, SQLITE_STATIC);
+	else
+		sqlite3_bind_blob(b->st, i + 1, p, len, SQLITE_STATIC);
+	bc_set(b, i, type);
+	b->c->p[i] = p;
+	b->c->len[i] = len;
+}
+
+static void bc_null(const struct binder *b, int i)
+{
+	if (bc_same(b, i, BC_NULL))
+		return;
+	sqlite3_bind_null(b->st, i + 1);
+	bc_set(b, i, BC_NULL);
+}
+
+/* Binds one events row at parameter offset `base` (0-based). */
+static void bind_event(const struct binder *b, int base, const struct store_event *e)
+{
+	int alen = e->ipver == 4 ? 4 : 16;
+	bc_int(b, base + 0, (int64_t)(e->ts_us / US_PER_DAY));
+	bc_int(b, base + 1, (int64_t)e->ts_us);
+	bc_int(b, base + 2, e->kind);
+	bc_int(b, base + 3, e->type);
+	bc_int(b, base + 4, e->transport);
+	bc_int(b, base + 5, e->ipver);
+	bc_int(b, base + 6, e->flags);
+	bc_bytes(b, base + 7, BC_BLOB, e->src, alen);
+	bc_int(b, base + 8, e->src_port);
+	bc_int(b, base + 9, e->src_asn);
+	bc_bytes(b, base + 10, BC_TEXT, e->src_cc, (int)strnlen(e->src_cc, 3));
+	bc_bytes(b, base + 11, BC_BLOB, e->dst, alen);
+	bc_int(b, base + 12, e->dst_port);
+	bc_int(b, base + 13, e->dst_asn);
+	bc_bytes(b, base + 14, BC_TEXT, e->dst_cc, (int)strnlen(e->dst_cc, 3));
+	for (int c = 0; c < STORE_C_N; c++) {
+		const struct store_str *v = &e->col[c];
+		if (v->p && v->len)
+			bc_bytes(b, base + 15 + c, BC_TEXT, v->p, (int)v->len);
+		else
+			bc_null(b, base + 15 + c);
+	}
+}
+
+static void bind_delta(sqlite3_stmt *st, int base, const struct agg *a)
+{
+	sqlite3_bind_int64(st, base + 1, a->day);
+	sqlite3_bind_text(st, base + 2, a->family, (int)a->family_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, base + 3, a->src, a->ipver == 4 ? 4 : 16, SQLITE_STATIC);
+	sqlite3_bind_int(st, base + 4, a->ipver);
+	sqlite3_bind_int64(st, base + 5, a->asn);
+	sqlite3_bind_text(st, base + 6, a->cc, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, base + 7, (sqlite3_int64)a->first);
+	sqlite3_bind_int64(st, base + 8, (sqlite3_int64)a->last);
+	sqlite3_bind_int64(st, base + 9, (sqlite3_int64)a->events);
+}
+
+/* The rowid range of each day in a batch (a batch spans few days), written to day_rows. */
+struct day_ranges {
+	int64_t day[4], first[4], last[4];
+	size_t n;
+};
+
+static int day_flush(struct sqlite_store *s, struct day_ranges *d)
+{
+	int rc = 0;
+	for (size_t k = 0; k < d->n && !rc; k++) {
+		sqlite3_bind_int64(s->up_day, 1, d->day[k]);
+		sqlite3_bind_int64(s->up_day, 2, d->first[k]);
+		sqlite3_bind_int64(s->up_day, 3, d->last[k]);
+		rc = step_reset(s->up_day);
+	}
+	d->n = 0;
+	return rc;
+}
+
+static int day_note(struct sqlite_store *s, struct day_ranges *d, int64_t day, int64_t rowid)
+{
+	size_t k;
+	for (k = 0; k < d->n && d->day[k] != day; k++)
+		;
+	if (k == d->n) {
+		/* More than four days in one batch: flush the ranges so far and start over. */
+		if (d->n == 4) {
+			int rc = day_flush(s, d);
+			if (rc)
+				return rc;
+			k = 0;
+		}
+		d->day[k] = day;
+		d->first[k] = rowid;
+		d->n++;
+	}
+	d->last[k] = rowid;
+	return 0;
+}
+
+/* Rows in agg_delta now (before the first ingest: is the mirror complete?). */
+static int count_delta(struct sqlite_store *s, int64_t *out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM agg_delta", -1, &st, NULL) != SQLITE_OK)
+		return ERR_SYS;
+	int r = sqlite3_step(st);
+	*out = r == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW ? 0 : ERR_SYS;
+}
+
+/* The mirror's rows into daily_src, in key order (inside the compacting transaction). */
+static int compact_from_mirror(struct sqlite_store *s)
+{
+	int rc;
+	const struct aggm_row *const *r = aggm_sorted(s->mirror, &rc);
+	sqlite3_stmt *st = s->upsert_src;
+	for (size_t i = 0; r && i < aggm_count(s->mirror) && !rc; i++) {
+		const struct aggm_row *a = r[i];
+		sqlite3_bind_int64(st, 1, a->day);
+		sqlite3_bind_text(st, 2, a->family, (int)a->family_len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, a->src, a->ipver == 4 ? 4 : 16, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, a->ipver);
+		sqlite3_bind_int64(st, 5, a->asn);
+		sqlite3_bind_text(st, 6, a->cc, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, (sqlite3_int64)a->first);
+		sqlite3_bind_int64(st, 8, (sqlite3_int64)a->last);
+		sqlite3_bind_int64(st, 9, (sqlite3_int64)a->events);
+		rc = step_reset(st);
+	}
+	return rc;
+}
+
+/*
+ * Compacts agg_delta into daily_src when it has grown (or the mirror is
+ * full); a transaction of its own. The mirror's rows are used when it holds
+ * exactly what agg_delta holds, else SQLite groups and sorts agg_delta.
+ */
 static int maybe_compact(struct sqlite_store *s, bool force)
 {
-	if (s->delta_rows < 0) {
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM agg_delta", -1, &st, NULL) !=
-		    SQLITE_OK)
-			return ERR_SYS;
-		s->delta_rows = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		sqlite3_finalize(st);
-	}
-	if (!s->delta_rows || (!force && s->delta_rows < STORE_COMPACT_ROWS))
+	if (s->delta_rows < 0 && count_delta(s, &s->delta_rows))
+		return ERR_SYS;
+	bool full = s->mirror_ok && aggm_count(s->mirror) >= STORE_MIRROR_MAX;
+	if (!s->delta_rows || (!force && !full && s->delta_rows < STORE_COMPACT_ROWS))
 		return 0;
 	if (exec(s, "BEGIN"))
 		return ERR_SYS;
-	if (exec(s, compact_sql) || rollup_pending(s) || exec(s, "COMMIT")) {
+	int64_t now = -1;
+	int rc = s->mirror_ok ? count_delta(s, &now) : 0;
+	if (!rc && s->mirror_ok && now == s->mirror_rows)
+		rc = compact_from_mirror(s);
+	else if (!rc)
+		rc = exec(s, compact_src_sql);
+	if (rc || exec(s, "DELETE FROM agg_delta") || exec(s, compact_bot_sql) || rollup_pending(s) ||
+	    exec(s, "COMMIT")) {
 		exec(s, "ROLLBACK");
 		return ERR_SYS;
 	}
+	/* agg_delta is empty: the mirror starts over, complete. */
+	aggm_clear(s->mirror);
+	s->mirror_ok = true;
+	s->mirror_rows = 0;
 	s->delta_rows = 0;
 	return 0;
 }
@@ -463,12 +738,16 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 		struct agg *na = malloc(need / 2 * sizeof *na);
 		uint64_t *ns = calloc(need, sizeof *ns);
 		uint32_t *nu = malloc(need / 2 * sizeof *nu);
-		if (!na || !ns || !nu) {
+		struct aggm_row *nm = malloc(need / 2 * sizeof *nm);
+		if (!na || !ns || !nu || !nm) {
 			free(na);
 			free(ns);
 			free(nu);
+			free(nm);
 			return ERR_NOMEM;
 		}
+		free(s->mrows);
+		s->mrows = nm;
 		free(s->agg);
 		free(s->agg_slot);
 		free(s->agg_used);
@@ -478,10 +757,19 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 		s->agg_cap = need;
 		s->agg_n = 0;
 	}
+	/* Strings bound by earlier ingests are gone: every cached binding is stale (0 is never current). */
+	if (++s->gen == 0)
+		s->gen = 1;
 	/* Only the slots the last batch used are dirty. */
 	for (size_t i = 0; i < s->agg_n; i++)
 		s->agg_slot[s->agg_used[i]] = 0;
 	s->agg_n = 0;
+	if (s->delta_rows < 0) {
+		/* The first ingest: the mirror is complete only if agg_delta starts empty. */
+		if (count_delta(s, &s->delta_rows))
+			return ERR_SYS;
+		s->mirror_ok = s->delta_rows == 0;
+	}
 	/* IMMEDIATE: take the write lock first, then check nobody moved the position. */
 	if (exec(s, "BEGIN IMMEDIATE"))
 		return ERR_SYS;
@@ -489,88 +777,51 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 	int rc = sq_get_pos(s, &cur);
 	if (!rc && (cur.segment != from->segment || cur.offset != from->offset))
 		rc = ERR_INVAL;
-	int64_t day_first[4] = { 0 }, day_last[4] = { 0 }, days[4];
-	size_t n_days = 0;
-	for (size_t i = 0; i < n && !rc; i++) {
-		const struct store_event *e = &ev[i];
-		sqlite3_stmt *st = s->ins_event;
-		size_t alen = e->ipver == 4 ? 4 : 16;
-		int64_t day = (int64_t)(e->ts_us / US_PER_DAY);
-		sqlite3_bind_int64(st, 1, day);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)e->ts_us);
-		sqlite3_bind_int(st, 3, e->kind);
-		sqlite3_bind_int(st, 4, e->type);
-		sqlite3_bind_int(st, 5, e->transport);
-		sqlite3_bind_int(st, 6, e->ipver);
-		sqlite3_bind_int(st, 7, e->flags);
-		sqlite3_bind_blob(st, 8, e->src, (int)alen, SQLITE_STATIC);
-		sqlite3_bind_int(st, 9, e->src_port);
-		sqlite3_bind_int64(st, 10, e->src_asn);
-		sqlite3_bind_text(st, 11, e->src_cc, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 12, e->dst, (int)alen, SQLITE_STATIC);
-		sqlite3_bind_int(st, 13, e->dst_port);
-		sqlite3_bind_int64(st, 14, e->dst_asn);
-		sqlite3_bind_text(st, 15, e->dst_cc, -1, SQLITE_STATIC);
-		for (int c = 0; c < STORE_C_N; c++)
-			bind_str(st, 16 + c, &e->col[c]);
-		rc = step_reset(st);
-		if (rc)
+	struct day_ranges dr = { .n = 0 };
+	for (size_t i = 0; i < n && !rc;) {
+		/* STORE_MULTI rows per step while that many are left, then one at a time. */
+		size_t k = n - i >= STORE_MULTI ? STORE_MULTI : 1;
+		sqlite3_stmt *st = k > 1 ? s->ins_event_n : s->ins_event;
+		struct binder bd = { st, k > 1 ? s->bc_n : s->bc_1, s->gen };
+		for (size_t j = 0; j < k; j++)
+			bind_event(&bd, (int)j * STORE_EV_COLS, &ev[i + j]);
+		if ((rc = step_reset(st)) != 0)
 			break;
-		/* The rowid range of each day in this batch (a batch spans few days). */
-		int64_t rowid = sqlite3_last_insert_rowid(s->db);
-		size_t d;
-		for (d = 0; d < n_days && days[d] != day; d++)
-			;
-		if (d == n_days && n_days < 4) {
-			days[n_days] = day;
-			day_first[n_days] = rowid;
-			n_days++;
-		}
-		if (d < n_days)
-			day_last[d] = rowid;
-		else
-			rc = ERR_INVAL; /* more than four days in one batch: handled below */
-		if (rc) {
-			/* Flush the ranges so far and start over for the rest of the batch. */
-			rc = 0;
-			for (size_t k = 0; k < n_days && !rc; k++) {
-				sqlite3_bind_int64(s->up_day, 1, days[k]);
-				sqlite3_bind_int64(s->up_day, 2, day_first[k]);
-				sqlite3_bind_int64(s->up_day, 3, day_last[k]);
-				rc = step_reset(s->up_day);
-			}
-			days[0] = day;
-			day_first[0] = day_last[0] = rowid;
-			n_days = 1;
-		}
-		if (store_is_infection(e)) {
-			struct agg k = { .day = day,
-					 .family = e->col[STORE_C_FAMILY].p,
-					 .family_len = e->col[STORE_C_FAMILY].len,
-					 .ipver = e->ipver,
-					 .asn = e->src_asn };
-			memcpy(k.src, e->src, 16);
-			memcpy(k.cc, e->src_cc, 3);
-			agg_add(s, &k, e->ts_us);
-			const struct store_str *b = &e->col[STORE_C_BOT_ID];
-			if (b->len) {
-				struct agg kb = { .bot = true,
-						  .bot_id = b->p,
-						  .bot_len = b->len,
-						  .day = day,
-						  .family = k.family,
-						  .family_len = k.family_len };
-				agg_add(s, &kb, e->ts_us);
+		/* One writer: the rows of one statement got consecutive rowids. */
+		int64_t last = sqlite3_last_insert_rowid(s->db);
+		for (size_t j = 0; j < k && !rc; j++) {
+			const struct store_event *e = &ev[i + j];
+			int64_t day = (int64_t)(e->ts_us / US_PER_DAY);
+			rc = day_note(s, &dr, day, last - (int64_t)(k - 1 - j));
+			if (store_is_infection(e)) {
+				struct agg ak = { .day = day,
+						  .family = e->col[STORE_C_FAMILY].p,
+						  .family_len = e->col[STORE_C_FAMILY].len,
+						  .ipver = e->ipver,
+						  .asn = e->src_asn };
+				memcpy(ak.src, e->src, 16);
+				memcpy(ak.cc, e->src_cc, 3);
+				agg_add(s, &ak, e->ts_us);
+				const struct store_str *bt = &e->col[STORE_C_BOT_ID];
+				if (bt->len) {
+					struct agg kb = { .bot = true,
+							  .bot_id = bt->p,
+							  .bot_len = bt->len,
+							  .day = day,
+							  .family = ak.family,
+							  .family_len = ak.family_len };
+					agg_add(s, &kb, e->ts_us);
+				}
 			}
 		}
+		i += k;
 	}
-	for (size_t k = 0; k < n_days && !rc; k++) {
-		sqlite3_bind_int64(s->up_day, 1, days[k]);
-		sqlite3_bind_int64(s->up_day, 2, day_first[k]);
-		sqlite3_bind_int64(s->up_day, 3, day_last[k]);
-		rc = step_reset(s->up_day);
-	}
+	if (!rc)
+		rc = day_flush(s, &dr);
 	int64_t added = 0;
+	/* Bot IDs one at a time (few), address aggregates STORE_MULTI per step. */
+	const struct agg *pend[STORE_MULTI];
+	size_t np = 0;
 	for (size_t i = 0; i < s->agg_n && !rc; i++) {
 		const struct agg *a = &s->agg[i];
 		if (a->bot) {
@@ -591,17 +842,18 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 			if (rc)
 				break;
 		}
-		sqlite3_stmt *st = s->ins_delta;
-		sqlite3_bind_int64(st, 1, a->day);
-		sqlite3_bind_text(st, 2, a->family, (int)a->family_len, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, a->src, a->ipver == 4 ? 4 : 16, SQLITE_STATIC);
-		sqlite3_bind_int(st, 4, a->ipver);
-		sqlite3_bind_int64(st, 5, a->asn);
-		sqlite3_bind_text(st, 6, a->cc, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, (sqlite3_int64)a->first);
-		sqlite3_bind_int64(st, 8, (sqlite3_int64)a->last);
-		sqlite3_bind_int64(st, 9, (sqlite3_int64)a->events);
-		rc = step_reset(st);
+		pend[np++] = a;
+		if (np == STORE_MULTI) {
+			for (size_t j = 0; j < np; j++)
+				bind_delta(s->ins_delta_n, (int)j * STORE_DELTA_COLS, pend[j]);
+			rc = step_reset(s->ins_delta_n);
+			added += (int64_t)np;
+			np = 0;
+		}
+	}
+	for (size_t j = 0; j < np && !rc; j++) {
+		bind_delta(s->ins_delta, 0, pend[j]);
+		rc = step_reset(s->ins_delta);
 		added++;
 	}
 	if (!rc) {
@@ -620,8 +872,29 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 		exec(s, "ROLLBACK");
 		return rc;
 	}
-	if (s->delta_rows >= 0)
-		s->delta_rows += added;
+	s->delta_rows += added;
+	/* Committed: the batch's address aggregates join the mirror. */
+	size_t nm = 0;
+	for (size_t i = 0; i < s->agg_n && s->mirror_ok; i++) {
+		const struct agg *a = &s->agg[i];
+		if (a->bot)
+			continue;
+		struct aggm_row *r = &s->mrows[nm++];
+		*r = (struct aggm_row){ .day = a->day,
+					.family = a->family,
+					.family_len = a->family_len,
+					.ipver = a->ipver,
+					.asn = a->asn,
+					.first = a->first,
+					.last = a->last,
+					.events = a->events };
+		memcpy(r->src, a->src, 16);
+		memcpy(r->cc, a->cc, 3);
+	}
+	if (s->mirror_ok && aggm_add_many(s->mirror, s->mrows, nm))
+		s->mirror_ok = false; /* no memory: SQLite compacts */
+	else
+		s->mirror_rows += (int64_t)nm;
 	return maybe_compact(s, false);
 }
 
