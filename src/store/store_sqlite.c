@@ -705,8 +705,8 @@ static int maybe_compact(struct sqlite_store *s, bool force)
 		rc = compact_from_mirror(s);
 	else if (!rc)
 		rc = exec(s, compact_src_sql);
-	if (rc || exec(s, "DELETE FROM agg_delta") || exec(s, compact_bot_sql) || rollup_pending(s) ||
-	    exec(s, "COMMIT")) {
+	if (rc || exec(s, "DELETE FROM agg_delta") || exec(s, compact_bot_sql) ||
+	    rollup_pending(s) || exec(s, "COMMIT")) {
 		exec(s, "ROLLBACK");
 		return ERR_SYS;
 	}
