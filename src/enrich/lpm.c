@@ -100,6 +100,7 @@ struct lpm {
 	size_t n_node6, cap_node6;
 	uint32_t *root6; /* the top level: (1 << root_bits6) + 1 entries, no skip */
 	unsigned root_bits6;
+	bool const6;	/* one /64 segment, no split /64: every IPv6 address has seg6[0].val */
 	u128 *sp6_start;
 	uint32_t *sp6_val;
 	uint32_t *split6;
@@ -720,6 +721,7 @@ int lpm_build(struct lpm_builder *b, struct lpm **out)
 	t->n6 = g6.n;
 	if ((rc = lpm_seg64(t, g6.start, g6.val, g6.n)) || (rc = root6_build(t)))
 		goto out;
+	t->const6 = t->n64 == 1 && !t->n_sp6;
 	rc = 0;
 	*out = t;
 	t = NULL;
@@ -850,6 +852,8 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 {
 	if (!memcmp(addr, v4mapped, sizeof v4mapped))
 		return lpm_lookup4(t, (uint32_t)u128_from_bytes(addr + 12, 4));
+	if (t->const6)
+		return t->seg6[0].val; /* e.g. the ASN table of a country-only configuration */
 	u128 a = addr6(addr);
 	uint64_t x = (uint64_t)(a >> 64);
 	const uint32_t *ep = root6_entry(t, x);
@@ -868,6 +872,13 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
  */
 void lpm_lookup6_batch(const struct lpm *t, const uint8_t (*addrs)[16], size_t n, uint32_t *out)
 {
+	if (t->const6) {
+		for (size_t i = 0; i < n; i++)
+			out[i] = memcmp(addrs[i], v4mapped, sizeof v4mapped)
+					 ? t->seg6[0].val
+					 : lpm_lookup6(t, addrs[i]);
+		return;
+	}
 	for (size_t g = 0; g < n; g += LPM_GROUP6) {
 		size_t m = n - g < LPM_GROUP6 ? n - g : LPM_GROUP6;
 		uint64_t x[LPM_GROUP6];
