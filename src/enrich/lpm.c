@@ -599,8 +599,8 @@ static uint32_t seg64_at(const struct lpm *t, uint32_t s, uint64_t k)
  * A level skips the bits its slot's inner boundaries all share (a /29 split
  * into /48s shares 13 bits below the /16): it indexes the 2^bits slots of
  * the small block P they lie in, plus one slot for what lies below P and one
- * for what lies above. Layout: [0] the first segment, [1] [2] the index of
- * P's first slot (low, high word), [3] 2^bits, then 2^bits + 3 entries
+ * for what lies above. Layout: [0] the first segment, [1] [2] P's first key
+ * (low, high word), [3] 2^bits, then 2^bits + 3 entries
  * (below, the slots, above, and the segment where the level's range ends).
  */
 static int node6_build(struct lpm *t, uint32_t lo, uint32_t hi, uint64_t base, unsigned used,
@@ -634,9 +634,11 @@ static int node6_build(struct lpm *t, uint32_t lo, uint32_t hi, uint64_t base, u
 	}
 	size_t off = t->n_node6;
 	t->n_node6 += need;
+	/* P's first key, absolute: a lookup needs neither the bits used above nor the slot's base. */
+	uint64_t p_start = base + (first_slot << shift);
 	t->node6[off] = lo;
-	t->node6[off + 1] = (uint32_t)first_slot;
-	t->node6[off + 2] = (uint32_t)(first_slot >> 32);
+	t->node6[off + 1] = (uint32_t)p_start;
+	t->node6[off + 2] = (uint32_t)(p_start >> 32);
 	t->node6[off + 3] = (uint32_t)slots;
 	t->node6[off + 4] = leaf6(lo, lo); /* below P: no boundary before P */
 	uint32_t s = lo;
@@ -661,7 +663,7 @@ static int node6_build(struct lpm *t, uint32_t lo, uint32_t hi, uint64_t base, u
 	/* hi itself may start above P (inside the slot): the range goes up to it. */
 	t->node6[off + 5 + slots] = leaf6(above < hi ? above : hi, hi);
 	t->node6[off + 6 + slots] = leaf6(hi, hi);
-	*entry = LPM_NODE6 | (uint32_t)(w - 1) << 25 | (uint32_t)off;
+	*entry = LPM_NODE6 | (uint32_t)shift << 25 | (uint32_t)off; /* shift <= 63 - used */
 	return 0;
 }
 
@@ -814,23 +816,24 @@ static const uint32_t *root6_entry(const struct lpm *t, uint64_t x)
 	return t->root6 + (x >> (64 - t->root_bits6));
 }
 
-/* One step down the trie: the entry of x's slot in level *ep, *used bits consumed before it. */
-static const uint32_t *node6_step(const struct lpm *t, const uint32_t *ep, uint64_t x,
-				  unsigned *used)
+/*
+ * One step down the trie: the entry of x's slot in level *ep. The level's
+ * slots start at P's first key, 2^shift keys each; below P: entry 0, inside:
+ * 1 + slot, above: slots + 1 (no branches).
+ */
+static inline const uint32_t *node6_step(const struct lpm *t, const uint32_t *ep, uint64_t x)
 {
 	uint32_t e = *ep;
-	unsigned w = ((e >> 25) & 63) + 1;
 	const uint32_t *p = t->node6 + (e & LPM_NODE6_OFF);
-	uint64_t first = (uint64_t)p[1] | (uint64_t)p[2] << 32, slots = p[3];
-	uint64_t c = (x << *used) >> (64 - w); /* a node lies above bit 64: *used < 64 */
-	/* below P: entry 0; inside: 1 + slot; above: slots + 1 */
-	uint64_t j = c < first ? 0 : c - first >= slots ? slots + 1 : c - first + 1;
-	*used += w;
+	uint64_t p_start = (uint64_t)p[1] | (uint64_t)p[2] << 32, slots = p[3];
+	uint64_t j = (x - p_start) >> ((e >> 25) & 63);
+	j = j < slots ? j + 1 : slots + 1;
+	j = x < p_start ? 0 : j;
 	return p + 4 + j;
 }
 
 /* The value for address a (top bits x) in leaf *ep: a search over its few segments, no branches to mispredict. */
-static uint32_t leaf6_value(const struct lpm *t, const uint32_t *ep, uint64_t x, u128 a)
+static inline uint32_t leaf6_value(const struct lpm *t, const uint32_t *ep, uint64_t x, u128 a)
 {
 	uint32_t e = *ep, lo = e & LPM_LEAF6_LO, len = (e >> 27) + 1;
 	if (__builtin_expect(len == 16, 0)) {
@@ -857,9 +860,8 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 	u128 a = addr6(addr);
 	uint64_t x = (uint64_t)(a >> 64);
 	const uint32_t *ep = root6_entry(t, x);
-	unsigned used = t->root_bits6;
 	while (*ep & LPM_NODE6)
-		ep = node6_step(t, ep, x, &used);
+		ep = node6_step(t, ep, x);
 	return leaf6_value(t, ep, x, a);
 }
 
@@ -883,7 +885,6 @@ void lpm_lookup6_batch(const struct lpm *t, const uint8_t (*addrs)[16], size_t n
 		size_t m = n - g < LPM_GROUP6 ? n - g : LPM_GROUP6;
 		uint64_t x[LPM_GROUP6];
 		const uint32_t *ep[LPM_GROUP6];
-		unsigned used[LPM_GROUP6];
 		bool more = false;
 		for (size_t i = 0; i < m; i++) {
 			x[i] = (uint64_t)(addr6(addrs[g + i]) >> 64);
@@ -891,7 +892,6 @@ void lpm_lookup6_batch(const struct lpm *t, const uint8_t (*addrs)[16], size_t n
 			__builtin_prefetch(ep[i]);
 		}
 		for (size_t i = 0; i < m; i++) {
-			used[i] = t->root_bits6;
 			if (*ep[i] & LPM_NODE6) {
 				__builtin_prefetch(t->node6 + (*ep[i] & LPM_NODE6_OFF));
 				more = true;
@@ -901,7 +901,7 @@ void lpm_lookup6_batch(const struct lpm *t, const uint8_t (*addrs)[16], size_t n
 			more = false;
 			for (size_t i = 0; i < m; i++)
 				if (*ep[i] & LPM_NODE6) {
-					ep[i] = node6_step(t, ep[i], x[i], &used[i]);
+					ep[i] = node6_step(t, ep[i], x[i]);
 					__builtin_prefetch(ep[i]);
 				}
 			for (size_t i = 0; i < m; i++)
