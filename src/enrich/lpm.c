@@ -87,8 +87,8 @@ struct lpm {
 	 * prefixes); those segments are searched in sp6_start/sp6_val between
 	 * split6[2k] and split6[2k + 1]. Above seg6 sits a trie of direct-indexed
 	 * levels (node6): an entry is a segment number (the search range starts
-	 * there and ends at the next entry's) or LPM_NODE6 | bits << 26 | offset of
-	 * a child level of 1 << bits slots, which subdivides a slot holding many
+	 * there and ends at the next entry's) or LPM_NODE6 | shift << 25 | offset of
+	 * a child level of slots of 2^shift keys, which subdivides a slot holding many
 	 * segments. A child level is node6[off] = its first segment, then
 	 * (1 << bits) + 1 entries. Levels go on until a slot holds fewer than
 	 * LPM_LEAF6 segments: a lookup is a few loads in small hot levels, then a
