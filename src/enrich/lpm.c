@@ -865,12 +865,24 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 	return leaf6_value(t, ep, x, a);
 }
 
-#define LPM_GROUP6 16
+#define LPM_AHEAD6 8 /* addresses between the stages of a batch */
+#define LPM_RING6  16 /* a power of two > LPM_AHEAD6 */
+
+/* The top 64 bits of an address, host order. */
+static uint64_t addr6_hi(const uint8_t *addr)
+{
+	uint64_t h64;
+	memcpy(&h64, addr, 8);
+	return be64toh(h64);
+}
 
 /*
- * Lookups of a group advance level by level together, each prefetching the
- * line the next step reads, so the group's cache misses overlap instead of
- * following one another.
+ * A pipeline in three stages LPM_AHEAD6 addresses apart: address i + 2D has
+ * its root entry prefetched, address i + D walks the trie (its root entry
+ * is in cache by then) and prefetches its leaf's segments, address i is
+ * searched in them. Every address costs about what a single lookup costs,
+ * with no pass over a group and no branch on another address's depth, and
+ * the cache misses of consecutive addresses overlap.
  */
 void lpm_lookup6_batch(const struct lpm *t, const uint8_t (*addrs)[16], size_t n, uint32_t *out)
 {
@@ -881,45 +893,26 @@ void lpm_lookup6_batch(const struct lpm *t, const uint8_t (*addrs)[16], size_t n
 					 : lpm_lookup6(t, addrs[i]);
 		return;
 	}
-	for (size_t g = 0; g < n; g += LPM_GROUP6) {
-		size_t m = n - g < LPM_GROUP6 ? n - g : LPM_GROUP6;
-		uint64_t x[LPM_GROUP6];
-		const uint32_t *ep[LPM_GROUP6];
-		bool more = false;
-		for (size_t i = 0; i < m; i++) {
-			x[i] = (uint64_t)(addr6(addrs[g + i]) >> 64);
-			ep[i] = root6_entry(t, x[i]);
-			__builtin_prefetch(ep[i]);
+	const uint32_t *ep[LPM_RING6];
+	for (size_t i = 0; i < n + 2 * LPM_AHEAD6; i++) {
+		if (i < n)
+			__builtin_prefetch(root6_entry(t, addr6_hi(addrs[i])));
+		if (i >= LPM_AHEAD6 && i - LPM_AHEAD6 < n) {
+			size_t j = i - LPM_AHEAD6;
+			uint64_t x = addr6_hi(addrs[j]);
+			const uint32_t *e = root6_entry(t, x);
+			while (*e & LPM_NODE6)
+				e = node6_step(t, e, x);
+			ep[j % LPM_RING6] = e;
+			__builtin_prefetch(t->seg6 + (*e & LPM_LEAF6_LO) + ((*e >> 27) + 1) / 2);
 		}
-		for (size_t i = 0; i < m; i++) {
-			if (*ep[i] & LPM_NODE6) {
-				__builtin_prefetch(t->node6 + (*ep[i] & LPM_NODE6_OFF));
-				more = true;
-			}
-		}
-		while (more) {
-			more = false;
-			for (size_t i = 0; i < m; i++)
-				if (*ep[i] & LPM_NODE6) {
-					ep[i] = node6_step(t, ep[i], x[i]);
-					__builtin_prefetch(ep[i]);
-				}
-			for (size_t i = 0; i < m; i++)
-				if (*ep[i] & LPM_NODE6) {
-					__builtin_prefetch(t->node6 + (*ep[i] & LPM_NODE6_OFF));
-					more = true;
-				}
-		}
-		for (size_t i = 0; i < m; i++) {
-			uint32_t e = *ep[i];
-			__builtin_prefetch(t->seg6 + (e & LPM_LEAF6_LO) + ((e >> 27) + 1) / 2);
-		}
-		for (size_t i = 0; i < m; i++) {
-			const uint8_t *a = addrs[g + i];
+		if (i >= 2 * LPM_AHEAD6) {
+			size_t k = i - 2 * LPM_AHEAD6;
+			const uint8_t *a = addrs[k];
 			if (__builtin_expect(!memcmp(a, v4mapped, sizeof v4mapped), 0))
-				out[g + i] = lpm_lookup6(t, a);
+				out[k] = lpm_lookup6(t, a);
 			else
-				out[g + i] = leaf6_value(t, ep[i], x[i], addr6(a));
+				out[k] = leaf6_value(t, ep[k % LPM_RING6], addr6_hi(a), addr6(a));
 		}
 	}
 }
