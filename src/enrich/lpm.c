@@ -100,7 +100,7 @@ struct lpm {
 	size_t n_node6, cap_node6;
 	uint32_t *root6; /* the top level: (1 << root_bits6) + 1 entries, no skip */
 	unsigned root_bits6;
-	bool const6;	/* one /64 segment, no split /64: every IPv6 address has seg6[0].val */
+	bool const6; /* one /64 segment, no split /64: every IPv6 address has seg6[0].val */
 	u128 *sp6_start;
 	uint32_t *sp6_val;
 	uint32_t *split6;
@@ -865,7 +865,7 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 	return leaf6_value(t, ep, x, a);
 }
 
-#define LPM_AHEAD6 8 /* addresses between the stages of a batch */
+#define LPM_AHEAD6 8  /* addresses between the stages of a batch */
 #define LPM_RING6  16 /* a power of two > LPM_AHEAD6 */
 
 /* The top 64 bits of an address, host order. */
@@ -874,6 +874,31 @@ static uint64_t addr6_hi(const uint8_t *addr)
 	uint64_t h64;
 	memcpy(&h64, addr, 8);
 	return be64toh(h64);
+}
+
+/* Batch stage 1: the root entry of addr is fetched. */
+static inline void batch6_ahead(const struct lpm *t, const uint8_t *addr)
+{
+	__builtin_prefetch(root6_entry(t, addr6_hi(addr)));
+}
+
+/* Batch stage 2: the trie walk to addr's leaf entry, whose first segments are fetched. */
+static inline void batch6_walk(const struct lpm *t, const uint8_t *addr, const uint32_t **leaf)
+{
+	uint64_t x = addr6_hi(addr);
+	const uint32_t *e = root6_entry(t, x);
+	while (*e & LPM_NODE6)
+		e = node6_step(t, e, x);
+	*leaf = e;
+	__builtin_prefetch(t->seg6 + (*e & LPM_LEAF6_LO) + ((*e >> 27) + 1) / 2);
+}
+
+/* Batch stage 3: the search in the leaf. */
+static inline uint32_t batch6_leaf(const struct lpm *t, const uint8_t *addr, const uint32_t *leaf)
+{
+	if (__builtin_expect(!memcmp(addr, v4mapped, sizeof v4mapped), 0))
+		return lpm_lookup6(t, addr);
+	return leaf6_value(t, leaf, addr6_hi(addr), addr6(addr));
 }
 
 /*
@@ -888,32 +913,32 @@ void lpm_lookup6_batch(const struct lpm *t, const uint8_t (*addrs)[16], size_t n
 {
 	if (t->const6) {
 		for (size_t i = 0; i < n; i++)
-			out[i] = memcmp(addrs[i], v4mapped, sizeof v4mapped)
-					 ? t->seg6[0].val
-					 : lpm_lookup6(t, addrs[i]);
+			out[i] = memcmp(addrs[i], v4mapped, sizeof v4mapped) ?
+					 t->seg6[0].val :
+					 lpm_lookup6(t, addrs[i]);
 		return;
 	}
 	const uint32_t *ep[LPM_RING6];
-	for (size_t i = 0; i < n + 2 * LPM_AHEAD6; i++) {
+	size_t i = 0;
+	/* Filling the pipeline, then its steady state (no tests), then draining it. */
+	for (; i < n + 2 * LPM_AHEAD6 && i < 2 * LPM_AHEAD6; i++) {
 		if (i < n)
-			__builtin_prefetch(root6_entry(t, addr6_hi(addrs[i])));
-		if (i >= LPM_AHEAD6 && i - LPM_AHEAD6 < n) {
-			size_t j = i - LPM_AHEAD6;
-			uint64_t x = addr6_hi(addrs[j]);
-			const uint32_t *e = root6_entry(t, x);
-			while (*e & LPM_NODE6)
-				e = node6_step(t, e, x);
-			ep[j % LPM_RING6] = e;
-			__builtin_prefetch(t->seg6 + (*e & LPM_LEAF6_LO) + ((*e >> 27) + 1) / 2);
-		}
-		if (i >= 2 * LPM_AHEAD6) {
-			size_t k = i - 2 * LPM_AHEAD6;
-			const uint8_t *a = addrs[k];
-			if (__builtin_expect(!memcmp(a, v4mapped, sizeof v4mapped), 0))
-				out[k] = lpm_lookup6(t, a);
-			else
-				out[k] = leaf6_value(t, ep[k % LPM_RING6], addr6_hi(a), addr6(a));
-		}
+			batch6_ahead(t, addrs[i]);
+		if (i >= LPM_AHEAD6 && i - LPM_AHEAD6 < n)
+			batch6_walk(t, addrs[i - LPM_AHEAD6], &ep[(i - LPM_AHEAD6) % LPM_RING6]);
+	}
+	for (; i < n; i++) {
+		batch6_ahead(t, addrs[i]);
+		batch6_walk(t, addrs[i - LPM_AHEAD6], &ep[(i - LPM_AHEAD6) % LPM_RING6]);
+		size_t k = i - 2 * LPM_AHEAD6;
+		out[k] = batch6_leaf(t, addrs[k], ep[k % LPM_RING6]);
+	}
+	for (; i < n + 2 * LPM_AHEAD6; i++) {
+		if (i - LPM_AHEAD6 < n)
+			batch6_walk(t, addrs[i - LPM_AHEAD6], &ep[(i - LPM_AHEAD6) % LPM_RING6]);
+		size_t k = i - 2 * LPM_AHEAD6;
+		if (k < n)
+			out[k] = batch6_leaf(t, addrs[k], ep[k % LPM_RING6]);
 	}
 }
 

@@ -81,6 +81,38 @@ static void near_addr(const struct pfx *p, uint8_t *a)
 	}
 }
 
+/*
+ * Batches of every length from 0 to 40 (shorter than, equal to and longer
+ * than the batch pipeline's depth), with IPv4-mapped addresses among them
+ * (answered from the IPv4 table): each answer as the reference gives it.
+ */
+static void check_batch_lengths(const struct lpm *t, const struct pfx *ps, size_t n)
+{
+	static uint8_t a[40][16];
+	uint32_t got[40];
+	int bad = 0;
+	for (size_t len = 0; len <= 40; len++) {
+		for (size_t i = 0; i < len; i++) {
+			const struct pfx *p = &ps[rnd() % n];
+			if (p->ipver == 6 && rnd() % 2)
+				near_addr(p, a[i]);
+			else
+				random_addr(6, a[i]);
+			if (rnd() % 5 == 0) {
+				memset(a[i], 0, 10);
+				a[i][10] = a[i][11] = 0xff;
+			}
+		}
+		lpm_lookup6_batch(t, (const uint8_t(*)[16])a, len, got);
+		for (size_t i = 0; i < len; i++) {
+			bool mapped = !memcmp(a[i], "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12);
+			bad += got[i] !=
+			       (mapped ? brute(ps, n, 4, a[i] + 12) : brute(ps, n, 6, a[i]));
+		}
+	}
+	CHECK_INT(bad, 0);
+}
+
 static void run_case(size_t n_pfx, bool defaults, bool clustered, int probes, uint32_t nvals)
 {
 	struct pfx *ps = calloc(n_pfx + 4, sizeof *ps);
@@ -157,6 +189,7 @@ static void run_case(size_t n_pfx, bool defaults, bool clustered, int probes, ui
 	for (size_t i = 0; i < 1000; i++)
 		bad += got[i] != brute(ps, n, 6, batch[i]);
 	CHECK_INT(bad, 0);
+	check_batch_lengths(t, ps, n);
 	lpm_free(t);
 	free(ps);
 }
@@ -373,9 +406,48 @@ static void test_edges(void)
 	lpm_free(t);
 }
 
+/* A table with one IPv6 segment (no IPv6 entry, or a lone default route) answers it everywhere. */
+static void test_const6(bool v6_default)
+{
+	struct pfx ps[40];
+	size_t n = 0;
+	struct lpm_builder *b;
+	CHECK_INT(lpm_builder_new(&b), 0);
+	if (v6_default)
+		ps[n++] = (struct pfx){ 6, { 0 }, 0, 77 };
+	for (size_t i = 0; i < 30; i++) {
+		struct pfx *p = &ps[n++];
+		p->ipver = 4;
+		p->plen = (unsigned)(rnd() % 33);
+		random_addr(4, p->addr);
+		mask(p->addr, 32, p->plen);
+		p->val = (uint32_t)i + 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		CHECK_INT(lpm_add_prefix(b, ps[i].ipver, ps[i].addr, ps[i].plen, ps[i].val), 0);
+	struct lpm *t;
+	CHECK_INT(lpm_build(b, &t), 0);
+	int bad = 0;
+	for (int i = 0; i < 2000; i++) {
+		uint8_t a[16];
+		random_addr(6, a);
+		if (i % 4 == 0) {
+			memset(a, 0, 10);
+			a[10] = a[11] = 0xff;
+		}
+		bool mapped = !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12);
+		bad += lpm_lookup6(t, a) != (mapped ? brute(ps, n, 4, a + 12) : brute(ps, n, 6, a));
+	}
+	CHECK_INT(bad, 0);
+	check_batch_lengths(t, ps, n);
+	lpm_free(t);
+}
+
 int main(void)
 {
 	test_edges();
+	test_const6(false);
+	test_const6(true);
 	test_dense6();
 	test_tight6(600, 29, 30);
 	test_tight6(2000, 40, 30);
