@@ -835,19 +835,33 @@ static inline const uint32_t *node6_step(const struct lpm *t, const uint32_t *ep
 /* The value for address a (top bits x) in leaf *ep: a search over its few segments, no branches to mispredict. */
 static inline uint32_t leaf6_value(const struct lpm *t, const uint32_t *ep, uint64_t x, u128 a)
 {
-	uint32_t e = *ep, lo = e & LPM_LEAF6_LO, len = (e >> 27) + 1;
-	if (__builtin_expect(len == 16, 0)) {
-		uint32_t next = ep[1];
-		len = (next & LPM_NODE6 ? t->node6[next & LPM_NODE6_OFF] : next & LPM_LEAF6_LO) -
-		      lo + 1;
-	}
+	uint32_t e = *ep, lo = e & LPM_LEAF6_LO, last = e >> 27;
 	const struct seg6 *k = t->seg6 + lo;
-	while (len > 1) {
-		uint32_t half = len >> 1;
-		k = k[half].key <= x ? k + half : k;
-		len -= half;
+	uint32_t v;
+	if (__builtin_expect(last < 15, 1)) {
+		/*
+		 * Segments lo..lo + last (at most 15 after the first): four fixed
+		 * steps, a probe past the last segment reads the last one (keys are
+		 * sorted), so the count of steps never depends on the leaf's size.
+		 */
+		uint32_t pos = 0;
+		for (uint32_t step = 8; step; step >>= 1) {
+			uint32_t q = pos + step < last ? pos + step : last;
+			pos = k[q].key <= x ? q : pos;
+		}
+		v = k[pos].val;
+	} else {
+		uint32_t next = ep[1];
+		uint32_t len =
+			(next & LPM_NODE6 ? t->node6[next & LPM_NODE6_OFF] : next & LPM_LEAF6_LO) -
+			lo + 1;
+		while (len > 1) {
+			uint32_t half = len >> 1;
+			k = k[half].key <= x ? k + half : k;
+			len -= half;
+		}
+		v = k->val;
 	}
-	uint32_t v = k->val;
 	return __builtin_expect(v & LPM_SPLIT6, 0) ? split6_lookup(t, v & ~LPM_SPLIT6, a) : v;
 }
 
@@ -865,7 +879,7 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 	return leaf6_value(t, ep, x, a);
 }
 
-#define LPM_AHEAD6 8  /* addresses between the stages of a batch */
+#define LPM_AHEAD6 4  /* addresses between the stages of a batch */
 #define LPM_RING6  16 /* a power of two > LPM_AHEAD6 */
 
 /* The top 64 bits of an address, host order. */
