@@ -828,7 +828,7 @@ static inline const uint32_t *node6_step(const struct lpm *t, const uint32_t *ep
 	uint64_t p_start = (uint64_t)p[1] | (uint64_t)p[2] << 32, slots = p[3];
 	uint64_t j = (x - p_start) >> ((e >> 25) & 63);
 	j = j < slots ? j + 1 : slots + 1;
-	j = x < p_start ? 0 : j;
+	j &= -(uint64_t)(x >= p_start); /* a mask, not a branch on a data-dependent test */
 	return p + 4 + j;
 }
 
