@@ -18,7 +18,7 @@
 #define LPM_NODE6	       0x80000000u /* node6 entry: a child level */
 #define LPM_NODE6_OFF	       ((1u << 25) - 1)
 #define LPM_LEAF6_LO	       ((1u << 27) - 1) /* a leaf entry: first segment, then the count */
-#define LPM_LEAF6	       16 /* a slot with fewer segments is searched, not subdivided */
+#define LPM_LEAF6	       8 /* a slot with fewer segments is searched, not subdivided (a power of two) */
 #define LPM_FILL6	       2  /* segments per slot a level aims at */
 #define LPM_ROOT6_BITS_MAX     20 /* the top level */
 #define LPM_NODE6_BITS_MAX     16 /* lower levels */
@@ -838,23 +838,26 @@ static inline uint32_t leaf6_value(const struct lpm *t, const uint32_t *ep, uint
 	uint32_t e = *ep, lo = e & LPM_LEAF6_LO, last = e >> 27;
 	const struct seg6 *k = t->seg6 + lo;
 	uint32_t v;
-	if (__builtin_expect(last < 15, 1)) {
+	if (__builtin_expect(last < LPM_LEAF6, 1)) {
 		/*
-		 * Segments lo..lo + last (at most 15 after the first): four fixed
-		 * steps, a probe past the last segment reads the last one (keys are
-		 * sorted), so the count of steps never depends on the leaf's size.
+		 * Segments lo..lo + last (fewer than LPM_LEAF6 after the first):
+		 * fixed steps, a probe past the last segment reads the last one
+		 * (keys are sorted), so the count of steps never depends on the
+		 * leaf's size.
 		 */
 		uint32_t pos = 0;
-		for (uint32_t step = 8; step; step >>= 1) {
+		for (uint32_t step = LPM_LEAF6 / 2; step; step >>= 1) {
 			uint32_t q = pos + step < last ? pos + step : last;
 			pos = k[q].key <= x ? q : pos;
 		}
 		v = k[pos].val;
 	} else {
+		/* A leaf the trie could not subdivide (rare): n = 15 means "up to the next entry". */
 		uint32_t next = ep[1];
-		uint32_t len =
-			(next & LPM_NODE6 ? t->node6[next & LPM_NODE6_OFF] : next & LPM_LEAF6_LO) -
-			lo + 1;
+		uint32_t len = last < 15 ? last + 1 :
+					   (next & LPM_NODE6 ? t->node6[next & LPM_NODE6_OFF] :
+							       next & LPM_LEAF6_LO) -
+						   lo + 1;
 		while (len > 1) {
 			uint32_t half = len >> 1;
 			k = k[half].key <= x ? k + half : k;
