@@ -810,6 +810,24 @@ static uint32_t split6_lookup(const struct lpm *t, uint32_t k, u128 a)
 	return t->sp6_val[lo];
 }
 
+/* The value of address a in segment s (searched again if s is a split /64). */
+static inline uint32_t seg6_value(const struct lpm *t, uint32_t s, u128 a)
+{
+	uint32_t v = t->seg6[s].val;
+	return __builtin_expect(v & LPM_SPLIT6, 0) ? split6_lookup(t, v & ~LPM_SPLIT6, a) : v;
+}
+
+/*
+ * A first-level entry of one segment (a leaf of count 0): most of
+ * unannounced space. Tested on the first level only, where it is the common
+ * case of its region: below, one-segment leaves mix with larger ones from
+ * address to address, and the test would mispredict.
+ */
+static inline bool root6_single(const uint32_t *ep)
+{
+	return !(*ep >> 27);
+}
+
 /* The top level's entry for x. */
 static const uint32_t *root6_entry(const struct lpm *t, uint64_t x)
 {
@@ -877,6 +895,8 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 	u128 a = addr6(addr);
 	uint64_t x = (uint64_t)(a >> 64);
 	const uint32_t *ep = root6_entry(t, x);
+	if (root6_single(ep))
+		return seg6_value(t, *ep, a);
 	while (*ep & LPM_NODE6)
 		ep = node6_step(t, ep, x);
 	return leaf6_value(t, ep, x, a);
@@ -915,6 +935,8 @@ static inline uint32_t batch6_leaf(const struct lpm *t, const uint8_t *addr, con
 {
 	if (__builtin_expect(!memcmp(addr, v4mapped, sizeof v4mapped), 0))
 		return lpm_lookup6(t, addr);
+	if (leaf < t->root6 + ((size_t)1 << t->root_bits6) && root6_single(leaf))
+		return seg6_value(t, *leaf, addr6(addr));
 	return leaf6_value(t, leaf, addr6_hi(addr), addr6(addr));
 }
 
