@@ -31,6 +31,8 @@ static const struct subcommand subcommands[] = {
 	{ "replay", cmd_replay,
 	  "run a pcap/pcapng capture through the sensor's parsers and rules" },
 	{ "rules", cmd_rules, "`rules test RULES FILE.pcap`: what each rule matches in a capture" },
+	{ "ship", cmd_ship, "follow the event log into a ClickHouse cluster (idempotent)" },
+	{ "clickhouse", cmd_clickhouse, "`clickhouse schema [--apply URL]`: the ClickHouse store" },
 };
 
 static void usage(FILE *to)

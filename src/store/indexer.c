@@ -17,7 +17,8 @@
 #include "core/event.h"
 #include "core/log.h"
 
-#define INDEXER_POLL_NS 100000000L
+#define INDEXER_POLL_NS	       100000000L
+#define INDEXER_POLL_REMOTE_NS 1000000000L
 #define INDEXER_ARENA	(4u << 20)
 #define INDEXER_COL_MAX 4096 /* bytes kept of one text column (the log keeps everything) */
 
@@ -377,7 +378,11 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 		return 0; /* no log yet */
 	if (rc)
 		return rc;
-	struct store_event *evs = malloc(INDEXER_BATCH * sizeof *evs);
+	if (batch == 0)
+		batch = INDEXER_BATCH;
+	if (batch > INDEXER_BATCH_MAX)
+		batch = INDEXER_BATCH_MAX;
+	struct store_event *evs = malloc(batch * sizeof *evs);
 	struct arena arena = { 0 };
 	if (!evs) {
 		log_reader_close(r);
@@ -385,8 +390,6 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 	}
 	struct dst_memo dst_memo = { 0 };
 	size_t n = 0;
-	if (batch == 0 || batch > INDEXER_BATCH)
-		batch = INDEXER_BATCH;
 	struct log_pos next = pos;
 	for (;;) {
 		struct log_record rec;
@@ -399,6 +402,7 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 			} else {
 				if ((rc = own_strings(&arena, &evs[n])) != 0)
 					break;
+				evs[n].pos = rec.pos;
 				n++;
 			}
 			if (n < batch)
@@ -448,6 +452,8 @@ struct indexer {
 	struct store *store;
 	const struct enrich *enrich;
 	const struct config_store *bots;
+	size_t batch;
+	long poll_ns;
 	pthread_t thread;
 	_Atomic int stop;
 	_Atomic uint64_t indexed;
@@ -461,8 +467,8 @@ static void *indexer_main(void *arg)
 	for (;;) {
 		bool stopping = atomic_load(&ix->stop);
 		struct indexer_stats st = { 0 };
-		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, ix->bots, 0, &st,
-					  NULL, NULL, NULL);
+		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, ix->bots, ix->batch,
+					  &st, NULL, NULL, NULL);
 		atomic_fetch_add(&ix->indexed, st.events);
 		if (rc && !warned) {
 			dlog(DLOG_ERROR, "store: indexing stopped: %s; will retry", err_str(rc));
@@ -472,7 +478,9 @@ static void *indexer_main(void *arg)
 		}
 		if (stopping)
 			break;
-		struct timespec ts = { 0, INDEXER_POLL_NS };
+		/* A remote store that failed is given time (its own retries already waited). */
+		long ns = ix->poll_ns * (rc ? 5 : 1);
+		struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
@@ -487,7 +495,12 @@ int indexer_start(struct indexer **out, const char *log_dir, const char *store_p
 	ix->enrich = e;
 	ix->bots = bots;
 	ix->log_dir = strdup(log_dir);
-	int rc = ix->log_dir ? store_open(&ix->store, store_path, true, err, errlen) : ERR_NOMEM;
+	/* A remote store: batches of up to a second's worth, polled every second. */
+	bool remote = store_path_is_remote(store_path);
+	ix->batch = remote ? INDEXER_BATCH_REMOTE : 0;
+	ix->poll_ns = remote ? INDEXER_POLL_REMOTE_NS : INDEXER_POLL_NS;
+	int rc = ix->log_dir ? store_open_ingest(&ix->store, store_path, log_dir, err, errlen) :
+			       ERR_NOMEM;
 	if (!rc && pthread_create(&ix->thread, NULL, indexer_main, ix) != 0)
 		rc = ERR_SYS;
 	if (rc) {
