@@ -244,12 +244,15 @@ int chr_put_event(struct dynbuf *b, const struct store_event *e, const struct lo
 	*p++ = e->transport;
 	*p++ = e->ipver;
 	p = put_le(p, e->flags, 2);
-	memcpy(p, e->src, 16);
+	size_t alen = e->ipver == 4 ? 4 : 16; /* an IPv4 address: the rest is zero, always */
+	memset(p, 0, 16);
+	memcpy(p, e->src, alen);
 	p += 16;
 	p = put_le(p, e->src_port, 2);
 	p = put_le(p, e->src_asn, 4);
 	p = put_cc(p, e->src_cc);
-	memcpy(p, e->dst, 16);
+	memset(p, 0, 16);
+	memcpy(p, e->dst, alen);
 	p += 16;
 	p = put_le(p, e->dst_port, 2);
 	p = put_le(p, e->dst_asn, 4);
