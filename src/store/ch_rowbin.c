@@ -93,8 +93,7 @@ int chr_row(const uint8_t *data, size_t len, const uint8_t *types, size_t n, str
 	return 0;
 }
 
-void chr_stream_init(struct chr_stream *s, const uint8_t *types, size_t n, chr_row_fn fn,
-		     void *ctx)
+void chr_stream_init(struct chr_stream *s, const uint8_t *types, size_t n, chr_row_fn fn, void *ctx)
 {
 	memset(s, 0, sizeof *s);
 	s->types = types;
@@ -188,7 +187,7 @@ const char chr_event_columns[] =
 
 /* The String columns after dst_cc, in chr_event_columns order. */
 static const enum store_col str_cols[] = {
-	STORE_C_FAMILY,	      STORE_C_TAG,	     STORE_C_HTTP_URL,	  STORE_C_HTTP_HOST,
+	STORE_C_FAMILY,	      STORE_C_TAG,	    STORE_C_HTTP_URL,	  STORE_C_HTTP_HOST,
 	STORE_C_HTTP_AGENT,   STORE_C_FORWARDED_BY, STORE_C_HTTP_REFERER, STORE_C_SSL_SERVERNAME,
 	STORE_C_MACHINE_NAME, STORE_C_QUERY_TYPE,   STORE_C_QUERY,	  STORE_C_BOT_ID,
 	STORE_C_SSL_CIPHER,

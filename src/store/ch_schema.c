@@ -12,40 +12,39 @@
  * background merges on disk). Partitions are UTC days: old days are dropped
  * whole (ALTER TABLE ... DROP PARTITION).
  */
-static const char columns[] =
-	"(\n"
-	"  day Date,\n"
-	"  sensor String,\n"
-	"  seg UInt32,\n"
-	"  off UInt64,\n"
-	"  ts_us UInt64,\n"
-	"  kind UInt8,\n"
-	"  type UInt8,\n"
-	"  transport UInt8,\n"
-	"  ipver UInt8,\n"
-	"  flags UInt16,\n"
-	"  src FixedString(16),\n"
-	"  src_port UInt16,\n"
-	"  src_asn UInt32,\n"
-	"  src_cc FixedString(2),\n"
-	"  dst FixedString(16),\n"
-	"  dst_port UInt16,\n"
-	"  dst_asn UInt32,\n"
-	"  dst_cc FixedString(2),\n"
-	"  family String,\n"
-	"  tag String,\n"
-	"  http_url String,\n"
-	"  http_host String,\n"
-	"  http_agent String,\n"
-	"  forwarded_by String,\n"
-	"  http_referer String,\n"
-	"  ssl_servername String,\n"
-	"  machine_name String,\n"
-	"  query_type String,\n"
-	"  query String,\n"
-	"  bot_id String,\n"
-	"  ssl_cipher String\n"
-	")";
+static const char columns[] = "(\n"
+			      "  day Date,\n"
+			      "  sensor String,\n"
+			      "  seg UInt32,\n"
+			      "  off UInt64,\n"
+			      "  ts_us UInt64,\n"
+			      "  kind UInt8,\n"
+			      "  type UInt8,\n"
+			      "  transport UInt8,\n"
+			      "  ipver UInt8,\n"
+			      "  flags UInt16,\n"
+			      "  src FixedString(16),\n"
+			      "  src_port UInt16,\n"
+			      "  src_asn UInt32,\n"
+			      "  src_cc FixedString(2),\n"
+			      "  dst FixedString(16),\n"
+			      "  dst_port UInt16,\n"
+			      "  dst_asn UInt32,\n"
+			      "  dst_cc FixedString(2),\n"
+			      "  family String,\n"
+			      "  tag String,\n"
+			      "  http_url String,\n"
+			      "  http_host String,\n"
+			      "  http_agent String,\n"
+			      "  forwarded_by String,\n"
+			      "  http_referer String,\n"
+			      "  ssl_servername String,\n"
+			      "  machine_name String,\n"
+			      "  query_type String,\n"
+			      "  query String,\n"
+			      "  bot_id String,\n"
+			      "  ssl_cipher String\n"
+			      ")";
 
 static const char engine[] = "ENGINE = ReplacingMergeTree()\n"
 			     "PARTITION BY day\n"
@@ -67,10 +66,11 @@ int ch_schema_stmt(struct dynbuf *b, size_t i, const char *db, const char *clust
 		 * Rows go to a shard by (sensor, segment): a record's copies always meet on
 		 * one shard, where FINAL collapses them; a sensor's segments spread out.
 		 */
-		return dynbuf_printf(b,
-				     "CREATE TABLE IF NOT EXISTS %s.events AS %s.events_local\n"
-				     "ENGINE = Distributed(%s, %s, events_local, cityHash64(sensor, seg))",
-				     db, db, cluster, db);
+		return dynbuf_printf(
+			b,
+			"CREATE TABLE IF NOT EXISTS %s.events AS %s.events_local\n"
+			"ENGINE = Distributed(%s, %s, events_local, cityHash64(sensor, seg))",
+			db, db, cluster, db);
 	default:
 		return ERR_END;
 	}

@@ -12,13 +12,13 @@
 #include "core/dynbuf.h"
 #include "core/err.h"
 
-#define CHTTP_URL_MAX	    512
-#define CHTTP_ERRBODY_MAX   1024
-#define CHTTP_CONNECT_MS    3000L
-#define CHTTP_BACKOFF_MS    100L
-#define CHTTP_BACKOFF_MAX   5000L
-#define CHTTP_GZIP_LEVEL    1
-#define CHTTP_BODY_MAX	    (1u << 30)
+#define CHTTP_URL_MAX	  512
+#define CHTTP_ERRBODY_MAX 1024
+#define CHTTP_CONNECT_MS  3000L
+#define CHTTP_BACKOFF_MS  100L
+#define CHTTP_BACKOFF_MAX 5000L
+#define CHTTP_GZIP_LEVEL  1
+#define CHTTP_BODY_MAX	  (1u << 30)
 
 struct chttp {
 	CURL *curl;
@@ -97,8 +97,7 @@ int chttp_new(struct chttp **out, const char *url, char *err, size_t errlen)
 		snprintf(err, errlen, "clickhouse: %s: bad host", url);
 		return ERR_CONFIG;
 	}
-	snprintf(c->base, sizeof c->base, "http://%.*s%s/", (int)hl, host,
-		 has_port ? "" : ":8123");
+	snprintf(c->base, sizeof c->base, "http://%.*s%s/", (int)hl, host, has_port ? "" : ":8123");
 	snprintf(c->db, sizeof c->db, "%.*s", (int)dbl, slash + 1);
 	c->attempts = 6;
 	c->gzip = gzip;
@@ -147,8 +146,8 @@ static int deflate_body(struct chttp *c, const void *body, size_t len)
 {
 	z_stream z;
 	memset(&z, 0, sizeof z);
-	if (deflateInit2(&z, CHTTP_GZIP_LEVEL, Z_DEFLATED, 16 + MAX_WBITS, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&z, CHTTP_GZIP_LEVEL, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
 		return ERR_NOMEM;
 	size_t bound = deflateBound(&z, (uLong)len) + 64;
 	dynbuf_reset(&c->zbody);

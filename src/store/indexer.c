@@ -19,8 +19,8 @@
 
 #define INDEXER_POLL_NS	       100000000L
 #define INDEXER_POLL_REMOTE_NS 1000000000L
-#define INDEXER_ARENA	(4u << 20)
-#define INDEXER_COL_MAX 4096 /* bytes kept of one text column (the log keeps everything) */
+#define INDEXER_ARENA	       (4u << 20)
+#define INDEXER_COL_MAX	       4096 /* bytes kept of one text column (the log keeps everything) */
 
 /* Per-batch copies of the strings: the log reader's record is valid only until its next call. */
 struct arena_chunk {

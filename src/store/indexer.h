@@ -18,7 +18,7 @@ struct config_store; /* core/config.h: store.bot_ids */
  * indexed with what it does know (kind by event type and transport); records
  * that do not decode are skipped and counted, never fatal.
  */
-#define INDEXER_BATCH 20000
+#define INDEXER_BATCH	     20000
 /* Shipping to a remote store (ClickHouse) favours fewer, bigger INSERTs (each one is a part to merge). */
 #define INDEXER_BATCH_REMOTE 200000
 #define INDEXER_BATCH_MAX    1000000

@@ -32,8 +32,8 @@
  * it (a torn write on power loss) only means shipping again from the start:
  * harmless, the rows collapse.
  */
-#define CH_POS_MAGIC	 0x53485031u /* "SHP1" */
-#define CH_BODY_MAX	 (1u << 30)
+#define CH_POS_MAGIC 0x53485031u /* "SHP1" */
+#define CH_BODY_MAX  (1u << 30)
 #define CH_READ_SETTINGS                                                                           \
 	"wait_end_of_query=1&max_bytes_before_external_sort=1000000000"                            \
 	"&max_bytes_before_external_group_by=1000000000"
@@ -87,7 +87,8 @@ static int pos_read(struct ch_store *s, const char *path)
 	if (n != (ssize_t)sizeof b || get32(b) != CH_POS_MAGIC ||
 	    get32(b + 20) != crc32c(0, b, 20)) {
 		/* Shipping again from the start is safe (rows collapse); say so. */
-		dlog(DLOG_WARN, "clickhouse: %s: unreadable position, shipping from the start", path);
+		dlog(DLOG_WARN, "clickhouse: %s: unreadable position, shipping from the start",
+		     path);
 		return 0;
 	}
 	s->pos.segment = get32(b + 4);
@@ -293,9 +294,10 @@ static void addr_filter(struct dynbuf *b, const struct store_filter *f)
 		}
 		if (rest) {
 			unsigned m = (0xffu << (8 - rest)) & 0xffu;
-			dynbuf_printf(b,
-				      " AND bitAnd(reinterpretAsUInt8(substring(src, %u, 1)), %u) = %u",
-				      full + 1, m, n->addr[full] & m);
+			dynbuf_printf(
+				b,
+				" AND bitAnd(reinterpretAsUInt8(substring(src, %u, 1)), %u) = %u",
+				full + 1, m, n->addr[full] & m);
 		}
 		dynbuf_adds(b, ")");
 	}
@@ -326,8 +328,7 @@ static int run_select(struct ch_store *s, struct dynbuf *sql, const uint8_t *typ
 		rc = chttp_query(s->h, sql->data, CH_READ_SETTINGS, NULL, 0, on_bytes, &r, s->err,
 				 sizeof s->err);
 	if (!rc && r.rc) {
-		snprintf(s->err, sizeof s->err, "clickhouse: malformed result (%s)",
-			 err_str(r.rc));
+		snprintf(s->err, sizeof s->err, "clickhouse: malformed result (%s)", err_str(r.rc));
 		rc = ERR_CORRUPT;
 	}
 	if (!rc && chr_stream_end(&r.st)) {
@@ -346,10 +347,10 @@ struct scan_ctx {
 };
 
 static const uint8_t scan_types[] = {
-	CHR_U64, CHR_U8,  CHR_U8,  CHR_U8,  CHR_U8,  CHR_U16, CHR_FS16, CHR_U16, CHR_U32, CHR_FS2,
-	CHR_FS16, CHR_U16, CHR_U32, CHR_FS2, /* then STORE_C_N strings */
-	CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR,
-	CHR_STR, CHR_STR, CHR_STR, CHR_STR,
+	CHR_U64, CHR_U8,  CHR_U8,  CHR_U8,   CHR_U8,  CHR_U16, CHR_FS16,
+	CHR_U16, CHR_U32, CHR_FS2, CHR_FS16, CHR_U16, CHR_U32, CHR_FS2, /* then STORE_C_N strings */
+	CHR_STR, CHR_STR, CHR_STR, CHR_STR,  CHR_STR, CHR_STR, CHR_STR,
+	CHR_STR, CHR_STR, CHR_STR, CHR_STR,  CHR_STR, CHR_STR, CHR_STR,
 };
 _Static_assert(sizeof scan_types == 14 + STORE_C_N, "one String per store column");
 

@@ -142,8 +142,10 @@ static int index_or_ship(int argc, char **argv, bool ship)
 		goto out;
 	}
 	if (ship && !store_path_is_remote(so.store)) {
-		fprintf(stderr, "sinkd ship: %s is not a clickhouse:// store (sinkd index fills the"
-				" embedded one)\n", so.store);
+		fprintf(stderr,
+			"sinkd ship: %s is not a clickhouse:// store (sinkd index fills the"
+			" embedded one)\n",
+			so.store);
 		status = 2;
 		goto out;
 	}
@@ -194,8 +196,10 @@ static int index_or_ship(int argc, char **argv, bool ship)
 		fputc('\n', stderr);
 	if (rc) {
 		if (rc == ERR_INVAL)
-			fprintf(stderr, "sinkd %s: another indexer is writing this store (sinkd "
-					"serve with store.path?); nothing was stored twice\n", cmd);
+			fprintf(stderr,
+				"sinkd %s: another indexer is writing this store (sinkd "
+				"serve with store.path?); nothing was stored twice\n",
+				cmd);
 		else
 			fprintf(stderr, "sinkd %s: %s (the store holds everything before it)\n",
 				cmd, err_str(rc));

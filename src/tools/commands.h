@@ -23,7 +23,9 @@ int cmd_key(int argc, char **argv);	 /* key generate | show */
 int cmd_evidence(int argc, char **argv); /* evidence export | verify */
 int cmd_replay(int argc, char **argv);	 /* replay FILE.pcap */
 int cmd_rules(int argc, char **argv);	 /* rules test RULES FILE.pcap */
-int cmd_ship(int argc, char **argv);	 /* log -> ClickHouse */
+
+/* The ClickHouse store (docs/clickhouse.md). */
+int cmd_ship(int argc, char **argv);	   /* log -> ClickHouse */
 int cmd_clickhouse(int argc, char **argv); /* clickhouse schema */
 
 #endif

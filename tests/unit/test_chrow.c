@@ -11,10 +11,10 @@
 
 /* The insert layout of chr_event_columns. */
 static const uint8_t insert_types[] = {
-	CHR_U16, CHR_STR, CHR_U32, CHR_U64, CHR_U64, CHR_U8,  CHR_U8,  CHR_U8,
+	CHR_U16, CHR_STR, CHR_U32,  CHR_U64, CHR_U64, CHR_U8,  CHR_U8,	 CHR_U8,
 	CHR_U8,	 CHR_U16, CHR_FS16, CHR_U16, CHR_U32, CHR_FS2, CHR_FS16, CHR_U16,
-	CHR_U32, CHR_FS2, CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR,
-	CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR, CHR_STR,
+	CHR_U32, CHR_FS2, CHR_STR,  CHR_STR, CHR_STR, CHR_STR, CHR_STR,	 CHR_STR,
+	CHR_STR, CHR_STR, CHR_STR,  CHR_STR, CHR_STR, CHR_STR, CHR_STR,
 };
 
 static void set(struct store_event *e, enum store_col c, const char *s)
@@ -51,7 +51,8 @@ static void test_event_roundtrip(void)
 	CHECK_INT(chr_put_event(&b, &e, &pos), 0);
 	struct chr_val v[CHR_COLS_MAX];
 	size_t used = 0;
-	CHECK_INT(chr_row((const uint8_t *)b.data, b.len, insert_types, sizeof insert_types, v, &used),
+	CHECK_INT(chr_row((const uint8_t *)b.data, b.len, insert_types, sizeof insert_types, v,
+			  &used),
 		  0);
 	CHECK_INT(used, b.len);
 	CHECK_INT(v[0].u, 1795900000123456ull / 86400000000ull);
@@ -112,7 +113,8 @@ static void test_stream_pieces(void)
 		struct chr_stream st;
 		chr_stream_init(&st, types, 2, add_row, &s);
 		for (size_t off = 0; off < len; off += piece)
-			CHECK_INT(chr_stream_feed(&st, buf + off, len - off < piece ? len - off : piece),
+			CHECK_INT(chr_stream_feed(&st, buf + off,
+						  len - off < piece ? len - off : piece),
 				  0);
 		CHECK_INT(chr_stream_end(&st), 0);
 		CHECK_INT(s.rows, 50);
@@ -144,7 +146,8 @@ static void test_schema(void)
 	}
 	CHECK_INT(n, 3);
 	CHECK(strstr(b.data, "CREATE TABLE IF NOT EXISTS db1.events_local") != NULL);
-	CHECK(strstr(b.data, "Distributed(c1, db1, events_local, cityHash64(sensor, seg))") != NULL);
+	CHECK(strstr(b.data, "Distributed(c1, db1, events_local, cityHash64(sensor, seg))") !=
+	      NULL);
 	CHECK(strstr(b.data, "ORDER BY (day, sensor, seg, off)") != NULL);
 	dynbuf_reset(&b);
 	n = 0;
