@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,15 +42,39 @@
 #define CH_INSERT_SETTINGS "insert_distributed_sync=1"
 #define CH_DAY_MAX	   65535 /* ClickHouse's Date: days 0 .. 65535 */
 
+/*
+ * The shipper overlaps work: while batch k's INSERT is in flight (a sender
+ * thread, which also gzips it), the indexer reads, enriches and encodes
+ * batch k+1. A batch's position is written only once its INSERT is
+ * answered, so after any failure or kill the position is still that of the
+ * last acknowledged batch.
+ */
+enum ch_send {
+	CH_IDLE,
+	CH_BUSY,
+	CH_DONE
+};
+
 struct ch_store {
 	struct store base; /* first */
 	struct chttp *h;
 	char table[CHTTP_DB_MAX + 16];
-	/* the shipper's side */
-	int pos_fd; /* -1: read-only */
-	struct log_pos pos;
-	struct dynbuf body;
 	char err[512];
+	/* the shipper's side */
+	int pos_fd;		  /* -1: read-only */
+	struct log_pos pos;	  /* acknowledged: what the position file says */
+	struct log_pos submitted; /* after the batch in flight: where the next one starts */
+	struct dynbuf body[2];	  /* encoding into body[cur]; body[!cur] in flight */
+	int cur;
+	/* the sender thread */
+	pthread_t thread;
+	bool have_thread, quit;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum ch_send state;
+	int result;
+	struct log_pos inflight_next;
+	char werr[512];
 };
 
 static int fail(struct ch_store *s, int rc)
@@ -61,6 +87,7 @@ static int fail(struct ch_store *s, int rc)
 
 static int run_select(struct ch_store *s, struct dynbuf *sql, const uint8_t *types, size_t n,
 		      chr_row_fn fn, void *ctx);
+static int settle(struct ch_store *s);
 static int on_count(void *ctx, const struct chr_val *v);
 
 /* --- the position file ------------------------------------------------------------------ */
@@ -113,15 +140,81 @@ static int pos_write(struct ch_store *s, const struct log_pos *p)
 
 /* --- open / close ------------------------------------------------------------------------- */
 
+static void *sender_main(void *arg)
+{
+	struct ch_store *s = arg;
+	char sql[512];
+	snprintf(sql, sizeof sql, "INSERT INTO %s (%s) FORMAT RowBinary", s->table,
+		 chr_event_columns);
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->state != CH_BUSY && !s->quit)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->quit)
+			break;
+		const struct dynbuf *b = &s->body[!s->cur];
+		pthread_mutex_unlock(&s->mu);
+		int rc = chttp_query(s->h, sql, CH_INSERT_SETTINGS, b->data, b->len, NULL, NULL,
+				     s->werr, sizeof s->werr);
+		pthread_mutex_lock(&s->mu);
+		s->result = rc;
+		s->state = CH_DONE;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/*
+ * Waits for the INSERT in flight, if any: answered, its position is written;
+ * failed, the next batch starts again after the last acknowledged one.
+ */
+static int settle(struct ch_store *s)
+{
+	if (!s->have_thread)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	while (s->state == CH_BUSY)
+		pthread_cond_wait(&s->cv, &s->mu);
+	int rc = 0;
+	if (s->state == CH_DONE) {
+		rc = s->result;
+		s->state = CH_IDLE;
+		if (rc)
+			snprintf(s->err, sizeof s->err, "%s", s->werr);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!rc && (s->inflight_next.segment != s->pos.segment ||
+		    s->inflight_next.offset != s->pos.offset))
+		rc = pos_write(s, &s->inflight_next);
+	if (rc) {
+		s->submitted = s->pos;
+		s->inflight_next = s->pos;
+	}
+	return rc;
+}
+
 static void ch_close(struct store *base)
 {
 	struct ch_store *s = (struct ch_store *)base;
 	if (!s)
 		return;
+	if (s->have_thread) {
+		if (settle(s))
+			fail(s, ERR_SYS);
+		pthread_mutex_lock(&s->mu);
+		s->quit = true;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
+	}
 	chttp_free(s->h);
 	if (s->pos_fd >= 0)
 		close(s->pos_fd);
-	dynbuf_free(&s->body);
+	dynbuf_free(&s->body[0]);
+	dynbuf_free(&s->body[1]);
 	free(s);
 }
 
@@ -133,7 +226,8 @@ int store__clickhouse_open(struct store **out, const char *url, const char *pos_
 		return ERR_NOMEM;
 	s->pos_fd = -1;
 	s->base.ops = &store__clickhouse_ops;
-	dynbuf_init(&s->body, CH_BODY_MAX);
+	dynbuf_init(&s->body[0], CH_BODY_MAX);
+	dynbuf_init(&s->body[1], CH_BODY_MAX);
 	int rc = chttp_new(&s->h, url, err, errlen);
 	if (rc) {
 		ch_close(&s->base);
@@ -155,6 +249,7 @@ int store__clickhouse_open(struct store **out, const char *url, const char *pos_
 			return ERR_INVAL;
 		}
 		pos_read(s, pos_path);
+		s->submitted = s->inflight_next = s->pos;
 	}
 	/* A reader checks the table now (a report fails early); a shipper does not need the
 	 * server to be up to start: its INSERTs retry. */
@@ -194,8 +289,9 @@ static int ch_open_ro(struct store **out, const char *path, bool rw, char *err, 
 static int ch_get_pos(struct store *base, struct log_pos *pos)
 {
 	struct ch_store *s = (struct ch_store *)base;
+	int rc = settle(s);
 	*pos = s->pos;
-	return 0;
+	return rc ? fail(s, rc) : 0;
 }
 
 /* --- ingest ------------------------------------------------------------------------------- */
@@ -208,30 +304,52 @@ static int ch_ingest(struct store *base, const struct store_event *ev, size_t n,
 		dlog(DLOG_ERROR, "clickhouse: opened for reading; `sinkd ship` writes");
 		return ERR_UNSUPPORTED;
 	}
-	if (from->segment != s->pos.segment || from->offset != s->pos.offset)
+	if (from->segment != s->submitted.segment || from->offset != s->submitted.offset)
 		return ERR_INVAL;
-	if (n) {
-		dynbuf_reset(&s->body);
-		for (size_t i = 0; i < n; i++) {
-			int rc = chr_put_event(&s->body, &ev[i], &ev[i].pos);
-			if (rc)
-				return rc;
-		}
-		char sql[512];
-		snprintf(sql, sizeof sql, "INSERT INTO %s (%s) FORMAT RowBinary", s->table,
-			 chr_event_columns);
-		int rc = chttp_query(s->h, sql, CH_INSERT_SETTINGS, s->body.data, s->body.len, NULL,
-				     NULL, s->err, sizeof s->err);
+	struct dynbuf *b = &s->body[s->cur];
+	dynbuf_reset(b);
+	for (size_t i = 0; i < n; i++) {
+		int rc = chr_put_event(b, &ev[i], &ev[i].pos);
 		if (rc)
-			return fail(s, rc);
+			return rc;
 	}
-	return pos_write(s, next);
+	/* Encoded while the previous batch was on its way; now it must have arrived. */
+	int rc = settle(s);
+	if (rc)
+		return fail(s, rc);
+	if (!n) {
+		/* Only undecodable records: nothing to send, the position moves on. */
+		rc = pos_write(s, next);
+		if (!rc)
+			s->submitted = s->inflight_next = *next;
+		return rc;
+	}
+	if (!s->have_thread) {
+		pthread_mutex_init(&s->mu, NULL);
+		pthread_cond_init(&s->cv, NULL);
+		if (pthread_create(&s->thread, NULL, sender_main, s)) {
+			pthread_mutex_destroy(&s->mu);
+			pthread_cond_destroy(&s->cv);
+			return ERR_SYS;
+		}
+		s->have_thread = true;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->cur = !s->cur;
+	s->inflight_next = *next;
+	s->state = CH_BUSY;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	s->submitted = *next;
+	return 0;
 }
 
 static int ch_compact(struct store *base)
 {
-	(void)base; /* ClickHouse merges parts in the background; reads say FINAL */
-	return 0;
+	/* Finishes the INSERT in flight and records its position (parts merge by themselves). */
+	struct ch_store *s = (struct ch_store *)base;
+	int rc = settle(s);
+	return rc ? fail(s, rc) : 0;
 }
 
 /* --- reads -------------------------------------------------------------------------------- */
@@ -322,8 +440,13 @@ static int run_select(struct ch_store *s, struct dynbuf *sql, const uint8_t *typ
 		      chr_row_fn fn, void *ctx)
 {
 	struct rd r = { .s = s };
+	int rc = settle(s); /* a shipper's handle: its INSERT in flight first */
+	if (rc) {
+		dynbuf_free(sql);
+		return rc;
+	}
 	chr_stream_init(&r.st, types, n, fn, ctx);
-	int rc = dynbuf_adds(sql, " FORMAT RowBinary");
+	rc = dynbuf_adds(sql, " FORMAT RowBinary");
 	if (!rc)
 		rc = chttp_query(s->h, sql->data, CH_READ_SETTINGS, NULL, 0, on_bytes, &r, s->err,
 				 sizeof s->err);

@@ -192,6 +192,9 @@ static int index_or_ship(int argc, char **argv, bool ship)
 			nanosleep(&ts, NULL);
 		}
 	}
+	/* ClickHouse: the last INSERT is answered and its position written before we say so. */
+	if (!rc && ship)
+		rc = store_compact(s);
 	if (tty)
 		fputc('\n', stderr);
 	if (rc) {
