@@ -26,6 +26,7 @@ struct chttp {
 	char db[CHTTP_DB_MAX];
 	char userpwd[256];
 	unsigned attempts;
+	long timeout_ms;
 	bool gzip;
 	uint64_t retries;
 	struct dynbuf zbody;
@@ -136,6 +137,11 @@ void chttp_set_gzip(struct chttp *c, bool on)
 	c->gzip = on;
 }
 
+void chttp_set_timeout(struct chttp *c, long ms)
+{
+	c->timeout_ms = ms < 0 ? 0 : ms;
+}
+
 uint64_t chttp_retries(const struct chttp *c)
 {
 	return c->retries;
@@ -236,6 +242,7 @@ static int once(struct chttp *c, const char *url, const void *body, size_t len, 
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CHTTP_CONNECT_MS);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");

@@ -30,6 +30,8 @@ const char *chttp_db(const struct chttp *c);
 void chttp_set_attempts(struct chttp *c, unsigned attempts);
 /* Compress request bodies (gzip, Content-Encoding); default on. */
 void chttp_set_gzip(struct chttp *c, bool on);
+/* Gives up on one attempt after ms (0 = no limit, the default: reports may run long). */
+void chttp_set_timeout(struct chttp *c, long ms);
 
 /* Receives the answer's bytes as they arrive; non-0 stops the transfer (not an error). */
 typedef int (*chttp_data_fn)(void *ctx, const uint8_t *p, size_t n);

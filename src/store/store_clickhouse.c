@@ -39,8 +39,9 @@
 #define CH_READ_SETTINGS                                                                           \
 	"wait_end_of_query=1&max_bytes_before_external_sort=1000000000"                            \
 	"&max_bytes_before_external_group_by=1000000000"
-#define CH_INSERT_SETTINGS "insert_distributed_sync=1"
-#define CH_DAY_MAX	   65535 /* ClickHouse's Date: days 0 .. 65535 */
+#define CH_INSERT_SETTINGS   "insert_distributed_sync=1"
+#define CH_INSERT_TIMEOUT_MS 120000L
+#define CH_DAY_MAX	     65535 /* ClickHouse's Date: days 0 .. 65535 */
 
 /*
  * The shipper overlaps work: while batch k's INSERT is in flight (a sender
@@ -250,6 +251,8 @@ int store__clickhouse_open(struct store **out, const char *url, const char *pos_
 		}
 		pos_read(s, pos_path);
 		s->submitted = s->inflight_next = s->pos;
+		/* A server that hangs must not hold the shipper (or serve's shutdown) forever. */
+		chttp_set_timeout(s->h, CH_INSERT_TIMEOUT_MS);
 	}
 	/* A reader checks the table now (a report fails early); a shipper does not need the
 	 * server to be up to start: its INSERTs retry. */
