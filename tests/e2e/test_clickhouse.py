@@ -273,6 +273,16 @@ def test_kill9_ship_exactly_once():
     assert exact_counts(c)["sensor-k9"] == (total, total)
     rc, out, err = h.sinkd_cmd("ship", "-c", d.config_path, "--store", c.url(0), "--once")
     assert rc == 0 and "shipped 0 events" in out, out + err
+    # A damaged position file (a torn write) means shipping everything again: harmless.
+    pos = os.path.join(d.log_dir, "clickhouse.pos")
+    with open(pos, "r+b") as f:
+        f.seek(6)
+        f.write(b"\xff")
+    rc, out, err = h.sinkd_cmd("ship", "-c", d.config_path, "--store", c.url(1), "--once",
+                               timeout=120)
+    assert rc == 0 and f"shipped {total} events" in out and "shipping from the start" in err, \
+        out + err
+    assert exact_counts(c)["sensor-k9"] == (total, total)
 
 
 def test_schema_and_refusals():
