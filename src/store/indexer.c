@@ -562,6 +562,7 @@ int indexer_start_config(struct indexer **out, const struct config *cfg)
 		return rc;
 	}
 	(*out)->owned_enrich = e;
-	dlog(DLOG_INFO, "store %s: indexing the log", cs->path);
+	dlog(DLOG_INFO, "store %s: %s the log", cs->path,
+	     store_path_is_remote(cs->path) ? "shipping" : "indexing");
 	return 0;
 }

@@ -10,8 +10,8 @@
 
 /*
  * One interface, several backends (store_internal.h): the embedded SQLite
- * store (store_sqlite.c, WAL mode) today; a ClickHouse backend later
- * implements the same operations. A store holds, per event, what a report needs (the Shadowserver
+ * store (store_sqlite.c, WAL mode) and ClickHouse (store_clickhouse.c: a
+ * cluster many sensors ship to, docs/clickhouse.md). A store holds, per event, what a report needs (the Shadowserver
  * columns) plus daily aggregates:
  *   - unique source addresses per family, ASN, country and UTC day, with
  *     each address's first/last time seen that day and its event count;

@@ -6,9 +6,8 @@
 
 /*
  * A backend embeds `struct store` as the first member of its own handle and
- * fills in every operation; store.c dispatches. The SQLite backend is the one
- * built today; a ClickHouse backend (issue 9) adds its ops and a scheme in
- * store_open().
+ * fills in every operation; store.c dispatches by the path's scheme: SQLite
+ * (a file), ClickHouse ("clickhouse://", issue 9).
  */
 struct store_ops {
 	const char *name;
