@@ -712,6 +712,62 @@ static int parse_enrich(struct cfgp *p, yaml_node_t *n, void *obj)
 	return walk_map(p, n, enrich_keys, sizeof enrich_keys / sizeof enrich_keys[0], &c->store);
 }
 
+/* --- metrics ------------------------------------------------------------------- */
+
+static int parse_metrics_listen(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config_metrics *m = obj;
+	int rc = get_string(p, n, &m->listen, false);
+	if (rc)
+		return rc;
+	if (config_parse_sockaddr(m->listen, &m->addr, &m->addr_len))
+		return cfg_err(p, n, "invalid address \"%s\" (expected ip:port or [ipv6]:port)",
+			       m->listen);
+	return 0;
+}
+
+static const struct key metrics_keys[] = {
+	{ "listen", K_FN, 0, 0, 0, parse_metrics_listen },
+};
+
+static int parse_metrics(struct cfgp *p, yaml_node_t *n, void *obj)
+{
+	struct config *c = obj;
+	return walk_map(p, n, metrics_keys, sizeof metrics_keys / sizeof metrics_keys[0],
+			&c->metrics);
+}
+
+/* The port of an address, and whether it is the wildcard (0.0.0.0 or ::). */
+static uint16_t sockaddr_port(const struct sockaddr_storage *ss, bool *wildcard)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		*wildcard = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+		return ntohs(s6->sin6_port);
+	}
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+	*wildcard = s4->sin_addr.s_addr == htonl(INADDR_ANY);
+	return ntohs(s4->sin_port);
+}
+
+/* True when sockets bound to a and b would take the same connections. */
+static bool sockaddr_overlap(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	bool wa, wb;
+	if (sockaddr_port(a, &wa) != sockaddr_port(b, &wb))
+		return false;
+	if (wa || wb)
+		return true;
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr,
+			       sizeof(struct in6_addr));
+	return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+	       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+}
+
 /* --- listeners ------------------------------------------------------------------ */
 
 static int proto_from_name(const char *s, size_t len)
@@ -2034,6 +2090,7 @@ static const struct key top_keys[] = {
 	{ "families", K_FN, 0, 0, 0, defer_families },
 	{ "default_answer", K_FN, 0, 0, 0, parse_default_answer },
 	{ "dns", K_FN, 0, 0, 0, parse_dns },
+	{ "metrics", K_FN, 0, 0, 0, parse_metrics },
 };
 
 static int set_defaults(struct config *c, const char *name)
@@ -2107,6 +2164,14 @@ static int load_document(struct cfgp *p, yaml_document_t *doc)
 		l->http.header_timeout_ms = c->dns->tcp_idle_timeout_ms;
 		l->http.idle_timeout_ms = c->dns->tcp_idle_timeout_ms;
 	}
+	/* The admin listener must never answer on a sinkhole address: bots would reach it. */
+	for (size_t i = 0; c->metrics.listen && i < c->n_listeners; i++)
+		if (sockaddr_overlap(&c->metrics.addr, &c->listeners[i].addr))
+			return cfg_err(p, root,
+				       "metrics.listen %s overlaps listener %s (%s): the admin "
+				       "listener must have an address of its own",
+				       c->metrics.listen, c->listeners[i].name,
+				       c->listeners[i].addr_text);
 	if (p->families) {
 		size_t old = path_push_key(p, "families");
 		int rc = parse_families(p, p->families, c);
@@ -2338,6 +2403,7 @@ void config_free(struct config *c)
 	free(c->eve_file);
 	free(c->signing_key);
 	free(c->stats_file);
+	free(c->metrics.listen);
 	free(c->pid_file);
 	free(c->store.path);
 	for (size_t i = 0; i < c->store.n_asn; i++)

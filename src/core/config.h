@@ -272,6 +272,13 @@ struct config_store {
 };
 struct config_dns; /* proto/dns/dns_config.h */
 
+/* The admin listener serving /metrics (docs/metrics.md); off unless metrics.listen is set. */
+struct config_metrics {
+	char *listen; /* "127.0.0.1:9108"; NULL = no admin listener */
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+};
+
 struct config {
 	char *path;	 /* the file it came from */
 	char *sensor_id; /* default: host name */
@@ -296,6 +303,7 @@ struct config {
 	struct config_answer default_answer; /* for unmatched traffic; default 404 empty */
 	struct config_dns *dns;		     /* the `dns:` section; NULL if absent */
 	struct config_store store;	     /* store: and enrich: (docs/store.md) */
+	struct config_metrics metrics;	     /* metrics: the admin listener */
 };
 
 /*

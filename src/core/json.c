@@ -6,8 +6,7 @@
 
 #include "core/err.h"
 
-/* Length of a valid UTF-8 sequence starting at p (1..4), or 0 if invalid. */
-static size_t utf8_seq_len(const uint8_t *p, size_t left)
+size_t json_utf8_seq_len(const uint8_t *p, size_t left)
 {
 	uint8_t c = p[0];
 	size_t n;
@@ -95,7 +94,7 @@ int json_str(struct dynbuf *b, const void *s, size_t len)
 		default:
 			break;
 		}
-		size_t n = c >= 0x80 ? utf8_seq_len(p + i, len - i) : 0;
+		size_t n = c >= 0x80 ? json_utf8_seq_len(p + i, len - i) : 0;
 		if (n > 1) {
 			rc = dynbuf_add(b, p + i, n);
 			i += n;

@@ -20,5 +20,10 @@ int json_cstr(struct dynbuf *b, const char *s);
 int json_key(struct dynbuf *b, const char *key, int first);
 int json_u64(struct dynbuf *b, uint64_t v);
 int json_hex(struct dynbuf *b, const uint8_t *p, size_t len); /* quoted lowercase hex */
+/*
+ * Length of the valid UTF-8 sequence starting at p (1..4; left > 0 bytes
+ * remain), or 0 if it is not one (overlong, surrogate, past U+10FFFF, cut).
+ */
+size_t json_utf8_seq_len(const uint8_t *p, size_t left);
 
 #endif

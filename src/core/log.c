@@ -1223,6 +1223,58 @@ void log_writer_stats(const struct log_writer *w, struct log_writer_stats *st)
 {
 	*st = w->st;
 	st->segment = w->seg;
+	st->segment_len = w->seg_len;
+}
+
+void log_pos_publish(struct log_pos_shared *s, const struct log_pos *pos)
+{
+	uint64_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&s->segment, pos->segment, memory_order_relaxed);
+	atomic_store_explicit(&s->offset, pos->offset, memory_order_relaxed);
+	atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
+
+void log_pos_read(struct log_pos_shared *s, struct log_pos *pos)
+{
+	for (;;) {
+		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+		pos->segment = atomic_load_explicit(&s->segment, memory_order_relaxed);
+		pos->offset = atomic_load_explicit(&s->offset, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (!(seq & 1) && atomic_load_explicit(&s->seq, memory_order_relaxed) == seq)
+			return;
+	}
+}
+
+int log_distance(const char *dir, const struct log_pos *from, const struct log_pos *to,
+		 uint64_t *bytes)
+{
+	uint32_t seg = from->segment ? from->segment : 1;
+	uint64_t off = from->segment ? from->offset : 0;
+	uint64_t sum = 0;
+	*bytes = 0;
+	if (to->segment < seg || (to->segment == seg && to->offset <= off))
+		return 0;
+	/* Whole segments between the two: their files are sealed and will not change. */
+	for (; seg < to->segment; seg++) {
+		char name[SEG_NAME_LEN + 1], path[4096];
+		struct stat st;
+		seg_name(name, sizeof name, seg);
+		int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+		if (n < 0 || (size_t)n >= sizeof path) {
+			errno = ENAMETOOLONG;
+			return ERR_SYS;
+		}
+		if (stat(path, &st) != 0)
+			return ERR_SYS;
+		uint64_t size = (uint64_t)st.st_size;
+		sum += size > off ? size - off : 0;
+		off = 0;
+	}
+	*bytes = sum + (to->offset > off ? to->offset - off : 0);
+	return 0;
 }
 
 int log_writer_close(struct log_writer *w)

@@ -2,6 +2,7 @@
 #ifndef SINKD_CORE_LOG_H
 #define SINKD_CORE_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -129,6 +130,7 @@ struct log_writer_stats {
 	uint64_t batches;
 	uint64_t dropped;      /* records lost to write errors */
 	uint32_t segment;      /* current segment number */
+	uint64_t segment_len;  /* bytes of the current segment (its end is the log's end) */
 	uint64_t signed_heads; /* signed heads written since open */
 	uint64_t sign_errors;  /* signed heads that could not be written */
 };
@@ -142,6 +144,30 @@ struct log_pos {
 	uint32_t segment; /* 0 = start of the log */
 	uint64_t offset;  /* byte offset of the next frame within the segment */
 };
+
+/*
+ * A consumer's position as one thread publishes it and any other reads it
+ * (for metrics: how far the consumer lags). The two halves are published
+ * under a sequence count, so a reader never sees a segment with another
+ * position's offset. Zeroed: the start of the log.
+ */
+struct log_pos_shared {
+	_Atomic uint64_t seq; /* odd while a publish is in progress */
+	_Atomic uint32_t segment;
+	_Atomic uint64_t offset;
+};
+void log_pos_publish(struct log_pos_shared *s, const struct log_pos *pos); /* one writer */
+void log_pos_read(struct log_pos_shared *s, struct log_pos *pos);
+
+/*
+ * Bytes of log from `from` up to `to` (positions as readers store them;
+ * {0, 0} is the start of the log), counting the segments in between by
+ * their size on disk: how far a consumer at `from` lags behind `to`. 0 when
+ * `from` is at or past `to`. Errors: ERR_SYS (a segment in between could
+ * not be stat'ed).
+ */
+int log_distance(const char *dir, const struct log_pos *from, const struct log_pos *to,
+		 uint64_t *bytes);
 
 struct log_reader;
 

@@ -66,6 +66,10 @@ struct recorder {
 	/* Written by the writer, read by stats. */
 	_Atomic uint64_t written, dropped_disk, bytes, batches, syncs;
 	_Atomic uint32_t segment;
+	_Atomic uint64_t segment_len;
+	void (*on_append)(void *arg, const uint8_t *rec, size_t len);
+	void (*on_commit)(void *arg, bool written);
+	void *hook_arg;
 };
 
 struct recorder_lane *recorder_lane(struct recorder *r, unsigned i)
@@ -124,6 +128,15 @@ static void recorder_note_error(struct recorder *r, int rc, const char *what)
 	r->last_error_log_ms = now;
 }
 
+/* Commits the log's batch and tells the hook whether it reached the log. */
+static int writer_commit(struct recorder *r)
+{
+	int rc = log_writer_commit(r->log);
+	if (r->on_commit)
+		r->on_commit(r->hook_arg, rc == 0);
+	return rc;
+}
+
 /*
  * Moves what the lanes hold into the log's batch; returns how many records.
  * *crowded is set if a lane was more than a quarter full when its turn came.
@@ -143,13 +156,15 @@ static uint64_t writer_drain(struct recorder *r, uint64_t *taken_now, bool *crow
 			int rc = log_writer_append(r->log, p, len);
 			if (rc == ERR_FULL) {
 				/* The batch buffer is full: commit it and carry on. */
-				int crc = log_writer_commit(r->log);
+				int crc = writer_commit(r);
 				if (crc)
 					recorder_note_error(r, crc, "write");
 				rc = log_writer_append(r->log, p, len);
 			}
 			if (rc && rc != ERR_FULL)
 				recorder_note_error(r, rc, "append");
+			else if (rc == 0 && r->on_append)
+				r->on_append(r->hook_arg, p, len);
 			ring_pop(l->ring);
 			l->taken++;
 			k++;
@@ -184,6 +199,7 @@ static void writer_update_stats(struct recorder *r)
 	atomic_store_explicit(&r->bytes, st.bytes, memory_order_relaxed);
 	atomic_store_explicit(&r->batches, st.batches, memory_order_relaxed);
 	atomic_store_explicit(&r->segment, st.segment, memory_order_relaxed);
+	atomic_store_explicit(&r->segment_len, st.segment_len, memory_order_relaxed);
 }
 
 static bool lanes_empty(struct recorder *r)
@@ -240,7 +256,7 @@ static void *writer_main(void *arg)
 		bool crowded = false;
 		uint64_t n = writer_drain(r, taken, &crowded);
 		if (n) {
-			int rc = log_writer_commit(r->log);
+			int rc = writer_commit(r);
 			if (rc)
 				recorder_note_error(r, rc, "write");
 			unsynced = true;
@@ -297,6 +313,9 @@ int recorder_start(struct recorder **out, const struct recorder_opts *o, struct 
 	r->n_lanes = o->lanes;
 	r->fsync = o->fsync;
 	r->fsync_interval_ms = o->fsync_interval_ms ? o->fsync_interval_ms : 100;
+	r->on_append = o->on_append;
+	r->on_commit = o->on_commit;
+	r->hook_arg = o->hook_arg;
 	r->lanes = aligned_alloc(64, ((sizeof *r->lanes * o->lanes + 63) / 64) * 64);
 	if (!r->lanes)
 		goto out_free;
@@ -358,6 +377,7 @@ void recorder_stats(struct recorder *r, struct recorder_stats *st)
 	st->batches = atomic_load_explicit(&r->batches, memory_order_relaxed);
 	st->syncs = atomic_load_explicit(&r->syncs, memory_order_relaxed);
 	st->segment = atomic_load_explicit(&r->segment, memory_order_relaxed);
+	st->segment_len = atomic_load_explicit(&r->segment_len, memory_order_relaxed);
 }
 
 int recorder_stop(struct recorder *r)

@@ -33,6 +33,14 @@ struct recorder_opts {
 	/* Private key for signed chain heads, or NULL. The recorder takes it
 	 * over (frees it in recorder_stop, or when recorder_start fails). */
 	struct sign_key *sign_key;
+	/*
+	 * Optional, on the writer thread: each record appended to a batch, then
+	 * once per batch whether it reached the log (`written`) or was lost to a
+	 * write error (metrics/tally counts events by listener and family so).
+	 */
+	void (*on_append)(void *arg, const uint8_t *rec, size_t len);
+	void (*on_commit)(void *arg, bool written);
+	void *hook_arg;
 };
 
 /* Opens the log (recovering a torn tail, reported in *rec if not NULL) and starts the writer. */
@@ -62,6 +70,7 @@ struct recorder_stats {
 	uint64_t batches;
 	uint64_t syncs;
 	uint32_t segment;
+	uint64_t segment_len; /* bytes of the current segment: the log's end is (segment, segment_len) */
 	size_t ring_used; /* bytes waiting in all rings */
 };
 void recorder_stats(struct recorder *r, struct recorder_stats *st);

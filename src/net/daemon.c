@@ -19,6 +19,9 @@
 #include "core/json.h"
 #include "core/recorder.h"
 #include "core/timeutil.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_http.h"
+#include "metrics/tally.h"
 #include "net/listener.h"
 #include "net/privdrop.h"
 #include "core/sign.h"
@@ -48,6 +51,8 @@ struct daemon {
 	char *stats_path;
 	uint64_t started_us;
 	uint64_t reloads;
+	struct metrics_tally *tally;  /* events by listener and family, fed by the log writer */
+	struct metrics_http *metrics; /* the admin listener (metrics.listen), or NULL */
 };
 
 const struct ruleset *daemon_rules(struct daemon *d)
@@ -293,28 +298,8 @@ static void daemon_write_stats(struct daemon *d)
 {
 	if (!d->stats_path)
 		return;
-	uint64_t accepted = 0, refused = 0, open = 0, timeouts = 0, requests = 0, malformed = 0;
-	uint64_t unrec = 0, bytes_in = 0, bytes_out = 0, events = 0;
-	uint64_t dg_in = 0, dg_out = 0, dg_err = 0, dg_held = 0, rrl_drop = 0, rrl_slip = 0;
-	for (unsigned i = 0; i < d->n_workers; i++) {
-		struct worker_stats *s = &d->workers[i].st;
-		accepted += atomic_load_explicit(&s->accepted, memory_order_relaxed);
-		refused += atomic_load_explicit(&s->refused_limit, memory_order_relaxed);
-		open += atomic_load_explicit(&s->open, memory_order_relaxed);
-		timeouts += atomic_load_explicit(&s->timeouts, memory_order_relaxed);
-		requests += atomic_load_explicit(&s->requests, memory_order_relaxed);
-		malformed += atomic_load_explicit(&s->malformed, memory_order_relaxed);
-		unrec += atomic_load_explicit(&s->refused_unrecorded, memory_order_relaxed);
-		bytes_in += atomic_load_explicit(&s->bytes_in, memory_order_relaxed);
-		bytes_out += atomic_load_explicit(&s->bytes_out, memory_order_relaxed);
-		events += atomic_load_explicit(&s->events, memory_order_relaxed);
-		dg_in += atomic_load_explicit(&s->dgram_in, memory_order_relaxed);
-		dg_out += atomic_load_explicit(&s->dgram_out, memory_order_relaxed);
-		dg_err += atomic_load_explicit(&s->dgram_send_errors, memory_order_relaxed);
-		dg_held += atomic_load_explicit(&s->dgram_held_dropped, memory_order_relaxed);
-		rrl_drop += atomic_load_explicit(&s->dns_rrl_dropped, memory_order_relaxed);
-		rrl_slip += atomic_load_explicit(&s->dns_rrl_slipped, memory_order_relaxed);
-	}
+	struct worker_totals t;
+	worker_stats_total(d->workers, d->n_workers, &t);
 	struct recorder_stats rs;
 	recorder_stats(d->rec, &rs);
 	char ts[40];
@@ -330,19 +315,19 @@ static void daemon_write_stats(struct daemon *d)
 	stats_u64(&b, "workers", d->n_workers, 0);
 	json_key(&b, "connections", 0);
 	dynbuf_adds(&b, "{");
-	stats_u64(&b, "open", open, 1);
-	stats_u64(&b, "accepted", accepted, 0);
-	stats_u64(&b, "refused_limit", refused, 0);
-	stats_u64(&b, "timeouts", timeouts, 0);
-	stats_u64(&b, "bytes_in", bytes_in, 0);
-	stats_u64(&b, "bytes_out", bytes_out, 0);
+	stats_u64(&b, "open", t.open, 1);
+	stats_u64(&b, "accepted", t.accepted, 0);
+	stats_u64(&b, "refused_limit", t.refused_limit, 0);
+	stats_u64(&b, "timeouts", t.timeouts, 0);
+	stats_u64(&b, "bytes_in", t.bytes_in, 0);
+	stats_u64(&b, "bytes_out", t.bytes_out, 0);
 	dynbuf_adds(&b, "}");
 	json_key(&b, "datagrams", 0);
 	dynbuf_adds(&b, "{");
-	stats_u64(&b, "received", dg_in, 1);
-	stats_u64(&b, "sent", dg_out, 0);
-	stats_u64(&b, "send_errors", dg_err, 0);
-	stats_u64(&b, "held_dropped", dg_held, 0);
+	stats_u64(&b, "received", t.dgram_in, 1);
+	stats_u64(&b, "sent", t.dgram_out, 0);
+	stats_u64(&b, "send_errors", t.dgram_send_errors, 0);
+	stats_u64(&b, "held_dropped", t.dgram_held_dropped, 0);
 	dynbuf_adds(&b, "}");
 	const struct ruleset *cur = daemon_rules(d);
 	if (cur->dns) {
@@ -353,19 +338,19 @@ static void daemon_write_stats(struct daemon *d)
 		stats_u64(&b, "seized_names", zs.names, 1);
 		stats_u64(&b, "zone_bytes", zs.bytes, 0);
 		stats_u64(&b, "zone_load_ms", zs.load_us / 1000, 0);
-		stats_u64(&b, "rrl_dropped", rrl_drop, 0);
-		stats_u64(&b, "rrl_slipped", rrl_slip, 0);
+		stats_u64(&b, "rrl_dropped", t.dns_rrl_dropped, 0);
+		stats_u64(&b, "rrl_slipped", t.dns_rrl_slipped, 0);
 		dynbuf_adds(&b, "}");
 	}
-	stats_u64(&b, "requests", requests, 0);
-	stats_u64(&b, "malformed", malformed, 0);
+	stats_u64(&b, "requests", t.requests, 0);
+	stats_u64(&b, "malformed", t.malformed, 0);
 	json_key(&b, "events", 0);
 	dynbuf_adds(&b, "{");
-	stats_u64(&b, "recorded", events, 1);
+	stats_u64(&b, "recorded", t.events, 1);
 	stats_u64(&b, "written", rs.written, 0);
 	stats_u64(&b, "dropped_ring", rs.dropped_ring, 0);
 	stats_u64(&b, "dropped_disk", rs.dropped_disk, 0);
-	stats_u64(&b, "refused_unrecorded", unrec, 0);
+	stats_u64(&b, "refused_unrecorded", t.refused_unrecorded, 0);
 	stats_u64(&b, "waiting_bytes", rs.ring_used, 0);
 	dynbuf_adds(&b, "}");
 	json_key(&b, "log", 0);
@@ -411,6 +396,69 @@ static void daemon_write_stats(struct daemon *d)
 		}
 	}
 	dynbuf_free(&b);
+}
+
+/*
+ * The admin listener's render function, on its own thread: everything read
+ * here is an atomic counter or immutable after start-up (never the rule set,
+ * which the main thread may free after a reload).
+ */
+static int daemon_render_metrics(void *arg, struct dynbuf *out)
+{
+	struct daemon *d = arg;
+	struct worker_totals wt;
+	struct recorder_stats rs;
+	worker_stats_total(d->workers, d->n_workers, &wt);
+	recorder_stats(d->rec, &rs);
+	struct metrics_listener *ml = calloc(d->n_listeners ? d->n_listeners : 1, sizeof *ml);
+	if (!ml)
+		return ERR_NOMEM;
+	for (unsigned i = 0; i < d->n_listeners; i++) {
+		const struct listener *l = &d->listeners[i];
+		ml[i] = (struct metrics_listener){ l->cfg->name, config_proto_name(l->cfg->proto),
+						   l->dgram, atomic_load(&l->open) };
+	}
+	struct metrics_sensor s = {
+		.sensor_id = d->boot_cfg->sensor_id,
+		.version = SINKD_VERSION,
+		.start_us = d->started_us,
+		.now_us = time_now_us(),
+		.workers = d->n_workers,
+		.wt = &wt,
+		.rs = &rs,
+		.listeners = ml,
+		.n_listeners = d->n_listeners,
+		.tally = d->tally,
+		.rules_generation = daemon_rules_gen(d),
+		.eve = d->eve != NULL,
+		.eve_written = d->eve ? eve_writer_written(d->eve) : 0,
+	};
+	struct log_pos at, end = { rs.segment, rs.segment_len };
+	if (d->indexer) {
+		s.store = true;
+		s.store_indexed = indexer_indexed(d->indexer);
+		indexer_position(d->indexer, &at);
+		s.store_lag_known =
+			log_distance(d->boot_cfg->log_dir, &at, &end, &s.store_lag_bytes) == 0;
+	}
+	if (d->eve) {
+		eve_writer_position(d->eve, &at);
+		s.eve_lag_known = log_distance(d->boot_cfg->log_dir, &at, &end, &s.eve_lag_bytes) ==
+				  0;
+	}
+	int rc = metrics_sensor_render(out, &s);
+	free(ml);
+	return rc;
+}
+
+static void tally_append(void *arg, const uint8_t *rec, size_t len)
+{
+	metrics_tally_append(arg, rec, len);
+}
+
+static void tally_commit(void *arg, bool written)
+{
+	metrics_tally_commit(arg, written);
 }
 
 static void raise_nofile(void)
@@ -562,6 +610,15 @@ int daemon_run(const struct daemon_opts *o)
 			goto out;
 		}
 	}
+	if (cfg->metrics.listen) {
+		if (metrics_http_open(&d->metrics, (const struct sockaddr *)&cfg->metrics.addr,
+				      cfg->metrics.addr_len, daemon_render_metrics, d) != 0) {
+			dlog(DLOG_ERROR, "metrics.listen %s: %s", cfg->metrics.listen,
+			     strerror(errno));
+			goto out;
+		}
+		dlog(DLOG_INFO, "metrics: serving /metrics on %s", cfg->metrics.listen);
+	}
 	/* The signing key is read before privileges are dropped: it may be root's alone. */
 	if (cfg->signing_key) {
 		rc = sign_key_load(cfg->signing_key, &skey);
@@ -589,6 +646,9 @@ int daemon_run(const struct daemon_opts *o)
 		dlog(DLOG_INFO, "running as user %s (uid %u, gid %u)", pd.name, (unsigned)pd.uid,
 		     (unsigned)pd.gid);
 
+	/* The tally costs the log writer ~600 instructions a record: only when someone scrapes it. */
+	if (cfg->metrics.listen && metrics_tally_new(&d->tally) != 0)
+		goto out;
 	struct recorder_opts ro = {
 		.log_dir = cfg->log_dir,
 		.sensor_id = cfg->sensor_id,
@@ -598,6 +658,9 @@ int daemon_run(const struct daemon_opts *o)
 		.fsync = cfg->fsync,
 		.fsync_interval_ms = cfg->fsync_interval_ms,
 		.sign_key = skey,
+		.on_append = d->tally ? tally_append : NULL,
+		.on_commit = d->tally ? tally_commit : NULL,
+		.hook_arg = d->tally,
 	};
 	skey = NULL; /* the recorder owns it now */
 	struct log_recovery recov;
@@ -649,12 +712,18 @@ int daemon_run(const struct daemon_opts *o)
 		}
 		started_workers++;
 	}
+	if (d->metrics && metrics_http_start(d->metrics) != 0) {
+		dlog(DLOG_ERROR, "metrics: cannot start its thread");
+		goto out;
+	}
 	dlog(DLOG_INFO, "sinkd %s ready: sensor %s, %u workers, %zu families", SINKD_VERSION,
 	     cfg->sensor_id, d->n_workers, cfg->n_families);
 
 	daemon_main_loop(d, sfd);
 	status = 0;
 out:
+	/* The admin thread reads the workers and the recorder: it goes first. */
+	metrics_http_stop(d->metrics);
 	for (unsigned i = 0; i < started_workers; i++)
 		worker_request_stop(&d->workers[i]);
 	for (unsigned i = 0; i < started_workers; i++)
@@ -692,6 +761,7 @@ out:
 	}
 	ruleset_free(act, d->boot_cfg);
 	config_free(d->boot_cfg);
+	metrics_tally_free(d->tally);
 	sign_key_free(skey);
 	if (sfd >= 0)
 		close(sfd);

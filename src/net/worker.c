@@ -144,6 +144,35 @@ void conn_event_begin_buf(struct conn *c, struct event_builder *b, uint8_t *buf,
 		tls_conn_put_fields(c, b);
 }
 
+#define WT_SUM(f) (t->f += atomic_load_explicit(&s->f, memory_order_relaxed))
+
+void worker_stats_total(const struct worker *ws, unsigned n, struct worker_totals *t)
+{
+	memset(t, 0, sizeof *t);
+	for (unsigned i = 0; i < n; i++) {
+		const struct worker_stats *s = &ws[i].st;
+		WT_SUM(accepted);
+		WT_SUM(refused_limit);
+		WT_SUM(open);
+		WT_SUM(events);
+		WT_SUM(events_dropped);
+		WT_SUM(requests);
+		WT_SUM(malformed);
+		WT_SUM(timeouts);
+		WT_SUM(refused_unrecorded);
+		WT_SUM(bytes_in);
+		WT_SUM(bytes_out);
+		WT_SUM(dgram_in);
+		WT_SUM(dgram_out);
+		WT_SUM(dgram_send_errors);
+		WT_SUM(dgram_held_dropped);
+		WT_SUM(dns_rrl_dropped);
+		WT_SUM(dns_rrl_slipped);
+	}
+}
+
+#undef WT_SUM
+
 void conn_event_begin(struct conn *c, struct event_builder *b, uint8_t type,
 		      const struct event_addr *src, uint16_t flags)
 {

@@ -175,6 +175,15 @@ struct worker_stats {
 	_Atomic uint64_t dns_rrl_slipped;    /* ... sent instead as empty TC=1 answers */
 };
 
+/* Every worker's counters summed: what the stats file and /metrics report. */
+struct worker_totals {
+	uint64_t accepted, refused_limit, open, events, events_dropped, requests, malformed,
+		timeouts, refused_unrecorded, bytes_in, bytes_out, dgram_in, dgram_out,
+		dgram_send_errors, dgram_held_dropped, dns_rrl_dropped, dns_rrl_slipped;
+};
+/* Any thread, while the workers run (relaxed loads: each counter is exact, the set is not a snapshot). */
+void worker_stats_total(const struct worker *ws, unsigned n, struct worker_totals *t);
+
 #define STAT_ADD(field, n)                                                                         \
 	atomic_store_explicit(&(field),                                                            \
 			      atomic_load_explicit(&(field), memory_order_relaxed) + (n),          \

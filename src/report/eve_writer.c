@@ -34,6 +34,7 @@ struct eve_writer {
 	_Atomic bool reopen;
 	_Atomic uint64_t written;
 	struct log_pos pos;
+	struct log_pos_shared shared; /* pos, for metrics (eve_writer_position) */
 };
 
 static int eve_open_file(struct eve_writer *e)
@@ -136,6 +137,7 @@ static void *eve_main(void *arg)
 		} else if (!b.len) {
 			e->pos = pending_pos;
 		}
+		log_pos_publish(&e->shared, &e->pos);
 		uint64_t now = time_mono_ms();
 		if (now - last_pos_save >= EVE_POS_EVERY_MS) {
 			eve_save_pos(e);
@@ -180,6 +182,7 @@ int eve_writer_start(struct eve_writer **out, const char *log_dir, const char *p
 	if (eve_open_file(e) != 0)
 		goto fail;
 	eve_load_pos(e);
+	log_pos_publish(&e->shared, &e->pos);
 	if (pthread_create(&e->thread, NULL, eve_main, e) != 0)
 		goto fail;
 	*out = e;
@@ -197,6 +200,11 @@ fail:
 void eve_writer_reopen(struct eve_writer *e)
 {
 	atomic_store(&e->reopen, true);
+}
+
+void eve_writer_position(struct eve_writer *e, struct log_pos *pos)
+{
+	log_pos_read(&e->shared, pos);
 }
 
 uint64_t eve_writer_written(struct eve_writer *e)

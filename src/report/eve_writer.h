@@ -17,6 +17,9 @@ int eve_writer_start(struct eve_writer **out, const char *log_dir, const char *p
 void eve_writer_reopen(struct eve_writer *e);
 /* Records behind the log, roughly (for stats). */
 uint64_t eve_writer_written(struct eve_writer *e);
+/* The log position after the last record written to the file (any thread; for metrics). */
+struct log_pos;
+void eve_writer_position(struct eve_writer *e, struct log_pos *pos);
 /* Catches up with what the log holds, flushes, saves the position, stops. */
 void eve_writer_stop(struct eve_writer *e);
 

@@ -458,7 +458,20 @@ struct indexer {
 	_Atomic int stop;
 	_Atomic uint64_t indexed;
 	struct enrich *owned_enrich; /* when started from the config */
+	struct log_pos_shared pos;   /* the store's position, for metrics */
 };
+
+static void indexer_progress(void *ctx, const struct indexer_stats *st, const struct log_pos *pos)
+{
+	(void)st;
+	struct indexer *ix = ctx;
+	log_pos_publish(&ix->pos, pos);
+}
+
+void indexer_position(struct indexer *ix, struct log_pos *pos)
+{
+	log_pos_read(&ix->pos, pos);
+}
 
 static void *indexer_main(void *arg)
 {
@@ -468,7 +481,7 @@ static void *indexer_main(void *arg)
 		bool stopping = atomic_load(&ix->stop);
 		struct indexer_stats st = { 0 };
 		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, ix->bots, ix->batch,
-					  &st, NULL, NULL, NULL);
+					  &st, indexer_progress, ix, NULL);
 		atomic_fetch_add(&ix->indexed, st.events);
 		if (rc && !warned) {
 			dlog(DLOG_ERROR, "store: indexing stopped: %s; will retry", err_str(rc));
@@ -501,6 +514,9 @@ int indexer_start(struct indexer **out, const char *log_dir, const char *store_p
 	ix->poll_ns = remote ? INDEXER_POLL_REMOTE_NS : INDEXER_POLL_NS;
 	int rc = ix->log_dir ? store_open_ingest(&ix->store, store_path, log_dir, err, errlen) :
 			       ERR_NOMEM;
+	struct log_pos pos;
+	if (!rc && store_get_pos(ix->store, &pos) == 0)
+		log_pos_publish(&ix->pos, &pos);
 	if (!rc && pthread_create(&ix->thread, NULL, indexer_main, ix) != 0)
 		rc = ERR_SYS;
 	if (rc) {

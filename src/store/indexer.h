@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/log.h"
 #include "enrich/enrich.h"
 #include "store/store.h"
 
@@ -51,6 +52,12 @@ int indexer_start(struct indexer **out, const char *log_dir, const char *store_p
 struct config;
 int indexer_start_config(struct indexer **out, const struct config *cfg);
 uint64_t indexer_indexed(struct indexer *ix);
+/*
+ * The log position the store holds (the next record to index): where the
+ * store started when the thread began, then after each committed batch.
+ * Any thread may ask; `consumer lag` is the distance from here to the log's end.
+ */
+void indexer_position(struct indexer *ix, struct log_pos *pos);
 /* Indexes what the log holds, commits, stops, frees. */
 void indexer_stop(struct indexer *ix);
 

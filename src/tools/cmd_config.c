@@ -220,6 +220,7 @@ static void print_summary(const struct config *c, const struct rules *r)
 	printf("signing     %s\n", c->signing_key ? c->signing_key : "(off: heads are not signed)");
 	printf("stats       %s\n", c->stats_file);
 	printf("eve         %s\n", c->eve_file ? c->eve_file : "(off)");
+	printf("metrics     %s\n", c->metrics.listen ? c->metrics.listen : "(off)");
 	printf("pid file    %s\n", c->pid_file ? c->pid_file : "(none)");
 	printf("run as      %s:%s\n", c->user ? c->user : "(unchanged)",
 	       c->group ? c->group : "(unchanged)");

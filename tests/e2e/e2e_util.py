@@ -224,6 +224,23 @@ def vmrss_kib(pid):
     return int(proc_status(pid)["VmRSS"].split()[0])
 
 
+def settled_rss_kib(d, timeout=10.0):
+    """VmRSS once start-up is over: a memory baseline. Listening sockets come up
+    before the workers, the recorder and their buffers are all in place, so a
+    sample taken as soon as the ports accept can be far below where the idle
+    daemon settles. Waits for the first stats.json, then until two samples
+    0.3 s apart differ by under 512 KiB."""
+    wait_stats(d, lambda s: True, what="start-up finished")
+    deadline = time.monotonic() + timeout
+    prev = vmrss_kib(d.pid)
+    while True:
+        time.sleep(0.3)
+        cur = vmrss_kib(d.pid)
+        if abs(cur - prev) < 512 or time.monotonic() >= deadline:
+            return cur
+        prev = cur
+
+
 class Timer:
     def __enter__(self):
         self.t0 = time.monotonic()

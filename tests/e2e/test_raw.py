@@ -136,7 +136,7 @@ def test_hostile_peers():
     u.raise_nofile(n_silent + 512)
     with h.Sinkd(listen=raw_listener(max_connections=2000), families=FAMILIES) as d:
         port = d.port()
-        rss0 = u.vmrss_kib(d.pid)
+        rss0 = u.settled_rss_kib(d)
         rss_peak = rss0
         empty_ports, silent, trickle = set(), [], []
         for _ in range(n_empty):  # connect and close at once: zero-length connections
@@ -205,7 +205,7 @@ def test_udp_datagrams_and_cap():
     lst = raw_listener(raw={"timeout_ms": TIMEOUT_MS, "udp_rate": rate})
     with h.Sinkd(listen=lst, families=FAMILIES) as d:
         port = d.port()
-        rss0 = u.vmrss_kib(d.pid)
+        rss0 = u.settled_rss_kib(d)
         a = udp_from("127.0.0.1")
         for i in range(flood):
             a.sendto(b"\xc0\xde\x00\x10flood%03d" % i, ("127.0.0.1", port))

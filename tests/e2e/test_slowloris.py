@@ -60,7 +60,7 @@ def test_slowloris():
                  "answer": {"status": 200, "body": "NORMAL"}}]
     with h.Sinkd(listen=listen, families=families) as d:
         port = d.port()
-        rss0 = u.vmrss_kib(d.pid)
+        rss0 = u.settled_rss_kib(d)
         rss_peak = rss0
         client = NormalClient(port)
         client.start()

@@ -296,6 +296,14 @@ static void test_errors(void)
 		  "store.bot_ids[0]: family is required" },
 		{ L1 "store: { bot_ids: [ { family: x, uri_param: id, colour: red } ] }\n", 2,
 		  "unknown key \"colour\"" },
+		/* metrics: the admin listener never shares a sinkhole listener's address */
+		{ L1 "metrics: { listen: nowhere }\n", 2,
+		  "metrics.listen: invalid address \"nowhere\"" },
+		{ L1 "metrics: { port: 9 }\n", 2, "metrics: unknown key \"port\"" },
+		{ L1 "metrics: { listen: \"127.0.0.1:8080\" }\n", 1,
+		  "metrics.listen 127.0.0.1:8080 overlaps listener" },
+		{ L1 "metrics: { listen: \"0.0.0.0:8080\" }\n", 1, "overlaps listener" },
+		{ L1 "metrics: { listen: \"[::]:8080\" }\n", 1, "overlaps listener" },
 		/* types and ranges */
 		{ L1 "workers: -1\n", 2, "workers: expected a non-negative integer" },
 		{ L1 "workers: many\n", 2, "workers: expected a non-negative integer" },
@@ -491,6 +499,24 @@ static void test_errors(void)
 	CHECK_INT(config_load_string("x: 1", 4, "t.yaml", &c, tiny, sizeof tiny), ERR_CONFIG);
 	CHECK_INT(strlen(tiny), 7);
 	CHECK_INT(config_load_string("x: 1", 4, "t.yaml", &c, NULL, 0), ERR_CONFIG);
+}
+
+/* metrics.listen parsed; off by default; another port or address is fine. */
+static void test_metrics(void)
+{
+	struct config *c = NULL;
+	const char *y = L1;
+	CHECK_INT(config_load_string(y, strlen(y), "m.yaml", &c, errbuf, sizeof errbuf), 0);
+	CHECK(c && c->metrics.listen == NULL);
+	config_free(c);
+	y = L1 "metrics: { listen: \"127.0.0.1:9108\" }\n";
+	CHECK_INT(config_load_string(y, strlen(y), "m.yaml", &c, errbuf, sizeof errbuf), 0);
+	CHECK_STR(c ? c->metrics.listen : NULL, "127.0.0.1:9108");
+	CHECK_INT(c ? c->metrics.addr.ss_family : 0, AF_INET);
+	config_free(c);
+	y = L1 "metrics: { listen: \"127.0.0.2:8080\" }\n";
+	CHECK_INT(config_load_string(y, strlen(y), "m.yaml", &c, errbuf, sizeof errbuf), 0);
+	config_free(c);
 }
 
 static void test_aliases_ok(void)
@@ -805,6 +831,7 @@ int main(void)
 	test_example();
 	test_errors();
 	test_aliases_ok();
+	test_metrics();
 	test_sizes();
 	test_sockaddr();
 	test_cidr();
