@@ -193,7 +193,7 @@ static int index_or_ship(int argc, char **argv, bool ship)
 		}
 	}
 	/* ClickHouse: the last INSERT is answered and its position written before we say so. */
-	if (!rc && ship)
+	if (!rc && store_path_is_remote(so.store))
 		rc = store_compact(s);
 	if (tty)
 		fputc('\n', stderr);
