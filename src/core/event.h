@@ -198,6 +198,12 @@ void event_put_u16(struct event_builder *b, uint16_t tag, uint16_t v);
 void event_put_u32(struct event_builder *b, uint16_t tag, uint32_t v);
 void event_put_u64(struct event_builder *b, uint16_t tag, uint64_t v);
 void event_put_addr(struct event_builder *b, uint16_t tag, const struct event_addr *a);
+/*
+ * Appends fields another builder already encoded ((tag, length, value)*, as
+ * found after the header of a record it finished): fields that are the same
+ * for many events are encoded once and copied.
+ */
+void event_put_encoded(struct event_builder *b, const uint8_t *fields, size_t len);
 void event_add_flags(struct event_builder *b, uint16_t flags);
 /* Returns the record length, or ERR_NOMEM if it did not fit. */
 int event_finish(struct event_builder *b, size_t *len_out);

@@ -329,6 +329,28 @@ def test_rrl_slip_and_count():
         u.stop_clean(d)
 
 
+def test_burst_then_single_queries():
+    """Bursts are answered in full, and the socket is still served after each one.
+
+    A worker takes a busy UDP socket out of epoll while it drains a batch and
+    puts it back afterwards: a socket left out would answer nothing more.
+    """
+    with start() as d:
+        port = d.port()
+        q = w.query("burst.rustock-cc.test", "A")
+        for rnd in range(3):
+            got = w.flood(port, q, 200, wait=1.0)
+            assert len(got) == 200 and all(r["rcode"] == "NOERROR" for r in got), (rnd, len(got))
+            raw = w.udp(port, w.query(f"single{rnd}.rustock-cc.test", "A"))
+            assert raw is not None, f"no answer after burst {rnd}: the socket is no longer served"
+            one = w.parse(raw)
+            assert one["rcode"] == "NOERROR" and one["answer"], one
+        evs = h.wait_until(lambda: (lambda e: e if len(e) >= 603 else None)(d.events()),
+                           what="603 events")
+        assert len(evs) == 603, len(evs)
+        u.stop_clean(d)
+
+
 def test_reload_zone_list():
     with start() as d:
         port = d.port()
@@ -459,6 +481,6 @@ def test_zones_export_formats():
 if __name__ == "__main__":
     h.run([test_dig_answers, test_kdig_answers, test_wire_fields_and_events,
            test_tcp_pipelining_and_idle, test_malformed_recorded_never_crash,
-           test_rrl_slip_and_count, test_reload_zone_list,
+           test_rrl_slip_and_count, test_burst_then_single_queries, test_reload_zone_list,
            test_wildcard_bind_answers_from_the_address_asked, test_answered_mode_udp_and_tcp,
            test_tcp_idle_timeout, test_ipv6_listener_and_rrl_prefix, test_zones_export_formats])

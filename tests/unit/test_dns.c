@@ -6,6 +6,7 @@
 #include "check.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/event.h"
 #include "proto/dns/dns_answer.h"
 #include "proto/dns/dns_config.h"
 #include "proto/dns/dns_msg.h"
@@ -530,12 +531,91 @@ static void test_config_errors(void)
 	config_free(cfg);
 }
 
+/* The fields a group's events start with, encoded field by field. */
+static size_t expected_group_fields(const char *family, const char *tag, int rule, uint8_t *out,
+				    size_t cap)
+{
+	struct event_header h = { .type = EVENT_DNS };
+	struct event_builder b;
+	size_t len = 0;
+	event_begin(&b, out, cap, &h);
+	event_put_str(&b, EVENT_T_FAMILY, family);
+	if (tag)
+		event_put_str(&b, EVENT_T_TAG, tag);
+	if (rule >= 0)
+		event_put_u32(&b, EVENT_T_RULE, (uint32_t)rule);
+	event_put_str(&b, EVENT_T_DNS_CLIENT_KIND, "resolver");
+	CHECK_INT(event_finish(&b, &len), 0);
+	return len;
+}
+
+/* The leading event fields: encoded once per group (or per query when too long), same bytes. */
+static void test_group_event_fields(void)
+{
+	char family[220];
+	memset(family, 'f', sizeof family - 1);
+	family[sizeof family - 1] = '\0';
+	char text[1024];
+	snprintf(text, sizeof text,
+		 "log: { dir: /nonexistent }\n"
+		 "listen: [ { proto: dns, addr: \"127.0.0.1:53\" } ]\n"
+		 "dns:\n  a: [192.0.2.1]\n  zones:\n"
+		 "    - { family: outer, names: [example.com] }\n"
+		 "    - { family: inner, tag: t, names: [sub.example.com] }\n"
+		 "    - { family: %s, tag: long, names: [long.test] }\n",
+		 family);
+	struct config *cfg = NULL;
+	char err[256] = "";
+	CHECK_INT(config_load_string(text, strlen(text), "t", &cfg, err, sizeof err), 0);
+	if (!cfg) {
+		fprintf(stderr, "%s\n", err);
+		return;
+	}
+	struct dns_zones *z = NULL;
+	CHECK_INT(dns_zones_build(cfg->dns, &z, err, sizeof err), 0);
+	if (!z)
+		return;
+	const struct {
+		const char *family, *tag;
+		int rule; /* -1: no group */
+		bool encoded_once;
+	} cases[] = {
+		{ "outer", NULL, 0, true },
+		{ "inner", "t", 1, true },
+		{ family, "long", 2, false },
+		{ "unknown", NULL, -1, false },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct dns_zone_group *g = cases[i].rule >= 0 ? dns_zones_group(z, i) : NULL;
+		if (g)
+			CHECK_INT(g->ev_len != 0, cases[i].encoded_once);
+		uint8_t want[512], got[512];
+		size_t wlen = expected_group_fields(cases[i].family, cases[i].tag, cases[i].rule,
+						    want, sizeof want);
+		struct event_header h = { .type = EVENT_DNS };
+		struct event_builder b;
+		size_t glen = 0;
+		event_begin(&b, got, sizeof got, &h);
+		dns_zone_group_event_fields(&b, g);
+		CHECK_INT(event_finish(&b, &glen), 0);
+		CHECK_INT(glen, wlen);
+		CHECK(glen == wlen && memcmp(got, want, wlen) == 0);
+		/* A buffer too small for the copied fields overflows instead of writing past it. */
+		event_begin(&b, got, EVENT_HEADER_LEN + 8, &h);
+		dns_zone_group_event_fields(&b, g);
+		CHECK_INT(event_finish(&b, &glen), ERR_NOMEM);
+	}
+	dns_zones_free(z);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	test_parse_table();
 	test_names();
 	test_zones();
 	test_zones_long_labels();
+	test_group_event_fields();
 	test_config_errors();
 	return check_done("test_dns");
 }

@@ -136,15 +136,7 @@ static void dns_event_fields(struct event_builder *b, const uint8_t *msg, size_t
 			     const struct dns_query *q, const struct dns_answer_info *ai,
 			     bool answered, const char *action)
 {
-	if (ai->matched) {
-		event_put_str(b, EVENT_T_FAMILY, ai->match.group->family);
-		if (ai->match.group->tag)
-			event_put_str(b, EVENT_T_TAG, ai->match.group->tag);
-		event_put_u32(b, EVENT_T_RULE, ai->match.group->index);
-	} else {
-		event_put_str(b, EVENT_T_FAMILY, "unknown");
-	}
-	event_put_str(b, EVENT_T_DNS_CLIENT_KIND, "resolver");
+	dns_zone_group_event_fields(b, ai->matched ? ai->match.group : NULL);
 	if (prc != ERR_NEED_MORE) {
 		event_put_u16(b, EVENT_T_DNS_ID, q->id);
 		event_put_u16(b, EVENT_T_DNS_QFLAGS, q->flags);
@@ -314,8 +306,7 @@ static void dns_tcp_reject(struct conn *c, const uint8_t *raw, size_t len, const
 	STAT_INC(w->st.malformed);
 	struct event_builder b;
 	conn_event_begin(c, &b, EVENT_DNS, NULL, EVENT_F_MALFORMED | EVENT_F_NO_ANSWER);
-	event_put_str(&b, EVENT_T_FAMILY, "unknown");
-	event_put_str(&b, EVENT_T_DNS_CLIENT_KIND, "resolver");
+	dns_zone_group_event_fields(&b, NULL);
 	event_put_str(&b, EVENT_T_DNS_ACTION, "dropped");
 	event_put_str(&b, EVENT_T_REASON, why);
 	if (len)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/event.h"
 
 #define ZONE_FNV_OFFSET 1469598103934665603ull
 #define ZONE_FNV_PRIME	1099511628211ull
@@ -277,6 +278,39 @@ static int zone_load_file(struct dns_zones *z, const char *path, uint16_t group,
 	return rc;
 }
 
+void dns_zone_group_event_fields(struct event_builder *b, const struct dns_zone_group *g)
+{
+	if (g && g->ev_len) {
+		event_put_encoded(b, g->ev, g->ev_len);
+		return;
+	}
+	if (g) {
+		event_put_str(b, EVENT_T_FAMILY, g->family);
+		if (g->tag)
+			event_put_str(b, EVENT_T_TAG, g->tag);
+		event_put_u32(b, EVENT_T_RULE, g->index);
+	} else {
+		event_put_str(b, EVENT_T_FAMILY, "unknown");
+	}
+	event_put_str(b, EVENT_T_DNS_CLIENT_KIND, "resolver");
+}
+
+/* Encodes the group's leading event fields once (see struct dns_zone_group). */
+static void group_encode_event_fields(struct dns_zone_group *g)
+{
+	uint8_t rec[EVENT_HEADER_LEN + DNS_GROUP_EV_MAX];
+	struct event_header h = { .type = EVENT_DNS };
+	struct event_builder b;
+	size_t len;
+	g->ev_len = 0;
+	event_begin(&b, rec, sizeof rec, &h);
+	dns_zone_group_event_fields(&b, g);
+	if (event_finish(&b, &len) != 0)
+		return; /* too long: put per query */
+	memcpy(g->ev, rec + EVENT_HEADER_LEN, len - EVENT_HEADER_LEN);
+	g->ev_len = (uint16_t)(len - EVENT_HEADER_LEN);
+}
+
 int dns_zones_build(const struct config_dns *cfg, struct dns_zones **out, char *errbuf,
 		    size_t errlen)
 {
@@ -308,6 +342,7 @@ int dns_zones_build(const struct config_dns *cfg, struct dns_zones **out, char *
 			g->aaaa = cfg->aaaa;
 			g->n_aaaa = cfg->n_aaaa;
 		}
+		group_encode_event_fields(g);
 		for (size_t k = 0; rc == 0 && k < zc->n_names; k++) {
 			rc = zone_add_text(z, zc->names[k], strlen(zc->names[k]), (uint16_t)i);
 			if (rc)

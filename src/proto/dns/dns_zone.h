@@ -19,6 +19,8 @@
  * and shared by every worker.
  */
 
+#define DNS_GROUP_EV_MAX 160
+
 struct dns_zone_group {
 	const struct config_dns_zone *cfg;
 	const char *family;
@@ -29,7 +31,21 @@ struct dns_zone_group {
 	size_t n_a;
 	const uint8_t (*aaaa)[16];
 	size_t n_aaaa;
+	/*
+	 * The fields every query event of this group starts with (family, tag,
+	 * rule, client kind), encoded once when the table is built and copied
+	 * per query; ev_len 0 if they did not fit (then encoded per query).
+	 */
+	uint16_t ev_len;
+	uint8_t ev[DNS_GROUP_EV_MAX];
 };
+
+/*
+ * Puts those fields into an event: the group's (g NULL: family "unknown",
+ * for a query no seized zone matched), then client kind "resolver".
+ */
+struct event_builder;
+void dns_zone_group_event_fields(struct event_builder *b, const struct dns_zone_group *g);
 
 struct dns_zones;
 
