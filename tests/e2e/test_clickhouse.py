@@ -80,13 +80,22 @@ def mask_mail(path):
     return re.sub(rb"(?m)^Date: .*$", b"Date: X", data)
 
 
-def sensor(name, extra_store="", segment="1M"):
-    d = h.Sinkd(listen=[{"name": "seized", "proto": "http", "proxy_protocol": True}],
-                families=[{"name": "rustock", "tag": "login",
-                           "match": {"method": "POST", "path": "/login.php"}},
-                          {"name": "gatebot", "match": {"path": "/gate.php"}}],
-                config={"sensor": {"id": name}, "log": {"fsync": "none", "segment_bytes": segment}},
-                start=False)
+def sensor(name, extra_store="", segment="1M", more=False):
+    listen = [{"name": "seized", "proto": "http", "proxy_protocol": True}]
+    config = {"sensor": {"id": name}, "log": {"fsync": "none", "segment_bytes": segment}}
+    if more:
+        # Every report type: TLS handshakes (event4_sinkhole: cipher, SNI) and DNS
+        # queries for a seized zone (event4_sinkhole_dns: query type and name).
+        listen += [{"name": "tls", "proto": "tls", "proxy_protocol": True},
+                   {"name": "dns", "proto": "dns"}]
+        config["dns"] = {"a": ["192.0.2.10"],
+                         "zones": [{"family": "rustock", "names": ["rustock-cc.test"]}]}
+    families = [{"name": "rustock", "tag": "login",
+                 "match": {"method": "POST", "path": "/login.php"}},
+                {"name": "gatebot", "match": {"path": "/gate.php"}}]
+    if more:
+        families.append({"name": "tlsbot", "match": {"sni": "cnc.rustock-cc.test"}})
+    d = h.Sinkd(listen=listen, families=families, config=config, start=False)
     asn_csv, mmdb, contacts = ts.write_fixtures(d.dir)
     with open(d.config_path, "a", encoding="utf-8") as f:
         f.write(f"store:\n{extra_store}  bot_ids:\n    - {{ family: gatebot, uri_param: id }}\n"
@@ -96,7 +105,7 @@ def sensor(name, extra_store="", segment="1M"):
 
 def test_differential_sqlite_vs_clickhouse():
     c = cluster()
-    d, asn_csv = sensor("sensor-diff")
+    d, asn_csv = sensor("sensor-diff", more=True)
     d.start()
     with ts.running(d):
         port = d.port("seized")
@@ -115,7 +124,23 @@ def test_differential_sqlite_vs_clickhouse():
                                              .encode().decode("latin-1"))]))
             h.recv_all(s)
             s.close()
-        total = len(d.wait_events(3604))
+        rc, out, err = h.sinkd_cmd("loadgen", "--target", f"127.0.0.1:{d.port('tls')}",
+                                   "--tls", "--sni", "cnc.rustock-cc.test", "--proxy-v2",
+                                   "--profile", "rustock", "--count", 60, "--duration", 60,
+                                   "--concurrency", 4, "--sources", ts.SOURCES, "--seed", 5,
+                                   "--quiet", timeout=120)
+        assert rc == 0, err
+        import shutil
+        extra = 0
+        if shutil.which("dig"):
+            for qname, qtype in (("rustock-cc.test", "A"), ("www.Rustock-CC.test", "AAAA"),
+                                 ("x.rustock-cc.test", "TXT"), ("y.rustock-cc.test", "TYPE999")):
+                p = subprocess.run(["dig", "@127.0.0.1", "-p", str(d.port("dns")), "+tries=1",
+                                    "+time=3", qname, qtype], capture_output=True, text=True,
+                                   timeout=20)
+                assert p.returncode == 0, p.stdout + p.stderr
+                extra += 1
+        total = len(d.wait_events(3604 + 60 + extra))
     ref = os.path.join(d.dir, "ref.db")
     rc, out, err = h.sinkd_cmd("index", "-c", d.config_path, "--store", ref, timeout=120)
     assert rc == 0, err
@@ -131,6 +156,7 @@ def test_differential_sqlite_vs_clickhouse():
         ["--per", "all", "--cidr", "100.65.8.0/21", "--format", "csv,summary"],
         ["--per", "asn", "--country", "US", "--asn", "64502", "--format", "csv,summary"],
         ["--per", "asn", "--cidr", "2001:db8::/121", "--format", "csv,jsonl,summary"],
+        ["--per", "all", "--format", "csv,jsonl,summary"],
     ]
 
     def reports(store, tag, sel):
@@ -145,6 +171,12 @@ def test_differential_sqlite_vs_clickhouse():
         a, ta = reports(ref, f"sqlite{i}", sel)
         b, tb = reports(url, f"ch{i}", sel)
         n = diff_dirs(a, b)
+        if i == len(selections) - 1:
+            kinds = {re.sub(r"^\d{4}-\d\d-\d\d-(\w+?)-.*$", r"\1", f) for f in os.listdir(a)}
+            want = {"event4_sinkhole_http", "event6_sinkhole_http", "event4_sinkhole"}
+            if extra:
+                want.add("event4_sinkhole_dns")
+            assert want <= kinds, kinds
         assert ta == tb, f"summaries differ for {sel}:\n{ta}\n----\n{tb}"
         assert n >= 1, f"no report files for {sel}"
     # The second node answers the same (Distributed), and a full second shipment
