@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/cmem.h"
 #include "tools/commands.h"
 
 struct subcommand {
@@ -47,6 +48,8 @@ static void usage(FILE *to)
 
 int main(int argc, char **argv)
 {
+	/* Before anything touches OpenSSL: its allocations go through per-thread free lists. */
+	(void)cmem_install(); /* only refused after OpenSSL has allocated: then libc serves */
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -210,6 +210,33 @@ def test_pipelined_burst():
         assert [e["tx_id"] for e in sorted(evs, key=lambda e: e["tx_id"])] == [0, 1]
 
 
+def test_early_talkers():
+    """Clients that send a whole session and half-close before the greeting: all of it is served.
+
+    The worker does not read right after accept when the greeting is staged
+    (the client normally waits for it); bytes already queued must still be
+    read on the next turn, replies must come in order, every message recorded.
+    """
+    with h.Sinkd(listen=[SMTP]) as d:
+        burst = (b"EHLO early.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"
+                 b"DATA\r\nSubject: early %d\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+        socks = []
+        for i in range(20):
+            s = h.connect(d.port("mx"), "127.0.0.1", 5)
+            s.sendall(burst % i)
+            s.shutdown(socket.SHUT_WR)
+            socks.append(s)
+        for s in socks:
+            with s:
+                out = h.recv_all(s, 5)
+            codes = [ln[:4] for ln in out.split(b"\r\n") if ln]
+            assert codes[0] == b"220 " and codes[-5:] == [b"250 ", b"250 ", b"354 ", b"250 ",
+                                                         b"221 "], out
+        evs = smtp_events(d, 20)
+        subjects = sorted(e["email"]["subject"] for e in evs if e["smtp"].get("status") == 250)
+        assert subjects == sorted(f"early {i}" for i in range(20)), subjects
+
+
 def test_smtp_source():
     src = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
     if not os.access(src, os.X_OK):
@@ -512,6 +539,6 @@ def test_sigterm_idle_session():
 
 
 h.run([test_smtplib_transaction, test_loadgen_campaigns, test_encodings_one_campaign, test_starttls, test_swaks_every_command, test_pipelined_burst,
-       test_smtp_source, test_malformed_sessions, test_timeouts_and_error_limit,
+       test_early_talkers, test_smtp_source, test_malformed_sessions, test_timeouts_and_error_limit,
        test_answered_mode, test_memory_bounded, test_samples_and_rules, test_proxy_protocol,
        test_loadgen_sources, test_sigterm_idle_session])

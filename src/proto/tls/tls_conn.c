@@ -166,7 +166,10 @@ static void tls_info_cb(const SSL *ssl, int where, int ret)
 {
 	if (!(where & SSL_CB_ALERT))
 		return;
-	struct tls_conn *t = SSL_get_app_data(ssl);
+	/* The connection BIO's data is the connection (no ex_data to allocate per SSL). */
+	BIO *b = SSL_get_rbio(ssl);
+	struct conn *c = b ? BIO_get_data(b) : NULL;
+	struct tls_conn *t = c ? c->tls : NULL;
 	if (t && t->alert < 0 && t->phase == TLS_PH_HANDSHAKE) {
 		t->alert = ret & 0xff;
 		t->alert_sent = (where & SSL_CB_WRITE) != 0;
@@ -526,7 +529,6 @@ static void tls_hello_done(struct conn *c, const uint8_t *raw, size_t len, size_
 		return;
 	}
 	SSL_set_bio(t->ssl, t->bio, t->bio);
-	SSL_set_app_data(t->ssl, t);
 	SSL_set_info_callback(t->ssl, tls_info_cb);
 	SSL_set_accept_state(t->ssl);
 	t->phase = TLS_PH_HANDSHAKE;
