@@ -161,6 +161,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("# load: country table %.2f s, ASN+country tables %.2f s\n", t_cc, t_full);
+	printf("# memory: country table IPv4 %.1f MiB, IPv6 %.1f MiB; ASN+country tables IPv4 %.1f "
+	       "MiB, IPv6 %.1f MiB\n",
+	       (double)enrich_table_bytes(cc_only, 4) / 1048576.0,
+	       (double)enrich_table_bytes(cc_only, 6) / 1048576.0,
+	       (double)enrich_table_bytes(full, 4) / 1048576.0,
+	       (double)enrich_table_bytes(full, 6) / 1048576.0);
 
 	u128 *r6lo, *r6hi;
 	size_t n_r6 = load_ranges6(asn, n_asn, &r6lo, &r6hi);

@@ -68,6 +68,8 @@ void enrich_lookup_batch(const struct enrich *e, int ipver, const uint8_t (*addr
 			 struct enrich_info *out);
 /* Organisation recorded for an ASN ("" if none). */
 const char *enrich_as_org(const struct enrich *e, uint32_t asn);
+/* Bytes the built prefix tables of one family hold (ASN and country; for statistics). */
+size_t enrich_table_bytes(const struct enrich *e, int ipver);
 void enrich_free(struct enrich *e);
 
 #endif

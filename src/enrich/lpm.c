@@ -14,9 +14,14 @@
 #define LPM_DIR24_MIN_SEGMENTS 4096 /* smaller tables search: 64 MiB would be wasted on them */
 #define LPM_BITS_MIN	       4
 #define LPM_BITS_MAX	       20
-#define LPM_SUB		       0x80000000u /* idx6: the block has a second-level index */
-#define LPM_SUB_MIN	       16	   /* segments in a block that earn it one */
-#define LPM_SUB_BITS_MAX       16
+#define LPM_SPLIT6	       0x80000000u /* v6: the /64 holds longer prefixes */
+#define LPM_NODE6	       0x80000000u /* node6 entry: a child level */
+#define LPM_NODE6_OFF	       ((1u << 25) - 1)
+#define LPM_LEAF6_LO	       ((1u << 27) - 1) /* a leaf entry: first segment, then the count */
+#define LPM_LEAF6	       16 /* a slot with fewer segments is searched, not subdivided */
+#define LPM_FILL6	       2  /* segments per slot a level aims at */
+#define LPM_ROOT6_BITS_MAX     20 /* the top level */
+#define LPM_NODE6_BITS_MAX     16 /* lower levels */
 
 typedef unsigned __int128 u128;
 
@@ -36,13 +41,19 @@ struct lpm_builder {
 	uint32_t seq;
 };
 
+/* A /64 segment: its first /64 and its value side by side (one cache line holds four). */
+struct seg6 {
+	uint64_t key;
+	uint32_t val, pad;
+};
+
 struct lpm {
 	/* IPv4: segment i covers [start4[i], start4[i+1]) */
 	uint32_t *start4;
 	uint32_t *val4;
 	size_t n4;
-	uint32_t *idx4; /* (1 << bits4) + 1 entries: segment holding the block's first address */
-	unsigned shift4, shift6; /* 32 - bits4, 128 - bits6 */
+	uint32_t *idx4;	 /* (1 << bits4) + 1 entries: segment holding the block's first address */
+	unsigned shift4; /* 32 - bits4 */
 	/*
 	 * Large IPv4 tables also get a DIR-24-8 view (Gupta, Lin, McKeown): one
 	 * entry per /24 holding the value, or, where several segments share the
@@ -68,19 +79,31 @@ struct lpm {
 	void *rows;	 /* n_rows * 256 entries of `width` bytes */
 	size_t n_rows;
 	/* IPv6 */
-	u128 *start6;
-	uint32_t *val6;
-	size_t n6;
-	uint32_t *idx6; /* as idx4; LPM_SUB | offset in sub6 for a dense block */
+	size_t n6; /* segments over the whole 128 bits (statistics) */
 	/*
-	 * A dense IPv6 block (announced space clusters in a few top-level blocks,
-	 * so one block can hold tens of thousands of segments) gets its own
-	 * direct index on the next bits: sub6[o] = bits, then (1 << bits) + 1
-	 * segment numbers as idx6 has for blocks. A lookup then searches a few
-	 * segments instead of thousands.
+	 * The IPv6 lookup runs on the top 64 bits (every boundary but a few lies on
+	 * a /64): seg6[i].key starts segment i of the /64 space, .val is its value, or
+	 * LPM_SPLIT6 | k where /64 k holds boundaries below the /64 (rare: long
+	 * prefixes); those segments are searched in sp6_start/sp6_val between
+	 * split6[2k] and split6[2k + 1]. Above seg6 sits a trie of direct-indexed
+	 * levels (node6): an entry is a segment number (the search range starts
+	 * there and ends at the next entry's) or LPM_NODE6 | bits << 26 | offset of
+	 * a child level of 1 << bits slots, which subdivides a slot holding many
+	 * segments. A child level is node6[off] = its first segment, then
+	 * (1 << bits) + 1 entries. Levels go on until a slot holds fewer than
+	 * LPM_LEAF6 segments: a lookup is a few loads in small hot levels, then a
+	 * search over a cache line or two of 8-byte keys.
 	 */
-	uint32_t *sub6;
-	size_t n_sub6;
+	struct seg6 *seg6;
+	size_t n64;
+	uint32_t *node6;
+	size_t n_node6, cap_node6;
+	uint32_t *root6; /* the top level: (1 << root_bits6) + 1 entries, no skip */
+	unsigned root_bits6;
+	u128 *sp6_start;
+	uint32_t *sp6_val;
+	uint32_t *split6;
+	size_t n_sp6, n_split6;
 };
 
 static u128 u128_from_bytes(const uint8_t *p, size_t n)
@@ -438,51 +461,232 @@ static unsigned index_bits(size_t n)
 	return bits;
 }
 
-/* The segment number idx6[b] stands for, through a block's second level. */
-static uint32_t idx6_seg(const struct lpm *t, size_t b)
+/* A leaf entry: x lies in segments lo..hi (n = 15: as far as the next entry says). */
+static uint32_t leaf6(uint32_t lo, uint32_t hi)
 {
-	uint32_t v = t->idx6[b];
-	return v & LPM_SUB ? t->sub6[(v & ~LPM_SUB) + 1] : v;
+	return lo | (hi - lo < 15 ? hi - lo : 15) << 27;
 }
 
-/* Gives every block of idx6 with at least LPM_SUB_MIN segments a second-level index. */
-static int lpm_sub6(struct lpm *t, unsigned bits6)
+/* The IPv6 /64 segments: boundaries below a /64 make it a split /64 (see struct lpm). */
+struct seg64 {
+	uint64_t *key;
+	uint32_t *val;
+	size_t n, cap;
+};
+
+/* Appends (k, v); an entry at the same key is replaced; an equal value after its like merges. */
+static int seg64_emit(struct seg64 *g, uint64_t k, uint32_t v)
 {
-	size_t blocks = (size_t)1 << bits6, cap = 0;
-	if (t->n6 >= LPM_SUB)
-		return 0; /* segment numbers must leave the flag bit free */
-	for (size_t b = 0; b < blocks; b++) {
-		uint32_t lo = t->idx6[b], hi = idx6_seg(t, b + 1);
-		if (hi - lo < LPM_SUB_MIN)
-			continue;
-		unsigned sb = LPM_BITS_MIN;
-		while (sb < LPM_SUB_BITS_MAX && ((size_t)1 << sb) < 2 * (size_t)(hi - lo))
-			sb++;
-		size_t need = ((size_t)1 << sb) + 2;
-		if (t->n_sub6 + need > LPM_SUB - 1)
-			return 0;
-		if (t->n_sub6 + need > cap) {
-			cap = (t->n_sub6 + need) * 2;
-			uint32_t *ns = realloc(t->sub6, cap * sizeof *ns);
-			if (!ns)
-				return ERR_NOMEM;
-			t->sub6 = ns;
-		}
-		uint32_t *p = t->sub6 + t->n_sub6;
-		p[0] = sb;
-		u128 base = (u128)b << t->shift6;
-		unsigned sub_shift = t->shift6 - sb;
-		uint32_t s = lo;
-		for (size_t j = 0; j < ((size_t)1 << sb); j++) {
-			u128 first = base + ((u128)j << sub_shift);
-			while (s + 1 < t->n6 && t->start6[s + 1] <= first)
-				s++;
-			p[1 + j] = s;
-		}
-		p[1 + ((size_t)1 << sb)] = hi;
-		t->idx6[b] = LPM_SUB | (uint32_t)t->n_sub6;
-		t->n_sub6 += need;
+	if (g->n && g->key[g->n - 1] == k) {
+		g->val[g->n - 1] = v;
+		if (g->n > 1 && g->val[g->n - 2] == v)
+			g->n--;
+		return 0;
 	}
+	if (g->n && g->val[g->n - 1] == v)
+		return 0;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 1024;
+		uint64_t *nk = realloc(g->key, cap * sizeof *nk);
+		if (!nk)
+			return ERR_NOMEM;
+		g->key = nk;
+		uint32_t *nv = realloc(g->val, cap * sizeof *nv);
+		if (!nv)
+			return ERR_NOMEM;
+		g->val = nv;
+		g->cap = cap;
+	}
+	g->key[g->n] = k;
+	g->val[g->n] = v;
+	g->n++;
+	return 0;
+}
+
+/* Appends a segment of a split /64 (the u128 search's arrays). */
+static int sp6_push(struct lpm *t, size_t *cap, u128 start, uint32_t val)
+{
+	if (t->n_sp6 == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		u128 *ns = realloc(t->sp6_start, c * sizeof *ns);
+		if (!ns)
+			return ERR_NOMEM;
+		t->sp6_start = ns;
+		uint32_t *nv = realloc(t->sp6_val, c * sizeof *nv);
+		if (!nv)
+			return ERR_NOMEM;
+		t->sp6_val = nv;
+		*cap = c;
+	}
+	t->sp6_start[t->n_sp6] = start;
+	t->sp6_val[t->n_sp6] = val;
+	t->n_sp6++;
+	return 0;
+}
+
+/* The /64 segments of the IPv6 segments (start, val, n). */
+static int lpm_seg64(struct lpm *t, const u128 *start, const uint32_t *val, size_t n)
+{
+	struct seg64 g = { 0 };
+	size_t sp_cap = 0, split_cap = 0;
+	bool in_split = false; /* the last boundary opened or extended split /64 split_p */
+	uint64_t split_p = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint64_t p = (uint64_t)(start[i] >> 64);
+		if (!(uint64_t)start[i]) {
+			rc = seg64_emit(&g, p, val[i]);
+			in_split = false;
+			continue;
+		}
+		/* A boundary inside /64 p (i > 0: segment 0 starts at ::). */
+		if (!in_split || split_p != p) {
+			in_split = true;
+			split_p = p;
+			if (t->n_split6 + 2 > split_cap) {
+				split_cap = split_cap ? split_cap * 2 : 256;
+				if (split_cap / 2 > LPM_VALUE_MAX)
+					return ERR_NOMEM;
+				uint32_t *ns = realloc(t->split6, split_cap * sizeof *ns);
+				if (!ns) {
+					rc = ERR_NOMEM;
+					break;
+				}
+				t->split6 = ns;
+			}
+			/* The split /64 starts with the value of the segment holding its first address. */
+			t->split6[t->n_split6] = (uint32_t)t->n_sp6;
+			if ((rc = sp6_push(t, &sp_cap, (u128)p << 64, val[i - 1])))
+				break;
+			rc = seg64_emit(&g, p, LPM_SPLIT6 | (uint32_t)(t->n_split6 / 2));
+			t->n_split6 += 2;
+		}
+		if (!rc)
+			rc = sp6_push(t, &sp_cap, start[i], val[i]);
+		t->split6[t->n_split6 - 1] = (uint32_t)(t->n_sp6 - 1);
+		/* After the /64: the value of its last segment, unless a segment starts there. */
+		if (!rc && p != UINT64_MAX)
+			rc = seg64_emit(&g, p + 1, val[i]);
+	}
+	if (!rc && (t->n_sp6 > UINT32_MAX || g.n > UINT32_MAX))
+		rc = ERR_NOMEM;
+	t->n64 = g.n;
+	if (!rc && g.n > LPM_LEAF6_LO)
+		rc = ERR_NOMEM;
+	if (!rc && !(t->seg6 = malloc(g.n * sizeof *t->seg6)))
+		rc = ERR_NOMEM;
+	for (size_t i = 0; i < g.n && !rc; i++)
+		t->seg6[i] = (struct seg6){ g.key[i], g.val[i], 0 };
+	free(g.key);
+	free(g.val);
+	return rc;
+}
+
+/* The first segment whose range holds key k, searching from segment s on. */
+static uint32_t seg64_at(const struct lpm *t, uint32_t s, uint64_t k)
+{
+	while (s + 1 < t->n64 && t->seg6[s + 1].key <= k)
+		s++;
+	return s;
+}
+
+/*
+ * The entry for the slot of keys [base, base + 2^(64 - used)) whose segments
+ * are lo (holding base) to hi (holding the next slot's first key): the
+ * segment number, or a child level when the slot holds many segments.
+ *
+ * A level skips the bits its slot's inner boundaries all share (a /29 split
+ * into /48s shares 13 bits below the /16): it indexes the 2^bits slots of
+ * the small block P they lie in, plus one slot for what lies below P and one
+ * for what lies above. Layout: [0] the first segment, [1] [2] the index of
+ * P's first slot (low, high word), [3] 2^bits, then 2^bits + 3 entries
+ * (below, the slots, above, and the segment where the level's range ends).
+ */
+static int node6_build(struct lpm *t, uint32_t lo, uint32_t hi, uint64_t base, unsigned used,
+		       unsigned max_bits, uint32_t *entry)
+{
+	*entry = leaf6(lo, hi);
+	if (hi - lo < LPM_LEAF6 || used >= 64)
+		return 0;
+	uint64_t x = t->seg6[lo + 1].key ^ t->seg6[hi - 1].key;
+	unsigned shared = (x ? (unsigned)__builtin_clzll(x) : 64) - used;
+	unsigned bits = 2;
+	while (bits < max_bits && ((size_t)1 << bits) < (size_t)(hi - lo) / LPM_FILL6)
+		bits++;
+	if (shared + bits > 64 - used)
+		bits = 64 - used - shared;
+	if (!bits)
+		return 0;
+	unsigned w = shared + bits, shift = 64 - used - w;
+	/* P's first slot, as a w-bit index (the inner boundaries' top w bits, low `bits` cleared). */
+	uint64_t first_slot = (((t->seg6[lo + 1].key << used) >> (64 - w)) >> bits) << bits;
+	size_t slots = (size_t)1 << bits, need = slots + 7;
+	if (t->n_node6 + need > LPM_NODE6_OFF)
+		return 0;
+	if (t->n_node6 + need > t->cap_node6) {
+		size_t cap = (t->n_node6 + need) * 2;
+		uint32_t *nn = realloc(t->node6, cap * sizeof *nn);
+		if (!nn)
+			return ERR_NOMEM;
+		t->node6 = nn;
+		t->cap_node6 = cap;
+	}
+	size_t off = t->n_node6;
+	t->n_node6 += need;
+	t->node6[off] = lo;
+	t->node6[off + 1] = (uint32_t)first_slot;
+	t->node6[off + 2] = (uint32_t)(first_slot >> 32);
+	t->node6[off + 3] = (uint32_t)slots;
+	t->node6[off + 4] = leaf6(lo, lo); /* below P: no boundary before P */
+	uint32_t s = lo;
+	for (size_t j = 0; j < slots; j++) {
+		/* Slot j's segments: from the one holding its first key to the one holding the next slot's. */
+		uint64_t first = base + ((first_slot + j) << shift);
+		s = seg64_at(t, s, first);
+		uint64_t after = first + (((uint64_t)1 << shift) - 1);
+		uint32_t next = after == UINT64_MAX ? hi : seg64_at(t, s, after + 1);
+		if (next > hi)
+			next = hi;
+		uint32_t e;
+		int rc = node6_build(t, s, next, first, used + w, LPM_NODE6_BITS_MAX, &e);
+		if (rc)
+			return rc;
+		t->node6[off + 5 + j] = e;
+		s = next;
+	}
+	/* Above P: the segment holding P's last key +1 (P ends inside the slot, else it is hi). */
+	uint64_t p_end = base + ((first_slot + slots) << shift) - 1;
+	uint32_t above = p_end == UINT64_MAX ? hi : seg64_at(t, s, p_end + 1);
+	/* hi itself may start above P (inside the slot): the range goes up to it. */
+	t->node6[off + 5 + slots] = leaf6(above < hi ? above : hi, hi);
+	t->node6[off + 6 + slots] = leaf6(hi, hi);
+	*entry = LPM_NODE6 | (uint32_t)(w - 1) << 25 | (uint32_t)off;
+	return 0;
+}
+
+/* The top level: one slot per block of the top root_bits6 bits, each subdivided as it needs. */
+static int root6_build(struct lpm *t)
+{
+	unsigned bits = index_bits(t->n64);
+	if (bits > LPM_ROOT6_BITS_MAX)
+		bits = LPM_ROOT6_BITS_MAX;
+	size_t slots = (size_t)1 << bits;
+	t->root_bits6 = bits;
+	t->root6 = malloc((slots + 1) * sizeof *t->root6);
+	if (!t->root6)
+		return ERR_NOMEM;
+	uint32_t s = 0, last = (uint32_t)(t->n64 - 1);
+	for (size_t j = 0; j < slots; j++) {
+		uint64_t first = (uint64_t)j << (64 - bits);
+		s = seg64_at(t, s, first);
+		uint32_t next =
+			j + 1 < slots ? seg64_at(t, s, first + ((uint64_t)1 << (64 - bits))) : last;
+		int rc = node6_build(t, s, next, first, bits, LPM_NODE6_BITS_MAX, &t->root6[j]);
+		if (rc)
+			return rc;
+		s = next;
+	}
+	t->root6[slots] = leaf6(last, last);
 	return 0;
 }
 
@@ -507,19 +711,14 @@ int lpm_build(struct lpm_builder *b, struct lpm **out)
 		t->start4[i] = (uint32_t)g4.start[i];
 	t->val4 = g4.val;
 	g4.val = NULL;
-	unsigned bits4 = index_bits(g4.n), bits6 = index_bits(g6.n);
+	unsigned bits4 = index_bits(g4.n);
 	t->shift4 = 32 - bits4;
-	t->shift6 = 128 - bits6;
 	if ((rc = lpm_index(g4.start, g4.n, bits4, 32, &t->idx4)))
 		goto out;
 	if (t->n4 >= LPM_DIR24_MIN_SEGMENTS && (rc = lpm_dir24(t)))
 		goto out;
 	t->n6 = g6.n;
-	t->start6 = g6.start;
-	t->val6 = g6.val;
-	g6.start = NULL;
-	g6.val = NULL;
-	if ((rc = lpm_index(t->start6, t->n6, bits6, 128, &t->idx6)) || (rc = lpm_sub6(t, bits6)))
+	if ((rc = lpm_seg64(t, g6.start, g6.val, g6.n)) || (rc = root6_build(t)))
 		goto out;
 	rc = 0;
 	*out = t;
@@ -584,25 +783,19 @@ void lpm_prefetch4(const struct lpm *t, uint32_t ip)
 
 static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
-uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
+static u128 addr6(const uint8_t *addr)
 {
-	if (!memcmp(addr, v4mapped, sizeof v4mapped))
-		return lpm_lookup4(t, (uint32_t)u128_from_bytes(addr + 12, 4));
 	uint64_t h64, lo64;
 	memcpy(&h64, addr, 8);
 	memcpy(&lo64, addr + 8, 8);
-	u128 a = (u128)be64toh(h64) << 64 | be64toh(lo64);
-	uint32_t blk = (uint32_t)(a >> t->shift6);
-	uint32_t lo = t->idx6[blk], hi;
-	if (lo & LPM_SUB) {
-		const uint32_t *p = t->sub6 + (lo & ~LPM_SUB);
-		size_t j = (size_t)((a >> (t->shift6 - p[0])) & (((u128)1 << p[0]) - 1));
-		lo = p[1 + j];
-		hi = p[2 + j];
-	} else {
-		hi = idx6_seg(t, blk + 1);
-	}
-	const u128 *s = t->start6;
+	return (u128)be64toh(h64) << 64 | be64toh(lo64);
+}
+
+/* Inside a split /64: a search over its few segments. */
+static uint32_t split6_lookup(const struct lpm *t, uint32_t k, u128 a)
+{
+	uint32_t lo = t->split6[2 * k], hi = t->split6[2 * k + 1];
+	const u128 *s = t->sp6_start;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi + 1) >> 1;
 		if (s[mid] <= a)
@@ -610,7 +803,114 @@ uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
 		else
 			hi = mid - 1;
 	}
-	return t->val6[lo];
+	return t->sp6_val[lo];
+}
+
+/* The top level's entry for x. */
+static const uint32_t *root6_entry(const struct lpm *t, uint64_t x)
+{
+	return t->root6 + (x >> (64 - t->root_bits6));
+}
+
+/* One step down the trie: the entry of x's slot in level *ep, *used bits consumed before it. */
+static const uint32_t *node6_step(const struct lpm *t, const uint32_t *ep, uint64_t x,
+				  unsigned *used)
+{
+	uint32_t e = *ep;
+	unsigned w = ((e >> 25) & 63) + 1;
+	const uint32_t *p = t->node6 + (e & LPM_NODE6_OFF);
+	uint64_t first = (uint64_t)p[1] | (uint64_t)p[2] << 32, slots = p[3];
+	uint64_t c = (x << *used) >> (64 - w); /* a node lies above bit 64: *used < 64 */
+	/* below P: entry 0; inside: 1 + slot; above: slots + 1 */
+	uint64_t j = c < first ? 0 : c - first >= slots ? slots + 1 : c - first + 1;
+	*used += w;
+	return p + 4 + j;
+}
+
+/* The value for address a (top bits x) in leaf *ep: a search over its few segments, no branches to mispredict. */
+static uint32_t leaf6_value(const struct lpm *t, const uint32_t *ep, uint64_t x, u128 a)
+{
+	uint32_t e = *ep, lo = e & LPM_LEAF6_LO, len = (e >> 27) + 1;
+	if (__builtin_expect(len == 16, 0)) {
+		uint32_t next = ep[1];
+		len = (next & LPM_NODE6 ? t->node6[next & LPM_NODE6_OFF] : next & LPM_LEAF6_LO) -
+		      lo + 1;
+	}
+	const struct seg6 *k = t->seg6 + lo;
+	while (len > 1) {
+		uint32_t half = len >> 1;
+		k = k[half].key <= x ? k + half : k;
+		len -= half;
+	}
+	uint32_t v = k->val;
+	return __builtin_expect(v & LPM_SPLIT6, 0) ? split6_lookup(t, v & ~LPM_SPLIT6, a) : v;
+}
+
+uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr)
+{
+	if (!memcmp(addr, v4mapped, sizeof v4mapped))
+		return lpm_lookup4(t, (uint32_t)u128_from_bytes(addr + 12, 4));
+	u128 a = addr6(addr);
+	uint64_t x = (uint64_t)(a >> 64);
+	const uint32_t *ep = root6_entry(t, x);
+	unsigned used = t->root_bits6;
+	while (*ep & LPM_NODE6)
+		ep = node6_step(t, ep, x, &used);
+	return leaf6_value(t, ep, x, a);
+}
+
+#define LPM_GROUP6 16
+
+/*
+ * Lookups of a group advance level by level together, each prefetching the
+ * line the next step reads, so the group's cache misses overlap instead of
+ * following one another.
+ */
+void lpm_lookup6_batch(const struct lpm *t, const uint8_t (*addrs)[16], size_t n, uint32_t *out)
+{
+	for (size_t g = 0; g < n; g += LPM_GROUP6) {
+		size_t m = n - g < LPM_GROUP6 ? n - g : LPM_GROUP6;
+		uint64_t x[LPM_GROUP6];
+		const uint32_t *ep[LPM_GROUP6];
+		unsigned used[LPM_GROUP6];
+		bool more = false;
+		for (size_t i = 0; i < m; i++) {
+			x[i] = (uint64_t)(addr6(addrs[g + i]) >> 64);
+			ep[i] = root6_entry(t, x[i]);
+			__builtin_prefetch(ep[i]);
+		}
+		for (size_t i = 0; i < m; i++) {
+			used[i] = t->root_bits6;
+			if (*ep[i] & LPM_NODE6) {
+				__builtin_prefetch(t->node6 + (*ep[i] & LPM_NODE6_OFF));
+				more = true;
+			}
+		}
+		while (more) {
+			more = false;
+			for (size_t i = 0; i < m; i++)
+				if (*ep[i] & LPM_NODE6) {
+					ep[i] = node6_step(t, ep[i], x[i], &used[i]);
+					__builtin_prefetch(ep[i]);
+				}
+			for (size_t i = 0; i < m; i++)
+				if (*ep[i] & LPM_NODE6) {
+					__builtin_prefetch(t->node6 + (*ep[i] & LPM_NODE6_OFF));
+					more = true;
+				}
+		}
+		for (size_t i = 0; i < m; i++) {
+			uint32_t e = *ep[i];
+			__builtin_prefetch(t->seg6 + (e & LPM_LEAF6_LO) + ((e >> 27) + 1) / 2);
+		}
+		for (size_t i = 0; i < m; i++) {
+			const uint8_t *a = addrs[g + i];
+			if (__builtin_expect(!memcmp(a, v4mapped, sizeof v4mapped), 0))
+				out[g + i] = lpm_lookup6(t, a);
+			else
+				out[g + i] = leaf6_value(t, ep[i], x[i], addr6(a));
+		}
+	}
 }
 
 uint32_t lpm_lookup(const struct lpm *t, int ipver, const uint8_t *addr)
@@ -625,6 +925,17 @@ size_t lpm_segments(const struct lpm *t, int ipver)
 	return ipver == 4 ? t->n4 : t->n6;
 }
 
+size_t lpm_bytes(const struct lpm *t, int ipver)
+{
+	if (ipver == 4)
+		return t->n4 * 8 + (((size_t)1 << (32 - t->shift4)) + 1) * 4 + t->tbl24_bytes +
+		       t->n_tbl8 * 256 * t->width + (t->dict ? t->n4 * 4 : 0) +
+		       (t->split_blk ? t->n_tbl8 * 4 : 0) + (t->row16 ? ((size_t)2 << 16) : 0) +
+		       t->n_rows * 256 * t->width;
+	return t->n64 * sizeof *t->seg6 + t->n_node6 * 4 + (((size_t)1 << t->root_bits6) + 1) * 4 +
+	       t->n_sp6 * 20 + t->n_split6 * 4;
+}
+
 void lpm_free(struct lpm *t)
 {
 	if (!t)
@@ -632,10 +943,12 @@ void lpm_free(struct lpm *t)
 	free(t->start4);
 	free(t->val4);
 	free(t->idx4);
-	free(t->start6);
-	free(t->val6);
-	free(t->idx6);
-	free(t->sub6);
+	free(t->seg6);
+	free(t->node6);
+	free(t->root6);
+	free(t->sp6_start);
+	free(t->sp6_val);
+	free(t->split6);
 	if (t->tbl24)
 		munmap(t->tbl24, t->tbl24_bytes);
 	free(t->tbl8);

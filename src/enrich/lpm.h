@@ -17,8 +17,9 @@
  * The built table is a flat sorted array of disjoint segments per family with
  * a direct-indexed first level on the top 4..20 bits (about two blocks per
  * segment), so a lookup is one index load and a binary search over the few
- * segments that start inside that block; a dense IPv6 block gets a second
- * direct-indexed level. An IPv4 table of 4096 segments or more also gets a
+ * segments that start inside that block. IPv6 is searched on its top 64
+ * bits (a /64 holding longer prefixes is searched apart) through a trie of
+ * direct-indexed levels that subdivide slots holding many segments. An IPv4 table of 4096 segments or more also gets a
  * DIR-24-8 view (64 MiB with 4-byte values, huge pages where available; with
  * few distinct values a /16-indexed first level over distinct rows of one- or
  * two-byte /24 entries): one or two loads per lookup, one more where a /24 is
@@ -47,12 +48,16 @@ void lpm_builder_free(struct lpm_builder *b);
 uint32_t lpm_lookup4(const struct lpm *t, uint32_t ip);
 /* 16 bytes, network order. An IPv4-mapped address (::ffff:a.b.c.d) is looked up as IPv4. */
 uint32_t lpm_lookup6(const struct lpm *t, const uint8_t *addr);
+/* n IPv6 lookups at once (their cache misses overlap): out[i] = lpm_lookup6(t, addrs[i]). */
+void lpm_lookup6_batch(const struct lpm *t, const uint8_t (*addrs)[16], size_t n, uint32_t *out);
 /* A hint that ip will be looked up soon (batched lookups overlap their cache misses). */
 void lpm_prefetch4(const struct lpm *t, uint32_t ip);
 /* ipver 4: addr holds 4 bytes; 6: 16 bytes. */
 uint32_t lpm_lookup(const struct lpm *t, int ipver, const uint8_t *addr);
 /* Number of disjoint segments of one family (for statistics). */
 size_t lpm_segments(const struct lpm *t, int ipver);
+/* Bytes the built table of one family holds (for statistics). */
+size_t lpm_bytes(const struct lpm *t, int ipver);
 void lpm_free(struct lpm *t);
 
 #endif

@@ -364,6 +364,96 @@ static int own_strings(struct arena *a, struct store_event *ev)
 	return 0;
 }
 
+/*
+ * Catching up runs as a pipeline of two threads: a reader thread reads,
+ * decodes, copies and enriches the next batch while the calling thread
+ * writes the previous one into the store. The store alone decides what is
+ * committed: each batch still goes in one transaction with the position
+ * after its last record, in log order, so a crash loses or repeats nothing.
+ * Two batch buffers go back and forth under one mutex.
+ */
+struct ix_batch {
+	struct store_event *evs;
+	size_t n;
+	struct arena arena;
+	struct log_pos next; /* the log position after the batch's last record */
+	uint64_t skipped;    /* records that did not decode */
+	/* 0: more follows; ERR_END or ERR_CORRUPT: the last, committed; other: an error, not committed */
+	int rc;
+};
+
+struct ix_pipe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct ix_batch b[2];
+	bool full[2]; /* filled by the reader, not yet written by the store side */
+	bool quit;    /* the store side has stopped: the reader stops too */
+	/* the reader's, read-only while it runs */
+	struct log_reader *r;
+	struct log_pos start;
+	const struct enrich *e;
+	const struct config_store *bots;
+	size_t batch;
+};
+
+/* Fills one batch: up to p->batch events, the end of the log, or a record that stops it. */
+static void ix_fill(struct ix_pipe *p, struct ix_batch *b, struct log_pos *next,
+		    struct dst_memo *memo)
+{
+	b->n = 0;
+	b->skipped = 0;
+	b->rc = 0;
+	arena_reset(&b->arena, false);
+	while (b->n < p->batch) {
+		struct log_record rec;
+		int rc = log_reader_next(p->r, &rec);
+		if (rc) {
+			b->rc = rc;
+			break;
+		}
+		*next = rec.next;
+		if (indexer_convert(rec.data, rec.len, rec.sensor_id, NULL, p->bots,
+				    &b->evs[b->n])) {
+			b->skipped++;
+			continue;
+		}
+		if ((rc = own_strings(&b->arena, &b->evs[b->n])) != 0) {
+			b->rc = rc;
+			break;
+		}
+		b->evs[b->n].pos = rec.pos;
+		b->n++;
+	}
+	b->next = *next;
+	if (p->e)
+		enrich_batch(p->e, b->evs, b->n, memo);
+}
+
+static void *ix_reader(void *arg)
+{
+	struct ix_pipe *p = arg;
+	struct dst_memo memo = { 0 };
+	struct log_pos next = p->start;
+	for (int i = 0;; i ^= 1) {
+		pthread_mutex_lock(&p->mu);
+		while (p->full[i] && !p->quit)
+			pthread_cond_wait(&p->cv, &p->mu);
+		bool quit = p->quit;
+		pthread_mutex_unlock(&p->mu);
+		if (quit)
+			break;
+		ix_fill(p, &p->b[i], &next, &memo);
+		int rc = p->b[i].rc;
+		pthread_mutex_lock(&p->mu);
+		p->full[i] = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		if (rc)
+			break; /* the last batch */
+	}
+	return NULL;
+}
+
 int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *e,
 		     const struct config_store *bots, size_t batch, struct indexer_stats *st,
 		     indexer_progress_fn progress, void *pctx, volatile int *stop)
@@ -372,76 +462,83 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 	int rc = store_get_pos(s, &pos);
 	if (rc)
 		return rc;
-	struct log_reader *r;
-	rc = log_reader_open(&r, log_dir, &pos);
+	struct ix_pipe p = { .start = pos, .e = e, .bots = bots };
+	rc = log_reader_open(&p.r, log_dir, &pos);
 	if (rc == ERR_NOT_FOUND)
 		return 0; /* no log yet */
 	if (rc)
 		return rc;
-	if (batch == 0)
-		batch = INDEXER_BATCH;
-	if (batch > INDEXER_BATCH_MAX)
-		batch = INDEXER_BATCH_MAX;
-	struct store_event *evs = malloc(batch * sizeof *evs);
-	struct arena arena = { 0 };
-	if (!evs) {
-		log_reader_close(r);
-		return ERR_NOMEM;
+	p.batch = batch == 0		    ? INDEXER_BATCH :
+		  batch > INDEXER_BATCH_MAX ? INDEXER_BATCH_MAX :
+					      batch;
+	p.b[0].evs = malloc(p.batch * sizeof *p.b[0].evs);
+	p.b[1].evs = malloc(p.batch * sizeof *p.b[1].evs);
+	pthread_t reader;
+	bool started = false;
+	if (!p.b[0].evs || !p.b[1].evs) {
+		rc = ERR_NOMEM;
+	} else if (pthread_mutex_init(&p.mu, NULL)) {
+		rc = ERR_SYS;
+	} else if (pthread_cond_init(&p.cv, NULL)) {
+		pthread_mutex_destroy(&p.mu);
+		rc = ERR_SYS;
+	} else if (pthread_create(&reader, NULL, ix_reader, &p)) {
+		pthread_cond_destroy(&p.cv);
+		pthread_mutex_destroy(&p.mu);
+		rc = ERR_SYS;
+	} else {
+		started = true;
 	}
-	struct dst_memo dst_memo = { 0 };
-	size_t n = 0;
-	struct log_pos next = pos;
-	for (;;) {
-		struct log_record rec;
-		rc = log_reader_next(r, &rec);
-		if (rc == 0) {
-			next = rec.next;
-			if (indexer_convert(rec.data, rec.len, rec.sensor_id, NULL, bots,
-					    &evs[n]) != 0) {
-				st->skipped++;
-			} else {
-				if ((rc = own_strings(&arena, &evs[n])) != 0)
-					break;
-				evs[n].pos = rec.pos;
-				n++;
-			}
-			if (n < batch)
-				continue;
-		}
-		if (rc != 0 && rc != ERR_END && rc != ERR_CORRUPT)
+	for (int i = 0; started; i ^= 1) {
+		pthread_mutex_lock(&p.mu);
+		while (!p.full[i])
+			pthread_cond_wait(&p.cv, &p.mu);
+		pthread_mutex_unlock(&p.mu);
+		struct ix_batch *b = &p.b[i];
+		int brc = b->rc;
+		st->skipped += b->skipped;
+		if (brc && brc != ERR_END && brc != ERR_CORRUPT) {
+			rc = brc; /* a read error or no memory: nothing of this batch is committed */
 			break;
-		/*
-		 * A full batch, the end of what the log holds, or a damaged record:
-		 * commit what came before it, with the position.
-		 */
-		if (n || next.segment != pos.segment || next.offset != pos.offset) {
-			if (e)
-				enrich_batch(e, evs, n, &dst_memo);
-			int irc = store_ingest(s, evs, n, &pos, &next);
+		}
+		/* A full batch, the end of what the log holds, or a damaged record: commit what came before it, with the position. */
+		if (b->n || b->next.segment != pos.segment || b->next.offset != pos.offset) {
+			int irc = store_ingest(s, b->evs, b->n, &pos, &b->next);
 			if (irc) {
 				rc = irc;
 				break;
 			}
-			st->events += n;
+			st->events += b->n;
 			st->batches++;
-			pos = next;
-			n = 0;
-			arena_reset(&arena, false);
+			pos = b->next;
 			if (progress)
 				progress(pctx, st, &pos);
 		}
-		if (rc == ERR_END) {
-			rc = 0;
+		if (brc) {
+			rc = brc == ERR_END ? 0 : brc;
 			break;
 		}
-		if (rc == ERR_CORRUPT)
-			break;
 		if (stop && *stop)
 			break;
+		pthread_mutex_lock(&p.mu);
+		p.full[i] = false;
+		pthread_cond_broadcast(&p.cv);
+		pthread_mutex_unlock(&p.mu);
 	}
-	arena_reset(&arena, true);
-	free(evs);
-	log_reader_close(r);
+	if (started) {
+		pthread_mutex_lock(&p.mu);
+		p.quit = true;
+		pthread_cond_broadcast(&p.cv);
+		pthread_mutex_unlock(&p.mu);
+		pthread_join(reader, NULL);
+		pthread_cond_destroy(&p.cv);
+		pthread_mutex_destroy(&p.mu);
+	}
+	for (int i = 0; i < 2; i++) {
+		arena_reset(&p.b[i].arena, true);
+		free(p.b[i].evs);
+	}
+	log_reader_close(p.r);
 	return rc;
 }
 

@@ -17,7 +17,9 @@ struct config_store; /* core/config.h: store.bot_ids */
  * exactly "the log up to position P": kill -9 at any moment and a restart
  * continues from P. Records whose type or tags the indexer does not know are
  * indexed with what it does know (kind by event type and transport); records
- * that do not decode are skipped and counted, never fatal.
+ * that do not decode are skipped and counted, never fatal. A reader thread
+ * prepares the next batch (read, decode, enrich) while the calling thread
+ * commits the previous one.
  */
 #define INDEXER_BATCH	     20000
 /* Shipping to a remote store (ClickHouse) favours fewer, bigger INSERTs (each one is a part to merge). */

@@ -125,3 +125,65 @@ bool store_net_contains(const struct store_net *n, uint8_t ipver, const uint8_t 
 	}
 	return true;
 }
+
+/* Every web read goes through here: no scope, no answer. */
+static bool query_ok(const struct store_query *q)
+{
+	return q && q->scope && q->f.day_from <= q->f.day_to;
+}
+
+int store_series(struct store *s, const struct store_query *q, unsigned bucket_days,
+		 bool per_family, store_series_fn fn, void *ctx)
+{
+	if (!query_ok(q) || bucket_days > 400)
+		return ERR_INVAL;
+	return s->ops->series(s, q, bucket_days, per_family, fn, ctx);
+}
+
+int store_top(struct store *s, const struct store_query *q, enum store_top_by by, size_t limit,
+	      store_top_fn fn, void *ctx)
+{
+	if (!query_ok(q) || (by != STORE_TOP_ASN && by != STORE_TOP_CC))
+		return ERR_INVAL;
+	return s->ops->top(s, q, by, limit, fn, ctx);
+}
+
+int store_hosts(struct store *s, const struct store_query *q, const struct store_host *after,
+		size_t limit, store_host_fn fn, void *ctx)
+{
+	if (!query_ok(q) || !after)
+		return ERR_INVAL;
+	return s->ops->hosts(s, q, after, limit, fn, ctx);
+}
+
+int store_events_page(struct store *s, const struct store_query *q, uint64_t after_id, size_t limit,
+		      store_event_id_fn fn, void *ctx)
+{
+	if (!query_ok(q))
+		return ERR_INVAL;
+	return s->ops->events_page(s, q, after_id, limit, fn, ctx);
+}
+
+int store_count_events(struct store *s, uint64_t *n)
+{
+	return s->ops->count_events(s, n);
+}
+
+bool store_scope_contains(const struct store_scope *sc, uint8_t ipver, const uint8_t *addr,
+			  uint32_t asn, const char *cc)
+{
+	if (!sc)
+		return false;
+	if (sc->all)
+		return true;
+	for (size_t i = 0; i < sc->n_asns; i++)
+		if (sc->asns[i] == asn)
+			return true;
+	for (size_t i = 0; i < sc->n_nets; i++)
+		if (store_net_contains(&sc->nets[i], ipver, addr))
+			return true;
+	for (size_t i = 0; cc && i < sc->n_ccs; i++)
+		if (!strcmp(sc->ccs[i], cc))
+			return true;
+	return false;
+}

@@ -160,4 +160,107 @@ int store_unique_sources(struct store *s, const struct store_filter *f, uint64_t
 /* True if the address lies in the net (same family). */
 bool store_net_contains(const struct store_net *n, uint8_t ipver, const uint8_t *addr);
 
+/*
+ * Reads for the web API (docs/api.md). Each takes a mandatory scope: what the
+ * caller may see, enforced in the backend's query itself, so no caller (the
+ * web server, a future one) can forget it. A scope is a union: an address is
+ * in scope when its ASN is one of `asns`, OR it lies in one of `nets`, OR its
+ * country is one of `ccs`; `all` (admin) lets everything through. An empty
+ * scope that is not `all` sees nothing. The query's own filter (struct
+ * store_filter: days, asns AND nets AND ccs, infections_only) narrows it
+ * further. ASN and country are the source's, as enriched at indexing time.
+ * A NULL scope is ERR_INVAL.
+ */
+struct store_scope {
+	bool all;
+	const uint32_t *asns;
+	size_t n_asns;
+	const struct store_net *nets;
+	size_t n_nets;
+	const char (*ccs)[3];
+	size_t n_ccs;
+};
+
+struct store_query {
+	const struct store_scope *scope; /* mandatory */
+	struct store_filter f;		 /* days inclusive; lists AND-combined */
+	const char *family;		 /* NUL-terminated; NULL = any family */
+};
+
+/*
+ * Infected population over time: unique source addresses and events per
+ * (bucket, family). bucket_days 1: per day; 0: per calendar week (Monday to
+ * Sunday, `day` its Monday; the weeks that overlap the filter's days, each
+ * counted whole); N: N consecutive days from q->f.day_from. Rows ordered by
+ * bucket, family; a bucket without infections has no row. Without
+ * per_family, one row per bucket over all families (family ""; an address
+ * seen under two families counts once).
+ * Days and weeks are meant to be cheap whatever the store's size (the SQLite
+ * backend keeps a rollup for scopes and filters by ASN and country); other
+ * buckets and prefix scopes count the aggregate rows.
+ */
+struct store_series_row {
+	int64_t day;	    /* first day of the bucket */
+	const char *family; /* "" without per_family */
+	uint64_t unique_src;
+	uint64_t events;
+};
+typedef int (*store_series_fn)(void *ctx, const struct store_series_row *r);
+int store_series(struct store *s, const struct store_query *q, unsigned bucket_days,
+		 bool per_family, store_series_fn fn, void *ctx);
+
+/* Top networks: unique infected addresses and events by source ASN or by country, most first. */
+enum store_top_by {
+	STORE_TOP_ASN = 1,
+	STORE_TOP_CC = 2
+};
+struct store_top_row {
+	uint32_t asn; /* STORE_TOP_ASN */
+	char cc[3];   /* STORE_TOP_CC; with STORE_TOP_ASN the ASN's (first) country */
+	uint64_t unique_src;
+	uint64_t events;
+};
+typedef int (*store_top_fn)(void *ctx, const struct store_top_row *r);
+int store_top(struct store *s, const struct store_query *q, enum store_top_by by, size_t limit,
+	      store_top_fn fn, void *ctx);
+
+/*
+ * Infected hosts (one row per source address) over the days, ordered by
+ * (ipver, address), starting after `after` (keyset paging; after->ipver 0 =
+ * from the start), at most `limit`. Ports and fingerprints are the distinct
+ * destination ports, user agents, TLS server names and bot IDs of its events
+ * (comma-separated, a few each; valid during the call).
+ */
+struct store_host {
+	uint8_t ipver;
+	uint8_t addr[16];
+	uint32_t asn;
+	char cc[3];
+	uint64_t first_us, last_us, events;
+	const char *families; /* comma-separated */
+	const char *ports;
+	const char *agents;
+	const char *servernames;
+	const char *bot_ids;
+};
+typedef int (*store_host_fn)(void *ctx, const struct store_host *h);
+int store_hosts(struct store *s, const struct store_query *q, const struct store_host *after,
+		size_t limit, store_host_fn fn, void *ctx);
+
+/*
+ * Events in log order with a stable id (increasing in log order), ids
+ * greater than after_id only, at most `limit` (keyset paging: pass the last
+ * id seen). Scope and filter apply to the source address.
+ */
+typedef int (*store_event_id_fn)(void *ctx, uint64_t id, const struct store_event *ev);
+int store_events_page(struct store *s, const struct store_query *q, uint64_t after_id, size_t limit,
+		      store_event_id_fn fn, void *ctx);
+
+/* Events the store holds (every kind; for the web server's /metrics). */
+int store_count_events(struct store *s, uint64_t *n);
+
+/* True if the scope lets through a source with this address, ASN and country (same rule). */
+bool store_scope_contains(const struct store_scope *sc, uint8_t ipver, const uint8_t *addr,
+			  uint32_t asn, const char *cc);
+
 #endif

@@ -636,6 +636,57 @@ static int ch_bots(struct store *base, const struct store_filter *f, store_bots_
 	return rc ? fail(s, rc) : 0;
 }
 
+static int ch_count_events(struct store *base, uint64_t *n)
+{
+	static const uint8_t types[] = { CHR_U64 };
+	struct ch_store *s = (struct ch_store *)base;
+	struct dynbuf q;
+	dynbuf_init(&q, 4096);
+	dynbuf_printf(&q, "SELECT count() FROM %s FINAL", s->table);
+	*n = 0;
+	int rc = run_select(s, &q, types, sizeof types, on_count, n);
+	return rc ? fail(s, rc) : 0;
+}
+
+/*
+ * The web API's other reads (series, top, hosts, events_page) are not
+ * written for ClickHouse yet: `sinkd web` on a clickhouse:// store refuses
+ * them with ERR_UNSUPPORTED and says so (docs/clickhouse.md, Limits).
+ */
+static int web_read_missing(const char *op)
+{
+	dlog(DLOG_ERROR, "clickhouse: %s is not implemented for the ClickHouse store yet", op);
+	return ERR_UNSUPPORTED;
+}
+
+static int ch_series(struct store *base, const struct store_query *q, unsigned bucket_days,
+		     bool per_family, store_series_fn fn, void *ctx)
+{
+	(void)base, (void)q, (void)bucket_days, (void)per_family, (void)fn, (void)ctx;
+	return web_read_missing("store_series");
+}
+
+static int ch_top(struct store *base, const struct store_query *q, enum store_top_by by,
+		  size_t limit, store_top_fn fn, void *ctx)
+{
+	(void)base, (void)q, (void)by, (void)limit, (void)fn, (void)ctx;
+	return web_read_missing("store_top");
+}
+
+static int ch_hosts(struct store *base, const struct store_query *q, const struct store_host *after,
+		    size_t limit, store_host_fn fn, void *ctx)
+{
+	(void)base, (void)q, (void)after, (void)limit, (void)fn, (void)ctx;
+	return web_read_missing("store_hosts");
+}
+
+static int ch_events_page(struct store *base, const struct store_query *q, uint64_t after_id,
+			  size_t limit, store_event_id_fn fn, void *ctx)
+{
+	(void)base, (void)q, (void)after_id, (void)limit, (void)fn, (void)ctx;
+	return web_read_missing("store_events_page");
+}
+
 const struct store_ops store__clickhouse_ops = {
 	.name = "clickhouse",
 	.open = ch_open_ro,
@@ -647,4 +698,9 @@ const struct store_ops store__clickhouse_ops = {
 	.daily = ch_daily,
 	.unique_sources = ch_unique_sources,
 	.bots = ch_bots,
+	.series = ch_series,
+	.top = ch_top,
+	.hosts = ch_hosts,
+	.events_page = ch_events_page,
+	.count_events = ch_count_events,
 };

@@ -21,6 +21,16 @@ struct store_ops {
 	int (*daily)(struct store *s, const struct store_filter *f, store_daily_fn fn, void *ctx);
 	int (*unique_sources)(struct store *s, const struct store_filter *f, uint64_t *out);
 	int (*bots)(struct store *s, const struct store_filter *f, store_bots_fn fn, void *ctx);
+	/* The web API's reads (store.h); the scope is checked non-NULL by store.c. */
+	int (*series)(struct store *s, const struct store_query *q, unsigned bucket_days,
+		      bool per_family, store_series_fn fn, void *ctx);
+	int (*top)(struct store *s, const struct store_query *q, enum store_top_by by, size_t limit,
+		   store_top_fn fn, void *ctx);
+	int (*hosts)(struct store *s, const struct store_query *q, const struct store_host *after,
+		     size_t limit, store_host_fn fn, void *ctx);
+	int (*events_page)(struct store *s, const struct store_query *q, uint64_t after_id,
+			   size_t limit, store_event_id_fn fn, void *ctx);
+	int (*count_events)(struct store *s, uint64_t *n);
 };
 
 struct store {

@@ -23,6 +23,8 @@ int cmd_key(int argc, char **argv);	 /* key generate | show */
 int cmd_evidence(int argc, char **argv); /* evidence export | verify */
 int cmd_replay(int argc, char **argv);	 /* replay FILE.pcap */
 int cmd_rules(int argc, char **argv);	 /* rules test RULES FILE.pcap */
+int cmd_web(int argc, char **argv);	 /* dashboard, owner portal, JSON API */
+int cmd_token(int argc, char **argv);	 /* web tokens: add | list | revoke */
 
 /* The ClickHouse store (docs/clickhouse.md). */
 int cmd_ship(int argc, char **argv);	   /* log -> ClickHouse */

@@ -17,7 +17,7 @@ import e2e_util as u  # noqa: E402
 import harness as h  # noqa: E402
 
 COMMANDS = ["serve", "verify", "log", "loadgen", "config", "firewall", "top", "lookup", "index",
-            "report"]
+            "report", "web", "token"]
 def cli(*args, timeout=30, env=None):
     """Runs sinkd; fails the test on a crash or a sanitizer report. Returns (rc, out, err)."""
     return u.cli(*args, timeout=timeout, env=env)

@@ -140,6 +140,23 @@ static void run_case(size_t n_pfx, bool defaults, bool clustered, int probes, ui
 		}
 	}
 	CHECK_INT(bad, 0);
+	/* The grouped IPv6 lookup answers what the reference does, for every address of a batch. */
+	static uint8_t batch[1000][16];
+	uint32_t got[1000];
+	for (size_t i = 0; i < 1000; i++) {
+		const struct pfx *p = &ps[rnd() % n];
+		if (i % 3 && p->ipver == 6)
+			near_addr(p, batch[i]);
+		else
+			random_addr(6, batch[i]);
+		if (!memcmp(batch[i], "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
+			batch[i][0] = 0x20;
+	}
+	lpm_lookup6_batch(t, (const uint8_t(*)[16])batch, 1000, got);
+	bad = 0;
+	for (size_t i = 0; i < 1000; i++)
+		bad += got[i] != brute(ps, n, 6, batch[i]);
+	CHECK_INT(bad, 0);
 	lpm_free(t);
 	free(ps);
 }
@@ -196,6 +213,119 @@ static void test_dense6(void)
 	free(ps);
 }
 
+/*
+ * Tight clusters: allocations split into many long prefixes (a /29 into /48s,
+ * a /48 into /64s), with other prefixes below and above them in the same
+ * block, so a level skips the bits a cluster shares and answers for what lies
+ * beside it. Single and grouped lookups against the reference.
+ */
+static void test_tight6(size_t n, unsigned hot_plen, unsigned outside_pct)
+{
+	struct pfx *ps = calloc(n, sizeof *ps);
+	uint8_t hot[6][16];
+	for (int h = 0; h < 6; h++) {
+		random_addr(6, hot[h]);
+		hot[h][0] = 0x2a;
+		hot[h][1] &= 0x0f;
+		mask(hot[h], 128, hot_plen);
+	}
+	struct lpm_builder *b;
+	CHECK_INT(lpm_builder_new(&b), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct pfx *p = &ps[i];
+		p->ipver = 6;
+		random_addr(6, p->addr);
+		if (i < 6) { /* the hot block itself: a boundary right above the cluster */
+			memcpy(p->addr, hot[i], 16);
+			p->plen = hot_plen;
+		} else if (rnd() % 100 >= outside_pct) { /* inside a hot block */
+			const uint8_t *hb = hot[rnd() % 6];
+			for (unsigned x = 0; x < hot_plen; x++) {
+				uint8_t m = (uint8_t)(0x80u >> (x % 8));
+				p->addr[x / 8] = (uint8_t)((p->addr[x / 8] & ~m) | (hb[x / 8] & m));
+			}
+			p->plen = hot_plen + (unsigned)(rnd() % (128 - hot_plen + 1));
+		} else {
+			p->addr[0] = 0x2a;
+			p->addr[1] &= 0x0f;
+			p->plen = 12 + (unsigned)(rnd() % 53);
+		}
+		mask(p->addr, 128, p->plen);
+		p->val = (uint32_t)(i % 300) + 1;
+		CHECK_INT(lpm_add_prefix(b, 6, p->addr, p->plen, p->val), 0);
+	}
+	/*
+	 * Per hot block, a range from one block above it to the end of its
+	 * aligned 2^(128 - hot_plen + 8) block: a single boundary above the
+	 * cluster (range files have them; prefixes end inside their block). All
+	 * such ranges end on the same alignment, so they nest, never cross.
+	 */
+	typedef unsigned __int128 u128;
+	u128 rlo[6], rhi[6];
+	unsigned sh = 128 - hot_plen;
+	for (int h = 0; h < 6; h++) {
+		u128 base = 0;
+		for (int k = 0; k < 16; k++)
+			base = base << 8 | hot[h][k];
+		rlo[h] = base + ((u128)2 << sh);
+		rhi[h] = (base | ((((u128)1 << (sh + 8)) - 1)));
+		if (rlo[h] > rhi[h])
+			rlo[h] = rhi[h];
+		uint8_t l[16], u[16];
+		for (int k = 15; k >= 0; k--) {
+			l[k] = (uint8_t)(rlo[h] >> (8 * (15 - k)));
+			u[k] = (uint8_t)(rhi[h] >> (8 * (15 - k)));
+		}
+		CHECK_INT(lpm_add_range(b, 6, l, u, 5000 + (uint32_t)h), 0);
+	}
+	struct lpm *t;
+	CHECK_INT(lpm_build(b, &t), 0);
+	static uint8_t a[5000][16];
+	static uint32_t got[5000];
+	for (size_t i = 0; i < 5000; i++) {
+		if (i % 2) {
+			near_addr(&ps[rnd() % n], a[i]);
+		} else {
+			random_addr(6, a[i]);
+			const uint8_t *hb = hot[rnd() % 6];
+			unsigned keep =
+				hot_plen - (unsigned)(rnd() % 8); /* in or beside a hot block */
+			for (unsigned x = 0; x < keep; x++) {
+				uint8_t m = (uint8_t)(0x80u >> (x % 8));
+				a[i][x / 8] = (uint8_t)((a[i][x / 8] & ~m) | (hb[x / 8] & m));
+			}
+		}
+	}
+	lpm_lookup6_batch(t, (const uint8_t(*)[16])a, 5000, got);
+	int bad = 0, bad_batch = 0;
+	for (size_t i = 0; i < 5000; i++) {
+		uint32_t want = brute(ps, n, 6, a[i]);
+		/* A range is more specific than the prefixes holding it, less than those inside it. */
+		u128 x = 0, best = ~(u128)0;
+		for (int k = 0; k < 16; k++)
+			x = x << 8 | a[i][k];
+		for (size_t j = 0; j < n; j++)
+			if (ps[j].val == want && contains(&ps[j], 6, a[i]) &&
+			    (ps[j].plen == 0 ? ~(u128)0 : ((u128)1 << (128 - ps[j].plen)) - 1) <
+				    best)
+				best = ps[j].plen == 0 ? ~(u128)0 :
+							 ((u128)1 << (128 - ps[j].plen)) - 1;
+		if (!want)
+			best = ~(u128)0;
+		for (int h = 0; h < 6; h++)
+			if (x >= rlo[h] && x <= rhi[h] && rhi[h] - rlo[h] < best) {
+				best = rhi[h] - rlo[h];
+				want = 5000 + (uint32_t)h;
+			}
+		bad += lpm_lookup6(t, a[i]) != want;
+		bad_batch += got[i] != want;
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(bad_batch, 0);
+	lpm_free(t);
+	free(ps);
+}
+
 static void test_edges(void)
 {
 	struct lpm_builder *b;
@@ -247,6 +377,11 @@ int main(void)
 {
 	test_edges();
 	test_dense6();
+	test_tight6(600, 29, 30);
+	test_tight6(2000, 40, 30);
+	test_tight6(2000, 48, 30);
+	test_tight6(1500, 32, 0);
+	test_tight6(1500, 44, 1);
 	run_case(50, true, false, 40000, 5000);
 	run_case(400, true, true, 40000, 5000);
 	run_case(3000, false, true, 40000, 5000);
