@@ -32,9 +32,11 @@
  * seconds, too slow for the web API. So each compaction also writes the
  * rollup of the days it merged and of their weeks (Monday to Sunday): unique
  * addresses and events per (family, ASN, country), and per (ASN, country)
- * over all families (family ''). delta_days lists the days with rows still
- * in agg_delta; a day's or a week's rollup is used only when none of its days
- * is listed there (else it is computed from the rows, as for a small store).
+ * over all families (family ''). delta_days lists the days whose rollup is
+ * not current (rows in agg_delta, or merged but not rolled up yet: the
+ * newest day waits until a later day is merged or store_compact forces it);
+ * a day's or a week's rollup is used only when none of its days is listed
+ * there (else it is computed from the rows, as for a small store).
  */
 #define STORE_COMPACT_ROWS 2000000
 #define STORE_MULTI	   16	      /* rows per multi-row INSERT */
@@ -492,39 +494,53 @@ static int rollup_one(struct sqlite_store *s, int period, int64_t day)
 	return 0;
 }
 
-/* After a merge: the rollups of the days that had pending rows, and of their weeks. */
-static int rollup_pending(struct sqlite_store *s)
+/*
+ * After a merge: the rollups of the days that had pending rows, and of their
+ * weeks. Unless forced, the newest pending day is left pending: it is the day
+ * being indexed, so its rollup would be stale again at the next merge (and a
+ * day of a million addresses costs seconds to roll up). Readers count a
+ * pending day from its rows, as before any merge. At most 512 days are rolled
+ * up per merge (a backfill); later days stay pending for the next one.
+ */
+static int rollup_pending(struct sqlite_store *s, bool force)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db, "SELECT day FROM delta_days ORDER BY day", -1, &st, NULL) !=
 	    SQLITE_OK)
 		return ERR_SYS;
-	int64_t days[512];
+	int64_t days[513];
 	size_t n = 0;
-	bool more = false;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == 512) {
-			more = true;
-			break;
-		}
+	while (n < 513 && sqlite3_step(st) == SQLITE_ROW)
 		days[n++] = sqlite3_column_int64(st, 0);
-	}
 	sqlite3_finalize(st);
+	/* days[n_done] (if any) is the first day left pending: that one and all later ones. */
+	size_t n_done = n > 512 ? 512 : n;
+	if (!force && n_done == n && n_done > 0)
+		n_done--;
 	/* Whatever is not recomputed below is no longer current. */
 	int rc = exec(s, "DELETE FROM rollup_done WHERE (period = 1 AND day IN (SELECT day FROM"
 			 " delta_days)) OR (period = 7 AND day IN (SELECT day - ((day + 3) % 7)"
 			 " FROM delta_days))") ?
 			 ERR_SYS :
 			 0;
-	for (size_t i = 0; i < n && !rc; i++) {
+	for (size_t i = 0; i < n_done && !rc; i++) {
 		rc = rollup_one(s, 1, days[i]);
-		if (!rc && (i == 0 || week_of(days[i]) != week_of(days[i - 1])))
-			rc = rollup_one(s, 7, week_of(days[i]));
+		int64_t w = week_of(days[i]);
+		/* A week with a day still pending would be stale at once: it waits too. */
+		bool week_pending = n_done < n && w >= week_of(days[n_done]);
+		if (!rc && !week_pending && (i == 0 || w != week_of(days[i - 1])))
+			rc = rollup_one(s, 7, w);
 	}
-	/* More than 512 days merged at once (a backfill): the rest are computed from rows. */
-	(void)more;
-	if (!rc && exec(s, "DELETE FROM delta_days"))
-		rc = ERR_SYS;
+	if (rc)
+		return rc;
+	if (n_done == n)
+		return exec(s, "DELETE FROM delta_days") ? ERR_SYS : 0;
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM delta_days WHERE day < ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return ERR_SYS;
+	sqlite3_bind_int64(st, 1, days[n_done]);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ERR_SYS;
+	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -695,6 +711,16 @@ static int maybe_compact(struct sqlite_store *s, bool force)
 	if (s->delta_rows < 0 && count_delta(s, &s->delta_rows))
 		return ERR_SYS;
 	bool full = s->mirror_ok && aggm_count(s->mirror) >= STORE_MIRROR_MAX;
+	if (force && !s->delta_rows) {
+		/* Nothing to merge, but days may wait for their rollup. */
+		if (exec(s, "BEGIN"))
+			return ERR_SYS;
+		if (rollup_pending(s, true) || exec(s, "COMMIT")) {
+			exec(s, "ROLLBACK");
+			return ERR_SYS;
+		}
+		return 0;
+	}
 	if (!s->delta_rows || (!force && !full && s->delta_rows < STORE_COMPACT_ROWS))
 		return 0;
 	if (exec(s, "BEGIN"))
@@ -706,7 +732,7 @@ static int maybe_compact(struct sqlite_store *s, bool force)
 	else if (!rc)
 		rc = exec(s, compact_src_sql);
 	if (rc || exec(s, "DELETE FROM agg_delta") || exec(s, compact_bot_sql) ||
-	    rollup_pending(s) || exec(s, "COMMIT")) {
+	    rollup_pending(s, force) || exec(s, "COMMIT")) {
 		exec(s, "ROLLBACK");
 		return ERR_SYS;
 	}
