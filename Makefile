@@ -49,7 +49,7 @@ fuzz: fuzz-build
 
 # Every benchmark in turn (each prints its table with the peers measured in
 # the same run); BENCHES=dns limits it to some. Each is bounded in time.
-BENCHES ?= http raw dns tls smtp enrich index web
+BENCHES ?= http raw dns tls smtp enrich index web ship
 bench: build
 	@set -e; for b in $(BENCHES); do echo "== bench/$$b/run $(BUILD)"; bench/$$b/run $(BUILD); done
 

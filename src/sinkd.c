@@ -34,6 +34,8 @@ static const struct subcommand subcommands[] = {
 	{ "rules", cmd_rules, "`rules test RULES FILE.pcap`: what each rule matches in a capture" },
 	{ "web", cmd_web, "dashboard, network-owner portal and JSON API over the store" },
 	{ "token", cmd_token, "`token add|list|revoke`: tokens for `sinkd web`" },
+	{ "ship", cmd_ship, "follow the event log into a ClickHouse cluster (idempotent)" },
+	{ "clickhouse", cmd_clickhouse, "`clickhouse schema [--apply URL]`: the ClickHouse store" },
 };
 
 static void usage(FILE *to)

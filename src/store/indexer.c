@@ -17,9 +17,10 @@
 #include "core/event.h"
 #include "core/log.h"
 
-#define INDEXER_POLL_NS 100000000L
-#define INDEXER_ARENA	(4u << 20)
-#define INDEXER_COL_MAX 4096 /* bytes kept of one text column (the log keeps everything) */
+#define INDEXER_POLL_NS	       100000000L
+#define INDEXER_POLL_REMOTE_NS 1000000000L
+#define INDEXER_ARENA	       (4u << 20)
+#define INDEXER_COL_MAX	       4096 /* bytes kept of one text column (the log keeps everything) */
 
 /* Per-batch copies of the strings: the log reader's record is valid only until its next call. */
 struct arena_chunk {
@@ -420,6 +421,7 @@ static void ix_fill(struct ix_pipe *p, struct ix_batch *b, struct log_pos *next,
 			b->rc = rc;
 			break;
 		}
+		b->evs[b->n].pos = rec.pos;
 		b->n++;
 	}
 	b->next = *next;
@@ -466,7 +468,9 @@ int indexer_catch_up(struct store *s, const char *log_dir, const struct enrich *
 		return 0; /* no log yet */
 	if (rc)
 		return rc;
-	p.batch = batch == 0 || batch > INDEXER_BATCH ? INDEXER_BATCH : batch;
+	p.batch = batch == 0		    ? INDEXER_BATCH :
+		  batch > INDEXER_BATCH_MAX ? INDEXER_BATCH_MAX :
+					      batch;
 	p.b[0].evs = malloc(p.batch * sizeof *p.b[0].evs);
 	p.b[1].evs = malloc(p.batch * sizeof *p.b[1].evs);
 	pthread_t reader;
@@ -545,6 +549,8 @@ struct indexer {
 	struct store *store;
 	const struct enrich *enrich;
 	const struct config_store *bots;
+	size_t batch;
+	long poll_ns;
 	pthread_t thread;
 	_Atomic int stop;
 	_Atomic uint64_t indexed;
@@ -571,8 +577,8 @@ static void *indexer_main(void *arg)
 	for (;;) {
 		bool stopping = atomic_load(&ix->stop);
 		struct indexer_stats st = { 0 };
-		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, ix->bots, 0, &st,
-					  indexer_progress, ix, NULL);
+		int rc = indexer_catch_up(ix->store, ix->log_dir, ix->enrich, ix->bots, ix->batch,
+					  &st, indexer_progress, ix, NULL);
 		atomic_fetch_add(&ix->indexed, st.events);
 		if (rc && !warned) {
 			dlog(DLOG_ERROR, "store: indexing stopped: %s; will retry", err_str(rc));
@@ -582,7 +588,9 @@ static void *indexer_main(void *arg)
 		}
 		if (stopping)
 			break;
-		struct timespec ts = { 0, INDEXER_POLL_NS };
+		/* A remote store that failed is given time (its own retries already waited). */
+		long ns = ix->poll_ns * (rc ? 5 : 1);
+		struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
@@ -597,7 +605,12 @@ int indexer_start(struct indexer **out, const char *log_dir, const char *store_p
 	ix->enrich = e;
 	ix->bots = bots;
 	ix->log_dir = strdup(log_dir);
-	int rc = ix->log_dir ? store_open(&ix->store, store_path, true, err, errlen) : ERR_NOMEM;
+	/* A remote store: batches of up to a second's worth, polled every second. */
+	bool remote = store_path_is_remote(store_path);
+	ix->batch = remote ? INDEXER_BATCH_REMOTE : 0;
+	ix->poll_ns = remote ? INDEXER_POLL_REMOTE_NS : INDEXER_POLL_NS;
+	int rc = ix->log_dir ? store_open_ingest(&ix->store, store_path, log_dir, err, errlen) :
+			       ERR_NOMEM;
 	struct log_pos pos;
 	if (!rc && store_get_pos(ix->store, &pos) == 0)
 		log_pos_publish(&ix->pos, &pos);
@@ -662,6 +675,7 @@ int indexer_start_config(struct indexer **out, const struct config *cfg)
 		return rc;
 	}
 	(*out)->owned_enrich = e;
-	dlog(DLOG_INFO, "store %s: indexing the log", cs->path);
+	dlog(DLOG_INFO, "store %s: %s the log", cs->path,
+	     store_path_is_remote(cs->path) ? "shipping" : "indexing");
 	return 0;
 }

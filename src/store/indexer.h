@@ -21,7 +21,10 @@ struct config_store; /* core/config.h: store.bot_ids */
  * prepares the next batch (read, decode, enrich) while the calling thread
  * commits the previous one.
  */
-#define INDEXER_BATCH 20000
+#define INDEXER_BATCH	     20000
+/* Shipping to a remote store (ClickHouse) favours fewer, bigger INSERTs (each one is a part to merge). */
+#define INDEXER_BATCH_REMOTE 200000
+#define INDEXER_BATCH_MAX    1000000
 
 struct indexer_stats {
 	uint64_t events;  /* indexed */
@@ -34,7 +37,7 @@ typedef void (*indexer_progress_fn)(void *ctx, const struct indexer_stats *st,
 
 /*
  * Indexes everything the log holds now (sealed records), then returns;
- * `batch` events per transaction (0 = INDEXER_BATCH, at most INDEXER_BATCH).
+ * `batch` events per transaction (0 = INDEXER_BATCH, at most INDEXER_BATCH_MAX).
  * `e` may be NULL (no enrichment). `stop`, if not NULL, is polled between
  * batches. Errors: ERR_CORRUPT (a bad log record: stops before it), ERR_SYS.
  */

@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -12,11 +13,55 @@ int store_open(struct store **out, const char *path, bool rw, char *err, size_t 
 	/* "sqlite:PATH" or a plain path: the embedded store. */
 	if (!strncmp(path, "sqlite:", 7))
 		return store__sqlite_ops.open(out, path + 7, rw, err, errlen);
+	if (store_path_is_remote(path))
+		return store__clickhouse_ops.open(out, path, rw, err, errlen);
 	if (strstr(path, "://")) {
 		snprintf(err, errlen, "store: %s: no backend for this scheme in this build", path);
 		return ERR_UNSUPPORTED;
 	}
 	return store__sqlite_ops.open(out, path, rw, err, errlen);
+}
+
+bool store_path_is_remote(const char *path)
+{
+	return !strncmp(path, "clickhouse://", 13);
+}
+
+int store_open_ingest(struct store **out, const char *path, const char *log_dir, char *err,
+		      size_t errlen)
+{
+	if (!store_path_is_remote(path))
+		return store_open(out, path, true, err, errlen);
+	size_t n = strlen(log_dir) + sizeof "/clickhouse.pos";
+	char *pos = malloc(n);
+	if (!pos)
+		return ERR_NOMEM;
+	snprintf(pos, n, "%s/clickhouse.pos", log_dir);
+	int rc = store__clickhouse_open(out, path, pos, err, errlen);
+	free(pos);
+	return rc;
+}
+
+bool store__filter_addr(const struct store_filter *f, uint8_t ipver, const uint8_t *addr,
+			const char *cc)
+{
+	if (f->n_nets) {
+		size_t i;
+		for (i = 0; i < f->n_nets; i++)
+			if (store_net_contains(&f->nets[i], ipver, addr))
+				break;
+		if (i == f->n_nets)
+			return false;
+	}
+	if (f->n_ccs) {
+		size_t i;
+		for (i = 0; i < f->n_ccs; i++)
+			if (cc && !strcmp(cc, f->ccs[i]))
+				break;
+		if (i == f->n_ccs)
+			return false;
+	}
+	return true;
 }
 
 void store_close(struct store *s)

@@ -10,8 +10,8 @@
 
 /*
  * One interface, several backends (store_internal.h): the embedded SQLite
- * store (store_sqlite.c, WAL mode) today; a ClickHouse backend later
- * implements the same operations. A store holds, per event, what a report needs (the Shadowserver
+ * store (store_sqlite.c, WAL mode) and ClickHouse (store_clickhouse.c: a
+ * cluster many sensors ship to, docs/clickhouse.md). A store holds, per event, what a report needs (the Shadowserver
  * columns) plus daily aggregates:
  *   - unique source addresses per family, ASN, country and UTC day, with
  *     each address's first/last time seen that day and its event count;
@@ -73,6 +73,7 @@ struct store_event {
 	struct store_str col[STORE_C_N];
 	char qtype_buf[12]; /* backs col[STORE_C_QUERY_TYPE] for types without a mnemonic ("TYPE999") */
 	char cipher_buf[8]; /* backs col[STORE_C_SSL_CIPHER] for suites without a name here ("0xC02F") */
+	struct log_pos pos; /* where the record starts in its sensor's log (ClickHouse's row key) */
 };
 
 /* Counted as an infection: classified (family not "unknown") and not a DNS resolver query. */
@@ -84,6 +85,16 @@ bool store_is_infection(const struct store_event *e);
  * a message.
  */
 int store_open(struct store **out, const char *path, bool rw, char *err, size_t errlen);
+/*
+ * Opens the store to ingest the log in log_dir (read-write). The embedded
+ * store keeps the log position inside; "clickhouse://..." (a cluster many
+ * sensors share) keeps each log's shipping position beside the log, in
+ * log_dir/clickhouse.pos (docs/clickhouse.md).
+ */
+int store_open_ingest(struct store **out, const char *path, const char *log_dir, char *err,
+		      size_t errlen);
+/* True for a store on another machine (ClickHouse): ingest in bigger, rarer batches. */
+bool store_path_is_remote(const char *path);
 void store_close(struct store *s);
 
 /* Log position the store has indexed up to ({0,0} for a new store). */

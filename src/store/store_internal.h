@@ -6,9 +6,8 @@
 
 /*
  * A backend embeds `struct store` as the first member of its own handle and
- * fills in every operation; store.c dispatches. The SQLite backend is the one
- * built today; a ClickHouse backend (issue 9) adds its ops and a scheme in
- * store_open().
+ * fills in every operation; store.c dispatches by the path's scheme: SQLite
+ * (a file), ClickHouse ("clickhouse://", issue 9).
  */
 struct store_ops {
 	const char *name;
@@ -39,5 +38,14 @@ struct store {
 };
 
 extern const struct store_ops store__sqlite_ops;
+extern const struct store_ops store__clickhouse_ops;
+
+/* The ClickHouse backend; pos_path NULL: read-only (reports), else the shipper of one log. */
+int store__clickhouse_open(struct store **out, const char *url, const char *pos_path, char *err,
+			   size_t errlen);
+
+/* The filter's address and country conditions (nets, ccs) for one source address. */
+bool store__filter_addr(const struct store_filter *f, uint8_t ipver, const uint8_t *addr,
+			const char *cc);
 
 #endif

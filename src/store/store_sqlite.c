@@ -926,28 +926,6 @@ static int sq_ingest(struct store *base, const struct store_event *ev, size_t n,
 
 /* --- reads --------------------------------------------------------------------------- */
 
-static bool filter_addr(const struct store_filter *f, uint8_t ipver, const uint8_t *addr,
-			const char *cc)
-{
-	if (f->n_nets) {
-		size_t i;
-		for (i = 0; i < f->n_nets; i++)
-			if (store_net_contains(&f->nets[i], ipver, addr))
-				break;
-		if (i == f->n_nets)
-			return false;
-	}
-	if (f->n_ccs) {
-		size_t i;
-		for (i = 0; i < f->n_ccs; i++)
-			if (cc && !strcmp(cc, f->ccs[i]))
-				break;
-		if (i == f->n_ccs)
-			return false;
-	}
-	return true;
-}
-
 /* "SELECT ... WHERE <day> BETWEEN ?1 AND ?2 <extra> [AND <asn> IN (?3...)] <tail>", bound. */
 static int prepare_filtered(struct sqlite_store *s, const char *head, const char *daycol,
 			    const char *asncol, const char *extra, const char *tail,
@@ -1036,7 +1014,7 @@ static int sq_scan(struct store *base, const struct store_filter *f, store_event
 			e.col[c].p = (const char *)sqlite3_column_text(st, 14 + c);
 			e.col[c].len = (size_t)sqlite3_column_bytes(st, 14 + c);
 		}
-		if (!filter_addr(f, e.ipver, e.src, e.src_cc))
+		if (!store__filter_addr(f, e.ipver, e.src, e.src_cc))
 			continue;
 		if (fn(ctx, &e)) {
 			r = SQLITE_DONE;
@@ -1074,7 +1052,7 @@ static int sq_daily(struct store *base, const struct store_filter *f, store_dail
 			       (size_t)sqlite3_column_bytes(st, 4) > 16 ?
 				       16 :
 				       (size_t)sqlite3_column_bytes(st, 4));
-		if (!family || !filter_addr(f, ipver, a, c))
+		if (!family || !store__filter_addr(f, ipver, a, c))
 			continue;
 		if (!have || cur.day != day || strcmp(fam, family) || cur.asn != asn ||
 		    strcmp(cc, c)) {
@@ -1115,7 +1093,7 @@ static int sq_unique_sources(struct store *base, const struct store_filter *f, u
 			memcpy(key + 1, src, bl > 16 ? 16 : bl);
 		char c[3];
 		copy_cc(c, sqlite3_column_text(st, 2));
-		if (!filter_addr(f, key[0], key + 1, c))
+		if (!store__filter_addr(f, key[0], key + 1, c))
 			continue;
 		if (have && !memcmp(prev, key, sizeof key))
 			continue;

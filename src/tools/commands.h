@@ -26,4 +26,8 @@ int cmd_rules(int argc, char **argv);	 /* rules test RULES FILE.pcap */
 int cmd_web(int argc, char **argv);	 /* dashboard, owner portal, JSON API */
 int cmd_token(int argc, char **argv);	 /* web tokens: add | list | revoke */
 
+/* The ClickHouse store (docs/clickhouse.md). */
+int cmd_ship(int argc, char **argv);	   /* log -> ClickHouse */
+int cmd_clickhouse(int argc, char **argv); /* clickhouse schema */
+
 #endif

@@ -166,9 +166,16 @@ int main(void)
 	unlink(path);
 	struct store *s;
 	char err[256];
-	CHECK_INT(store_open(&s, "clickhouse://localhost:9000/sinkd", true, err, sizeof err),
+	CHECK_INT(store_open(&s, "mysql://localhost:3306/sinkd", true, err, sizeof err),
 		  ERR_UNSUPPORTED);
 	CHECK(strstr(err, "no backend") != NULL);
+	/* The ClickHouse backend checks its URL before any connection. */
+	CHECK_INT(store_open(&s, "clickhouse://localhost:8123", false, err, sizeof err),
+		  ERR_CONFIG);
+	CHECK_INT(store_open(&s, "clickhouse://localhost:8123/a;b", false, err, sizeof err),
+		  ERR_CONFIG);
+	CHECK_INT(store_open(&s, "clickhouse://localhost:8123/db?x=1", false, err, sizeof err),
+		  ERR_CONFIG);
 	CHECK_INT(store_open(&s, path, true, err, sizeof err), 0);
 	struct log_pos pos;
 	CHECK_INT(store_get_pos(s, &pos), 0);
