@@ -245,3 +245,43 @@ void store__host_note(struct store__host_detail *det, size_t n, uint8_t ipver,
 			set_add(det[lo].set[1 + c], t, tl);
 	}
 }
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int store__sort_list(char *csv)
+{
+	size_t len = strlen(csv), n = 1;
+	for (size_t i = 0; i < len; i++)
+		n += csv[i] == ',';
+	char *copy = malloc(len + 1);
+	char **item = malloc(n * sizeof *item);
+	if (!copy || !item) {
+		free(copy);
+		free(item);
+		return ERR_NOMEM;
+	}
+	memcpy(copy, csv, len + 1);
+	n = 0;
+	for (char *p = copy, *e; p; p = e ? e + 1 : NULL) {
+		e = strchr(p, ',');
+		if (e)
+			*e = '\0';
+		item[n++] = p;
+	}
+	qsort(item, n, sizeof *item, cmp_str);
+	char *o = csv;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(item[i]);
+		if (i)
+			*o++ = ',';
+		memcpy(o, item[i], l);
+		o += l;
+	}
+	*o = '\0';
+	free(item);
+	free(copy);
+	return 0;
+}

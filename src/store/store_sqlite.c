@@ -1731,7 +1731,7 @@ static int sq_hosts(struct store *base, const struct store_query *sq,
 		h->events = (uint64_t)sqlite3_column_int64(st, 6);
 		const char *fam = (const char *)sqlite3_column_text(st, 7);
 		fams[n] = strdup(fam ? fam : "");
-		if (!fams[n]) {
+		if (!fams[n] || store__sort_list(fams[n])) {
 			rc = ERR_NOMEM;
 			break;
 		}
