@@ -217,8 +217,8 @@ static int host_cmp(uint8_t av, const uint8_t *a, uint8_t bv, const uint8_t *b)
 	return memcmp(a, b, av == 4 ? 4 : 16);
 }
 
-void store__host_note(struct store__host_detail *det, size_t n, uint8_t ipver,
-		      const uint8_t *addr, unsigned port, const struct store_str txt[3])
+void store__host_note(struct store__host_detail *det, size_t n, uint8_t ipver, const uint8_t *addr,
+		      unsigned port, const struct store_str txt[3])
 {
 	/* The page is sorted: binary search. */
 	size_t lo = 0, hi = n;

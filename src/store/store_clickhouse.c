@@ -787,7 +787,8 @@ static int ch_series(struct store *base, const struct store_query *q, unsigned b
 	dynbuf_adds(&sql, per_family ? " AS b, family AS fam" : " AS b, '' AS fam");
 	dynbuf_adds(&sql, ", uniqExact(ipver, src), sum(ev) FROM ");
 	per_address(s, &sql, &f, q);
-	dynbuf_adds(&sql, per_family ? " GROUP BY b, fam ORDER BY b, fam" : " GROUP BY b ORDER BY b");
+	dynbuf_adds(&sql,
+		    per_family ? " GROUP BY b, fam ORDER BY b, fam" : " GROUP BY b ORDER BY b");
 	struct series_ctx c = { fn, ctx };
 	int rc = run_select(s, &sql, types, sizeof types, on_series_row, &c);
 	return rc ? fail(s, rc) : 0;
@@ -801,7 +802,9 @@ struct top_ctx {
 static int on_top_row(void *ctx, const struct chr_val *v)
 {
 	struct top_ctx *c = ctx;
-	struct store_top_row r = { .asn = (uint32_t)v[0].u, .unique_src = v[2].u, .events = v[3].u };
+	struct store_top_row r = { .asn = (uint32_t)v[0].u,
+				   .unique_src = v[2].u,
+				   .events = v[3].u };
 	take_cc(r.cc, &v[1]);
 	return c->fn(c->ctx, &r);
 }
@@ -901,8 +904,9 @@ static int ch_hosts(struct store *base, const struct store_query *q, const struc
 	struct dynbuf sql;
 	if (!rc) {
 		dynbuf_init(&sql, 1u << 20);
-		dynbuf_adds(&sql, "SELECT ipver, src, min(asn), min(cc), min(first_us), max(last_us),"
-				  " sum(ev), arrayStringConcat(groupUniqArray(family), ',') FROM ");
+		dynbuf_adds(&sql,
+			    "SELECT ipver, src, min(asn), min(cc), min(first_us), max(last_us),"
+			    " sum(ev), arrayStringConcat(groupUniqArray(family), ',') FROM ");
 		per_address(s, &sql, &q->f, q);
 		if (after->ipver) {
 			dynbuf_printf(&sql, " AND (ipver > %u OR (ipver = %u AND hex(src) > ",
@@ -981,11 +985,12 @@ static int ch_events_page(struct store *base, const struct store_query *q, uint6
 	types[sizeof scan_types] = CHR_U64;
 	struct dynbuf sql;
 	dynbuf_init(&sql, 1u << 20);
-	dynbuf_printf(&sql,
-		      "SELECT %s, id FROM (SELECT *, rowNumberInAllBlocks() + 1 AS id FROM"
-		      " (SELECT %s, day FROM %s FINAL ORDER BY sensor, seg, off)) WHERE id > %" PRIu64
-		      " AND ",
-		      scan_cols, scan_cols, s->table, after_id > INT64_MAX ? INT64_MAX : after_id);
+	dynbuf_printf(
+		&sql,
+		"SELECT %s, id FROM (SELECT *, rowNumberInAllBlocks() + 1 AS id FROM"
+		" (SELECT %s, day FROM %s FINAL ORDER BY sensor, seg, off)) WHERE id > %" PRIu64
+		" AND ",
+		scan_cols, scan_cols, s->table, after_id > INT64_MAX ? INT64_MAX : after_id);
 	day_cond(&sql, q->f.day_from, q->f.day_to);
 	if (q->f.infections_only)
 		dynbuf_adds(&sql, infection_sql);

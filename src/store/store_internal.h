@@ -60,8 +60,8 @@ struct store__host_detail {
 	char set[4][STORE_HOST_SET_BYTES]; /* ports, agents, server names, bot IDs */
 };
 /* Notes one event of a page address: its destination port, user agent, server name, bot ID. */
-void store__host_note(struct store__host_detail *det, size_t n, uint8_t ipver,
-		      const uint8_t *addr, unsigned port, const struct store_str txt[3]);
+void store__host_note(struct store__host_detail *det, size_t n, uint8_t ipver, const uint8_t *addr,
+		      unsigned port, const struct store_str txt[3]);
 /* Sorts a comma-separated list in place by name (bytes): hosts' families, whatever the backend. */
 int store__sort_list(char *csv);
 
