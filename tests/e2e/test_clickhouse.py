@@ -225,6 +225,7 @@ def web_same(d, ref, url, days):
     toks = {"admin": token("--name", "op", "--admin"),
             "asn": token("--name", "beta", "--asn", "64502"),
             "cidr": token("--name", "gamma", "--cidr", "100.65.8.0/24"),
+            "cidr6": token("--name", "delta", "--cidr", "2001:db8::/121"),
             "cc": token("--name", "ncsc", "--country", "US")}
     webs = []
     try:
@@ -240,7 +241,7 @@ def web_same(d, ref, url, days):
                          what="sinkd web listening")
             assert p.poll() is None, f"sinkd web on {store} exited"
         rng = f"from={days[0]}&to={days[-1]}"
-        compared = 0
+        compared, seen, t0 = 0, {}, time.monotonic()
 
         def same(path, tok, name=""):
             nonlocal compared
@@ -271,7 +272,7 @@ def web_same(d, ref, url, days):
                          f"networks?{rng}", f"networks?{rng}&by=country",
                          f"networks?{rng}&limit=2"):
                 same(path, tok, name)
-            for kind, size in (("hosts", 37), ("events", 400), ("events", 997)):
+            for kind, size in (("hosts", 37), ("hosts", 3), ("events", 400), ("events", 997)):
                 extra = "&all=1" if size == 997 else ""
                 after, rows = None, 0
                 for _ in range(100):
@@ -282,7 +283,13 @@ def web_same(d, ref, url, days):
                     if after is None:
                         break
                 assert rows > 0, f"{name}: no {kind}"
-        print(f"web: {compared} API answers identical on SQLite and ClickHouse", flush=True)
+                seen[name, kind, size] = rows
+        # The owners see part of what the operator sees (the scope is in the query).
+        for name in toks:
+            for key in (("hosts", 37), ("events", 400)):
+                assert name == "admin" or seen[name, *key] < seen["admin", *key], (name, seen)
+        print(f"web: {compared} API answers identical on SQLite and ClickHouse"
+              f" in {time.monotonic() - t0:.1f} s", flush=True)
     finally:
         for p, _ in webs:
             p.terminate()
