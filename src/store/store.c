@@ -285,3 +285,9 @@ int store__sort_list(char *csv)
 	free(copy);
 	return 0;
 }
+
+int64_t store__week_of(int64_t day)
+{
+	int64_t r = (day + 3) % 7;
+	return day - (r < 0 ? r + 7 : r);
+}

@@ -746,12 +746,6 @@ static void bucket_expr(struct dynbuf *b, const struct store_query *q, unsigned 
 			      q->f.day_from, bucket_days, bucket_days, q->f.day_from);
 }
 
-static int64_t week_of(int64_t day)
-{
-	int64_t r = (day + 3) % 7;
-	return day - (r < 0 ? r + 7 : r);
-}
-
 struct series_ctx {
 	store_series_fn fn;
 	void *ctx;
@@ -776,8 +770,8 @@ static int ch_series(struct store *base, const struct store_query *q, unsigned b
 	/* Weeks are counted whole: the Monday of the first day to the Sunday of the last. */
 	struct store_filter f = q->f;
 	if (bucket_days == 0) {
-		f.day_from = week_of(f.day_from);
-		f.day_to = week_of(f.day_to) + 6;
+		f.day_from = store__week_of(f.day_from);
+		f.day_to = store__week_of(f.day_to) + 6;
 	}
 	struct dynbuf sql;
 	dynbuf_init(&sql, 1u << 20);

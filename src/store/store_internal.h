@@ -62,6 +62,9 @@ struct store__host_detail {
 /* Notes one event of a page address: its destination port, user agent, server name, bot ID. */
 void store__host_note(struct store__host_detail *det, size_t n, uint8_t ipver, const uint8_t *addr,
 		      unsigned port, const struct store_str txt[3]);
+/* The Monday of a day's calendar week (days since the epoch, UTC; day 0 was a Thursday). */
+int64_t store__week_of(int64_t day);
+
 /* Sorts a comma-separated list in place by name (bytes): hosts' families, whatever the backend. */
 int store__sort_list(char *csv);
 

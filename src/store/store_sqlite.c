@@ -455,12 +455,6 @@ static int step_reset(sqlite3_stmt *st)
 }
 
 /* Monday of the week of a day (day 0, 1970-01-01, was a Thursday). */
-static int64_t week_of(int64_t day)
-{
-	int64_t r = (day + 3) % 7;
-	return day - (r < 0 ? r + 7 : r);
-}
-
 /* The rollup of one day (period 1) or one week (period 7) from daily_src, replacing any. */
 static int rollup_one(struct sqlite_store *s, int period, int64_t day)
 {
@@ -525,10 +519,10 @@ static int rollup_pending(struct sqlite_store *s, bool force)
 			 0;
 	for (size_t i = 0; i < n_done && !rc; i++) {
 		rc = rollup_one(s, 1, days[i]);
-		int64_t w = week_of(days[i]);
+		int64_t w = store__week_of(days[i]);
 		/* A week with a day still pending would be stale at once: it waits too. */
-		bool week_pending = n_done < n && w >= week_of(days[n_done]);
-		if (!rc && !week_pending && (i == 0 || w != week_of(days[i - 1])))
+		bool week_pending = n_done < n && w >= store__week_of(days[n_done]);
+		if (!rc && !week_pending && (i == 0 || w != store__week_of(days[i - 1])))
 			rc = rollup_one(s, 7, w);
 	}
 	if (rc)
@@ -1384,7 +1378,7 @@ static void q_agg_from(struct sqlq *q, const struct store_query *sq, const char 
 /* A row of a series answer, collected before sorting. */
 struct series_acc {
 	int64_t day;
-	char family[64];
+	char family[72]; /* a family name is 1..64 bytes (config.c) */
 	uint64_t uniq, events;
 };
 
@@ -1573,8 +1567,8 @@ static int sq_series(struct store *base, const struct store_query *sq, unsigned 
 	bool by_rollup = (period == 1 || weeks) && !sq->scope->n_nets && !sq->f.n_nets;
 	int64_t lo = sq->f.day_from, hi = sq->f.day_to;
 	if (weeks) {
-		lo = week_of(lo);
-		hi = week_of(hi);
+		lo = store__week_of(lo);
+		hi = store__week_of(hi);
 	}
 	size_t nb = (size_t)((hi - lo) / (int64_t)period) + 1;
 	uint8_t *valid = calloc((nb + 7) / 8 + 1, 1);
@@ -1632,7 +1626,7 @@ static int sq_top(struct store *base, const struct store_query *sq, enum store_t
 	 * (an address has one ASN and country a day, so its groups add up).
 	 */
 	int64_t lo = sq->f.day_from, hi = sq->f.day_to;
-	unsigned period = lo == hi ? 1 : (hi - lo == 6 && week_of(lo) == lo) ? 7 : 0;
+	unsigned period = lo == hi ? 1 : (hi - lo == 6 && store__week_of(lo) == lo) ? 7 : 0;
 	uint8_t valid = 0;
 	int rc = 0;
 	if (period && !sq->scope->n_nets && !sq->f.n_nets)
