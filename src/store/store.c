@@ -187,3 +187,107 @@ bool store_scope_contains(const struct store_scope *sc, uint8_t ipver, const uin
 			return true;
 	return false;
 }
+
+static void set_add(char *set, const char *v, size_t vlen)
+{
+	size_t len = strlen(set);
+	if (!vlen)
+		return;
+	/* already there? */
+	const char *p = set;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == vlen && !memcmp(p, v, n))
+			return;
+		p += n + (e ? 1 : 0);
+	}
+	if (memchr(v, ',', vlen) || len + vlen + 2 > STORE_HOST_SET_BYTES)
+		return;
+	if (len)
+		set[len++] = ',';
+	memcpy(set + len, v, vlen);
+	set[len + vlen] = '\0';
+}
+
+static int host_cmp(uint8_t av, const uint8_t *a, uint8_t bv, const uint8_t *b)
+{
+	if (av != bv)
+		return av < bv ? -1 : 1;
+	return memcmp(a, b, av == 4 ? 4 : 16);
+}
+
+void store__host_note(struct store__host_detail *det, size_t n, uint8_t ipver, const uint8_t *addr,
+		      unsigned port, const struct store_str txt[3])
+{
+	/* The page is sorted: binary search. */
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (host_cmp(det[mid].ipver, det[mid].addr, ipver, addr) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == n || host_cmp(det[lo].ipver, det[lo].addr, ipver, addr))
+		return;
+	char ps[8];
+	int pl = snprintf(ps, sizeof ps, "%u", port & 0xffffu);
+	set_add(det[lo].set[0], ps, (size_t)pl);
+	for (int c = 0; c < 3; c++) {
+		/* Text from the wire: only printable ASCII without commas goes in. */
+		const char *t = txt[c].p;
+		size_t tl = t ? txt[c].len : 0;
+		bool ok = tl && tl < 128;
+		for (size_t i = 0; ok && i < tl; i++)
+			ok = t[i] >= 0x20 && t[i] < 0x7f;
+		if (ok)
+			set_add(det[lo].set[1 + c], t, tl);
+	}
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int store__sort_list(char *csv)
+{
+	size_t len = strlen(csv), n = 1;
+	for (size_t i = 0; i < len; i++)
+		n += csv[i] == ',';
+	char *copy = malloc(len + 1);
+	char **item = malloc(n * sizeof *item);
+	if (!copy || !item) {
+		free(copy);
+		free(item);
+		return ERR_NOMEM;
+	}
+	memcpy(copy, csv, len + 1);
+	n = 0;
+	for (char *p = copy, *e; p; p = e ? e + 1 : NULL) {
+		e = strchr(p, ',');
+		if (e)
+			*e = '\0';
+		item[n++] = p;
+	}
+	qsort(item, n, sizeof *item, cmp_str);
+	char *o = csv;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(item[i]);
+		if (i)
+			*o++ = ',';
+		memcpy(o, item[i], l);
+		o += l;
+	}
+	*o = '\0';
+	free(item);
+	free(copy);
+	return 0;
+}
+
+int64_t store__week_of(int64_t day)
+{
+	int64_t r = (day + 3) % 7;
+	return day - (r < 0 ? r + 7 : r);
+}

@@ -237,7 +237,7 @@ struct store_host {
 	uint32_t asn;
 	char cc[3];
 	uint64_t first_us, last_us, events;
-	const char *families; /* comma-separated */
+	const char *families; /* comma-separated, in name order */
 	const char *ports;
 	const char *agents;
 	const char *servernames;

@@ -88,6 +88,8 @@ static int fail(struct ch_store *s, int rc)
 
 static int run_select(struct ch_store *s, struct dynbuf *sql, const uint8_t *types, size_t n,
 		      chr_row_fn fn, void *ctx);
+static int run_select_set(struct ch_store *s, struct dynbuf *sql, const char *settings,
+			  const uint8_t *types, size_t n, chr_row_fn fn, void *ctx);
 static int settle(struct ch_store *s);
 static int on_count(void *ctx, const struct chr_val *v);
 
@@ -366,48 +368,61 @@ static void hexlit(struct dynbuf *b, const void *p, size_t n)
 	dynbuf_adds(b, "')");
 }
 
+/* "day BETWEEN ..." for the days [lo, hi] (clipped to what a Date holds), or "0". */
+static void day_cond(struct dynbuf *b, int64_t lo, int64_t hi)
+{
+	lo = lo < 0 ? 0 : lo;
+	hi = hi > CH_DAY_MAX ? CH_DAY_MAX : hi;
+	if (lo > hi || lo > CH_DAY_MAX || hi < 0)
+		dynbuf_adds(b, "0");
+	else
+		dynbuf_printf(b, "day BETWEEN toDate(%" PRId64 ") AND toDate(%" PRId64 ")", lo, hi);
+}
+
 static void day_range(struct dynbuf *b, const struct store_filter *f)
 {
-	int64_t lo = f->day_from < 0 ? 0 : f->day_from;
-	int64_t hi = f->day_to > CH_DAY_MAX ? CH_DAY_MAX : f->day_to;
-	if (lo > hi || lo > CH_DAY_MAX || hi < 0)
-		dynbuf_adds(b, " WHERE 0");
-	else
-		dynbuf_printf(b, " WHERE day BETWEEN toDate(%" PRId64 ") AND toDate(%" PRId64 ")",
-			      lo, hi);
+	dynbuf_adds(b, " WHERE ");
+	day_cond(b, f->day_from, f->day_to);
 }
 
 static const char infection_sql[] = " AND kind != 3 AND family != '' AND family != 'unknown'";
+
+static void asn_list(struct dynbuf *b, const char *col, const uint32_t *a, size_t n)
+{
+	dynbuf_printf(b, "%s IN (", col);
+	for (size_t i = 0; i < n; i++)
+		dynbuf_printf(b, "%s%" PRIu32, i ? "," : "", a[i]);
+	dynbuf_adds(b, ")");
+}
 
 static void asn_in(struct dynbuf *b, const char *col, const struct store_filter *f)
 {
 	if (!f->n_asns)
 		return;
-	dynbuf_printf(b, " AND %s IN (", col);
-	for (size_t i = 0; i < f->n_asns; i++)
-		dynbuf_printf(b, "%s%" PRIu32, i ? "," : "", f->asns[i]);
+	dynbuf_adds(b, " AND ");
+	asn_list(b, col, f->asns, f->n_asns);
+}
+
+static void cc_list(struct dynbuf *b, const char *col, const char (*ccs)[3], size_t n)
+{
+	dynbuf_printf(b, "%s IN (", col);
+	for (size_t i = 0; i < n; i++) {
+		char c[2] = { ccs[i][0], ccs[i][0] ? ccs[i][1] : 0 };
+		if (i)
+			dynbuf_addc(b, ',');
+		hexlit(b, c, 2);
+	}
 	dynbuf_adds(b, ")");
 }
 
-/* The address conditions of the filter on columns ipver/src/cc, in SQL. */
-static void addr_filter(struct dynbuf *b, const struct store_filter *f)
+/* Any of the nets, on columns ipver/src: ((ipver = v AND the prefix's bytes) OR ...). */
+static void net_list(struct dynbuf *b, const struct store_net *nets, size_t n_nets)
 {
-	if (f->n_ccs) {
-		dynbuf_adds(b, " AND cc IN (");
-		for (size_t i = 0; i < f->n_ccs; i++) {
-			char c[2] = { f->ccs[i][0], f->ccs[i][0] ? f->ccs[i][1] : 0 };
-			if (i)
-				dynbuf_addc(b, ',');
-			hexlit(b, c, 2);
-		}
-		dynbuf_adds(b, ")");
-	}
-	if (!f->n_nets)
-		return;
-	dynbuf_adds(b, " AND (");
-	for (size_t i = 0; i < f->n_nets; i++) {
-		const struct store_net *n = &f->nets[i];
-		unsigned plen = n->plen > 128 ? 128 : n->plen, full = plen / 8, rest = plen % 8;
+	dynbuf_adds(b, "(");
+	for (size_t i = 0; i < n_nets; i++) {
+		const struct store_net *n = &nets[i];
+		unsigned max = n->ipver == 4 ? 32 : 128;
+		unsigned plen = n->plen > max ? max : n->plen, full = plen / 8, rest = plen % 8;
 		dynbuf_printf(b, "%s(ipver = %u", i ? " OR " : "", n->ipver);
 		if (full) {
 			dynbuf_printf(b, " AND substring(src, 1, %u) = ", full);
@@ -423,6 +438,52 @@ static void addr_filter(struct dynbuf *b, const struct store_filter *f)
 		dynbuf_adds(b, ")");
 	}
 	dynbuf_adds(b, ")");
+}
+
+/* The address conditions of the filter on columns ipver/src and the country column cc_col. */
+static void addr_filter(struct dynbuf *b, const char *cc_col, const struct store_filter *f)
+{
+	if (f->n_ccs) {
+		dynbuf_adds(b, " AND ");
+		cc_list(b, cc_col, f->ccs, f->n_ccs);
+	}
+	if (f->n_nets) {
+		dynbuf_adds(b, " AND ");
+		net_list(b, f->nets, f->n_nets);
+	}
+}
+
+/*
+ * " AND <scope> AND <filter> AND <family>" of a web read (store.h): the scope
+ * a union, the filter's lists an intersection; every value a number or a hex
+ * literal, never the caller's text.
+ */
+static void query_where(struct dynbuf *b, const char *asn_col, const char *cc_col,
+			const struct store_query *q)
+{
+	const struct store_scope *sc = q->scope;
+	if (!sc->all) {
+		dynbuf_adds(b, " AND (0");
+		if (sc->n_asns) {
+			dynbuf_adds(b, " OR ");
+			asn_list(b, asn_col, sc->asns, sc->n_asns);
+		}
+		if (sc->n_nets) {
+			dynbuf_adds(b, " OR ");
+			net_list(b, sc->nets, sc->n_nets);
+		}
+		if (sc->n_ccs) {
+			dynbuf_adds(b, " OR ");
+			cc_list(b, cc_col, sc->ccs, sc->n_ccs);
+		}
+		dynbuf_adds(b, ")");
+	}
+	asn_in(b, asn_col, &q->f);
+	addr_filter(b, cc_col, &q->f);
+	if (q->family) {
+		dynbuf_adds(b, " AND family = ");
+		hexlit(b, q->family, strlen(q->family));
+	}
 }
 
 struct rd {
@@ -442,6 +503,12 @@ static int on_bytes(void *ctx, const uint8_t *p, size_t n)
 static int run_select(struct ch_store *s, struct dynbuf *sql, const uint8_t *types, size_t n,
 		      chr_row_fn fn, void *ctx)
 {
+	return run_select_set(s, sql, CH_READ_SETTINGS, types, n, fn, ctx);
+}
+
+static int run_select_set(struct ch_store *s, struct dynbuf *sql, const char *settings,
+			  const uint8_t *types, size_t n, chr_row_fn fn, void *ctx)
+{
 	struct rd r = { .s = s };
 	int rc = settle(s); /* a shipper's handle: its INSERT in flight first */
 	if (rc) {
@@ -451,7 +518,7 @@ static int run_select(struct ch_store *s, struct dynbuf *sql, const uint8_t *typ
 	chr_stream_init(&r.st, types, n, fn, ctx);
 	rc = dynbuf_adds(sql, " FORMAT RowBinary");
 	if (!rc)
-		rc = chttp_query(s->h, sql->data, CH_READ_SETTINGS, NULL, 0, on_bytes, &r, s->err,
+		rc = chttp_query(s->h, sql->data, settings, NULL, 0, on_bytes, &r, s->err,
 				 sizeof s->err);
 	if (!rc && r.rc) {
 		snprintf(s->err, sizeof s->err, "clickhouse: malformed result (%s)", err_str(r.rc));
@@ -479,6 +546,10 @@ static const uint8_t scan_types[] = {
 	CHR_STR, CHR_STR, CHR_STR, CHR_STR,  CHR_STR, CHR_STR, CHR_STR,
 };
 _Static_assert(sizeof scan_types == 14 + STORE_C_N, "one String per store column");
+static const char scan_cols[] =
+	"ts_us, kind, type, transport, ipver, flags, src, src_port, src_asn, src_cc, dst, dst_port,"
+	" dst_asn, dst_cc, family, tag, sensor, http_url, http_host, http_agent, forwarded_by,"
+	" http_referer, ssl_servername, machine_name, query_type, query, bot_id, ssl_cipher";
 
 static void take_cc(char dst[3], const struct chr_val *v)
 {
@@ -489,9 +560,9 @@ static void take_cc(char dst[3], const struct chr_val *v)
 	}
 }
 
-static int on_scan_row(void *ctx, const struct chr_val *v)
+/* The event of a row of scan_cols (valid while the row is). */
+static void decode_event(struct store_event *ev, const struct chr_val *v)
 {
-	struct scan_ctx *c = ctx;
 	struct store_event e;
 	memset(&e, 0, sizeof e);
 	e.ts_us = v[0].u;
@@ -513,6 +584,14 @@ static int on_scan_row(void *ctx, const struct chr_val *v)
 		e.col[i].p = v[14 + i].len ? (const char *)v[14 + i].p : NULL;
 		e.col[i].len = v[14 + i].len;
 	}
+	*ev = e;
+}
+
+static int on_scan_row(void *ctx, const struct chr_val *v)
+{
+	struct scan_ctx *c = ctx;
+	struct store_event e;
+	decode_event(&e, v);
 	if (!store__filter_addr(c->f, e.ipver, e.src, e.src_cc))
 		return 0;
 	return c->fn(c->ctx, &e);
@@ -523,12 +602,7 @@ static int ch_scan(struct store *base, const struct store_filter *f, store_event
 	struct ch_store *s = (struct ch_store *)base;
 	struct dynbuf q;
 	dynbuf_init(&q, 1u << 20);
-	dynbuf_printf(&q,
-		      "SELECT ts_us, kind, type, transport, ipver, flags, src, src_port, src_asn,"
-		      " src_cc, dst, dst_port, dst_asn, dst_cc, family, tag, sensor, http_url,"
-		      " http_host, http_agent, forwarded_by, http_referer, ssl_servername,"
-		      " machine_name, query_type, query, bot_id, ssl_cipher FROM %s FINAL",
-		      s->table);
+	dynbuf_printf(&q, "SELECT %s FROM %s FINAL", scan_cols, s->table);
 	day_range(&q, f);
 	if (f->infections_only)
 		dynbuf_adds(&q, infection_sql);
@@ -540,18 +614,27 @@ static int ch_scan(struct store *base, const struct store_filter *f, store_event
 	return rc ? fail(s, rc) : 0;
 }
 
-/* Per (day, family, address): ASN, country and events, with the filter applied, as a subquery. */
-static void per_address(struct ch_store *s, struct dynbuf *q, const struct store_filter *f)
+/*
+ * Per (day, family, address): ASN, country, first/last time and events, with
+ * the filter applied (or, for a web read, q's scope, filter and family), as a
+ * subquery: what the embedded store's daily aggregate rows hold.
+ */
+static void per_address(struct ch_store *s, struct dynbuf *q, const struct store_filter *f,
+			const struct store_query *wq)
 {
 	dynbuf_printf(q,
 		      "(SELECT day, family, ipver, src, min(src_asn) AS asn, min(src_cc) AS cc,"
-		      " count() AS ev FROM %s FINAL",
+		      " min(ts_us) AS first_us, max(ts_us) AS last_us, count() AS ev FROM %s FINAL",
 		      s->table);
 	day_range(q, f);
 	dynbuf_adds(q, infection_sql);
 	dynbuf_adds(q, " GROUP BY day, family, ipver, src) WHERE 1");
-	asn_in(q, "asn", f);
-	addr_filter(q, f);
+	if (wq) {
+		query_where(q, "asn", "cc", wq);
+	} else {
+		asn_in(q, "asn", f);
+		addr_filter(q, "cc", f);
+	}
 }
 
 struct daily_ctx {
@@ -578,7 +661,7 @@ static int ch_daily(struct store *base, const struct store_filter *f, store_dail
 	struct dynbuf q;
 	dynbuf_init(&q, 1u << 20);
 	dynbuf_adds(&q, "SELECT toUInt16(day), family, asn, cc, count(), sum(ev) FROM ");
-	per_address(s, &q, f);
+	per_address(s, &q, f, NULL);
 	dynbuf_adds(&q, " GROUP BY day, family, asn, cc ORDER BY day, family, asn, cc");
 	struct daily_ctx c = { fn, ctx };
 	int rc = run_select(s, &q, types, sizeof types, on_daily_row, &c);
@@ -598,7 +681,7 @@ static int ch_unique_sources(struct store *base, const struct store_filter *f, u
 	struct dynbuf q;
 	dynbuf_init(&q, 1u << 20);
 	dynbuf_adds(&q, "SELECT uniqExact(ipver, src) FROM ");
-	per_address(s, &q, f);
+	per_address(s, &q, f, NULL);
 	*out = 0;
 	int rc = run_select(s, &q, types, sizeof types, on_count, out);
 	return rc ? fail(s, rc) : 0;
@@ -648,43 +731,268 @@ static int ch_count_events(struct store *base, uint64_t *n)
 	return rc ? fail(s, rc) : 0;
 }
 
-/*
- * The web API's other reads (series, top, hosts, events_page) are not
- * written for ClickHouse yet: `sinkd web` on a clickhouse:// store refuses
- * them with ERR_UNSUPPORTED and says so (docs/clickhouse.md, Limits).
- */
-static int web_read_missing(const char *op)
+/* --- the web API's reads (store.h; the same rows as store_sqlite.c) ----------------------- */
+
+/* The day's bucket, as in the embedded store: calendar weeks (Monday) for 0, else from day_from. */
+static void bucket_expr(struct dynbuf *b, const struct store_query *q, unsigned bucket_days)
 {
-	dlog(DLOG_ERROR, "clickhouse: %s is not implemented for the ClickHouse store yet", op);
-	return ERR_UNSUPPORTED;
+	static const char d[] = "toInt64(toUInt16(day))";
+	if (bucket_days == 1)
+		dynbuf_printf(b, "%s", d);
+	else if (bucket_days == 0)
+		dynbuf_printf(b, "(%s - (%s + 3) %% 7)", d, d);
+	else
+		dynbuf_printf(b, "(intDiv(%s - %" PRId64 ", %u) * %u + %" PRId64 ")", d,
+			      q->f.day_from, bucket_days, bucket_days, q->f.day_from);
+}
+
+struct series_ctx {
+	store_series_fn fn;
+	void *ctx;
+};
+
+static int on_series_row(void *ctx, const struct chr_val *v)
+{
+	struct series_ctx *c = ctx;
+	char fam[256];
+	size_t fl = v[1].len < sizeof fam - 1 ? v[1].len : sizeof fam - 1;
+	memcpy(fam, v[1].p, fl);
+	fam[fl] = '\0';
+	struct store_series_row r = { (int64_t)v[0].u, fam, v[2].u, v[3].u };
+	return c->fn(c->ctx, &r);
 }
 
 static int ch_series(struct store *base, const struct store_query *q, unsigned bucket_days,
 		     bool per_family, store_series_fn fn, void *ctx)
 {
-	(void)base, (void)q, (void)bucket_days, (void)per_family, (void)fn, (void)ctx;
-	return web_read_missing("store_series");
+	static const uint8_t types[] = { CHR_U64, CHR_STR, CHR_U64, CHR_U64 };
+	struct ch_store *s = (struct ch_store *)base;
+	/* Weeks are counted whole: the Monday of the first day to the Sunday of the last. */
+	struct store_filter f = q->f;
+	if (bucket_days == 0) {
+		f.day_from = store__week_of(f.day_from);
+		f.day_to = store__week_of(f.day_to) + 6;
+	}
+	struct dynbuf sql;
+	dynbuf_init(&sql, 1u << 20);
+	dynbuf_adds(&sql, "SELECT ");
+	bucket_expr(&sql, q, bucket_days);
+	/* An address of two families is one address in the totals. */
+	dynbuf_adds(&sql, per_family ? " AS b, family AS fam" : " AS b, '' AS fam");
+	dynbuf_adds(&sql, ", uniqExact(ipver, src), sum(ev) FROM ");
+	per_address(s, &sql, &f, q);
+	dynbuf_adds(&sql,
+		    per_family ? " GROUP BY b, fam ORDER BY b, fam" : " GROUP BY b ORDER BY b");
+	struct series_ctx c = { fn, ctx };
+	int rc = run_select(s, &sql, types, sizeof types, on_series_row, &c);
+	return rc ? fail(s, rc) : 0;
+}
+
+struct top_ctx {
+	store_top_fn fn;
+	void *ctx;
+};
+
+static int on_top_row(void *ctx, const struct chr_val *v)
+{
+	struct top_ctx *c = ctx;
+	struct store_top_row r = { .asn = (uint32_t)v[0].u,
+				   .unique_src = v[2].u,
+				   .events = v[3].u };
+	take_cc(r.cc, &v[1]);
+	return c->fn(c->ctx, &r);
 }
 
 static int ch_top(struct store *base, const struct store_query *q, enum store_top_by by,
 		  size_t limit, store_top_fn fn, void *ctx)
 {
-	(void)base, (void)q, (void)by, (void)limit, (void)fn, (void)ctx;
-	return web_read_missing("store_top");
+	static const uint8_t types[] = { CHR_U32, CHR_FS2, CHR_U64, CHR_U64 };
+	struct ch_store *s = (struct ch_store *)base;
+	struct dynbuf sql;
+	dynbuf_init(&sql, 1u << 20);
+	/* Most addresses first, ties by ASN (and its first country) or by country. */
+	dynbuf_adds(&sql, by == STORE_TOP_ASN ? "SELECT asn AS k, min(cc) AS kc" :
+						"SELECT toUInt32(0) AS k, cc AS kc");
+	dynbuf_adds(&sql, ", uniqExact(ipver, src) AS n, sum(ev) FROM ");
+	per_address(s, &sql, &q->f, q);
+	dynbuf_printf(&sql, " GROUP BY %s ORDER BY n DESC, k, kc LIMIT %zu",
+		      by == STORE_TOP_ASN ? "asn" : "cc", limit);
+	struct top_ctx c = { fn, ctx };
+	int rc = run_select(s, &sql, types, sizeof types, on_top_row, &c);
+	return rc ? fail(s, rc) : 0;
+}
+
+/* An address as the hex of its 16-byte column (IPv4 in the first 4 bytes): sorts as the bytes. */
+static void addr_hex(struct dynbuf *b, uint8_t ipver, const uint8_t *addr)
+{
+	uint8_t a[16] = { 0 };
+	memcpy(a, addr, ipver == 4 ? 4 : 16);
+	dynbuf_addc(b, '\'');
+	for (size_t i = 0; i < sizeof a; i++)
+		dynbuf_printf(b, "%02X", a[i]);
+	dynbuf_addc(b, '\'');
+}
+
+struct hosts_ctx {
+	struct store_host *hosts;
+	char **fams;
+	struct store__host_detail *det;
+	size_t n, limit;
+	int rc;
+};
+
+static int on_host_row(void *ctx, const struct chr_val *v)
+{
+	struct hosts_ctx *c = ctx;
+	if (c->n == c->limit)
+		return 1;
+	struct store_host *h = &c->hosts[c->n];
+	h->ipver = v[0].u == 4 ? 4 : 6;
+	memcpy(h->addr, v[1].p, 16);
+	if (h->ipver == 4)
+		memset(h->addr + 4, 0, 12);
+	h->asn = (uint32_t)v[2].u;
+	take_cc(h->cc, &v[3]);
+	h->first_us = v[4].u;
+	h->last_us = v[5].u;
+	h->events = v[6].u;
+	c->fams[c->n] = strndup((const char *)v[7].p, v[7].len);
+	if (!c->fams[c->n] || store__sort_list(c->fams[c->n])) {
+		c->rc = ERR_NOMEM;
+		return 1;
+	}
+	c->det[c->n].ipver = h->ipver;
+	memcpy(c->det[c->n].addr, h->addr, 16);
+	c->n++;
+	return 0;
+}
+
+static int on_host_event(void *ctx, const struct chr_val *v)
+{
+	struct hosts_ctx *c = ctx;
+	struct store_str t[3];
+	for (int i = 0; i < 3; i++) {
+		t[i].p = (const char *)v[3 + i].p;
+		t[i].len = v[3 + i].len;
+	}
+	store__host_note(c->det, c->n, v[0].u == 4 ? 4 : 6, v[1].p, (unsigned)v[2].u, t);
+	return 0;
 }
 
 static int ch_hosts(struct store *base, const struct store_query *q, const struct store_host *after,
 		    size_t limit, store_host_fn fn, void *ctx)
 {
-	(void)base, (void)q, (void)after, (void)limit, (void)fn, (void)ctx;
-	return web_read_missing("store_hosts");
+	static const uint8_t page_types[] = { CHR_U8,  CHR_FS16, CHR_U32, CHR_FS2,
+					      CHR_U64, CHR_U64,	 CHR_U64, CHR_STR };
+	static const uint8_t ev_types[] = { CHR_U8, CHR_FS16, CHR_U16, CHR_STR, CHR_STR, CHR_STR };
+	struct ch_store *s = (struct ch_store *)base;
+	if (limit > 1000)
+		limit = 1000;
+	struct hosts_ctx c = { .limit = limit };
+	size_t cap = limit ? limit : 1;
+	c.hosts = calloc(cap, sizeof *c.hosts);
+	c.fams = calloc(cap, sizeof *c.fams);
+	c.det = calloc(cap, sizeof *c.det);
+	int rc = (!c.hosts || !c.fams || !c.det) ? ERR_NOMEM : 0;
+	/* The page: addresses in (ipver, address) order after the cursor. */
+	struct dynbuf sql;
+	if (!rc) {
+		dynbuf_init(&sql, 1u << 20);
+		dynbuf_adds(&sql,
+			    "SELECT ipver, src, min(asn), min(cc), min(first_us), max(last_us),"
+			    " sum(ev), arrayStringConcat(groupUniqArray(family), ',') FROM ");
+		per_address(s, &sql, &q->f, q);
+		if (after->ipver) {
+			dynbuf_printf(&sql, " AND (ipver > %u OR (ipver = %u AND hex(src) > ",
+				      after->ipver, after->ipver);
+			addr_hex(&sql, after->ipver, after->addr);
+			dynbuf_adds(&sql, "))");
+		}
+		dynbuf_printf(&sql, " GROUP BY ipver, src ORDER BY ipver, src LIMIT %zu", limit);
+		rc = run_select(s, &sql, page_types, sizeof page_types, on_host_row, &c);
+		rc = rc ? rc : c.rc;
+	}
+	/* Their ports and fingerprints: the page's addresses' events in log order. */
+	if (!rc && c.n) {
+		dynbuf_init(&sql, 1u << 20);
+		dynbuf_printf(&sql,
+			      "SELECT ipver, src, dst_port, http_agent, ssl_servername, bot_id"
+			      " FROM %s FINAL",
+			      s->table);
+		day_range(&sql, &q->f);
+		dynbuf_adds(&sql, infection_sql);
+		query_where(&sql, "src_asn", "src_cc", q);
+		dynbuf_adds(&sql, " AND (ipver, hex(src)) IN (");
+		for (size_t i = 0; i < c.n; i++) {
+			dynbuf_printf(&sql, "%s(%u, ", i ? "," : "", c.hosts[i].ipver);
+			addr_hex(&sql, c.hosts[i].ipver, c.hosts[i].addr);
+			dynbuf_adds(&sql, ")");
+		}
+		dynbuf_adds(&sql, ") ORDER BY sensor, seg, off");
+		rc = run_select(s, &sql, ev_types, sizeof ev_types, on_host_event, &c);
+	}
+	for (size_t i = 0; !rc && i < c.n; i++) {
+		struct store_host *h = &c.hosts[i];
+		h->families = c.fams[i];
+		h->ports = c.det[i].set[0];
+		h->agents = c.det[i].set[1];
+		h->servernames = c.det[i].set[2];
+		h->bot_ids = c.det[i].set[3];
+		if (fn(ctx, h))
+			break;
+	}
+	for (size_t i = 0; i < c.n; i++)
+		free(c.fams[i]);
+	free(c.fams);
+	free(c.hosts);
+	free(c.det);
+	return rc ? fail(s, rc) : 0;
 }
+
+struct page_ctx {
+	store_event_id_fn fn;
+	void *ctx;
+};
+
+static int on_page_row(void *ctx, const struct chr_val *v)
+{
+	struct page_ctx *c = ctx;
+	struct store_event e;
+	decode_event(&e, v);
+	return c->fn(c->ctx, v[sizeof scan_types].u, &e);
+}
+
+/*
+ * An event's id is its rank in log order over the whole table (1, 2, ...):
+ * for one sensor's log the embedded store's rowid. Counting it reads every
+ * row's key (docs/clickhouse.md, Limits); the rank is numbered on the one
+ * sorted stream, so the outer conditions must not be pushed below it.
+ */
+#define CH_PAGE_SETTINGS CH_READ_SETTINGS "&enable_optimize_predicate_expression=0&max_threads=1"
 
 static int ch_events_page(struct store *base, const struct store_query *q, uint64_t after_id,
 			  size_t limit, store_event_id_fn fn, void *ctx)
 {
-	(void)base, (void)q, (void)after_id, (void)limit, (void)fn, (void)ctx;
-	return web_read_missing("store_events_page");
+	struct ch_store *s = (struct ch_store *)base;
+	uint8_t types[sizeof scan_types + 1];
+	memcpy(types, scan_types, sizeof scan_types);
+	types[sizeof scan_types] = CHR_U64;
+	struct dynbuf sql;
+	dynbuf_init(&sql, 1u << 20);
+	dynbuf_printf(
+		&sql,
+		"SELECT %s, id FROM (SELECT *, rowNumberInAllBlocks() + 1 AS id FROM"
+		" (SELECT %s, day FROM %s FINAL ORDER BY sensor, seg, off)) WHERE id > %" PRIu64
+		" AND ",
+		scan_cols, scan_cols, s->table, after_id > INT64_MAX ? INT64_MAX : after_id);
+	day_cond(&sql, q->f.day_from, q->f.day_to);
+	if (q->f.infections_only)
+		dynbuf_adds(&sql, infection_sql);
+	query_where(&sql, "src_asn", "src_cc", q);
+	dynbuf_printf(&sql, " ORDER BY id LIMIT %zu", limit);
+	struct page_ctx c = { fn, ctx };
+	int rc = run_select_set(s, &sql, CH_PAGE_SETTINGS, types, sizeof types, on_page_row, &c);
+	return rc ? fail(s, rc) : 0;
 }
 
 const struct store_ops store__clickhouse_ops = {

@@ -48,4 +48,24 @@ int store__clickhouse_open(struct store **out, const char *url, const char *pos_
 bool store__filter_addr(const struct store_filter *f, uint8_t ipver, const uint8_t *addr,
 			const char *cc);
 
+/*
+ * store_hosts' ports and fingerprints, the same in every backend: per page
+ * address (det sorted by ipver, address), a few distinct short values
+ * comma-separated, bounded, in the order the events are noted (log order).
+ */
+#define STORE_HOST_SET_BYTES 512
+struct store__host_detail {
+	uint8_t ipver;
+	uint8_t addr[16];
+	char set[4][STORE_HOST_SET_BYTES]; /* ports, agents, server names, bot IDs */
+};
+/* Notes one event of a page address: its destination port, user agent, server name, bot ID. */
+void store__host_note(struct store__host_detail *det, size_t n, uint8_t ipver, const uint8_t *addr,
+		      unsigned port, const struct store_str txt[3]);
+/* The Monday of a day's calendar week (days since the epoch, UTC; day 0 was a Thursday). */
+int64_t store__week_of(int64_t day);
+
+/* Sorts a comma-separated list in place by name (bytes): hosts' families, whatever the backend. */
+int store__sort_list(char *csv);
+
 #endif

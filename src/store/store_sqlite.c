@@ -455,12 +455,6 @@ static int step_reset(sqlite3_stmt *st)
 }
 
 /* Monday of the week of a day (day 0, 1970-01-01, was a Thursday). */
-static int64_t week_of(int64_t day)
-{
-	int64_t r = (day + 3) % 7;
-	return day - (r < 0 ? r + 7 : r);
-}
-
 /* The rollup of one day (period 1) or one week (period 7) from daily_src, replacing any. */
 static int rollup_one(struct sqlite_store *s, int period, int64_t day)
 {
@@ -525,10 +519,10 @@ static int rollup_pending(struct sqlite_store *s, bool force)
 			 0;
 	for (size_t i = 0; i < n_done && !rc; i++) {
 		rc = rollup_one(s, 1, days[i]);
-		int64_t w = week_of(days[i]);
+		int64_t w = store__week_of(days[i]);
 		/* A week with a day still pending would be stale at once: it waits too. */
-		bool week_pending = n_done < n && w >= week_of(days[n_done]);
-		if (!rc && !week_pending && (i == 0 || w != week_of(days[i - 1])))
+		bool week_pending = n_done < n && w >= store__week_of(days[n_done]);
+		if (!rc && !week_pending && (i == 0 || w != store__week_of(days[i - 1])))
 			rc = rollup_one(s, 7, w);
 	}
 	if (rc)
@@ -1384,7 +1378,7 @@ static void q_agg_from(struct sqlq *q, const struct store_query *sq, const char 
 /* A row of a series answer, collected before sorting. */
 struct series_acc {
 	int64_t day;
-	char family[64];
+	char family[72]; /* a family name is 1..64 bytes (config.c) */
 	uint64_t uniq, events;
 };
 
@@ -1573,8 +1567,8 @@ static int sq_series(struct store *base, const struct store_query *sq, unsigned 
 	bool by_rollup = (period == 1 || weeks) && !sq->scope->n_nets && !sq->f.n_nets;
 	int64_t lo = sq->f.day_from, hi = sq->f.day_to;
 	if (weeks) {
-		lo = week_of(lo);
-		hi = week_of(hi);
+		lo = store__week_of(lo);
+		hi = store__week_of(hi);
 	}
 	size_t nb = (size_t)((hi - lo) / (int64_t)period) + 1;
 	uint8_t *valid = calloc((nb + 7) / 8 + 1, 1);
@@ -1632,7 +1626,7 @@ static int sq_top(struct store *base, const struct store_query *sq, enum store_t
 	 * (an address has one ASN and country a day, so its groups add up).
 	 */
 	int64_t lo = sq->f.day_from, hi = sq->f.day_to;
-	unsigned period = lo == hi ? 1 : (hi - lo == 6 && week_of(lo) == lo) ? 7 : 0;
+	unsigned period = lo == hi ? 1 : (hi - lo == 6 && store__week_of(lo) == lo) ? 7 : 0;
 	uint8_t valid = 0;
 	int rc = 0;
 	if (period && !sq->scope->n_nets && !sq->f.n_nets)
@@ -1682,44 +1676,6 @@ static int sq_top(struct store *base, const struct store_query *sq, enum store_t
 	return rc;
 }
 
-/* A few distinct short values, comma-separated (ports, agents, ...): bounded. */
-#define HOST_SET_BYTES 512
-
-struct host_detail {
-	uint8_t ipver;
-	uint8_t addr[16];
-	char set[4][HOST_SET_BYTES]; /* ports, agents, server names, bot IDs */
-};
-
-static void set_add(char *set, const char *v, size_t vlen)
-{
-	size_t len = strlen(set);
-	if (!vlen)
-		return;
-	/* already there? */
-	const char *p = set;
-	while (*p) {
-		const char *e = strchr(p, ',');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		if (n == vlen && !memcmp(p, v, n))
-			return;
-		p += n + (e ? 1 : 0);
-	}
-	if (memchr(v, ',', vlen) || len + vlen + 2 > HOST_SET_BYTES)
-		return;
-	if (len)
-		set[len++] = ',';
-	memcpy(set + len, v, vlen);
-	set[len + vlen] = '\0';
-}
-
-static int host_cmp(uint8_t av, const uint8_t *a, uint8_t bv, const uint8_t *b)
-{
-	if (av != bv)
-		return av < bv ? -1 : 1;
-	return memcmp(a, b, av == 4 ? 4 : 16);
-}
-
 static int sq_hosts(struct store *base, const struct store_query *sq,
 		    const struct store_host *after, size_t limit, store_host_fn fn, void *ctx)
 {
@@ -1728,7 +1684,7 @@ static int sq_hosts(struct store *base, const struct store_query *sq,
 		limit = 1000;
 	struct store_host *hosts = calloc(limit ? limit : 1, sizeof *hosts);
 	char **fams = calloc(limit ? limit : 1, sizeof *fams);
-	struct host_detail *det = calloc(limit ? limit : 1, sizeof *det);
+	struct store__host_detail *det = calloc(limit ? limit : 1, sizeof *det);
 	struct sqlq q;
 	sqlite3_stmt *st = NULL;
 	size_t n = 0;
@@ -1769,7 +1725,7 @@ static int sq_hosts(struct store *base, const struct store_query *sq,
 		h->events = (uint64_t)sqlite3_column_int64(st, 6);
 		const char *fam = (const char *)sqlite3_column_text(st, 7);
 		fams[n] = strdup(fam ? fam : "");
-		if (!fams[n]) {
+		if (!fams[n] || store__sort_list(fams[n])) {
 			rc = ERR_NOMEM;
 			break;
 		}
@@ -1808,34 +1764,14 @@ static int sq_hosts(struct store *base, const struct store_query *sq,
 		while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
 			uint8_t v = (uint8_t)(sqlite3_column_int(st, 0) == 4 ? 4 : 6);
 			const void *b = sqlite3_column_blob(st, 1);
-			size_t alen = v == 4 ? 4 : 16;
-			if (!b || (size_t)sqlite3_column_bytes(st, 1) != alen)
+			if (!b || (size_t)sqlite3_column_bytes(st, 1) != (v == 4 ? 4u : 16u))
 				continue;
-			/* The page is sorted: binary search. */
-			size_t lo = 0, hi = n;
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-				int c = host_cmp(det[mid].ipver, det[mid].addr, v, b);
-				if (c < 0)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			if (lo == n || host_cmp(det[lo].ipver, det[lo].addr, v, b))
-				continue;
-			char port[8];
-			int pl = snprintf(port, sizeof port, "%d", sqlite3_column_int(st, 2));
-			set_add(det[lo].set[0], port, (size_t)pl);
+			struct store_str t[3];
 			for (int c = 0; c < 3; c++) {
-				const char *t = (const char *)sqlite3_column_text(st, 3 + c);
-				/* Text from the wire: only printable ASCII without commas goes in. */
-				size_t tl = t ? (size_t)sqlite3_column_bytes(st, 3 + c) : 0;
-				bool ok = tl && tl < 128;
-				for (size_t i = 0; ok && i < tl; i++)
-					ok = t[i] >= 0x20 && t[i] < 0x7f;
-				if (ok)
-					set_add(det[lo].set[1 + c], t, tl);
+				t[c].p = (const char *)sqlite3_column_text(st, 3 + c);
+				t[c].len = t[c].p ? (size_t)sqlite3_column_bytes(st, 3 + c) : 0;
 			}
+			store__host_note(det, n, v, b, (unsigned)sqlite3_column_int(st, 2), t);
 		}
 		if (!rc && r != SQLITE_DONE)
 			rc = ERR_SYS;

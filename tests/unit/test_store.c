@@ -15,6 +15,7 @@
 #include "report/shadowserver.h"
 #include "store/indexer.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 
 #define DAY_US 86400000000ull
 #define T0     (20785ull * DAY_US + 3723000000ull) /* 2026-11-28 01:02:03 UTC */
@@ -156,9 +157,42 @@ static void check_ipv4_column(void)
 	dynbuf_free(&b);
 }
 
+/* What store_hosts gives whatever the backend: families in name order, bounded fingerprint sets. */
+static void check_host_lists(void)
+{
+	char l[] = "rustock,gatebot,tlsbot,gatebot2", one[] = "x", none[] = "";
+	CHECK_INT(store__sort_list(l), 0);
+	CHECK_STR(l, "gatebot,gatebot2,rustock,tlsbot");
+	CHECK_INT(store__sort_list(one), 0);
+	CHECK_STR(one, "x");
+	CHECK_INT(store__sort_list(none), 0);
+	CHECK_STR(none, "");
+	static struct store__host_detail det[2];
+	det[0].ipver = 4;
+	memcpy(det[0].addr, "\x0a\0\0\x01", 4);
+	det[1].ipver = 6;
+	memcpy(det[1].addr, "\x20\x01\x0d\xb8", 4);
+	struct store_str t[3] = { { "Bot/1", 5 }, { "a,b", 3 }, { "\x01x", 2 } };
+	store__host_note(det, 2, 4, det[0].addr, 80, t);
+	store__host_note(det, 2, 4, det[0].addr, 443, t);
+	store__host_note(det, 2, 4, det[0].addr, 80, t);
+	store__host_note(det, 2, 4, det[1].addr, 8080, t); /* not on the page: ignored */
+	CHECK_STR(det[0].set[0], "80,443");
+	CHECK_STR(det[0].set[1], "Bot/1");
+	CHECK_STR(det[0].set[2], ""); /* a comma: left out */
+	CHECK_STR(det[0].set[3], ""); /* a control byte: left out */
+	CHECK_STR(det[1].set[0], "");
+	/* Bounded: distinct values stop before the set's size. */
+	for (unsigned p = 1000; p < 1400; p++)
+		store__host_note(det, 2, 6, det[1].addr, p, t);
+	CHECK(strlen(det[1].set[0]) < STORE_HOST_SET_BYTES);
+	CHECK(strlen(det[1].set[0]) > STORE_HOST_SET_BYTES - 8);
+}
+
 int main(void)
 {
 	check_ipv4_column();
+	check_host_lists();
 	char path[] = "/tmp/sinkd-test-store-XXXXXX";
 	int fd = mkstemp(path);
 	CHECK(fd >= 0);
