@@ -959,6 +959,39 @@ static void copy_cc(char dst[3], const unsigned char *t)
 	}
 }
 
+/*
+ * One events row from a statement whose columns, from `base` on, are ts_us,
+ * kind, type, transport, ipver, flags, src, src_port, src_asn, src_cc, dst,
+ * dst_port, dst_asn, dst_cc and the STORE_C_N text columns. The strings point
+ * into the statement: valid until its next step.
+ */
+static void row_to_event(sqlite3_stmt *st, int base, struct store_event *e)
+{
+	e->ts_us = (uint64_t)sqlite3_column_int64(st, base + 0);
+	e->kind = (uint8_t)sqlite3_column_int(st, base + 1);
+	e->type = (uint8_t)sqlite3_column_int(st, base + 2);
+	e->transport = (uint8_t)sqlite3_column_int(st, base + 3);
+	e->ipver = (uint8_t)sqlite3_column_int(st, base + 4);
+	e->flags = (uint16_t)sqlite3_column_int(st, base + 5);
+	size_t alen = e->ipver == 4 ? 4 : 16;
+	const void *b = sqlite3_column_blob(st, base + 6);
+	if (b && (size_t)sqlite3_column_bytes(st, base + 6) == alen)
+		memcpy(e->src, b, alen);
+	e->src_port = (uint16_t)sqlite3_column_int(st, base + 7);
+	e->src_asn = (uint32_t)sqlite3_column_int64(st, base + 8);
+	copy_cc(e->src_cc, sqlite3_column_text(st, base + 9));
+	b = sqlite3_column_blob(st, base + 10);
+	if (b && (size_t)sqlite3_column_bytes(st, base + 10) == alen)
+		memcpy(e->dst, b, alen);
+	e->dst_port = (uint16_t)sqlite3_column_int(st, base + 11);
+	e->dst_asn = (uint32_t)sqlite3_column_int64(st, base + 12);
+	copy_cc(e->dst_cc, sqlite3_column_text(st, base + 13));
+	for (int c = 0; c < STORE_C_N; c++) {
+		e->col[c].p = (const char *)sqlite3_column_text(st, base + 14 + c);
+		e->col[c].len = (size_t)sqlite3_column_bytes(st, base + 14 + c);
+	}
+}
+
 static int sq_scan(struct store *base, const struct store_filter *f, store_event_fn fn, void *ctx)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
@@ -985,29 +1018,7 @@ static int sq_scan(struct store *base, const struct store_filter *f, store_event
 	int r;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_event e = { 0 };
-		e.ts_us = (uint64_t)sqlite3_column_int64(st, 0);
-		e.kind = (uint8_t)sqlite3_column_int(st, 1);
-		e.type = (uint8_t)sqlite3_column_int(st, 2);
-		e.transport = (uint8_t)sqlite3_column_int(st, 3);
-		e.ipver = (uint8_t)sqlite3_column_int(st, 4);
-		e.flags = (uint16_t)sqlite3_column_int(st, 5);
-		size_t alen = e.ipver == 4 ? 4 : 16;
-		const void *b = sqlite3_column_blob(st, 6);
-		if (b && (size_t)sqlite3_column_bytes(st, 6) == alen)
-			memcpy(e.src, b, alen);
-		e.src_port = (uint16_t)sqlite3_column_int(st, 7);
-		e.src_asn = (uint32_t)sqlite3_column_int64(st, 8);
-		copy_cc(e.src_cc, sqlite3_column_text(st, 9));
-		b = sqlite3_column_blob(st, 10);
-		if (b && (size_t)sqlite3_column_bytes(st, 10) == alen)
-			memcpy(e.dst, b, alen);
-		e.dst_port = (uint16_t)sqlite3_column_int(st, 11);
-		e.dst_asn = (uint32_t)sqlite3_column_int64(st, 12);
-		copy_cc(e.dst_cc, sqlite3_column_text(st, 13));
-		for (int c = 0; c < STORE_C_N; c++) {
-			e.col[c].p = (const char *)sqlite3_column_text(st, 14 + c);
-			e.col[c].len = (size_t)sqlite3_column_bytes(st, 14 + c);
-		}
+		row_to_event(st, 0, &e);
 		if (!store__filter_addr(f, e.ipver, e.src, e.src_cc))
 			continue;
 		if (fn(ctx, &e)) {
@@ -1833,29 +1844,7 @@ static int sq_events_page(struct store *base, const struct store_query *sq, uint
 	while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_event e = { 0 };
 		uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
-		e.ts_us = (uint64_t)sqlite3_column_int64(st, 1);
-		e.kind = (uint8_t)sqlite3_column_int(st, 2);
-		e.type = (uint8_t)sqlite3_column_int(st, 3);
-		e.transport = (uint8_t)sqlite3_column_int(st, 4);
-		e.ipver = (uint8_t)sqlite3_column_int(st, 5);
-		e.flags = (uint16_t)sqlite3_column_int(st, 6);
-		size_t alen = e.ipver == 4 ? 4 : 16;
-		const void *b = sqlite3_column_blob(st, 7);
-		if (b && (size_t)sqlite3_column_bytes(st, 7) == alen)
-			memcpy(e.src, b, alen);
-		e.src_port = (uint16_t)sqlite3_column_int(st, 8);
-		e.src_asn = (uint32_t)sqlite3_column_int64(st, 9);
-		copy_cc(e.src_cc, sqlite3_column_text(st, 10));
-		b = sqlite3_column_blob(st, 11);
-		if (b && (size_t)sqlite3_column_bytes(st, 11) == alen)
-			memcpy(e.dst, b, alen);
-		e.dst_port = (uint16_t)sqlite3_column_int(st, 12);
-		e.dst_asn = (uint32_t)sqlite3_column_int64(st, 13);
-		copy_cc(e.dst_cc, sqlite3_column_text(st, 14));
-		for (int c = 0; c < STORE_C_N; c++) {
-			e.col[c].p = (const char *)sqlite3_column_text(st, 15 + c);
-			e.col[c].len = (size_t)sqlite3_column_bytes(st, 15 + c);
-		}
+		row_to_event(st, 1, &e);
 		if (fn(ctx, id, &e)) {
 			r = SQLITE_DONE;
 			break;
