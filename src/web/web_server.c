@@ -224,42 +224,6 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-static const char *status_text(int s)
-{
-	switch (s) {
-	case 200:
-		return "OK";
-	case 204:
-		return "No Content";
-	case 400:
-		return "Bad Request";
-	case 401:
-		return "Unauthorized";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 408:
-		return "Request Timeout";
-	case 411:
-		return "Length Required";
-	case 413:
-		return "Content Too Large";
-	case 414:
-		return "URI Too Long";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 501:
-		return "Not Implemented";
-	case 503:
-		return "Service Unavailable";
-	default:
-		return s >= 500 ? "Internal Server Error" : "Error";
-	}
-}
-
 /* Sends a reply; extra is more header lines (each ending CRLF) or NULL. HEAD sends no body. */
 static void send_reply(int fd, const struct web_reply *r, const char *extra, bool head, bool api,
 		       uint64_t *sent)
@@ -269,8 +233,8 @@ static void send_reply(int fd, const struct web_reply *r, const char *extra, boo
 	int n = snprintf(h, sizeof h,
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %" PRIu64 "\r\n"
 			 "Connection: close\r\n%sCache-Control: %s\r\n%s",
-			 r->status, status_text(r->status), r->content_type, len, sec_headers,
-			 api ? "no-store" : "no-cache", extra ? extra : "");
+			 r->status, http_reason_phrase((uint16_t)r->status), r->content_type, len,
+			 sec_headers, api ? "no-store" : "no-cache", extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof h)
 		return;
 	if (r->filename[0]) {

@@ -43,55 +43,6 @@ struct http_answers {
 	size_t n;
 };
 
-static const char *http_reason(uint16_t status)
-{
-	switch (status) {
-	case 100:
-		return "Continue";
-	case 200:
-		return "OK";
-	case 201:
-		return "Created";
-	case 202:
-		return "Accepted";
-	case 204:
-		return "No Content";
-	case 301:
-		return "Moved Permanently";
-	case 302:
-		return "Found";
-	case 304:
-		return "Not Modified";
-	case 400:
-		return "Bad Request";
-	case 401:
-		return "Unauthorized";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 408:
-		return "Request Timeout";
-	case 410:
-		return "Gone";
-	case 413:
-		return "Content Too Large";
-	case 429:
-		return "Too Many Requests";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 502:
-		return "Bad Gateway";
-	case 503:
-		return "Service Unavailable";
-	}
-	return "Status";
-}
-
 static bool http_has_crlf(const char *s)
 {
 	return strpbrk(s, "\r\n") != NULL;
@@ -113,7 +64,7 @@ static int http_answer_build(struct http_answer *a, const struct config_answer *
 			struct dynbuf b;
 			dynbuf_init(&b, 1u << 20);
 			int rc = dynbuf_printf(&b, "HTTP/1.%d %u %s\r\nContent-Length: %zu\r\n", v,
-					       cfg->status, http_reason(cfg->status),
+					       cfg->status, http_reason_phrase(cfg->status),
 					       cfg->body_len);
 			/* 1.1 is persistent unless told; 1.0 only if told. */
 			if (rc == 0 && !ka)

@@ -101,4 +101,7 @@ void http_chunked_init(struct http_chunked *c);
 int http_chunked_feed(struct http_chunked *c, const uint8_t *in, size_t len, size_t *consumed,
 		      void (*on_data)(void *ctx, const uint8_t *p, size_t n), void *ctx);
 
+/* The reason phrase for a status code (RFC 9110 §15); "Status" for codes not listed. */
+const char *http_reason_phrase(uint16_t status);
+
 #endif
