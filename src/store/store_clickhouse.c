@@ -637,6 +637,14 @@ static void per_address(struct ch_store *s, struct dynbuf *q, const struct store
 	}
 }
 
+/* A String column into buf as a C string, cut to cap - 1 bytes. */
+static void take_str(char *buf, size_t cap, const struct chr_val *v)
+{
+	size_t n = v->len < cap - 1 ? v->len : cap - 1;
+	memcpy(buf, v->p, n);
+	buf[n] = '\0';
+}
+
 struct daily_ctx {
 	store_daily_fn fn;
 	void *ctx;
@@ -646,9 +654,7 @@ static int on_daily_row(void *ctx, const struct chr_val *v)
 {
 	struct daily_ctx *c = ctx;
 	char fam[256], cc[3];
-	size_t fl = v[1].len < sizeof fam - 1 ? v[1].len : sizeof fam - 1;
-	memcpy(fam, v[1].p, fl);
-	fam[fl] = '\0';
+	take_str(fam, sizeof fam, &v[1]);
 	take_cc(cc, &v[3]);
 	struct store_daily d = { (int64_t)v[0].u, fam, (uint32_t)v[2].u, cc, v[4].u, v[5].u };
 	return c->fn(c->ctx, &d);
@@ -696,9 +702,7 @@ static int on_bots_row(void *ctx, const struct chr_val *v)
 {
 	struct bots_ctx *c = ctx;
 	char fam[256];
-	size_t fl = v[1].len < sizeof fam - 1 ? v[1].len : sizeof fam - 1;
-	memcpy(fam, v[1].p, fl);
-	fam[fl] = '\0';
+	take_str(fam, sizeof fam, &v[1]);
 	struct store_bots b = { (int64_t)v[0].u, fam, v[2].u, v[3].u };
 	return c->fn(c->ctx, &b);
 }
@@ -755,9 +759,7 @@ static int on_series_row(void *ctx, const struct chr_val *v)
 {
 	struct series_ctx *c = ctx;
 	char fam[256];
-	size_t fl = v[1].len < sizeof fam - 1 ? v[1].len : sizeof fam - 1;
-	memcpy(fam, v[1].p, fl);
-	fam[fl] = '\0';
+	take_str(fam, sizeof fam, &v[1]);
 	struct store_series_row r = { (int64_t)v[0].u, fam, v[2].u, v[3].u };
 	return c->fn(c->ctx, &r);
 }
