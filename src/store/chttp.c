@@ -40,7 +40,7 @@ static void curl_init_once(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : ERR_SYS;
 }
 
-static bool ident_ok(const char *s, size_t n)
+bool chttp_ident_ok(const char *s, size_t n)
 {
 	if (!n || n >= CHTTP_DB_MAX)
 		return false;
@@ -67,7 +67,7 @@ int chttp_new(struct chttp **out, const char *url, char *err, size_t errlen)
 		gzip = false;
 	else if (qm && strcmp(qm, "?compress=1"))
 		slash = NULL;
-	if (!slash || !ident_ok(slash + 1, dbl)) {
+	if (!slash || !chttp_ident_ok(slash + 1, dbl)) {
 		snprintf(err, errlen,
 			 "clickhouse: %s: want clickhouse://[user[:password]@]host[:port]/database"
 			 "[?compress=0] (database: letters, digits, _)",

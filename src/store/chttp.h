@@ -20,6 +20,9 @@
  */
 #define CHTTP_DB_MAX 64
 
+/* A database or cluster name sinkd accepts: 1..CHTTP_DB_MAX-1 of [A-Za-z0-9_] (safe unquoted in SQL). */
+bool chttp_ident_ok(const char *s, size_t n);
+
 struct chttp;
 
 int chttp_new(struct chttp **out, const char *url, char *err, size_t errlen);

@@ -32,18 +32,6 @@ static void ch_usage(FILE *to)
 		"sinkd ship read and write its `events` table.\n");
 }
 
-static bool ident_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (!n || n >= CHTTP_DB_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return false;
-	return true;
-}
-
 static int apply_one(const char *url, const char *cluster)
 {
 	char err[1024];
@@ -117,7 +105,8 @@ int cmd_clickhouse(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || !ident_ok(db) || (cluster && !ident_ok(cluster))) {
+	if (optind != argc || !chttp_ident_ok(db, strlen(db)) ||
+	    (cluster && !chttp_ident_ok(cluster, strlen(cluster)))) {
 		fprintf(stderr, "sinkd clickhouse: database and cluster names are letters, digits"
 				" and _\n");
 		return 2;
