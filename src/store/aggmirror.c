@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/mix64.h"
 
 struct aggmirror {
 	struct aggm_row *rows; /* dense, n in use */
@@ -47,23 +48,14 @@ void aggm_clear(struct aggmirror *m)
 	m->n = 0;
 }
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
 /* Families are interned: equal families share one pointer. */
 static uint64_t row_hash(const struct aggm_row *r)
 {
 	uint64_t lo, hi;
 	memcpy(&lo, r->src, 8);
 	memcpy(&hi, r->src + 8, 8);
-	return mix(lo ^ mix(hi ^ mix((uint64_t)r->day ^ (uintptr_t)r->family ^
-				     ((uint64_t)r->ipver << 56))));
+	return mix64(lo ^ mix64(hi ^ mix64((uint64_t)r->day ^ (uintptr_t)r->family ^
+					   ((uint64_t)r->ipver << 56))));
 }
 
 static const char *intern(struct aggmirror *m, const char *f, size_t len)

@@ -11,6 +11,7 @@
 
 #include "core/dynbuf.h"
 #include "core/err.h"
+#include "core/mix64.h"
 #include "store/aggmirror.h"
 #include "store/store_internal.h"
 
@@ -391,15 +392,6 @@ static int sq_get_pos(struct sqlite_store *s, struct log_pos *pos)
 }
 
 /* --- ingest ------------------------------------------------------------------------ */
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
 
 static uint64_t agg_hash(const struct agg *a)
 {
